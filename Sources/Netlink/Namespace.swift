@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinuxUAPI
+
+/// Named network namespaces, as `ip netns` keeps them under /run/netns.
+public enum NetworkNamespace {
+    public static let directory = "/run/netns"
+
+    /// Opens /run/netns/NAME (or an explicit path / pid) and returns an fd referring to that namespace.
+    public static func open(_ name: String) throws -> Int32 {
+        let path: String
+        if name.hasPrefix("/") { path = name }
+        else if let pid = Int32(name) { path = "/proc/\(pid)/ns/net" }
+        else {
+            guard !name.contains("/"), !name.isEmpty else { throw NamespaceError.badName(name) }
+            path = "\(directory)/\(name)"
+        }
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { throw NamespaceError.notFound(name) }
+            throw SystemError("open \(path)")
+        }
+        return fd
+    }
+
+    /// Runs `body` on the current thread while it is inside namespace `name`, then switches back.
+    /// Sockets and devices created in `body` stay in that namespace. `body` must not suspend.
+    public static func with<T>(_ name: String?, _ body: () throws -> T) throws -> T {
+        guard let name else { return try body() }
+        let target = try open(name)
+        defer { close(target) }
+        let original = Glibc.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        guard original >= 0 else { throw SystemError("open /proc/thread-self/ns/net") }
+        defer { close(original) }
+        guard isthmus_setns(target, ISTHMUS_CLONE_NEWNET) == 0 else { throw SystemError("setns into \(name)") }
+        defer {
+            if isthmus_setns(original, ISTHMUS_CLONE_NEWNET) != 0 {
+                fatalError("could not return to the original network namespace: \(String(cString: strerror(errno)))")
+            }
+        }
+        return try body()
+    }
+}
+
+public enum NamespaceError: Error, CustomStringConvertible, Equatable {
+    case notFound(String)
+    case badName(String)
+    public var description: String {
+        switch self {
+        case .notFound(let n): return "network namespace \"\(n)\" not found (no \(NetworkNamespace.directory)/\(n); create it with `ip netns add \(n)`)"
+        case .badName(let n): return "invalid network namespace name \"\(n)\""
+        }
+    }
+}
