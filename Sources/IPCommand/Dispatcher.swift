@@ -1,0 +1,84 @@
+import Netlink
+import NetlinkWire
+
+/// One iproute2 object ("link", "address", ...): its name, accepted abbreviations and entry point.
+public struct ObjectCommand: Sendable {
+    public var name: String
+    public var aliases: [String]
+    public var run: @Sendable (inout Arguments, Session) throws -> Void
+}
+
+/// Parses and runs iproute2-style commands (`link add ...`) and `-batch` files against a Session.
+public enum IPCommandRunner {
+    public static let objects: [ObjectCommand] = [
+        ObjectCommand(name: "link", aliases: ["l", "li", "lin"], run: LinkCommand.run),
+        ObjectCommand(name: "address", aliases: ["a", "ad", "add", "addr", "addre", "addres"], run: AddressCommand.run),
+        ObjectCommand(name: "route", aliases: ["r", "ro", "rou", "rout"], run: RouteCommand.run),
+        ObjectCommand(name: "neighbour", aliases: ["n", "ne", "nei", "neigh", "neighbor", "neighb", "neighbo"], run: NeighbourCommand.run),
+        ObjectCommand(name: "fdb", aliases: ["f", "fd"], run: FDBCommand.run),
+        ObjectCommand(name: "l2tp", aliases: ["l2", "l2t"], run: L2TPCommand.run),
+        ObjectCommand(name: "tunnel", aliases: ["t", "tu", "tun", "tunn", "tunne"], run: TunnelCommand.run),
+    ]
+
+    public static var objectNames: [String] { objects.map(\.name) }
+
+    public static func object(named word: String) -> ObjectCommand? {
+        objects.first { $0.name == word || $0.aliases.contains(word) }
+    }
+
+    /// Runs one command line (the words after the global options).
+    public static func run(_ words: [String], session: Session) throws {
+        var args = Arguments(words)
+        guard let word = args.next() else {
+            throw UsageError("no object given; valid: \(objectNames.joined(separator: ", "))")
+        }
+        guard let obj = object(named: word) else {
+            throw UsageError.unknown(word, in: "", validChoices: objectNames)
+        }
+        try obj.run(&args, session)
+    }
+
+    /// Runs a batch of lines over one netlink socket, like `ip -batch`: mutating requests are pipelined,
+    /// many per sendmsg. Returns the number of failed commands. Without -force the first failure stops the batch.
+    public static func runBatch(_ text: String, file: String, session: Session, report: (String) -> Void) -> Int {
+        session.pipelining = true
+        var failures = 0
+        var lineNo = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNo += 1
+            let location = "\(file):\(lineNo)"
+            session.location = location
+            do {
+                let words = try splitCommandLine(String(line))
+                if words.isEmpty { continue }
+                try run(words, session: session)
+            } catch {
+                failures += 1
+                report(error is LocatedError ? "\(error)" : "\(location): \(error)")
+                if !session.options.force { return failures }
+            }
+        }
+        do { try session.flush() } catch {
+            failures += 1
+            report("\(error)")
+        }
+        // With -force, deferred errors were collected rather than thrown.
+        if session.options.force {
+            for (loc, e) in session.deferredErrors { failures += 1; report("\(loc ?? file): \(e)") }
+        }
+        return failures
+    }
+}
+
+/// Helpers shared by object commands.
+extension Arguments {
+    /// Reads the verb of an object ("add", "del", ...), defaulting to `defaultVerb` when none is given.
+    public mutating func verb(_ verbs: [String], default defaultVerb: String) throws -> String {
+        guard let w = next() else { return defaultVerb }
+        if w == "help" { throw UsageError("usage: valid commands: \(verbs.joined(separator: ", "))") }
+        guard let v = Arguments.match(w, verbs) else {
+            throw UsageError.unknown(w, in: context.split(separator: " ").dropLast().joined(separator: " "), validChoices: verbs)
+        }
+        return v
+    }
+}

@@ -1,0 +1,9 @@
+import Netlink
+import NetlinkWire
+
+/// Placeholder until implemented.
+public enum NeighbourCommand {
+    public static func run(_ args: inout Arguments, _ session: Session) throws {
+        throw UsageError("not implemented yet")
+    }
+}

@@ -1,0 +1,129 @@
+import CLinuxUAPI
+import Netlink
+import NetlinkWire
+
+/// Global options, as iproute2's: -j, -d, -s, -n NAME, -force for batches.
+public struct Options: Sendable {
+    public var json = false
+    public var pretty = false
+    public var details = false
+    public var statistics = false
+    public var netns: String?
+    public var force = false
+    public var family: UInt8 = 0
+    public init() {}
+}
+
+/// What a command prints: text lines, and for -j the JSON values that iproute2 would print as one array.
+public struct Output: Sendable {
+    public var lines: [String] = []
+    public var json: [JSON] = []
+    public init() {}
+}
+
+/// The execution context of commands: lazily opened sockets, a pipeline of pending requests (for -batch),
+/// and a cache of interface names. Commands submit requests; the session decides when they go out.
+public final class Session {
+    public let options: Options
+    public var output = Output()
+    private var rtnlSocket: NetlinkSocket?
+    private var genlSocket: NetlinkSocket?
+    /// Batch mode queues mutating requests and sends them many per sendmsg; otherwise each is sent at once.
+    public var pipelining = false
+    /// Where errors are reported, e.g. "file:12" in batch mode.
+    public var location: String?
+    private var pending: [(NetlinkRequest, String?)] = []
+    private var indexByName: [String: Int32] = [:]
+    /// Errors from requests that were sent later than their command ran (batch mode), with their locations.
+    public private(set) var deferredErrors: [(String?, NetlinkError)] = []
+
+    public init(options: Options) { self.options = options }
+
+    /// The NETLINK_ROUTE socket (opened on first use, inside `options.netns`).
+    public func rtnl() throws -> NetlinkSocket {
+        if let s = rtnlSocket { return s }
+        let s = try NetlinkSocket(protocol: NETLINK_ROUTE, netns: options.netns)
+        rtnlSocket = s
+        return s
+    }
+
+    /// The NETLINK_GENERIC socket.
+    public func genl() throws -> NetlinkSocket {
+        if let s = genlSocket { return s }
+        let s = try NetlinkSocket(protocol: NETLINK_GENERIC, netns: options.netns)
+        genlSocket = s
+        return s
+    }
+
+    /// Sends a mutating rtnetlink request now, or queues it in batch mode. Errors surface at once when not batching.
+    public func submit(_ request: NetlinkRequest) throws {
+        if pipelining {
+            pending.append((request, location))
+        } else {
+            try rtnl().request(request.message, operation: request.operation)
+        }
+    }
+
+    /// Sends every queued request and waits for the ACKs. Throws the first error unless -force.
+    public func flush() throws {
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending.removeAll()
+        let results = try rtnl().execute(batch.map { $0.0 }, stopOnError: !options.force)
+        for (i, r) in results.enumerated() {
+            if case .failure(let e) = r {
+                deferredErrors.append((batch[i].1, e))
+                if !options.force { throw LocatedError(location: batch[i].1, error: e) }
+            }
+        }
+    }
+
+    /// Drops cached names (after deletes, renames or namespace moves).
+    public func invalidateNames() { indexByName.removeAll() }
+
+    /// Interface index for a name; queued requests are flushed first when the name is not known yet.
+    public func ifindex(_ name: String) throws -> Int32 {
+        if let i = indexByName[name] { return i }
+        try flush()
+        var h = IfInfoHeader()
+        h.index = 0
+        var w = AttributeWriter()
+        w.string(IFLA_IFNAME, name)
+        w.u32(IFLA_EXT_MASK, UInt32(RTEXT_FILTER_SKIP_STATS))
+        let msg = RTMessage.link(RTM_GETLINK, flags: .request, header: h, attributes: w)
+        do {
+            let replies = try rtnl().request(msg, operation: "RTM_GETLINK \(name)")
+            guard let r = replies.first, let l = try? LinkMessage(r) else {
+                throw UsageError("cannot find device \"\(name)\"")
+            }
+            indexByName[name] = l.header.index
+            return l.header.index
+        } catch let e as NetlinkError where e.errno == 19 /* ENODEV */ {
+            throw UsageError("cannot find device \"\(name)\"")
+        }
+    }
+
+    /// Interface name for an index (nil when it is gone), via a cached RTM_GETLINK.
+    public func ifname(_ index: Int32) -> String? {
+        if let n = indexByName.first(where: { $0.value == index })?.key { return n }
+        let msg = RTMessage.link(RTM_GETLINK, flags: .request, header: IfInfoHeader(index: index))
+        guard let r = try? rtnl().request(msg, operation: "RTM_GETLINK"), let m = r.first,
+              let l = try? LinkMessage(m), let n = l.name else { return nil }
+        indexByName[n] = index
+        return n
+    }
+
+    /// Remember a name seen in a dump.
+    public func learn(name: String, index: Int32) { indexByName[name] = index }
+
+    public func print(_ line: String) { output.lines.append(line) }
+    public func emit(_ value: JSON) { output.json.append(value) }
+}
+
+/// An error with the batch location ("FILE:LINE") of the command that caused it.
+public struct LocatedError: Error, CustomStringConvertible {
+    public var location: String?
+    public var error: Error
+    public init(location: String?, error: Error) { self.location = location; self.error = error }
+    public var description: String { location.map { "\($0): \(error)" } ?? "\(error)" }
+}

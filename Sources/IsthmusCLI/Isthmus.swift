@@ -1,0 +1,95 @@
+import ArgumentParser
+import IPCommand
+import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `isthmus [OPTIONS] OBJECT COMMAND ...` — iproute2's command language over Isthmus's netlink library.
+@main
+struct Isthmus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "isthmus",
+        abstract: "Join sites into one Ethernet segment through tunnels; drive links, addresses, routes, FDB and L2TP like iproute2.",
+        discussion: """
+        OBJECT is one of: \(IPCommandRunner.objectNames.joined(separator: ", ")).
+        Write `isthmus` where you wrote `ip` (or `bridge` for fdb): `isthmus link add vx0 type vxlan id 100 dstport 4789`.
+        """
+    )
+
+    @Flag(name: [.customShort("j"), .customLong("json")], help: "Print JSON, like ip -j.")
+    var json = false
+    @Flag(name: [.customShort("p"), .customLong("pretty")], help: "Accepted for compatibility with ip -p.")
+    var pretty = false
+    @Flag(name: [.customShort("d"), .customLong("details")], help: "Show details (link kind data).")
+    var details = false
+    @Flag(name: [.customShort("s"), .customLong("stats")], help: "Show statistics.")
+    var stats = false
+    @Option(name: [.customShort("n"), .customLong("netns")], help: "Run inside the named network namespace, like ip -n.")
+    var netns: String?
+    @Option(name: [.customLong("batch", withSingleDash: true), .customShort("b")], help: "Read commands from FILE (- for stdin), one netlink socket for all.")
+    var batch: String?
+    @Flag(name: [.customLong("force", withSingleDash: true), .customShort("f")], help: "With -batch: do not stop at the first error.")
+    var force = false
+    @Flag(name: .customShort("4"), help: "IPv4 only.")
+    var inet4 = false
+    @Flag(name: .customShort("6"), help: "IPv6 only.")
+    var inet6 = false
+
+    @Argument(parsing: .captureForPassthrough, help: "OBJECT COMMAND [ARGS...]")
+    var words: [String] = []
+
+    func run() throws {
+        var o = Options()
+        o.json = json; o.pretty = pretty; o.details = details; o.statistics = stats
+        o.netns = netns; o.force = force
+        if inet4 { o.family = UInt8(AF_INET) }
+        if inet6 { o.family = UInt8(AF_INET6) }
+        let session = Session(options: o)
+        var failed = false
+        if let batch {
+            let text: String
+            if batch == "-" {
+                var all = ""
+                while let line = readLine(strippingNewline: false) { all += line }
+                text = all
+            } else {
+                guard let t = try? String(contentsOfFile: batch, encoding: .utf8) else {
+                    throw ValidationError("-batch: cannot read \"\(batch)\"")
+                }
+                text = t
+            }
+            let failures = IPCommandRunner.runBatch(text, file: batch == "-" ? "stdin" : batch, session: session) {
+                FileHandleStderr.write("isthmus: \($0)\n")
+            }
+            failed = failures > 0
+        } else {
+            do {
+                try IPCommandRunner.run(words, session: session)
+            } catch {
+                FileHandleStderr.write("isthmus: \(error)\n")
+                flushOutput(session)
+                throw ExitCode(2)
+            }
+        }
+        flushOutput(session)
+        if failed { throw ExitCode(1) }
+    }
+
+    func flushOutput(_ session: Session) {
+        if json {
+            if !session.output.json.isEmpty || session.output.lines.isEmpty {
+                print(JSON.array(session.output.json).serialized())
+            }
+        } else {
+            for l in session.output.lines { print(l) }
+        }
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ s: String) {
+        var bytes = Array(s.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
