@@ -22,12 +22,14 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
         .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire"]),
+        // Fakes for tests: message-level netlink fake.
+        .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
             dependencies: ["IPCommand", "Netlink", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "Netlink", "NetlinkWire"]),
+        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
     ]
 )

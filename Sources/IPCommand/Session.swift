@@ -26,8 +26,9 @@ public struct Output: Sendable {
 public final class Session {
     public let options: Options
     public var output = Output()
-    private var rtnlSocket: NetlinkSocket?
-    private var genlSocket: NetlinkSocket?
+    private var rtnlSocket: NetlinkTransport?
+    private var genlSocket: NetlinkTransport?
+    private let openTransport: (Int32, String?) throws -> NetlinkTransport
     /// Batch mode queues mutating requests and sends them many per sendmsg; otherwise each is sent at once.
     public var pipelining = false
     /// Where errors are reported, e.g. "file:12" in batch mode.
@@ -37,20 +38,24 @@ public final class Session {
     /// Errors from requests that were sent later than their command ran (batch mode), with their locations.
     public private(set) var deferredErrors: [(String?, NetlinkError)] = []
 
-    public init(options: Options) { self.options = options }
+    /// `transport` opens a socket for a netlink protocol in a namespace; tests pass a fake.
+    public init(options: Options, transport: ((Int32, String?) throws -> NetlinkTransport)? = nil) {
+        self.options = options
+        self.openTransport = transport ?? { try NetlinkSocket(protocol: $0, netns: $1) }
+    }
 
     /// The NETLINK_ROUTE socket (opened on first use, inside `options.netns`).
-    public func rtnl() throws -> NetlinkSocket {
+    public func rtnl() throws -> NetlinkTransport {
         if let s = rtnlSocket { return s }
-        let s = try NetlinkSocket(protocol: NETLINK_ROUTE, netns: options.netns)
+        let s = try openTransport(NETLINK_ROUTE, options.netns)
         rtnlSocket = s
         return s
     }
 
     /// The NETLINK_GENERIC socket.
-    public func genl() throws -> NetlinkSocket {
+    public func genl() throws -> NetlinkTransport {
         if let s = genlSocket { return s }
-        let s = try NetlinkSocket(protocol: NETLINK_GENERIC, netns: options.netns)
+        let s = try openTransport(NETLINK_GENERIC, options.netns)
         genlSocket = s
         return s
     }
