@@ -1,4 +1,7 @@
 import CLinuxUAPI
+#if canImport(Glibc)
+import Glibc
+#endif
 import Netlink
 import NetlinkWire
 
@@ -117,6 +120,23 @@ public final class Session {
         indexByName[n] = index
         return n
     }
+
+    /// Whether a name is in the cache (without asking the kernel).
+    public func knows(name: String) -> Bool { indexByName[name] != nil }
+    public func knows(_ name: String) -> Bool { knows(name: name) }
+    /// Forget one cached name (it was just created or renamed).
+    public func forget(name: String) { indexByName[name] = nil }
+
+    /// An fd for a named namespace, kept open for the session (IFLA_NET_NS_FD, veth peers).
+    public func namespaceFD(_ name: String) throws -> Int32 {
+        if let fd = namespaceFDs[name] { return fd }
+        let fd = try NetworkNamespace.open(name)
+        namespaceFDs[name] = fd
+        return fd
+    }
+    private var namespaceFDs: [String: Int32] = [:]
+
+    deinit { for fd in namespaceFDs.values { close(fd) } }
 
     /// Remember a name seen in a dump.
     public func learn(name: String, index: Int32) { indexByName[name] = index }

@@ -78,6 +78,11 @@ public struct AttributeWriter: Sendable {
     public init() {}
 
     public mutating func raw(_ type: UInt16, _ payload: some Collection<UInt8>, flags: UInt16 = 0) {
+        put(type, payload, flags: flags)
+    }
+
+    /// The one place attribute bytes are written: header, payload, padding to 4 bytes.
+    private mutating func put(_ type: UInt16, _ payload: some Collection<UInt8>, flags: UInt16) {
         let len = 4 + payload.count
         Bytes.append(UInt16(len), to: &bytes)
         Bytes.append(type | flags, to: &bytes)
@@ -85,25 +90,28 @@ public struct AttributeWriter: Sendable {
         let pad = Bytes.align4(len) - len
         if pad > 0 { bytes.append(contentsOf: repeatElement(0, count: pad)) }
     }
-    public mutating func raw<T: BinaryInteger>(_ type: T, _ payload: some Collection<UInt8>) { raw(UInt16(type), payload) }
+    public mutating func raw<T: BinaryInteger>(_ type: T, _ payload: some Collection<UInt8>) { put(UInt16(type), payload, flags: 0) }
 
-    public mutating func u8<T: BinaryInteger>(_ type: T, _ v: UInt8) { raw(UInt16(type), [v]) }
-    public mutating func u16<T: BinaryInteger>(_ type: T, _ v: UInt16) { var b: [UInt8] = []; Bytes.append(v, to: &b); raw(UInt16(type), b) }
-    public mutating func u32<T: BinaryInteger>(_ type: T, _ v: UInt32) { var b: [UInt8] = []; Bytes.append(v, to: &b); raw(UInt16(type), b) }
-    public mutating func u64<T: BinaryInteger>(_ type: T, _ v: UInt64) { var b: [UInt8] = []; Bytes.append(v, to: &b); raw(UInt16(type), b) }
+    /// Appends an already encoded (aligned) attribute stream.
+    public mutating func appendEncoded(_ encoded: [UInt8]) { bytes.append(contentsOf: encoded) }
+
+    public mutating func u8<T: BinaryInteger>(_ type: T, _ v: UInt8) { put(UInt16(type), [v], flags: 0) }
+    public mutating func u16<T: BinaryInteger>(_ type: T, _ v: UInt16) { var b: [UInt8] = []; Bytes.append(v, to: &b); put(UInt16(type), b, flags: 0) }
+    public mutating func u32<T: BinaryInteger>(_ type: T, _ v: UInt32) { var b: [UInt8] = []; Bytes.append(v, to: &b); put(UInt16(type), b, flags: 0) }
+    public mutating func u64<T: BinaryInteger>(_ type: T, _ v: UInt64) { var b: [UInt8] = []; Bytes.append(v, to: &b); put(UInt16(type), b, flags: 0) }
     public mutating func i32<T: BinaryInteger>(_ type: T, _ v: Int32) { u32(type, UInt32(bitPattern: v)) }
     /// Network-order u16 (e.g. IFLA_VXLAN_PORT, IFLA_GRE_IFLAGS).
-    public mutating func be16<T: BinaryInteger>(_ type: T, _ v: UInt16) { var b: [UInt8] = []; Bytes.appendBE(v, to: &b); raw(UInt16(type), b) }
-    public mutating func be32<T: BinaryInteger>(_ type: T, _ v: UInt32) { var b: [UInt8] = []; Bytes.appendBE(v, to: &b); raw(UInt16(type), b) }
+    public mutating func be16<T: BinaryInteger>(_ type: T, _ v: UInt16) { var b: [UInt8] = []; Bytes.appendBE(v, to: &b); put(UInt16(type), b, flags: 0) }
+    public mutating func be32<T: BinaryInteger>(_ type: T, _ v: UInt32) { var b: [UInt8] = []; Bytes.appendBE(v, to: &b); put(UInt16(type), b, flags: 0) }
     /// NUL-terminated string.
-    public mutating func string<T: BinaryInteger>(_ type: T, _ s: String) { raw(UInt16(type), Array(s.utf8) + [0]) }
-    public mutating func flag<T: BinaryInteger>(_ type: T) { raw(UInt16(type), [UInt8]()) }
+    public mutating func string<T: BinaryInteger>(_ type: T, _ s: String) { put(UInt16(type), Array(s.utf8) + [0], flags: 0) }
+    public mutating func flag<T: BinaryInteger>(_ type: T) { put(UInt16(type), [UInt8](), flags: 0) }
 
     /// A nested attribute. `nestedFlag` sets NLA_F_NESTED (genetlink and newer rtnetlink policies want it; iproute2 sets it
     /// only for some, so it is a choice to keep golden bytes identical).
     public mutating func nested<T: BinaryInteger>(_ type: T, nestedFlag: Bool = false, _ body: (inout AttributeWriter) throws -> Void) rethrows {
         var inner = AttributeWriter()
         try body(&inner)
-        raw(UInt16(type), inner.bytes, flags: nestedFlag ? UInt16(NLA_F_NESTED) : 0)
+        put(UInt16(type), inner.bytes, flags: nestedFlag ? UInt16(NLA_F_NESTED) : 0)
     }
 }

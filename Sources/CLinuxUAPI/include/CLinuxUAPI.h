@@ -26,6 +26,8 @@
 #include <linux/veth.h>
 #include <linux/virtio_net.h>
 #include <linux/ip.h>
+#include <linux/if_vlan.h>
+#include <linux/if_macsec.h>
 
 // Values the Swift importer cannot take as macros (function-like or casted) are re-exported here.
 static const unsigned int ISTHMUS_NLMSG_HDRLEN = NLMSG_HDRLEN;

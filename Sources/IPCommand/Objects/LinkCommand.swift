@@ -1,9 +1,204 @@
+import CLinuxUAPI
 import Netlink
 import NetlinkWire
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Placeholder until implemented.
+/// `link add|delete|set|change|show` — iproute2's `ip link`, over rtnetlink.
+///
+/// Attribute order follows iproute2's iplink_parse: generic attributes in the order given, then IFLA_IFNAME,
+/// then IFLA_LINKINFO { IFLA_INFO_KIND, IFLA_INFO_DATA }, so golden bytes match `ip` exactly.
 public enum LinkCommand {
+    static let verbs = ["add", "delete", "set", "change", "show", "list", "lst", "help"]
+
     public static func run(_ args: inout Arguments, _ session: Session) throws {
-        throw UsageError("not implemented yet")
+        let verb = try args.verb(verbs, default: "show")
+        switch verb {
+        case "add": try add(&args, session, flags: [.create, .excl])
+        case "delete": try delete(&args, session)
+        case "set", "change": try set(&args, session)
+        case "show", "list", "lst": try LinkShow.show(&args, session)
+        default: throw UsageError("usage: isthmus link { add | delete | set | show } ...")
+        }
     }
+
+    /// What the generic part of a link command line produced.
+    struct Generic {
+        var header = IfInfoHeader()
+        var attributes = AttributeWriter()
+        var name: String?
+        var dev: String?
+        var kind: String?
+        var group: UInt32?
+    }
+
+    static let genericKeywords = ["up", "down", "name", "dev", "mtu", "address", "broadcast", "brd", "txqueuelen", "qlen",
+                                  "txqlen", "master", "nomaster", "netns", "link", "group", "promisc", "multicast",
+                                  "allmulticast", "arp", "alias", "numtxqueues", "numrxqueues", "index", "type"]
+
+    /// Parses iproute2's generic link keywords up to `type KIND` (which is consumed, kind returned).
+    /// `isAdd`: a bare word is the new link's name; for set, the device.
+    static func parseGeneric(_ args: inout Arguments, _ session: Session, isAdd: Bool, stopAtType: Bool = true) throws -> Generic {
+        var g = Generic()
+        func setFlag(_ flag: Int32, _ on: Bool) {
+            g.header.change |= UInt32(flag)
+            if on { g.header.flags |= UInt32(flag) } else { g.header.flags &= ~UInt32(flag) }
+        }
+        func onOff(_ kw: String) throws -> Bool { try args.choice(for: kw, ["on", "off"]) == "on" }
+        while let w = args.next() {
+            switch w {
+            case "up": setFlag(Int32(IFF_UP.rawValue), true)
+            case "down": setFlag(Int32(IFF_UP.rawValue), false)
+            case "name":
+                g.name = try args.value(for: "name", expected: "an interface name")
+                try checkName(g.name!)
+            case "dev":
+                g.dev = try args.value(for: "dev", expected: "an interface name")
+            case "mtu": g.attributes.u32(IFLA_MTU, try args.integer(for: "mtu", UInt32.self))
+            case "address":
+                let v = try args.value(for: "address", expected: "a link-layer address")
+                guard let mac = parseHardwareAddress(v) else { throw UsageError.invalid(v, for: "address", expected: "a link-layer address like 02:00:00:00:00:01") }
+                g.attributes.raw(IFLA_ADDRESS, mac)
+            case "broadcast", "brd":
+                let v = try args.value(for: w, expected: "a link-layer address")
+                guard let mac = parseHardwareAddress(v) else { throw UsageError.invalid(v, for: w, expected: "a link-layer address") }
+                g.attributes.raw(IFLA_BROADCAST, mac)
+            case "txqueuelen", "qlen", "txqlen": g.attributes.u32(IFLA_TXQLEN, try args.integer(for: w, UInt32.self))
+            case "master":
+                let m = try args.value(for: "master", expected: "a bridge or bond name")
+                g.attributes.u32(IFLA_MASTER, UInt32(bitPattern: try session.ifindex(m)))
+            case "nomaster": g.attributes.u32(IFLA_MASTER, 0)
+            case "netns":
+                let ns = try args.value(for: "netns", expected: "a namespace name or pid")
+                if let pid = UInt32(ns) { g.attributes.u32(IFLA_NET_NS_PID, pid) }
+                else { g.attributes.u32(IFLA_NET_NS_FD, UInt32(bitPattern: try session.namespaceFD(ns))) }
+                if !isAdd { session.invalidateNames() }
+            case "link":
+                let l = try args.value(for: "link", expected: "the parent interface name")
+                g.attributes.u32(IFLA_LINK, UInt32(bitPattern: try session.ifindex(l)))
+            case "group":
+                let v = try args.value(for: "group", expected: "a group number or \"default\"")
+                guard let n = v == "default" ? 0 : Arguments.parseInteger(v, UInt32.self) else {
+                    throw UsageError.invalid(v, for: "group", expected: "a group number or \"default\"")
+                }
+                g.group = n
+                g.attributes.u32(IFLA_GROUP, n)
+            case "promisc": setFlag(Int32(IFF_PROMISC.rawValue), try onOff(w))
+            case "multicast": setFlag(Int32(IFF_MULTICAST.rawValue), try onOff(w))
+            case "allmulticast": setFlag(Int32(IFF_ALLMULTI.rawValue), try onOff(w))
+            case "arp": setFlag(Int32(IFF_NOARP.rawValue), !(try onOff(w)))
+            case "alias": g.attributes.string(IFLA_IFALIAS, try args.value(for: "alias", expected: "a text"))
+            case "numtxqueues": g.attributes.u32(IFLA_NUM_TX_QUEUES, try args.integer(for: w, UInt32.self))
+            case "numrxqueues": g.attributes.u32(IFLA_NUM_RX_QUEUES, try args.integer(for: w, UInt32.self))
+            case "index": g.header.index = try args.integer(for: "index", Int32.self, range: 1...Int32.max)
+            case "type" where stopAtType:
+                g.kind = try args.value(for: "type", expected: "a link type (\(LinkKinds.all.map { $0.kind }.joined(separator: ", ")))")
+                return g
+            default:
+                if w.hasPrefix("-") || (g.name != nil && isAdd) || (g.dev != nil && !isAdd) {
+                    throw args.unknown(w, validChoices: genericKeywords)
+                }
+                try checkName(w)
+                if isAdd { g.name = w } else { g.dev = w }
+            }
+        }
+        return g
+    }
+
+    static func checkName(_ n: String) throws {
+        if n.isEmpty || n.utf8.count >= Int(CLinuxUAPI.IFNAMSIZ) || n.contains("/") || n.contains(" ") {
+            throw UsageError("\"\(n)\" is not a valid interface name (1 to \(CLinuxUAPI.IFNAMSIZ - 1) characters, no '/' or spaces)")
+        }
+    }
+
+    static func add(_ args: inout Arguments, _ session: Session, flags: NetlinkFlags) throws {
+        var g = try parseGeneric(&args, session, isAdd: true)
+        guard let name = g.name ?? g.dev else { throw UsageError("\"link add\" needs a name: isthmus link add NAME type KIND ...") }
+        guard let kind = g.kind else {
+            throw UsageError("\"link add \(name)\" needs \"type KIND\"; valid kinds: \(LinkKinds.all.map { $0.kind }.joined(separator: ", "))")
+        }
+        if kind == "tun" || kind == "tap" {
+            throw UsageError("tun/tap devices are made with \"isthmus tuntap add dev \(name) mode \(kind)\" (as with ip tuntap)")
+        }
+        g.attributes.string(IFLA_IFNAME, name)
+        var data = AttributeWriter()
+        if let k = LinkKinds.find(kind) {
+            try k.parse(&args, session: session, isAdd: true, into: &data)
+        } else if let extra = args.next() {
+            throw UsageError("link kind \"\(kind)\" takes no options here (got \"\(extra)\"); kinds with options: \(LinkKinds.all.map { $0.kind }.joined(separator: ", "))")
+        }
+        g.attributes.nested(IFLA_LINKINFO) { li in
+            li.string(IFLA_INFO_KIND, kind)
+            if !data.bytes.isEmpty { li.raw(IFLA_INFO_DATA, data.bytes) }
+        }
+        let msg = RTMessage.link(RTM_NEWLINK, flags: flags, header: g.header, attributes: g.attributes)
+        try session.submit(NetlinkRequest(msg, operation: "link add \(name) type \(kind)"))
+        session.forget(name: name)
+    }
+
+    static func delete(_ args: inout Arguments, _ session: Session) throws {
+        let g = try parseGeneric(&args, session, isAdd: false)
+        var header = IfInfoHeader()
+        var w = AttributeWriter()
+        let what: String
+        if let dev = g.dev ?? g.name {
+            header.index = try session.ifindex(dev)
+            what = dev
+        } else if let group = g.group {
+            // One request deletes the whole group (the kernel walks it); IFLA_GROUP alone with index 0.
+            w.u32(IFLA_GROUP, group)
+            what = "group \(group)"
+        } else {
+            throw UsageError("\"link delete\" needs a device name or \"group N\"")
+        }
+        if let kind = g.kind {
+            w.nested(IFLA_LINKINFO) { $0.string(IFLA_INFO_KIND, kind) }
+        }
+        let msg = RTMessage.link(RTM_DELLINK, flags: [], header: header, attributes: w)
+        try session.submit(NetlinkRequest(msg, operation: "link delete \(what)"))
+        session.invalidateNames()
+    }
+
+    static func set(_ args: inout Arguments, _ session: Session) throws {
+        let g = try parseGeneric(&args, session, isAdd: false)
+        guard let dev = g.dev else { throw UsageError("\"link set\" needs a device: isthmus link set DEV ...") }
+        var header = g.header
+        var attrs = AttributeWriter()
+        if session.pipelining, !session.knows(dev), g.name == nil {
+            // In a batch the device may come from a queued request: name it rather than resolve it, so the
+            // pipeline need not drain (the kernel accepts ifi_index 0 with IFLA_IFNAME).
+            header.index = 0
+            attrs.string(IFLA_IFNAME, dev)
+        } else {
+            header.index = try session.ifindex(dev)
+        }
+        attrs.appendEncoded(g.attributes.bytes)
+        if let newName = g.name {
+            attrs.string(IFLA_IFNAME, newName)
+            session.invalidateNames()
+        }
+        if let kind = g.kind {
+            var data = AttributeWriter()
+            if let k = LinkKinds.find(kind) { try k.parse(&args, session: session, isAdd: false, into: &data) }
+            attrs.nested(IFLA_LINKINFO) { li in
+                li.string(IFLA_INFO_KIND, kind)
+                if !data.bytes.isEmpty { li.raw(IFLA_INFO_DATA, data.bytes) }
+            }
+        }
+        let msg = RTMessage.link(RTM_NEWLINK, flags: [], header: header, attributes: attrs)
+        try session.submit(NetlinkRequest(msg, operation: "link set \(dev)"))
+    }
+}
+
+/// Parses "aa:bb:cc:dd:ee:ff" (any length of colon-separated hex bytes, as ll_addr_a2n).
+func parseHardwareAddress(_ s: String) -> [UInt8]? {
+    let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+    guard !parts.isEmpty, parts.count <= 32 else { return nil }
+    var out: [UInt8] = []
+    for p in parts {
+        guard (1...2).contains(p.count), let v = UInt8(p, radix: 16) else { return nil }
+        out.append(v)
+    }
+    return out
 }

@@ -1,0 +1,171 @@
+import CLinuxUAPI
+import NetlinkWire
+
+/// `type bridge`: the options iproute2's iplink_bridge.c knows that Isthmus needs, each written in the order given.
+public enum BridgeKind: LinkKind {
+    public static let kind = "bridge"
+    enum Width { case u8, u16, u32, u64 }
+    static let options: [(String, Int32, Width)] = [
+        ("forward_delay", Int32(IFLA_BR_FORWARD_DELAY), .u32), ("hello_time", Int32(IFLA_BR_HELLO_TIME), .u32),
+        ("max_age", Int32(IFLA_BR_MAX_AGE), .u32), ("ageing_time", Int32(IFLA_BR_AGEING_TIME), .u32),
+        ("stp_state", Int32(IFLA_BR_STP_STATE), .u32), ("priority", Int32(IFLA_BR_PRIORITY), .u16),
+        ("vlan_filtering", Int32(IFLA_BR_VLAN_FILTERING), .u8), ("vlan_default_pvid", Int32(IFLA_BR_VLAN_DEFAULT_PVID), .u16),
+        ("vlan_stats_enabled", Int32(IFLA_BR_VLAN_STATS_ENABLED), .u8), ("group_fwd_mask", Int32(IFLA_BR_GROUP_FWD_MASK), .u16),
+        ("mcast_snooping", Int32(IFLA_BR_MCAST_SNOOPING), .u8), ("mcast_querier", Int32(IFLA_BR_MCAST_QUERIER), .u8),
+        ("nf_call_iptables", Int32(IFLA_BR_NF_CALL_IPTABLES), .u8), ("nf_call_ip6tables", Int32(IFLA_BR_NF_CALL_IP6TABLES), .u8),
+        ("nf_call_arptables", Int32(IFLA_BR_NF_CALL_ARPTABLES), .u8),
+    ]
+
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        let names = options.map(\.0) + ["vlan_protocol"]
+        while let word = args.next() {
+            if word == "vlan_protocol" {
+                let p = try args.choice(for: word, ["802.1Q", "802.1ad"])
+                w.be16(IFLA_BR_VLAN_PROTOCOL, p == "802.1Q" ? UInt16(ETH_P_8021Q) : UInt16(ETH_P_8021AD))
+                continue
+            }
+            guard let opt = options.first(where: { $0.0 == word }) else { throw args.unknown(word, validChoices: names) }
+            switch opt.2 {
+            case .u8: w.u8(opt.1, try args.integer(for: word, UInt8.self))
+            case .u16: w.u16(opt.1, try args.integer(for: word, UInt16.self))
+            case .u32: w.u32(opt.1, try args.integer(for: word, UInt32.self))
+            case .u64: w.u64(opt.1, try args.integer(for: word, UInt64.self))
+            }
+        }
+    }
+
+    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        var t: [String] = []
+        var j = JSONObject()
+        for (name, type, width) in options {
+            guard let a = d.first(type) else { continue }
+            let v: UInt64?
+            switch width {
+            case .u8: v = a.u8.map(UInt64.init)
+            case .u16: v = a.u16.map(UInt64.init)
+            case .u32: v = a.u32.map(UInt64.init)
+            case .u64: v = a.u64
+            }
+            if let v { t.append("\(name) \(v)"); j.set(name, v) }
+        }
+        if let p = d.first(IFLA_BR_VLAN_PROTOCOL)?.be16 {
+            let s = p == UInt16(ETH_P_8021AD) ? "802.1ad" : "802.1Q"
+            t.append("vlan_protocol \(s)"); j.set("vlan_protocol", s)
+        }
+        return (t.joined(separator: " "), j)
+    }
+}
+
+/// `type dummy`: no options.
+public enum DummyKind: LinkKind {
+    public static let kind = "dummy"
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        if let word = args.next() { throw args.unknown(word, validChoices: []) }
+    }
+}
+
+/// `type veth peer [name] NAME [generic link options]`: VETH_INFO_PEER carries a whole ifinfomsg and its attributes.
+public enum VethKind: LinkKind {
+    public static let kind = "veth"
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        guard let word = args.next() else { return }
+        guard word == "peer" else { throw args.unknown(word, validChoices: ["peer"]) }
+        let g = try LinkCommand.parseGeneric(&args, session, isAdd: true, stopAtType: false)
+        var peer: [UInt8] = []
+        g.header.encode(into: &peer)
+        var attrs = g.attributes
+        if let name = g.name ?? g.dev { attrs.string(IFLA_IFNAME, name) }
+        peer += attrs.bytes
+        w.raw(VETH_INFO_PEER, peer)
+    }
+}
+
+/// `type macvlan|macvtap mode private|vepa|bridge|passthru|source [nopromisc]` (needs `link DEV`).
+public enum MacvlanKind: LinkKind {
+    public static let kind = "macvlan"
+    static let modes: [(String, UInt32)] = [
+        ("private", UInt32(MACVLAN_MODE_PRIVATE.rawValue)), ("vepa", UInt32(MACVLAN_MODE_VEPA.rawValue)),
+        ("bridge", UInt32(MACVLAN_MODE_BRIDGE.rawValue)), ("passthru", UInt32(MACVLAN_MODE_PASSTHRU.rawValue)),
+        ("source", UInt32(MACVLAN_MODE_SOURCE.rawValue)),
+    ]
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        while let word = args.next() {
+            switch word {
+            case "mode":
+                let m = try args.choice(for: "mode", modes.map(\.0))
+                w.u32(IFLA_MACVLAN_MODE, modes.first { $0.0 == m }!.1)
+            case "nopromisc": w.u16(IFLA_MACVLAN_FLAGS, UInt16(MACVLAN_FLAG_NOPROMISC))
+            default: throw args.unknown(word, validChoices: ["mode", "nopromisc"])
+            }
+        }
+    }
+    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        var j = JSONObject()
+        var t: [String] = []
+        if let m = d.first(IFLA_MACVLAN_MODE)?.u32, let name = modes.first(where: { $0.1 == m })?.0 { t.append("mode \(name)"); j.set("mode", name) }
+        if let f = d.first(IFLA_MACVLAN_FLAGS)?.u16, f & UInt16(MACVLAN_FLAG_NOPROMISC) != 0 { t.append("nopromisc"); j.set("nopromisc", true) }
+        return (t.joined(separator: " "), j)
+    }
+}
+
+public enum MacvtapKind: LinkKind {
+    public static let kind = "macvtap"
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        try MacvlanKind.parse(&args, session: session, isAdd: isAdd, into: &w)
+    }
+    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) { MacvlanKind.describe(d, session: session) }
+}
+
+/// `type vlan id N [protocol 802.1Q|802.1ad] [reorder_hdr|gvrp|mvrp|loose_binding on|off]` (needs `link DEV`).
+public enum VLANKind: LinkKind {
+    public static let kind = "vlan"
+    static let flagKeywords: [(String, UInt32)] = [
+        ("reorder_hdr", UInt32(VLAN_FLAG_REORDER_HDR.rawValue)), ("gvrp", UInt32(VLAN_FLAG_GVRP.rawValue)),
+        ("loose_binding", UInt32(VLAN_FLAG_LOOSE_BINDING.rawValue)), ("mvrp", UInt32(VLAN_FLAG_MVRP.rawValue)),
+        ("bridge_binding", UInt32(VLAN_FLAG_BRIDGE_BINDING.rawValue)),
+    ]
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        var flags: UInt32 = 0, mask: UInt32 = 0
+        var haveID = false
+        let valid = ["protocol", "id"] + flagKeywords.map(\.0)
+        while let word = args.next() {
+            switch word {
+            case "protocol":
+                let p = try args.choice(for: "protocol", ["802.1Q", "802.1ad", "802.1q"])
+                w.be16(IFLA_VLAN_PROTOCOL, p == "802.1ad" ? UInt16(ETH_P_8021AD) : UInt16(ETH_P_8021Q))
+            case "id":
+                w.u16(IFLA_VLAN_ID, try args.integer(for: "id", UInt16.self, range: 0...4094))
+                haveID = true
+            default:
+                guard let f = flagKeywords.first(where: { $0.0 == word }) else { throw args.unknown(word, validChoices: valid) }
+                mask |= f.1
+                if try args.choice(for: word, ["on", "off"]) == "on" { flags |= f.1 } else { flags &= ~f.1 }
+            }
+        }
+        if isAdd && !haveID { throw UsageError("vlan: missing \"id N\" (0-4094)") }
+        if mask != 0 {
+            var b: [UInt8] = []
+            Bytes.append(flags, to: &b); Bytes.append(mask, to: &b)
+            w.raw(IFLA_VLAN_FLAGS, b)
+        }
+    }
+    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        var j = JSONObject()
+        var t: [String] = []
+        if let p = d.first(IFLA_VLAN_PROTOCOL)?.be16 {
+            let s = p == UInt16(ETH_P_8021AD) ? "802.1ad" : "802.1Q"
+            t.append("protocol \(s)"); j.set("protocol", s)
+        }
+        if let id = d.first(IFLA_VLAN_ID)?.u16 { t.append("id \(id)"); j.set("id", id) }
+        if let f = d.first(IFLA_VLAN_FLAGS)?.u32 {
+            let names = flagKeywords.filter { f & $0.1 != 0 }.map { $0.0.uppercased() }
+            t.append("<\(names.joined(separator: ","))>"); j.set("flags", .array(names.map { .string($0) }))
+        }
+        return (t.joined(separator: " "), j)
+    }
+}
+
+extension LinkKinds {
+    static let builtin: [any LinkKind.Type] = [BridgeKind.self, VethKind.self, VXLANKind.self, MacvlanKind.self,
+                                               MacvtapKind.self, VLANKind.self, DummyKind.self]
+}
