@@ -129,7 +129,7 @@ public enum LinkCommand {
             throw UsageError("link kind \"\(kind)\" takes no options here (got \"\(extra)\"); kinds with options: \(LinkKinds.all.map { $0.kind }.joined(separator: ", "))")
         }
         g.attributes.nested(IFLA_LINKINFO) { li in
-            li.string(IFLA_INFO_KIND, kind)
+            li.raw(IFLA_INFO_KIND, Array(kind.utf8))  // iproute2 sends the kind without a NUL
             if !data.bytes.isEmpty { li.raw(IFLA_INFO_DATA, data.bytes) }
         }
         let msg = RTMessage.link(RTM_NEWLINK, flags: flags, header: g.header, attributes: g.attributes)
@@ -153,7 +153,7 @@ public enum LinkCommand {
             throw UsageError("\"link delete\" needs a device name or \"group N\"")
         }
         if let kind = g.kind {
-            w.nested(IFLA_LINKINFO) { $0.string(IFLA_INFO_KIND, kind) }
+            w.nested(IFLA_LINKINFO) { $0.raw(IFLA_INFO_KIND, Array(kind.utf8)) }
         }
         let msg = RTMessage.link(RTM_DELLINK, flags: [], header: header, attributes: w)
         try session.submit(NetlinkRequest(msg, operation: "link delete \(what)"))
@@ -182,7 +182,7 @@ public enum LinkCommand {
             var data = AttributeWriter()
             if let k = LinkKinds.find(kind) { try k.parse(&args, session: session, isAdd: false, into: &data) }
             attrs.nested(IFLA_LINKINFO) { li in
-                li.string(IFLA_INFO_KIND, kind)
+                li.raw(IFLA_INFO_KIND, Array(kind.utf8))  // iproute2 sends the kind without a NUL
                 if !data.bytes.isEmpty { li.raw(IFLA_INFO_DATA, data.bytes) }
             }
         }
