@@ -1,0 +1,95 @@
+import Foundation
+
+/// Runs test scripts as root inside a throwaway QEMU guest booted with the Debian kernel from /boot, for the
+/// kernel features this host kernel lacks (L2TP, GRE, IPIP, 8021q, dummy). The guest sees the host root
+/// read-only, so the built isthmus binary and the repo are at the same paths. See Tools/vm/README.md.
+///
+///     @Suite(.serialized, .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+///     struct L2TPTests {
+///         @Test func tunnel() throws {
+///             let r = try runInVM("modprobe l2tp_eth && ip l2tp show tunnel")
+///             #expect(r.status == 0, "\(r.output)")
+///         }
+///     }
+enum VM {
+    /// Repo root, from this file's path (Tests/IntegrationTests/Support/VM.swift).
+    static let repoRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // Support/
+        .deletingLastPathComponent()  // IntegrationTests/
+        .deletingLastPathComponent()  // Tests/
+        .deletingLastPathComponent()  // repo root
+
+    /// The harness script.
+    static var harnessPath: String { repoRoot.appendingPathComponent("Tools/vm/isthmus-vm").path }
+
+    /// True when this process already runs inside the isthmus VM (the harness sets ISTHMUS_IN_VM=1).
+    static var insideVM: Bool { ProcessInfo.processInfo.environment["ISTHMUS_IN_VM"] == "1" }
+
+    /// nil when a VM can be started; otherwise a plain sentence saying what is missing.
+    static var unavailableReason: String? {
+        let fm = FileManager.default
+        if !fm.isExecutableFile(atPath: harnessPath) {
+            return "Tools/vm/isthmus-vm is missing or not executable"
+        }
+        let qemuPaths = ["/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"]
+        if !qemuPaths.contains(where: { fm.isExecutableFile(atPath: $0) }) {
+            return "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
+        }
+        let bootFiles = (try? fm.contentsOfDirectory(atPath: "/boot")) ?? []
+        let kernels = bootFiles.filter { $0.hasPrefix("vmlinuz-") && $0.hasSuffix("-amd64") }
+        if kernels.isEmpty {
+            return "no /boot/vmlinuz-*-amd64 kernel (apt-get install linux-image-amd64)"
+        }
+        if !kernels.contains(where: { fm.isReadableFile(atPath: "/boot/" + $0) }) {
+            return "/boot/vmlinuz-*-amd64 is not readable (run the tests as root)"
+        }
+        let busyboxPaths = ["/bin/busybox", "/usr/bin/busybox"]
+        if !busyboxPaths.contains(where: { fm.isExecutableFile(atPath: $0) }) {
+            return "busybox is not installed (apt-get install busybox-static)"
+        }
+        return nil
+    }
+
+    /// Whether `runInVM` can work here.
+    static var vmAvailable: Bool { unavailableReason == nil }
+
+    /// `unavailableReason`, or "" when the VM is available (handy for `.enabled(if:_:)` comments).
+    static var unavailableComment: String { unavailableReason ?? "" }
+}
+
+struct VMError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Runs `script` with bash as root inside a fresh VM and returns its exit status and its combined
+/// stdout+stderr (plus, on harness failures, the harness's diagnostics). The working directory in the
+/// guest is the repo root; ISTHMUS_IN_VM=1 is set. Status 124 means the VM was killed after `timeout`
+/// seconds, 125 that the harness itself failed (the output says why).
+///
+/// Each call boots its own guest (about 3 to 4 s on an idle host, TCG), so put several checks in one script.
+@discardableResult
+func runInVM(_ script: String, timeout: Int = 300, memoryMB: Int = 1024) throws -> (status: Int32, output: String) {
+    if let reason = VM.unavailableReason {
+        throw VMError(description: "cannot start the test VM: \(reason)")
+    }
+    // The guest sees the host root read-only (but not the host's /tmp, which is a fresh tmpfs in the
+    // guest), so the script lives under the repo.
+    let dir = VM.repoRoot.appendingPathComponent(".vm-cache/scripts", isDirectory: true)
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let file = dir.appendingPathComponent("test-\(UUID().uuidString).sh")
+    try script.write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: VM.harnessPath)
+    process.arguments = ["--timeout", String(timeout), "--mem", String(memoryMB), "--", "/bin/bash", file.path]
+    process.currentDirectoryURL = VM.repoRoot
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
