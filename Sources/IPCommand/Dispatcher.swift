@@ -18,6 +18,7 @@ public enum IPCommandRunner {
         ObjectCommand(name: "fdb", aliases: ["f", "fd"], run: FDBCommand.run),
         ObjectCommand(name: "l2tp", aliases: ["l2", "l2t"], run: L2TPCommand.run),
         ObjectCommand(name: "tunnel", aliases: ["t", "tu", "tun", "tunn", "tunne"], run: TunnelCommand.run),
+        ObjectCommand(name: "tuntap", aliases: ["tunt", "tunta", "tap"], run: TunTapCommand.run),
     ]
 
     public static var objectNames: [String] { objects.map(\.name) }
