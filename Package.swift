@@ -28,7 +28,7 @@ let package = Package(
             name: "IsthmusCLI",
             dependencies: ["IPCommand", "Netlink", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
     ]
