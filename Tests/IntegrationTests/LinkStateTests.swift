@@ -95,4 +95,16 @@ struct LinkStateTests {
         #expect(force.status != 0)
         #expect(try Host.sh("ip -n \(n2) -br link show").contains("d2"))
     }
+
+    @Test("a non-root user is told which capability is missing")
+    func nonRoot() throws {
+        guard let bin = Host.isthmusBinary else { Issue.record("isthmus binary not built"); return }
+        guard Host.which("setpriv") else { Issue.record("setpriv (util-linux) missing"); return }
+        // Drop to nobody with no capabilities; the kernel answers EPERM and Isthmus names CAP_NET_ADMIN.
+        let r = try Host.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                              bin, "link", "add", "isth-nocap0", "type", "bridge"])
+        #expect(r.status != 0)
+        #expect(r.output.contains("CAP_NET_ADMIN"), "\(r.output)")
+        #expect(!(try Host.sh("ip -br link show")).contains("isth-nocap0"))
+    }
 }
