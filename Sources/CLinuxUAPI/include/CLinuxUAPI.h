@@ -42,6 +42,13 @@ static const unsigned long ISTHMUS_TUNSETVNETHDRSZ = TUNSETVNETHDRSZ;
 static const unsigned long ISTHMUS_TUNGETIFF = TUNGETIFF;
 static const int ISTHMUS_CLONE_NEWNET = CLONE_NEWNET;
 static const unsigned short ISTHMUS_NLA_TYPE_MASK = NLA_TYPE_MASK;
+#include <linux/ip6_tunnel.h>
+static const unsigned short ISTHMUS_GRE_CSUM = GRE_CSUM;
+static const unsigned short ISTHMUS_GRE_KEY = GRE_KEY;
+static const unsigned short ISTHMUS_GRE_SEQ = GRE_SEQ;
+// address/route/neigh objects: IPv6 router preference (RTA_PREF) and route cache flags (ip route get).
+#include <linux/icmpv6.h>
+#include <linux/in_route.h>
 
 /// ioctl with a pointer argument (Swift cannot call the variadic ioctl directly).
 int isthmus_ioctl_ptr(int fd, unsigned long request, void *arg);
