@@ -1,0 +1,279 @@
+import CLinuxUAPI
+import NetlinkWire
+
+/// `type ipip`: IPv4 (or MPLS, or either: `mode any`) in IPv4, as iproute2's link_iptnl.c.
+public enum IPIPKind: LinkKind {
+    public static let kind = "ipip"
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        try IPTunnelLink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
+    }
+    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        IPTunnelLink.describe(data, session: session)
+    }
+}
+
+/// `type sit`: IPv6 (or IPv4/MPLS) in IPv4, with `isatap` and 6rd prefixes.
+public enum SITKind: LinkKind {
+    public static let kind = "sit"
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        try IPTunnelLink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
+    }
+    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        IPTunnelLink.describe(data, session: session)
+    }
+}
+
+/// `type ip6tnl`: IPv6 or IPv4 in IPv6 (RFC 2473), as iproute2's link_ip6tnl.c.
+public enum IP6TnlKind: LinkKind {
+    public static let kind = "ip6tnl"
+    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        try IPTunnelLink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
+    }
+    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        IPTunnelLink.describe6(data, session: session)
+    }
+}
+
+/// The IFLA_IPTUN_* family's shared parser, encoder and printer.
+enum IPTunnelLink {
+    /// `mode` words: (word, inner protocol). sit also takes ip6ip / ipv6/ipv4.
+    static func modes(_ kind: String) -> [(String, UInt8)] {
+        if kind == "ip6tnl" {
+            return [("ipv6/ipv6", UInt8(IPPROTO_IPV6)), ("ip6ip6", UInt8(IPPROTO_IPV6)),
+                    ("ip/ipv6", UInt8(IPPROTO_IPIP)), ("ipv4/ipv6", UInt8(IPPROTO_IPIP)), ("ipip6", UInt8(IPPROTO_IPIP)),
+                    ("ip4ip6", UInt8(IPPROTO_IPIP)), ("any/ipv6", 0), ("any", 0)]
+        }
+        var m: [(String, UInt8)] = []
+        if kind == "sit" { m += [("ipv6/ipv4", UInt8(IPPROTO_IPV6)), ("ip6ip", UInt8(IPPROTO_IPV6))] }
+        return m + [("ipv4/ipv4", UInt8(IPPROTO_IPIP)), ("ipip", UInt8(IPPROTO_IPIP)), ("ip4ip4", UInt8(IPPROTO_IPIP)),
+                    ("mpls/ipv4", UInt8(IPPROTO_MPLS)), ("mplsip", UInt8(IPPROTO_MPLS)), ("any/ipv4", 0), ("any", 0)]
+    }
+
+    /// Keywords matched exactly; `dev` and `dsfield` also by prefix (iproute2's `matches()`).
+    static func exactKeywords(_ kind: String) -> [String] {
+        if kind == "ip6tnl" {
+            return ["mode", "remote", "local", "ttl", "hoplimit", "hlim", "encaplimit", "tos", "tclass", "tc", "flowlabel", "fl",
+                    "dscp", "fwmark", "allow-localremote", "noallow-localremote"] + TunnelEncap.keywords + ["external"]
+        }
+        return ["mode", "remote", "local", "ttl", "hoplimit", "hlim", "tos", "tclass", "tc", "nopmtudisc", "pmtudisc"]
+            + (kind == "sit" ? ["isatap"] : []) + TunnelEncap.keywords
+            + ["external", "6rd-prefix", "6rd-relay_prefix", "6rd-reset", "fwmark"]
+    }
+    static let prefixKeywords = ["dev", "dsfield"]
+
+    /// `ip link add|set ... type ipip|sit|ip6tnl ...`.
+    static func parse(_ kind: String, _ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        let family: TunnelFamily = kind == "ip6tnl" ? .ip6tnl : .iptnl
+        var p = isAdd ? TunnelParameters(family: family)
+                      : try TunnelLookup.parameters(for: args, kind: kind, family: family, session: session)
+        try p.parseIPTunnelWords(&args, kind: kind, session: session)
+        if family == .ip6tnl { p.encodeIP6Tunnel(into: &w) } else { p.encodeIPTunnel(sit: kind == "sit", into: &w) }
+    }
+
+    /// ipip/sit `-d` text and JSON, as iptunnel_print_opt.
+    static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        var t: [String] = []
+        var j = JSONObject()
+        if d.first(IFLA_IPTUN_COLLECT_METADATA) != nil { t.append("external"); j.set("external", true) }
+        if let p = d.first(IFLA_IPTUN_PROTO)?.u8 {
+            let name: String?
+            switch p {
+            case UInt8(IPPROTO_IPIP): name = "ipip"
+            case UInt8(IPPROTO_IPV6): name = "ip6ip"
+            case UInt8(IPPROTO_MPLS): name = "mplsip"
+            case 0: name = "any"
+            default: name = nil
+            }
+            if let name { t.append(name); j.set("proto", name) }
+        }
+        TunnelDescribe.endpoint("remote", d.first(IFLA_IPTUN_REMOTE), v6: false, text: &t, json: &j)
+        TunnelDescribe.endpoint("local", d.first(IFLA_IPTUN_LOCAL), v6: false, text: &t, json: &j)
+        TunnelDescribe.link(d.first(IFLA_IPTUN_LINK), session: session, text: &t, json: &j)
+        let ttl = d.first(IFLA_IPTUN_TTL)?.u8 ?? 0
+        j.set("ttl", ttl)
+        t.append(ttl == 0 ? "ttl inherit" : "ttl \(ttl)")
+        TunnelDescribe.tos(d.first(IFLA_IPTUN_TOS), text: &t, json: &j)
+        let pm = (d.first(IFLA_IPTUN_PMTUDISC)?.u8 ?? 0) != 0
+        t.append(pm ? "pmtudisc" : "nopmtudisc"); j.set("pmtudisc", pm)
+        if let f = d.first(IFLA_IPTUN_FLAGS)?.u16, f & UInt16(SIT_ISATAP) != 0 { t.append("isatap"); j.set("isatap", true) }
+        if let len = d.first(IFLA_IPTUN_6RD_PREFIXLEN)?.u16, len != 0,
+           let pa = d.first(IFLA_IPTUN_6RD_PREFIX), pa.data.count == 16, let prefix = IPAddress(bytes: pa.data) {
+            t.append("6rd-prefix \(prefix)/\(len)")
+            j.set("prefix", prefix.description); j.set("prefixlen", Int(len))
+            if let ra = d.first(IFLA_IPTUN_6RD_RELAY_PREFIX), ra.data.count == 4, let relay = IPAddress(bytes: ra.data),
+               !relay.isUnspecified {
+                let rlen = d.first(IFLA_IPTUN_6RD_RELAY_PREFIXLEN)?.u16 ?? 0
+                t.append("6rd-relay_prefix \(relay)/\(rlen)")
+                j.set("relay_prefix", relay.description); j.set("relay_prefixlen", Int(rlen))
+            }
+        }
+        TunnelDescribe.fwmark(d.first(IFLA_IPTUN_FWMARK), text: &t, json: &j)
+        TunnelEncap.describe(d, type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
+                             sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), text: &t, json: &j)
+        return (t.joined(separator: " "), j)
+    }
+
+    /// ip6tnl `-d` text and JSON, as ip6tunnel_print_opt.
+    static func describe6(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        var t: [String] = []
+        var j = JSONObject()
+        if d.first(IFLA_IPTUN_COLLECT_METADATA) != nil { t.append("external"); j.set("external", true) }
+        let flags = d.first(IFLA_IPTUN_FLAGS)?.u32 ?? 0
+        if let p = d.first(IFLA_IPTUN_PROTO)?.u8 {
+            let name: String?
+            switch p {
+            case UInt8(IPPROTO_IPIP): name = "ipip6"
+            case UInt8(IPPROTO_IPV6): name = "ip6ip6"
+            case 0: name = "any"
+            default: name = nil
+            }
+            if let name { t.append(name); j.set("proto", name) }
+        }
+        TunnelDescribe.endpoint("remote", d.first(IFLA_IPTUN_REMOTE), v6: true, text: &t, json: &j)
+        TunnelDescribe.endpoint("local", d.first(IFLA_IPTUN_LOCAL), v6: true, text: &t, json: &j)
+        TunnelDescribe.link(d.first(IFLA_IPTUN_LINK), session: session, text: &t, json: &j)
+        TunnelDescribe.ip6Head(ttl: d.first(IFLA_IPTUN_TTL), encapLimit: d.first(IFLA_IPTUN_ENCAP_LIMIT),
+                               flowinfoAttr: d.first(IFLA_IPTUN_FLOWINFO), flags: flags, text: &t, json: &j)
+        if flags & UInt32(IP6_TNL_F_MIP6_DEV) != 0 { t.append("mip6"); j.set("ip6_tnl_f_mip6_dev", true) }
+        if flags & UInt32(IP6_TNL_F_ALLOW_LOCAL_REMOTE) != 0 { t.append("allow-localremote"); j.set("ip6_tnl_f_allow_local_remote", true) }
+        if flags & UInt32(IP6_TNL_F_USE_ORIG_FWMARK) != 0 {
+            t.append("fwmark inherit"); j.set("ip6_tnl_f_use_orig_fwmark", true)
+        } else {
+            TunnelDescribe.fwmark(d.first(IFLA_IPTUN_FWMARK), text: &t, json: &j)
+        }
+        TunnelEncap.describe(d, type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
+                             sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), text: &t, json: &j)
+        return (t.joined(separator: " "), j)
+    }
+}
+
+extension TunnelParameters {
+    /// Every keyword after `type ipip|sit|ip6tnl`, as iptunnel_parse_opt / ip6tunnel_parse_opt.
+    mutating func parseIPTunnelWords(_ args: inout Arguments, kind: String, session: Session) throws {
+        let v6 = family.isV6
+        let exact = IPTunnelLink.exactKeywords(kind)
+        let all = exact + IPTunnelLink.prefixKeywords
+        while let word = args.next() {
+            guard let kw = exact.contains(word) ? word : Arguments.match(word, IPTunnelLink.prefixKeywords) else {
+                throw args.unknown(word, validChoices: all)
+            }
+            if try encap.parse(kw, &args) { continue }
+            switch kw {
+            case "mode":
+                let modes = IPTunnelLink.modes(kind)
+                let v = try args.value(for: kw, expected: "one of " + modes.map(\.0).joined(separator: ", "))
+                guard let m = modes.first(where: { $0.0 == v }) else {
+                    throw UsageError.invalid(v, for: kw, expected: "one of " + modes.map(\.0).joined(separator: ", "))
+                }
+                proto = m.1
+            case "remote": remote = try endpoint(try args.value(for: kw, expected: addressKind), for: kw)
+            case "local": local = try endpoint(try args.value(for: kw, expected: addressKind), for: kw)
+            case "dev": link = try TunnelParameters.device(&args, kw, session)
+            case "ttl", "hoplimit", "hlim": ttl = try TunnelValues.ttl(&args, kw)
+            case "tos", "tclass", "tc", "dsfield":
+                if v6 { try applyTrafficClass(&args, kw) } else { tos = try TunnelValues.tos(&args, kw) }
+            case "nopmtudisc": pmtudisc = 0
+            case "pmtudisc": pmtudisc = 1
+            case "isatap": sitFlags |= UInt16(SIT_ISATAP)
+            case "external": external = true
+            case "encaplimit": try applyEncapLimit(&args, kw)
+            case "flowlabel", "fl": try applyFlowLabel(&args, kw)
+            case "dscp":
+                let v = try args.value(for: kw, expected: "inherit")
+                guard v == "inherit" else { throw UsageError.invalid(v, for: kw, expected: "inherit") }
+                flags |= UInt32(IP6_TNL_F_RCV_DSCP_COPY)
+            case "allow-localremote": flags |= UInt32(IP6_TNL_F_ALLOW_LOCAL_REMOTE)
+            case "noallow-localremote": flags &= ~UInt32(IP6_TNL_F_ALLOW_LOCAL_REMOTE)
+            case "fwmark":
+                if v6 { try applyIP6FirewallMark(&args, kw) } else { fwmark = try TunnelValues.u32(&args, kw) }
+            case "6rd-prefix":
+                let v = try args.value(for: kw, expected: "an IPv6 prefix")
+                guard let p = IPPrefix(v), p.address.isV6 else { throw UsageError.invalid(v, for: kw, expected: "an IPv6 prefix like 2001:db8::/32") }
+                sixrdPrefix = p
+            case "6rd-relay_prefix":
+                let v = try args.value(for: kw, expected: "an IPv4 prefix")
+                guard let p = IPPrefix(v), !p.address.isV6 else { throw UsageError.invalid(v, for: kw, expected: "an IPv4 prefix like 192.0.2.0/24") }
+                sixrdRelayPrefix = p
+            case "6rd-reset":
+                sixrdPrefix = IPPrefix("2002::/16")
+                sixrdRelayPrefix = nil
+            default: throw args.unknown(word, validChoices: all)
+            }
+        }
+        if !v6 && ttl != 0 && pmtudisc == 0 {
+            throw UsageError("\"ttl \(ttl)\" and \"nopmtudisc\" are incompatible (a fixed TTL needs path MTU discovery)")
+        }
+    }
+
+    /// IFLA_INFO_DATA for ipip/sit in iproute2's order (PROTO first; the full set, defaults included).
+    func encodeIPTunnel(sit: Bool, into w: inout AttributeWriter) {
+        w.u8(IFLA_IPTUN_PROTO, proto)
+        if external { w.flag(IFLA_IPTUN_COLLECT_METADATA); return }
+        if let local { w.raw(IFLA_IPTUN_LOCAL, local.bytes) }
+        if let remote { w.raw(IFLA_IPTUN_REMOTE, remote.bytes) }
+        w.u8(IFLA_IPTUN_PMTUDISC, pmtudisc)
+        w.u8(IFLA_IPTUN_TOS, tos)
+        w.u8(IFLA_IPTUN_TTL, ttl)
+        w.u32(IFLA_IPTUN_LINK, link)
+        w.u32(IFLA_IPTUN_FWMARK, fwmark)
+        encap.encode(type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
+                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), into: &w)
+        guard sit else { return }
+        w.u16(IFLA_IPTUN_FLAGS, sitFlags)
+        if let p = sixrdPrefix {
+            w.raw(IFLA_IPTUN_6RD_PREFIX, p.address.bytes)
+            w.u16(IFLA_IPTUN_6RD_PREFIXLEN, UInt16(p.length))
+        }
+        if let r = sixrdRelayPrefix {
+            w.raw(IFLA_IPTUN_6RD_RELAY_PREFIX, r.address.bytes)
+            w.u16(IFLA_IPTUN_6RD_RELAY_PREFIXLEN, UInt16(r.length))
+        }
+    }
+
+    /// IFLA_INFO_DATA for ip6tnl in iproute2's order.
+    func encodeIP6Tunnel(into w: inout AttributeWriter) {
+        w.u8(IFLA_IPTUN_PROTO, proto)
+        if external { w.flag(IFLA_IPTUN_COLLECT_METADATA); return }
+        if let local { w.raw(IFLA_IPTUN_LOCAL, local.bytes) }
+        if let remote { w.raw(IFLA_IPTUN_REMOTE, remote.bytes) }
+        w.u8(IFLA_IPTUN_TTL, ttl)
+        w.u8(IFLA_IPTUN_ENCAP_LIMIT, encapLimit)
+        w.be32(IFLA_IPTUN_FLOWINFO, flowinfo)
+        w.u32(IFLA_IPTUN_FLAGS, flags)
+        w.u32(IFLA_IPTUN_LINK, link)
+        w.u32(IFLA_IPTUN_FWMARK, fwmark)
+        encap.encode(type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
+                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), into: &w)
+    }
+
+    /// Reads IFLA_IPTUN_* as the kernel reports them.
+    mutating func decodeIPTunnel(_ d: [Attribute]) {
+        let len = family.isV6 ? 16 : 4
+        if let a = d.first(IFLA_IPTUN_LOCAL), a.data.count == len { local = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
+        if let a = d.first(IFLA_IPTUN_REMOTE), a.data.count == len { remote = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
+        if let v = d.first(IFLA_IPTUN_TTL)?.u8 { ttl = v }
+        if let v = d.first(IFLA_IPTUN_TOS)?.u8 { tos = v }
+        if let v = d.first(IFLA_IPTUN_PMTUDISC)?.u8 { pmtudisc = v }
+        if let v = d.first(IFLA_IPTUN_LINK)?.u32 { link = v }
+        if let v = d.first(IFLA_IPTUN_PROTO)?.u8 { proto = v }
+        if let v = d.first(IFLA_IPTUN_ENCAP_LIMIT)?.u8 { encapLimit = v }
+        if let v = d.first(IFLA_IPTUN_FLOWINFO)?.be32 { flowinfo = v }
+        if family.isV6 {
+            if let v = d.first(IFLA_IPTUN_FLAGS)?.u32 { flags = v }
+        } else if let v = d.first(IFLA_IPTUN_FLAGS)?.u16 {
+            sitFlags = v
+        }
+        encap.decode(d, type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
+                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT))
+        external = d.first(IFLA_IPTUN_COLLECT_METADATA) != nil
+        if let v = d.first(IFLA_IPTUN_FWMARK)?.u32 { fwmark = v }
+        if let a = d.first(IFLA_IPTUN_6RD_PREFIX), a.data.count == 16, let addr = IPAddress(bytes: a.data),
+           let l = d.first(IFLA_IPTUN_6RD_PREFIXLEN)?.u16, l <= 128 {
+            sixrdPrefix = IPPrefix(address: addr, length: UInt8(l))
+        }
+        if let a = d.first(IFLA_IPTUN_6RD_RELAY_PREFIX), a.data.count == 4, let addr = IPAddress(bytes: a.data),
+           let l = d.first(IFLA_IPTUN_6RD_RELAY_PREFIXLEN)?.u16, l <= 32 {
+            sixrdRelayPrefix = IPPrefix(address: addr, length: UInt8(l))
+        }
+    }
+}
