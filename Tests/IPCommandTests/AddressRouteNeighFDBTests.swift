@@ -459,7 +459,7 @@ struct AddressRouteNeighFDBTests {
 
     @Test("decoders throw or skip on every truncation and on garbage, never trap")
     func decodersNeverTrap() throws {
-        var rng = AddrTestRandom(seed: 0x15_7a_b5)
+        var rng = SeededRandom(seed: 0x15_7a_b5)
         for m in Self.addresses + Self.routes + Self.fdb + Self.neighbours {
             for t in Self.truncations(m) {
                 if let a = try? AddressMessage(t) { _ = (a.local, a.peer, a.broadcast, a.label, a.flags, a.cacheInfo, a.metric) }
@@ -518,15 +518,3 @@ struct AddressRouteNeighFDBTests {
     }
 }
 
-/// A tiny deterministic PRNG for the garbage-bytes test.
-struct AddrTestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}

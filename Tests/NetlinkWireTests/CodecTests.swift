@@ -1,18 +1,8 @@
 import CLinuxUAPI
 import NetlinkWire
+import TestSupport
 import Testing
 
-/// A small deterministic generator so failures reproduce (SplitMix64).
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Netlink codecs")
 struct CodecTests {
@@ -66,7 +56,7 @@ struct CodecTests {
 
     @Test("random bytes: every decoder returns or throws (100,000 inputs)")
     func randomBytes() {
-        var rng = SeededRandom(state: 0x1575_4d05)
+        var rng = SeededRandom(seed: 0x1575_4d05)
         var decoded = 0
         for _ in 0..<100_000 {
             let n = Int.random(in: 0...96, using: &rng)

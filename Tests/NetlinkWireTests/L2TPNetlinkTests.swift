@@ -239,7 +239,7 @@ struct L2TPNetlinkTests {
                 _ = try? L2TPSessionConfig(decoding: cut)
             }
             // Deterministic byte corruption.
-            var rng = SplitMix(seed: UInt64(bytes.count))
+            var rng = SeededRandom(seed: UInt64(bytes.count))
             for _ in 0..<300 {
                 var bad = m
                 for _ in 0..<3 {
@@ -272,16 +272,4 @@ struct L2TPNetlinkTests {
     }
 }
 
-/// A small deterministic generator for corruption tests.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 

@@ -595,6 +595,17 @@ enum RTNames {
 
 /// Dumps shared by the show commands. Each flushes queued (batch) requests first.
 enum RTDump {
+    /// Name, master and link type of every interface, by ifindex (what the neighbour and fdb shows print and filter on).
+    static func linkTables(_ session: Session) throws -> (names: [Int32: String], masters: [Int32: Int32], types: [Int32: UInt16]) {
+        var names: [Int32: String] = [:], masters: [Int32: Int32] = [:], types: [Int32: UInt16] = [:]
+        for l in try links(session) {
+            if let n = l.name { names[l.header.index] = n }
+            if let m = l.master { masters[l.header.index] = m }
+            types[l.header.index] = l.header.type
+        }
+        return (names, masters, types)
+    }
+
     /// RTM_GETLINK dump; also teaches the session every name.
     static func links(_ session: Session) throws -> [LinkMessage] {
         try session.flush()

@@ -167,13 +167,7 @@ public enum FDBCommand {
         let portIndex = try port.map { try session.ifindex($0) }
 
         try session.flush()
-        let links = try RTDump.links(session)
-        var names: [Int32: String] = [:], masters: [Int32: Int32] = [:], types: [Int32: UInt16] = [:]
-        for l in links {
-            if let n = l.name { names[l.header.index] = n }
-            if let m = l.master { masters[l.header.index] = m }
-            types[l.header.index] = l.header.type
-        }
+        let (names, masters, types) = try RTDump.linkTables(session)
         let req = RTMessage.neighbour(RTM_GETNEIGH, flags: [], header: NeighbourHeader(family: UInt8(AF_BRIDGE)))
         for m in try session.rtnl().dump(req, operation: "dump fdb") {
             guard m.type == UInt16(RTM_NEWNEIGH), let n = try? NeighbourMessage(m) else { continue }
