@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "NetlinkWire", targets: ["NetlinkWire"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .library(name: "IPCommand", targets: ["IPCommand"]),
+        .library(name: "DataplaneWire", targets: ["DataplaneWire"]),
+        .library(name: "Dataplane", targets: ["Dataplane"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -20,8 +22,12 @@ let package = Package(
         .target(name: "NetlinkWire", dependencies: ["CLinuxUAPI"]),
         // I/O: netlink sockets, request/ack/dump, batching, namespaces; rtnetlink and l2tp clients.
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
+        // Pure: tunnel encapsulations (VXLAN, L2TPv3 data, GRE, IP-in-IP), checksums, TCP segmentation/coalescing.
+        .target(name: "DataplaneWire", dependencies: ["CLinuxUAPI"]),
+        // I/O: the userspace forwarding engine (TAP/TUN with vnet headers, batched UDP/raw sockets, threads, status).
+        .target(name: "Dataplane", dependencies: ["DataplaneWire", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
-        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire"]),
+        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
@@ -29,6 +35,7 @@ let package = Package(
             dependencies: ["IPCommand", "Netlink", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
+        .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
     ]

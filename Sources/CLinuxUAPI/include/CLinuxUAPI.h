@@ -41,14 +41,53 @@ static const unsigned long ISTHMUS_TUNSETOFFLOAD = TUNSETOFFLOAD;
 static const unsigned long ISTHMUS_TUNSETVNETHDRSZ = TUNSETVNETHDRSZ;
 static const unsigned long ISTHMUS_TUNGETIFF = TUNGETIFF;
 static const int ISTHMUS_CLONE_NEWNET = CLONE_NEWNET;
-static const unsigned short ISTHMUS_NLA_TYPE_MASK = NLA_TYPE_MASK;
+static const unsigned short ISTHMUS_NLA_TYPE_MASK = (unsigned short)(NLA_TYPE_MASK);
 #include <linux/ip6_tunnel.h>
 static const unsigned short ISTHMUS_GRE_CSUM = GRE_CSUM;
 static const unsigned short ISTHMUS_GRE_KEY = GRE_KEY;
 static const unsigned short ISTHMUS_GRE_SEQ = GRE_SEQ;
+static const unsigned short ISTHMUS_GRE_ROUTING = GRE_ROUTING;
+static const unsigned short ISTHMUS_GRE_VERSION = GRE_VERSION;
 // address/route/neigh objects: IPv6 router preference (RTA_PREF) and route cache flags (ip route get).
 #include <linux/icmpv6.h>
 #include <linux/in_route.h>
+
+// Userspace data plane (Dataplane, DataplaneWire): UDP GSO/GRO socket options, Ethernet protocol numbers,
+// IP_MTU, and the IP protocol number of L2TPv3 (glibc's netinet/in.h hides linux/in.h's enum, so it comes
+// from uapi_in.c, which includes the kernel header alone).
+#include <netinet/udp.h>
+#include <linux/if_ether.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <poll.h>
+/// pthread_setname_np for the calling thread (glibc declares it only under _GNU_SOURCE).
+int isthmus_set_thread_name(const char *name);
+extern const int isthmus_ipproto_l2tp;
+static const unsigned long ISTHMUS_SIOCGIFMTU = 0x8921;
+
+/// Per-packet counters: one writer thread per counter, any number of readers (relaxed, no lock prefix).
+static inline void isthmus_counter_add(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+static inline void isthmus_counter_atomic_add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline void isthmus_counter_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline uint64_t isthmus_counter_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+/// One datagram of a sendmmsg/recvmmsg batch, without the CMSG macros Swift cannot use.
+typedef struct {
+    void *base;                     ///< payload buffer
+    uint32_t length;                ///< send: payload length; receive: buffer capacity
+    uint32_t received;              ///< receive: bytes received
+    struct sockaddr_storage addr;   ///< send: destination (if addrlen > 0); receive: source
+    uint32_t addrlen;
+    uint16_t segment;               ///< send: UDP_SEGMENT size (0: none); receive: UDP_GRO segment size (0: one datagram)
+    uint16_t truncated;             ///< receive: MSG_TRUNC was set
+} isthmus_dgram;
+
+/// sendmmsg over up to 64 datagrams; returns how many were sent, or -1 with errno.
+int isthmus_send_batch(int fd, isthmus_dgram *d, unsigned int n);
+/// recvmmsg into up to 64 datagrams; `wait` 0 = MSG_DONTWAIT. Returns how many arrived, or -1 with errno.
+int isthmus_recv_batch(int fd, isthmus_dgram *d, unsigned int n, int wait);
 
 /// ioctl with a pointer argument (Swift cannot call the variadic ioctl directly).
 int isthmus_ioctl_ptr(int fd, unsigned long request, void *arg);

@@ -18,7 +18,7 @@ public enum TunnelCommand {
         case "6rd": try sixrd(&args, session)
         case "prl":
             throw UsageError("\"tunnel prl\" is not supported: the ISATAP potential router list has no rtnetlink interface (use ip tunnel prl)")
-        case "run": throw UsageError("the userspace data plane is not built yet")
+        case "run": try TunnelRun.run(&args, session)
         default: throw usage
         }
     }
@@ -359,6 +359,11 @@ public enum TunnelCommand {
             let out = showV6 ? describe6(name: name, p, proto: proto, session: session)
                              : describe4(name: name, p, proto: proto, session: session)
             if session.options.json { session.emit(out.json.json) } else { out.lines.forEach { session.print($0) } }
+        }
+        // Then the userspace data plane's tunnels (`tunnel run`), with their counters.
+        for u in try UserspaceTunnelReport.all(netns: session.options.netns) {
+            if let want = r.name, want != u.name { continue }
+            if session.options.json { session.emit(u.json) } else { u.text.forEach { session.print($0) } }
         }
     }
 

@@ -1,0 +1,278 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinuxUAPI
+import Dataplane
+import DataplaneWire
+import Netlink
+import NetlinkWire
+
+/// `tunnel run NAME [mtu MTU] type KIND ARGS`: the userspace data plane in the foreground. ARGS are exactly the
+/// words of `ip link add NAME type KIND ARGS` (vxlan, gretap, ip6gretap, gre, ip6gre, ipip, sit, ip6tnl), or for
+/// `l2tpv3` those of `ip l2tp add tunnel` and `ip l2tp add session` together — so switching between the kernel's
+/// data plane and this one changes the command, not the parameters. Creates the TAP/TUN device NAME, runs until
+/// SIGINT/SIGTERM, then removes the device (unless it existed before) and its status socket.
+public enum TunnelRun {
+    public static let kinds = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"]
+
+    static let usage = """
+        usage: isthmus tunnel run NAME [ mtu MTU ] type KIND [ ARGS ]
+               KIND := vxlan | gretap | ip6gretap | gre | ip6gre | ipip | sit | ip6tnl | l2tpv3
+               ARGS: as for `ip link add NAME type KIND ...`; for l2tpv3, as for `ip l2tp add tunnel ...` and
+               `ip l2tp add session ...` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id,
+               encap udp|ip, local, remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq)
+        """
+
+    /// Parses the words after `run` into an engine configuration (no side effects besides name lookups).
+    public static func configuration(_ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
+        var name: String?
+        var mtu: Int?
+        var kind: String?
+        while let word = args.next() {
+            switch word {
+            case "type":
+                kind = try args.value(for: "type", expected: "one of " + kinds.joined(separator: ", "))
+            case "mtu":
+                let v = try args.value(for: "mtu", expected: "an MTU (68..65535)")
+                guard let m = Int(v), (68...65535).contains(m) else { throw UsageError.invalid(v, for: "mtu", expected: "an MTU (68..65535)") }
+                mtu = m
+            case "name", "dev":
+                name = try args.value(for: word, expected: "the TAP/TUN device name")
+            case "help": throw UsageError(usage)
+            default:
+                guard name == nil else {
+                    throw args.unknown(word, validChoices: ["name", "mtu", "type"])
+                }
+                name = word
+            }
+            if kind != nil { break }
+        }
+        guard let name else { throw UsageError("tunnel run: missing NAME (the TAP/TUN device to create)\n" + usage) }
+        guard L2TPParameters.validInterfaceName(name) else {
+            throw UsageError.invalid(name, for: "NAME", expected: "an interface name of 1 to 15 characters without '/', ':' or spaces")
+        }
+        guard let kind else { throw UsageError("tunnel run \(name): missing \"type KIND\" (KIND: \(kinds.joined(separator: ", ")))") }
+        guard kinds.contains(kind) else { throw UsageError.invalid(kind, for: "type", expected: "one of " + kinds.joined(separator: ", ")) }
+        var c: EngineConfiguration
+        switch kind {
+        case "vxlan": c = try vxlan(name, &args, session)
+        case "l2tpv3": c = try l2tpv3(name, &args)
+        case "gretap", "ip6gretap", "gre", "ip6gre": c = try gre(name, kind, &args, session)
+        default: c = try ipInIP(name, kind, &args, session)
+        }
+        c.mtu = mtu
+        return c
+    }
+
+    static func peer(_ a: IPAddress?, _ keyword: String, _ kind: String) throws -> PeerAddress {
+        guard let a, !a.isUnspecified else {
+            throw UsageError("tunnel run type \(kind): \"\(keyword) ADDR\" is required by the userspace data plane (it sends to one known peer)")
+        }
+        return PeerAddress(bytes: a.bytes)!
+    }
+
+    static func kindData(_ kind: any LinkKind.Type, _ args: inout Arguments, _ session: Session) throws -> [Attribute] {
+        var w = AttributeWriter()
+        try kind.parse(&args, session: session, isAdd: true, into: &w)
+        return try Attribute.parse(w.bytes[...])
+    }
+
+    static func unsupported(_ what: String, _ kind: String) -> UsageError {
+        UsageError("tunnel run type \(kind): \(what) is not supported by the userspace data plane (use `ip link add ... type \(kind)` with the kernel's)")
+    }
+
+    static func vxlan(_ name: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
+        let d = try kindData(VXLANKind.self, &args, session)
+        guard let vni = d.first(IFLA_VXLAN_ID)?.u32 else { throw UsageError("tunnel run type vxlan: missing \"id VNI\"") }
+        let remoteAttr = d.first(IFLA_VXLAN_GROUP) ?? d.first(IFLA_VXLAN_GROUP6)
+        let remote = try peer(remoteAttr.flatMap { IPAddress(bytes: $0.data) }, "remote", "vxlan")
+        if remote.isMulticast { throw unsupported("a multicast group (\(remote))", "vxlan") }
+        let localAttr = d.first(IFLA_VXLAN_LOCAL) ?? d.first(IFLA_VXLAN_LOCAL6)
+        let local = localAttr.flatMap { IPAddress(bytes: $0.data) }.flatMap { $0.isUnspecified ? nil : PeerAddress(bytes: $0.bytes) }
+        if let local, local.isV6 != remote.isV6 { throw UsageError("tunnel run type vxlan: \"local\" \(local) and \"remote\" \(remote) must be the same family") }
+        let unsupportedAttrs: [(Int32, String)] = [
+            (Int32(IFLA_VXLAN_GBP), "gbp"), (Int32(IFLA_VXLAN_GPE), "gpe"), (Int32(IFLA_VXLAN_REMCSUM_TX), "remcsumtx"),
+            (Int32(IFLA_VXLAN_REMCSUM_RX), "remcsumrx"), (Int32(IFLA_VXLAN_RSC), "rsc"), (Int32(IFLA_VXLAN_L2MISS), "l2miss"),
+            (Int32(IFLA_VXLAN_L3MISS), "l3miss"), (Int32(IFLA_VXLAN_PROXY), "proxy")]
+        for (t, word) in unsupportedAttrs where (d.first(UInt16(t))?.u8 ?? 0) != 0 { throw unsupported("\"\(word)\"", "vxlan") }
+        if d.first(IFLA_VXLAN_COLLECT_METADATA)?.u8 == 1 { throw unsupported("\"external\"", "vxlan") }
+        // The kernel's default destination port is 8472 (iproute2 warns that it is not the IANA 4789).
+        var dstport: UInt16 = 8472
+        if let p = d.first(IFLA_VXLAN_PORT)?.be16, p != 0 { dstport = p }
+        else { FileHandleErr.write("isthmus: vxlan: destination port not specified; using Linux kernel default 8472 (IANA: 4789)\n") }
+        var range: ClosedRange<UInt16> = 32768...60999
+        if let a = d.first(IFLA_VXLAN_PORT_RANGE), a.data.count == 4 {
+            let b = Array(a.data)
+            let lo = UInt16(b[0]) << 8 | UInt16(b[1]), hi = UInt16(b[2]) << 8 | UInt16(b[3])
+            if lo <= hi && lo != 0 { range = lo...hi }
+        }
+        var ttl: Int? = nil
+        if let t = d.first(IFLA_VXLAN_TTL)?.u8, t != 0 { ttl = Int(t) }
+        let s = SessionConfig(name: name, encapsulation: .vxlan(vni: vni), ethernet: true, peers: [remote])
+        var details: [(String, String)] = [("id", "\(vni)"), ("remote", "\(remote)")]
+        if let local { details.append(("local", "\(local)")) }
+        details.append(("dstport", "\(dstport)"))
+        details.append(("srcport", "\(range.lowerBound) \(range.upperBound)"))
+        return EngineConfiguration(name: name, kind: "vxlan", transport: .udp(localPort: dstport, remotePort: dstport), local: local,
+                                   ipv6: remote.isV6, sessions: [s], sourcePorts: range, ttl: ttl, details: details)
+    }
+
+    static func gre(_ name: String, _ kind: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
+        guard let k = LinkKinds.find(kind), let family = TunnelFamily.of(kind: kind) else { throw UsageError.invalid(kind, for: "type", expected: "a GRE kind") }
+        let d = try kindData(k, &args, session)
+        let p = TunnelParameters(decoding: d, family: family)
+        if p.external { throw unsupported("\"external\"", kind) }
+        let remote = try peer(p.remote, "remote", kind)
+        let local = p.local.flatMap { PeerAddress(bytes: $0.bytes) }
+        if remote.isMulticast { throw unsupported("a multicast remote (\(remote))", kind) }
+        let key = UInt16(ISTHMUS_GRE_KEY), csum = UInt16(ISTHMUS_GRE_CSUM), seq = UInt16(ISTHMUS_GRE_SEQ)
+        let o = GREOptions(inKey: p.iflags & key != 0 ? p.ikey : nil, outKey: p.oflags & key != 0 ? p.okey : nil,
+                           inChecksum: p.iflags & csum != 0, outChecksum: p.oflags & csum != 0,
+                           inSequence: p.iflags & seq != 0, outSequence: p.oflags & seq != 0)
+        let ethernet = kind.hasSuffix("tap")
+        var transport = Transport.ip(protocolNumber: WireNumbers.ipprotoGRE)
+        var sourcePorts: ClosedRange<UInt16>? = nil
+        var details: [(String, String)] = [("remote", "\(remote)")]
+        if let local { details.append(("local", "\(local)")) }
+        if let k = o.inKey { details.append(("ikey", "\(k)")) }
+        if let k = o.outKey { details.append(("okey", "\(k)")) }
+        for (flag, word) in [(o.inChecksum, "icsum"), (o.outChecksum, "ocsum"), (o.inSequence, "iseq"), (o.outSequence, "oseq")] where flag {
+            details.append((word, "on"))
+        }
+        switch Int(p.encap.type) {
+        case Int(TUNNEL_ENCAP_NONE.rawValue): break
+        case Int(TUNNEL_ENCAP_FOU.rawValue):
+            // GRE directly in UDP: RFC 8086 GRE-in-UDP, the kernel's `encap fou`. We listen on encap-dport, as a
+            // peer kernel's `ip fou add port PORT ipproto 47` does.
+            guard p.encap.dport != 0 else { throw UsageError("tunnel run type \(kind): \"encap fou\" needs \"encap-dport PORT\" (GRE-in-UDP's IANA port is 4754)") }
+            transport = .udp(localPort: p.encap.dport, remotePort: p.encap.dport)
+            sourcePorts = p.encap.sport == 0 ? 32768...60999 : p.encap.sport...p.encap.sport
+            details.append(("encap", "fou"))
+            details.append(("encap-dport", "\(p.encap.dport)"))
+            details.append(("encap-sport", p.encap.sport == 0 ? "auto" : "\(p.encap.sport)"))
+        default: throw unsupported("\"encap gue\"", kind)
+        }
+        let s = SessionConfig(name: name, encapsulation: .gre(o), ethernet: ethernet, peers: [remote])
+        return EngineConfiguration(name: name, kind: kind, transport: transport, local: local, ipv6: remote.isV6, sessions: [s],
+                                   sourcePorts: sourcePorts, ttl: p.ttl == 0 ? nil : Int(p.ttl), details: details)
+    }
+
+    static func ipInIP(_ name: String, _ kind: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
+        guard let k = LinkKinds.find(kind), let family = TunnelFamily.of(kind: kind) else { throw UsageError.invalid(kind, for: "type", expected: "ipip, sit or ip6tnl") }
+        let d = try kindData(k, &args, session)
+        let p = TunnelParameters(decoding: d, family: family)
+        if p.external { throw unsupported("\"external\"", kind) }
+        if p.encap.type != UInt16(TUNNEL_ENCAP_NONE.rawValue) { throw unsupported("\"encap fou|gue\"", kind) }
+        let remote = try peer(p.remote, "remote", kind)
+        let local = p.local.flatMap { PeerAddress(bytes: $0.bytes) }
+        let proto = d.first(IFLA_IPTUN_PROTO)?.u8
+        let v4: Bool, v6: Bool
+        switch kind {
+        case "ipip":
+            guard proto == nil || proto == UInt8(IPPROTO_IPIP) else { throw unsupported("\"mode any\" (MPLS)", kind) }
+            v4 = true; v6 = false
+        case "sit":
+            v4 = proto == UInt8(IPPROTO_IPIP) || proto == 0
+            v6 = proto == nil || proto == UInt8(IPPROTO_IPV6) || proto == 0
+        default:   // ip6tnl: ip6ip6 by default
+            v4 = proto == UInt8(IPPROTO_IPIP) || proto == 0
+            v6 = proto == nil || proto == UInt8(IPPROTO_IPV6) || proto == 0
+        }
+        let s = SessionConfig(name: name, encapsulation: .ipInIP(allowIPv4: v4, allowIPv6: v6), ethernet: false, peers: [remote])
+        var details: [(String, String)] = [("remote", "\(remote)")]
+        if let local { details.append(("local", "\(local)")) }
+        details.append(("mode", v4 && v6 ? "any" : v4 ? "ipip" : "ipv6"))
+        return EngineConfiguration(name: name, kind: kind, transport: .ip(protocolNumber: v6 && !v4 ? WireNumbers.ipprotoIPv6 : WireNumbers.ipprotoIPIP),
+                                   local: local, ipv6: remote.isV6, sessions: [s], ttl: p.ttl == 0 ? nil : Int(p.ttl), details: details)
+    }
+
+    static func l2tpv3(_ name: String, _ args: inout Arguments) throws -> EngineConfiguration {
+        var p = try L2TPParameters.parse(&args)
+        p.tunnel = true; p.session = true
+        if let n = p.ifname, n != name {
+            throw UsageError("tunnel run \(name) type l2tpv3: \"name \(n)\" differs from the device name \(name)")
+        }
+        for (v, kw) in [(p.tunnelID, "tunnel_id"), (p.peerTunnelID, "peer_tunnel_id"), (p.sessionID, "session_id"), (p.peerSessionID, "peer_session_id")] where v == 0 {
+            throw p.missing(kw, "ID (1..4294967295)")
+        }
+        guard let remoteIP = p.remote else { throw p.missing("remote", "the remote IPv4 or IPv6 address") }
+        guard let localIP = p.local else { throw p.missing("local", "the local IPv4 or IPv6 address") }
+        guard localIP.isV6 == remoteIP.isV6 else { throw UsageError("\"local\" \(localIP) and \"remote\" \(remoteIP) must both be IPv4 or both IPv6") }
+        if p.encap == .udp {
+            guard p.localPort != 0 else { throw p.missing("udp_sport", "the local UDP port (1..65535)") }
+            guard p.remotePort != 0 else { throw p.missing("udp_dport", "the remote UDP port (1..65535)") }
+        }
+        if p.sendSeq && p.l2specType == .none {
+            throw UsageError("tunnel run type l2tpv3: \"seq send\" needs \"l2spec_type default\" (sequence numbers live in the L2-specific sublayer)")
+        }
+        let remote = PeerAddress(bytes: remoteIP.bytes)!, local = PeerAddress(bytes: localIP.bytes)!
+        let o = L2TPv3Options(sessionID: p.sessionID, peerSessionID: p.peerSessionID, cookie: p.cookie ?? [], peerCookie: p.peerCookie ?? [],
+                              defaultL2SpecificSublayer: p.l2specType != .none, sendSequence: p.sendSeq, receiveSequence: p.recvSeq)
+        let s = SessionConfig(name: name, encapsulation: .l2tpv3(o), ethernet: true, peers: [remote])
+        var details: [(String, String)] = [("tunnel_id", "\(p.tunnelID)"), ("peer_tunnel_id", "\(p.peerTunnelID)"),
+                                           ("session_id", "\(p.sessionID)"), ("peer_session_id", "\(p.peerSessionID)"),
+                                           ("encap", p.encap == .udp ? "udp" : "ip"), ("local", "\(local)"), ("remote", "\(remote)")]
+        if p.encap == .udp { details += [("udp_sport", "\(p.localPort)"), ("udp_dport", "\(p.remotePort)")] }
+        if let c = p.cookie { details.append(("cookie", L2TPCommand.hex(c))) }
+        if let c = p.peerCookie { details.append(("peer_cookie", L2TPCommand.hex(c))) }
+        details.append(("l2spec_type", p.l2specType == .none ? "none" : "default"))
+        details.append(("seq", p.sendSeq && p.recvSeq ? "both" : p.sendSeq ? "send" : p.recvSeq ? "recv" : "none"))
+        let transport: Transport = p.encap == .udp ? .udp(localPort: p.localPort, remotePort: p.remotePort) : .ip(protocolNumber: WireNumbers.ipprotoL2TP)
+        return EngineConfiguration(name: name, kind: "l2tpv3", transport: transport, local: local, ipv6: remote.isV6,
+                                   sessions: [s], details: details)
+    }
+
+    // MARK: running
+
+    nonisolated(unsafe) static var signalWrite: Int32 = -1
+
+    /// Runs the engine until SIGINT or SIGTERM.
+    public static func run(_ args: inout Arguments, _ session: Session) throws {
+        let config = try configuration(&args, session)
+        try session.flush()
+        var pipeFDs: [Int32] = [-1, -1]
+        guard pipe(&pipeFDs) == 0 else { throw SystemError("pipe") }
+        defer { close(pipeFDs[0]); close(pipeFDs[1]); signalWrite = -1 }
+        _ = fcntl(pipeFDs[1], F_SETFL, O_NONBLOCK)
+        signalWrite = pipeFDs[1]
+        let handler: @convention(c) (Int32) -> Void = { _ in
+            var b: UInt8 = 1
+            _ = write(TunnelRun.signalWrite, &b, 1)
+        }
+        let oldInt = signal(SIGINT, handler), oldTerm = signal(SIGTERM, handler)
+        defer { signal(SIGINT, oldInt); signal(SIGTERM, oldTerm) }
+
+        let (engine, server) = try NetworkNamespace.with(session.options.netns) { () throws -> (Engine, StatusServer) in
+            let e = try Engine(config)
+            let s = try StatusServer(engine: e, namespace: TunnelStatus.currentNamespace())
+            return (e, s)
+        }
+        defer { server.shutdown() }
+        try engine.start()
+        let s0 = config.sessions[0]
+        var where_ = config.local.map { "\($0)" } ?? "*"
+        if let p = engine.boundPort { where_ += ":\(p)" }
+        FileHandleErr.write("isthmus: userspace \(config.kind) tunnel \(config.name) running: \(s0.ethernet ? "TAP" : "TUN") \(s0.name) mtu \(engine.deviceMTUs[0]), local \(where_), peer \(s0.peers.map(\.description).joined(separator: ",")); SIGINT or SIGTERM stops it\n")
+        var fds = [pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0), pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0)]
+        while true {
+            let r = poll(&fds, 2, -1)
+            if r < 0 { if errno == EINTR { continue }; break }
+            if fds[0].revents != 0 { break }
+            if fds[1].revents != 0 { server.serve() }
+        }
+        engine.stop()
+        FileHandleErr.write("isthmus: tunnel \(config.name) stopped\n")
+    }
+}
+
+/// Unbuffered writes to standard error.
+enum FileHandleErr {
+    static func write(_ s: String) {
+        var b = Array(s.utf8)
+        _ = b.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+extension PeerAddress {
+    var isMulticast: Bool { isV6 ? (high >> 56) == 0xff : (high >> 60) == 0xe }
+}
