@@ -54,7 +54,7 @@ public struct Encoder: Sendable {
         switch config.encapsulation {
         case .vxlan(let vni): w0 = 0x0800_0000; sw = vni << 8
         case .l2tpv3(let o):
-            w0 = 0x0000_0003   // T=0, L=0, S=0, Ver=3; 16 reserved bits (RFC 3931 §4.1.2.1)
+            w0 = 0x0003_0000   // T=0, L=0, S=0, Ver=3 (the low bits of the first 16); 16 reserved bits (RFC 3931 §4.1.2.1)
             sw = o.peerSessionID; ck = o.cookie; ls = o.defaultL2SpecificSublayer; ss = o.sendSequence
         case .gre(let o):
             if o.outChecksum { gf |= WireNumbers.greFlagChecksum }
@@ -154,7 +154,10 @@ public struct Decoder: Sendable {
 
     /// Decodes a datagram of `count` bytes at `p` from `source`. `ipHeader`: the datagram starts with its IPv4
     /// header (an IPv4 raw socket), which is checked and skipped.
-    public mutating func decode(_ p: UnsafeRawPointer, count: Int, source: PeerAddress, ipHeader: Bool = false) -> Decoded {
+    /// `protocolNumber`: for IP transports, the protocol the datagram arrived with (IP-in-IP engines receive 4 and
+    /// 41 on two sockets); nil: the transport's.
+    public mutating func decode(_ p: UnsafeRawPointer, count: Int, source: PeerAddress, ipHeader: Bool = false,
+                                protocolNumber: UInt8? = nil) -> Decoded {
         var off = 0
         if ipHeader {
             guard count >= 20 else { return .drop(.malformed, session: nil) }
@@ -177,7 +180,8 @@ public struct Decoder: Sendable {
                 }
             }
             return .drop(.unknownSession, session: nil)
-        case .ip(let proto):
+        case .ip(let transportProto):
+            let proto = protocolNumber ?? transportProto
             if proto == WireNumbers.ipprotoGRE { return gre(d, n, off, source) }
             if proto == WireNumbers.ipprotoIPIP || proto == WireNumbers.ipprotoIPv6 { return ipInIP(d, n, off, source, proto: proto) }
             return l2tpv3(d, n, off, source, udp: false)
@@ -221,6 +225,7 @@ public struct Decoder: Sendable {
         }
         o += ck
         var sequenced = false
+        var nextExpected: UInt32? = nil
         if opt.defaultL2SpecificSublayer {
             guard n >= o + 4 else { return .drop(.malformed, session: s) }
             let w = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: o, as: UInt32.self))
@@ -234,8 +239,7 @@ public struct Decoder: Sendable {
                     let behind = (expected[s] &- ns) & 0x00ff_ffff
                     if behind != 0 && behind < 0x0080_0000 { return .drop(.outOfSequence, session: s) }
                 }
-                seenSequence[s] = true
-                expected[s] = (ns &+ 1) & 0x00ff_ffff
+                nextExpected = (ns &+ 1) & 0x00ff_ffff
             } else if opt.receiveSequence {
                 return .drop(.outOfSequence, session: s)
             }
@@ -243,10 +247,13 @@ public struct Decoder: Sendable {
             return .drop(.outOfSequence, session: s)
         }
         guard n - o >= 14 else { return .drop(.malformed, session: s) }
+        // Only an accepted frame moves the sequence window.
+        if let e = nextExpected { seenSequence[s] = true; expected[s] = e }
         return .frame(session: s, peer: peer, offset: base + o, length: n - o, sequenced: sequenced)
     }
 
     mutating func gre(_ p: UnsafeRawPointer, _ n: Int, _ base: Int, _ source: PeerAddress) -> Decoded {
+        guard n >= 4 else { return .drop(.malformed, session: nil) }   // over IP, nothing has checked the length yet
         let flags = UInt16(bigEndian: p.loadUnaligned(as: UInt16.self))
         guard flags & WireNumbers.greVersionMask == 0, flags & WireNumbers.greFlagRouting == 0 else { return .drop(.malformed, session: nil) }
         let proto = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
@@ -269,13 +276,13 @@ public struct Decoder: Sendable {
         } else if opt.inChecksum {
             return .drop(.badChecksum, session: s)   // icsum: a checksum is required (as ip_gre)
         }
+        var nextExpected: UInt32? = nil
         if hasSeq {
             let seq = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: o, as: UInt32.self))
             o += 4
             if opt.inSequence {
                 if seenSequence[s] && Int32(bitPattern: seq &- expected[s]) < 0 { return .drop(.outOfSequence, session: s) }
-                seenSequence[s] = true
-                expected[s] = seq &+ 1
+                nextExpected = seq &+ 1
             }
         } else if opt.inSequence {
             return .drop(.outOfSequence, session: s)
@@ -289,6 +296,7 @@ public struct Decoder: Sendable {
                 return .drop(.malformed, session: s)
             }
         }
+        if let e = nextExpected { seenSequence[s] = true; expected[s] = e }
         return .frame(session: s, peer: peer, offset: base + o, length: n - o, sequenced: false)
     }
 
@@ -299,7 +307,7 @@ public struct Decoder: Sendable {
         let version = proto == WireNumbers.ipprotoIPIP ? 4 : 6
         guard version == 4 ? v4 : v6 else { return .drop(.unsupported, session: s) }
         guard Self.ipVersionMatches(p, n, version) else { return .drop(.malformed, session: s) }
-        return .frame(session: s, peer: 0, offset: base, length: n, sequenced: false)
+        return .frame(session: s, peer: peerIndex(s, source) ?? 0, offset: base, length: n, sequenced: false)
     }
 
     /// The packet starts with an IP header of `version` that fits in `n` bytes.

@@ -41,6 +41,8 @@ public enum Offload {
         let stride = headroom + hdrLen + mss
         let lastLength = headroom + hdrLen + (payload - (n - 1) * mss)
         guard n <= 1024, (n - 1) * stride + lastLength <= capacity else { return nil }
+        // The largest segment's IPv4 total length / IPv6 payload length must fit in 16 bits.
+        guard hdrLen - l.ipOffset - (l.ipVersion == 6 ? 40 : 0) + min(mss, payload) <= 65535 else { return nil }
 
         let seq0 = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: l.l4Offset + 4, as: UInt32.self))
         let flags0 = frame.load(fromByteOffset: l.l4Offset + 13, as: UInt8.self)
@@ -122,11 +124,41 @@ public enum Offload {
         var flags: UInt8
     }
 
+    /// Verifies the TCP/UDP checksum of the IP packet in a frame; when it is wrong only because it was left partial
+    /// — the field holds the pseudo-header sum, as a sender on this host (a kernel tunnel over veth) leaves it for
+    /// checksum offload that never runs — completes it. Returns false for a checksum that is simply wrong, true
+    /// otherwise (also for frames without a TCP/UDP checksum to check).
+    @discardableResult
+    public static func verifyOrCompleteChecksum(_ p: UnsafeMutableRawPointer, count: Int, ethernet: Bool) -> Bool {
+        guard let l = FrameLayout.parse(p, count: count, ethernet: ethernet),
+              l.l4Protocol == FrameLayout.tcp || l.l4Protocol == FrameLayout.udp else { return true }
+        let ipEnd = l.ipOffset + l.ipLength
+        let field = l.l4Protocol == FrameLayout.tcp ? 16 : 6
+        guard ipEnd <= count, l.l4Offset + field + 2 <= ipEnd else { return true }
+        let stored = p.loadUnaligned(fromByteOffset: l.l4Offset + field, as: UInt16.self)
+        if l.l4Protocol == FrameLayout.udp && l.ipVersion == 4 && stored == 0 { return true }   // no UDP checksum
+        let pseudo = InternetChecksum.pseudoHeader(
+            src: UnsafeRawBufferPointer(start: p + l.sourceRange.lowerBound, count: l.sourceRange.count),
+            dst: UnsafeRawBufferPointer(start: p + l.destinationRange.lowerBound, count: l.destinationRange.count),
+            protocol: l.l4Protocol, length: ipEnd - l.l4Offset)
+        var c = pseudo
+        c.add(UnsafeRawBufferPointer(start: p + l.l4Offset, count: ipEnd - l.l4Offset))
+        if c.isValid { return true }
+        guard stored == pseudo.folded else { return false }
+        return completeChecksum(p, count: ipEnd, start: l.l4Offset, offset: field)
+    }
+
     static func candidate(_ f: Frame, ethernet: Bool) -> Candidate? {
         let p = f.base
-        guard let l = FrameLayout.parse(p, count: f.length, ethernet: ethernet), l.l4Protocol == FrameLayout.tcp else { return nil }
+        guard let l = FrameLayout.parse(p, count: f.length, ethernet: ethernet), l.l4Protocol == FrameLayout.tcp else {
+            verifyOrCompleteChecksum(p, count: f.length, ethernet: ethernet)   // UDP from a same-host sender
+            return nil
+        }
         let ipEnd = l.ipOffset + l.ipLength
         guard ipEnd <= f.length, l.l4Offset + 20 <= ipEnd else { return nil }
+        // The checksum is verified (or a partial one completed) first: the coalesced frame goes to the kernel as
+        // already checked, and a lone frame must not carry a partial checksum either.
+        guard verifyOrCompleteChecksum(p, count: f.length, ethernet: ethernet) else { return nil }
         if l.ipVersion == 4 {
             // No fragments (checked by parse), no IP options, and the IP header checksum must be right.
             guard l.l4Offset - l.ipOffset == 20,
@@ -138,13 +170,6 @@ public enum Offload {
         let flags = p.load(fromByteOffset: l.l4Offset + 13, as: UInt8.self)
         // Only plain data segments: ACK, optionally PSH; nothing else (SYN, FIN, RST, URG, ECE, CWR end a run).
         guard payload > 0, flags & ~0x08 == 0x10 else { return nil }
-        // The checksum is verified here, because the coalesced frame goes to the kernel as already checked.
-        var c = InternetChecksum.pseudoHeader(
-            src: UnsafeRawBufferPointer(start: p + l.sourceRange.lowerBound, count: l.sourceRange.count),
-            dst: UnsafeRawBufferPointer(start: p + l.destinationRange.lowerBound, count: l.destinationRange.count),
-            protocol: FrameLayout.tcp, length: ipEnd - l.l4Offset)
-        c.add(UnsafeRawBufferPointer(start: p + l.l4Offset, count: ipEnd - l.l4Offset))
-        guard c.isValid else { return nil }
         let seq = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: l.l4Offset + 4, as: UInt32.self))
         return Candidate(layout: l, tcpHL: tcpHL, payload: payload, seq: seq, flags: flags)
     }
@@ -161,14 +186,14 @@ public enum Offload {
         let ia = pa + l.ipOffset, ib = pb + l.ipOffset
         if l.ipVersion == 4 {
             // Version/IHL/TOS, then flags (DF), TTL, protocol, addresses; the id must advance by one.
-            guard ia.load(as: UInt16.self) == ib.load(as: UInt16.self),
+            guard ia.loadUnaligned(as: UInt16.self) == ib.loadUnaligned(as: UInt16.self),
                   ia.loadUnaligned(fromByteOffset: 6, as: UInt16.self) == ib.loadUnaligned(fromByteOffset: 6, as: UInt16.self),
-                  ia.load(fromByteOffset: 8, as: UInt16.self) == ib.load(fromByteOffset: 8, as: UInt16.self),
+                  ia.loadUnaligned(fromByteOffset: 8, as: UInt16.self) == ib.loadUnaligned(fromByteOffset: 8, as: UInt16.self),
                   memcmpBytes(ia + 12, ib + 12, 8),
                   UInt16(bigEndian: ib.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) == ipID else { return false }
         } else {
             guard ia.loadUnaligned(as: UInt32.self) == ib.loadUnaligned(as: UInt32.self),
-                  ia.load(fromByteOffset: 6, as: UInt16.self) == ib.load(fromByteOffset: 6, as: UInt16.self),
+                  ia.loadUnaligned(fromByteOffset: 6, as: UInt16.self) == ib.loadUnaligned(fromByteOffset: 6, as: UInt16.self),
                   memcmpBytes(ia + 8, ib + 8, 32) else { return false }
         }
         let ta = pa + l.l4Offset, tb = pb + l.l4Offset
