@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora Fuzz/corpus/decoder and Fuzz/corpus/offload (run once; its output is committed).
+
+Seeds are small valid inputs for every configuration the targets know, plus edge cases. The input layouts are
+described at the top of Fuzz/decoder.swift and Fuzz/offload.swift; the decoder configuration numbers below must
+match the `configurations` table there.
+
+    Tools/fuzz/make-seeds.py [--out DIR]     (default: Fuzz/corpus next to this script's repository)
+"""
+import argparse
+import os
+import random
+import shutil
+import struct
+
+rng = random.Random(20261125)
+
+# ---------------------------------------------------------------- checksums and packets (RFC 1071, 791, 8200, 9293)
+
+
+def csum_sum(data: bytes, initial: int = 0) -> int:
+    """Folded one's complement sum of big-endian 16-bit words (RFC 1071), odd byte padded on the right."""
+    if len(data) % 2:
+        data += b"\0"
+    s = initial
+    for (w,) in struct.iter_unpack("!H", data):
+        s += w
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def checksum(data: bytes) -> int:
+    return ~csum_sum(data) & 0xFFFF
+
+
+A4, B4 = bytes([192, 0, 2, 1]), bytes([198, 51, 100, 2])
+A6 = bytes.fromhex("20010db8000000000000000000000001")
+B6 = bytes.fromhex("20010db8000000000000000000000002")
+MAC_A, MAC_B = bytes.fromhex("02000000000a"), bytes.fromhex("02000000000b")
+
+
+def pseudo(src: bytes, dst: bytes, proto: int, length: int) -> bytes:
+    if len(src) == 4:
+        return src + dst + struct.pack("!BBH", 0, proto, length)
+    return src + dst + struct.pack("!I3xB", length, proto)
+
+
+def ip_packet(payload: bytes, proto: int, v6=False, src=None, dst=None, ident=1, options=b"", ttl=64, frag=0x4000):
+    if v6:
+        src, dst = src or A6, dst or B6
+        return struct.pack("!IHBB", 0x60012345, len(payload), proto, ttl) + src + dst + payload
+    src, dst = src or A4, dst or B4
+    hl = 20 + len(options)
+    h = bytearray(struct.pack("!BBHHHBBH", 0x40 | hl // 4, 0, hl + len(payload), ident, frag, ttl, proto, 0) + src + dst + options)
+    struct.pack_into("!H", h, 10, checksum(bytes(h)))
+    return bytes(h) + payload
+
+
+def tcp_packet(payload: bytes, v6=False, seq=1000, ack=5000, flags=0x10, sport=40000, dport=5201, options=b"",
+               ident=0x100, partial=False, bad=False, ip_options=b"", ttl=64):
+    src, dst = (A6, B6) if v6 else (A4, B4)
+    t = bytearray(struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (20 + len(options)) // 4 << 4, flags, 501, 0, 0) + options + payload)
+    ph = pseudo(src, dst, 6, len(t))
+    c = csum_sum(ph) if partial else checksum(ph + bytes(t))
+    if bad:
+        c ^= 0x0101
+    struct.pack_into("!H", t, 16, c)
+    return ip_packet(bytes(t), 6, v6=v6, ident=ident, options=ip_options, ttl=ttl)
+
+
+def udp_packet(payload: bytes, v6=False):
+    u = struct.pack("!HHHH", 1234, 53, 8 + len(payload), 0) + payload
+    return ip_packet(u, 17, v6=v6)
+
+
+def ethernet(ip: bytes, tags=()):
+    h = MAC_B + MAC_A
+    for tpid, tci in tags:
+        h += struct.pack("!HH", tpid, tci)
+    return h + struct.pack("!H", 0x86DD if ip[0] >> 4 == 6 else 0x0800) + ip
+
+
+TIMESTAMPS = bytes([1, 1, 8, 10]) + struct.pack("!II", 0x01020304, 0x05060708)
+ETH_FRAME = ethernet(udp_packet(bytes(18)))          # 60 bytes
+V4 = udp_packet(b"hello")
+V6 = udp_packet(b"hello", v6=True)
+
+# ---------------------------------------------------------------- decoder seeds: [config][source] + datagram
+
+SRC_A, SRC_B, SRC_C, SRC_6 = 0, 1, 2, 3
+COOKIE4 = bytes([0xC0, 0x0C, 0x1E, 0x04])
+COOKIE8 = bytes([1, 2, 3, 4, 5, 6, 7, 8])
+
+
+def vxlan(vni, flags=0x08):
+    return struct.pack("!BxxxI", flags, vni << 8)
+
+
+def l2tp(udp: bool, sid: int, cookie=b"", sublayer=True, seq=None, first=b"\x00\x03\x00\x00"):
+    h = (first if udp else b"") + struct.pack("!I", sid) + cookie
+    if sublayer:
+        h += struct.pack("!I", 0 if seq is None else 0x40000000 | (seq & 0xFFFFFF))
+    return h
+
+
+def gre(proto, payload, csum=False, key=None, seq=None, extra=0):
+    flags = (0x8000 if csum else 0) | (0x2000 if key is not None else 0) | (0x1000 if seq is not None else 0) | extra
+    d = bytearray(struct.pack("!HH", flags, proto))
+    if csum:
+        d += bytes(4)
+    if key is not None:
+        d += struct.pack("!I", key)
+    if seq is not None:
+        d += struct.pack("!I", seq)
+    d += payload
+    if csum:
+        struct.pack_into("!H", d, 4, checksum(bytes(d)))
+    return bytes(d)
+
+
+def outer(payload, proto, options=b""):
+    return ip_packet(payload, proto, options=options, src=B4, dst=A4)
+
+
+def decoder_seeds():
+    s = {}
+
+    def add(name, config, source, datagram):
+        s[f"{config:02d}-{name}"] = bytes([config, source]) + datagram
+
+    # 0: VXLAN
+    add("vxlan-vni1", 0, SRC_A, vxlan(1) + ETH_FRAME)
+    add("vxlan-vni123456-b", 0, SRC_B, vxlan(0x123456) + ETH_FRAME)
+    add("vxlan-unknown-vni", 0, SRC_A, vxlan(2) + ETH_FRAME)
+    add("vxlan-no-i-flag", 0, SRC_A, vxlan(1, flags=0) + ETH_FRAME)
+    add("vxlan-short", 0, SRC_A, vxlan(1) + ETH_FRAME[:13])
+    add("vxlan-unknown-peer", 0, SRC_C, vxlan(1) + ETH_FRAME)
+    # 1: L2TPv3 over UDP
+    add("l2tp-udp-s1", 1, SRC_A, l2tp(True, 1) + ETH_FRAME)
+    add("l2tp-udp-s1-seq", 1, SRC_A, l2tp(True, 1, seq=7) + ETH_FRAME)
+    add("l2tp-udp-s2-cookie-seq", 1, SRC_A, l2tp(True, 2, COOKIE4, seq=0xFFFFFF) + ETH_FRAME)
+    add("l2tp-udp-s2-noseq", 1, SRC_A, l2tp(True, 2, COOKIE4) + ETH_FRAME)
+    add("l2tp-udp-s2-badcookie", 1, SRC_A, l2tp(True, 2, b"\xc0\x0c\x1e\x05", seq=1) + ETH_FRAME)
+    add("l2tp-udp-control", 1, SRC_A, b"\xc8\x03\x00\x20" + bytes(28))
+    add("l2tp-udp-v2", 1, SRC_A, l2tp(True, 1, first=b"\x00\x02\x00\x00") + ETH_FRAME)
+    # 2: L2TPv3 over UDP, 8-byte cookie, no sublayer
+    add("l2tp-udp-s3-cookie8", 2, SRC_6, l2tp(True, 3, COOKIE8, sublayer=False) + ETH_FRAME)
+    add("l2tp-udp-s3-b", 2, SRC_B, l2tp(True, 3, COOKIE8, sublayer=False) + ETH_FRAME)
+    add("l2tp-udp-s3-cut-cookie", 2, SRC_6, l2tp(True, 3, COOKIE8[:5], sublayer=False))
+    # 3: L2TPv3 over IP
+    add("l2tp-ip-s1", 3, SRC_A, l2tp(False, 1) + ETH_FRAME)
+    add("l2tp-ip-s2-seq", 3, SRC_A, l2tp(False, 2, COOKIE4, seq=100) + ETH_FRAME)
+    add("l2tp-ip-s3", 3, SRC_B, l2tp(False, 3, COOKIE8, sublayer=False) + ETH_FRAME)
+    add("l2tp-ip-control", 3, SRC_A, bytes(4) + b"\xc8\x03\x00\x14" + bytes(16))
+    # 4: L2TPv3 over IP with the IPv4 header
+    add("l2tp-iphdr-s1", 4, SRC_A, outer(l2tp(False, 1) + ETH_FRAME, 115))
+    add("l2tp-iphdr-s2-options", 4, SRC_A, outer(l2tp(False, 2, COOKIE4, seq=5) + ETH_FRAME, 115, options=b"\x01\x01\x01\x00"))
+    add("l2tp-iphdr-bad-ihl", 4, SRC_A, b"\x43" + outer(l2tp(False, 1) + ETH_FRAME, 115)[1:])
+    # 5: GRE keyless gretap
+    add("gre-plain", 5, SRC_A, gre(0x6558, ETH_FRAME))
+    add("gre-plain-seq", 5, SRC_A, gre(0x6558, ETH_FRAME, seq=3))
+    add("gre-plain-csum", 5, SRC_A, gre(0x6558, ETH_FRAME, csum=True))
+    add("gre-plain-ipv4-proto", 5, SRC_A, gre(0x0800, V4))
+    add("gre-version1", 5, SRC_A, gre(0x6558, ETH_FRAME, extra=1))
+    add("gre-routing", 5, SRC_A, gre(0x6558, ETH_FRAME, extra=0x4000))
+    add("gre-empty", 5, SRC_A, b"")
+    # 6: GRE keyed: 7 TUN with csum+seq, 8 gretap with seq
+    add("gre-k7-v4", 6, SRC_A, gre(0x0800, V4, csum=True, key=7, seq=1))
+    add("gre-k7-v6", 6, SRC_A, gre(0x86DD, V6, csum=True, key=7, seq=0xFFFFFFFF))
+    add("gre-k7-nocsum", 6, SRC_A, gre(0x0800, V4, key=7, seq=1))
+    add("gre-k8-eth", 6, SRC_6, gre(0x6558, ETH_FRAME, key=8, seq=9))
+    add("gre-k8-noseq", 6, SRC_B, gre(0x6558, ETH_FRAME, key=8))
+    add("gre-k9-unknown", 6, SRC_A, gre(0x6558, ETH_FRAME, key=9, seq=1))
+    # 7: the same with the IPv4 header
+    add("gre-iphdr-k7", 7, SRC_A, outer(gre(0x0800, V4, csum=True, key=7, seq=1), 47))
+    add("gre-iphdr-k8", 7, SRC_B, outer(gre(0x6558, ETH_FRAME, key=8, seq=2), 47, options=bytes(8)))
+    # 8: GRE in UDP
+    add("greudp-keyless-v4", 8, SRC_A, gre(0x0800, V4))
+    add("greudp-keyless-v6", 8, SRC_A, gre(0x86DD, V6))
+    add("greudp-k9", 8, SRC_A, gre(0x6558, ETH_FRAME, key=9))
+    # 9, 10, 11: IP in IP
+    add("ipip-a", 9, SRC_A, V4)
+    add("ipip-b", 9, SRC_B, V4)
+    add("ipip-v6-inside", 9, SRC_A, V6)
+    add("ipip-short", 9, SRC_A, V4[:19])
+    add("ipip-iphdr", 10, SRC_B, outer(V4, 4))
+    add("ipip-iphdr-options", 10, SRC_A, outer(V4, 4, options=b"\x01\x01\x01\x00"))
+    add("sit-v4only", 11, SRC_A, V6)
+    add("sit-dual", 11, SRC_B, V6)
+    add("sit-dual-v6peer", 11, SRC_6, V6)
+    # 12, 13
+    add("ipip-over-udp", 12, SRC_A, V4)
+    add("no-sessions", 13, SRC_A, vxlan(1) + ETH_FRAME)
+    # Edge cases: too short for the selector, empty datagrams.
+    s["edge-empty"] = b""
+    s["edge-one"] = b"\x00"
+    for c in range(14):
+        s[f"edge-empty-{c:02d}"] = bytes([c, 0])
+    return s
+
+# ---------------------------------------------------------------- offload seeds
+
+SEP = b"\xf0\x0d"
+NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6 = 1, 1, 4
+MODE_ETH, MODE_FIX, MODE_CHAIN = 1, 2, 4
+MAX64 = 7 << 3                   # maxSegments bits: 0 would mean groups of one
+
+
+def vnet(flags=0, gso=0, hdr_len=0, gso_size=0, start=0, offset=0):
+    return struct.pack("<BBHHHH", flags, gso, hdr_len, gso_size, start, offset)
+
+
+def offload_input(header: bytes, mode: int, headroom: int, capacity: int, frames):
+    for f in frames:
+        assert SEP not in f, "separator inside a frame"
+    return header + bytes([mode, headroom]) + struct.pack("<H", min(capacity // 4, 0xFFFF)) + SEP.join(frames)
+
+
+def payload(n):
+    b = bytearray(rng.randrange(256) for _ in range(n))
+    for i in range(len(b) - 1):      # keep the separator out of payloads
+        if b[i] == 0xF0 and b[i + 1] == 0x0D:
+            b[i + 1] = 0x0E
+    return bytes(b)
+
+
+def safe(make, *args, **kw):
+    """Builds a frame, nudging the IPv4 id until no checksum happens to spell the separator."""
+    ident = kw.pop("ident", 0x100)
+    for k in range(64):
+        f = make(*args, ident=ident + k, **kw)
+        if SEP not in f:
+            return f
+    raise RuntimeError("could not avoid the separator")
+
+
+def train(sizes, v6=False, eth=True, seq=1000, ident=0x100, flags=None, tags=(), options=TIMESTAMPS, sport=40000, bad=()):
+    frames = []
+    for i, n in enumerate(sizes):
+        for k in range(64):
+            p = payload(n)
+            f = tcp_packet(p, v6=v6, seq=seq, ident=ident, flags=(flags[i] if flags else 0x10), options=options,
+                           sport=sport, bad=i in bad)
+            f = ethernet(f, tags) if eth else f
+            if SEP not in f:
+                break
+        frames.append(f)
+        seq = (seq + n) & 0xFFFFFFFF
+        ident = (ident + 1) & 0xFFFF
+    return frames
+
+
+def offload_seeds():
+    s = {}
+
+    def add(name, data):
+        s[name] = data
+
+    # Segmentation: GSO frames with CHECKSUM_PARTIAL headers.
+    for name, v6, eth, tags, options, mss, n, flags, ip_options in [
+        ("seg-eth-v4-ts", False, True, (), TIMESTAMPS, 1000, 3000, 0x18, b""),
+        ("seg-eth-v4-fin-cwr", False, True, (), TIMESTAMPS, 536, 2000, 0x99, b""),
+        ("seg-eth-v6", True, True, (), TIMESTAMPS, 1398, 4000, 0x10, b""),
+        ("seg-tun-v4", False, False, (), b"", 700, 1500, 0x18, b""),
+        ("seg-tun-v6", True, False, (), b"", 100, 450, 0x10, b""),
+        ("seg-vlan-v4", False, True, ((0x8100, 5),), TIMESTAMPS, 1000, 2500, 0x10, b""),
+        ("seg-qinq-v6", True, True, ((0x88A8, 1), (0x8100, 2)), b"", 1200, 3000, 0x18, b""),
+        ("seg-v4-ipoptions", False, True, (), b"", 1000, 1001, 0x10, b"\x01\x01\x01\x00"),
+        ("seg-small-mss", False, True, (), b"", 8, 200, 0x10, b""),
+    ]:
+        for k in range(64):
+            ip = tcp_packet(payload(n), v6=v6, options=options, flags=flags, partial=True, ident=0x200 + k, ip_options=ip_options)
+            f = ethernet(ip, tags) if eth else ip
+            if SEP not in f:
+                break
+        ip_off = (14 + 4 * len(tags)) if eth else 0
+        l4 = ip_off + (40 if v6 else 20 + len(ip_options))
+        hdr = vnet(NEEDS_CSUM, GSO_TCPV6 if v6 else GSO_TCPV4, l4 + 20 + len(options), mss, l4, 16)
+        mode = MODE_ETH if eth else 0
+        add(name, offload_input(hdr, mode, 36, 65536, [f]))
+        if name == "seg-eth-v4-ts":
+            need = 3000 + 3 * (l4 + 32)                # capacity travels in units of 4
+            add(name + "-tight", offload_input(hdr, mode, 0, (need + 3) // 4 * 4, [f]))
+            add(name + "-too-tight", offload_input(hdr, mode, 0, (need + 3) // 4 * 4 - 4, [f]))
+            add(name + "-ecn", offload_input(vnet(NEEDS_CSUM, GSO_TCPV4 | 0x80, l4 + 32, mss, l4, 16), mode, 7, 65536, [f]))
+            add(name + "-csum-only", offload_input(vnet(NEEDS_CSUM, 0, 0, 0, l4, 16), mode, 0, 0, [f]))
+            add(name + "-wrong-type", offload_input(vnet(NEEDS_CSUM, GSO_TCPV6, l4 + 32, mss, l4, 16), mode, 0, 65536, [f]))
+    # completeChecksum of a UDP packet (offset 6).
+    u = ethernet(udp_packet(payload(100)))
+    add("csum-udp", offload_input(vnet(NEEDS_CSUM, 0, 0, 0, 34, 6), MODE_ETH, 0, 0, [u]))
+
+    # Coalescing: trains of segments, valid as they are (mode without fix-ups) and with fix-ups.
+    none = vnet()
+    for name, frames, mode in [
+        ("gro-eth-v4", train([200] * 6), MODE_ETH),
+        ("gro-eth-v4-aligned-1", train([100] * 4), MODE_ETH | 0x40),
+        ("gro-eth-v4-aligned-3", train([100] * 4), MODE_ETH | 0xC0),
+        ("gro-eth-v6", train([200] * 5, v6=True), MODE_ETH),
+        ("gro-tun-v4", train([150] * 5, eth=False, options=b""), 0),
+        ("gro-tun-v6", train([150] * 4, v6=True, eth=False), 0),
+        ("gro-vlan", train([120] * 4, tags=((0x8100, 9),)), MODE_ETH),
+        ("gro-short-last", train([200, 200, 200, 50, 200]), MODE_ETH),
+        ("gro-push", train([100] * 5, flags=[0x10, 0x10, 0x18, 0x10, 0x10]), MODE_ETH),
+        ("gro-syn-fin-rst", train([100] * 6, flags=[0x10, 0x12, 0x10, 0x11, 0x14, 0x10]), MODE_ETH),
+        ("gro-bad-checksum", train([100] * 5, bad={2}), MODE_ETH),
+        ("gro-max-4", train([60] * 9), MODE_ETH | (3 << 3)),
+        ("gro-max-64", train([10] * 70, options=b""), MODE_ETH | (7 << 3)),
+        ("gro-big", train([1400] * 5), MODE_ETH),
+        ("gro-interleaved", [f for pair in zip(train([80] * 3), train([80] * 3, sport=40001, seq=9000)) for f in pair], MODE_ETH),
+        ("gro-fixups", train([90] * 5), MODE_ETH | MODE_FIX | MODE_CHAIN),
+        ("gro-fixups-v6", train([90] * 5, v6=True), MODE_ETH | MODE_FIX | MODE_CHAIN),
+        ("gro-mixed", [ethernet(udp_packet(payload(30)))] + train([100] * 3) + [ETH_FRAME, b"", b"\x00" * 13], MODE_ETH),
+    ]:
+        add(name, offload_input(none, mode if mode & MAX64 else mode | MAX64, 0, 0, frames))
+    # Padded short frames (Ethernet minimum size).
+    padded = [f + bytes(60 - len(f)) for f in train([4, 4, 2], options=b"")]
+    add("gro-padded", offload_input(none, MODE_ETH | MAX64, 0, 0, padded))
+    # Segment and coalesce in one input: a GSO frame first, then its would-be segments.
+    add("seg-then-gro", offload_input(vnet(NEEDS_CSUM, GSO_TCPV4, 66, 300, 34, 16), MODE_ETH | MAX64, 16, 8192,
+                                      [ethernet(safe(tcp_packet, payload(900), options=TIMESTAMPS, partial=True))] + train([300] * 3)))
+    # Edge cases.
+    add("edge-header-only", vnet(NEEDS_CSUM, GSO_TCPV4, 54, 1000, 34, 16) + bytes([MODE_ETH, 0, 0xFF, 0xFF]))
+    add("edge-separators", none + bytes([MODE_ETH, 0, 0, 0]) + SEP * 8)
+    add("edge-arp", none + bytes([MODE_ETH, 0, 0, 0]) + MAC_B + MAC_A + b"\x08\x06" + bytes(28))
+    add("edge-v4-fragment", vnet(NEEDS_CSUM, GSO_TCPV4, 54, 100, 34, 16) + bytes([MODE_ETH, 0, 0, 0x10])
+        + ethernet(ip_packet(bytes(300), 6, frag=0x2000)))
+    return s
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(here, "..", "..", "Fuzz", "corpus"))
+    out = os.path.normpath(ap.parse_args().out)
+    for target, seeds in [("decoder", decoder_seeds()), ("offload", offload_seeds())]:
+        d = os.path.join(out, target)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        for name, data in sorted(seeds.items()):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+        print(f"{d}: {len(seeds)} seeds, {sum(map(len, seeds.values()))} bytes")
+
+
+if __name__ == "__main__":
+    main()
