@@ -162,7 +162,7 @@ public final class Engine: @unchecked Sendable {
             threads.append(try WorkerThread(name: "tx \(s.name)") { w.run() })
         }
         for r in receiveSockets {
-            let w = RxWorker(engine: self, socket: r.fd, ipHeader: r.ipHeader)
+            let w = RxWorker(engine: self, socket: r.fd, ipHeader: r.ipHeader, proto: r.proto)
             threads.append(try WorkerThread(name: "rx \(configuration.name)") { w.run() })
         }
     }
@@ -393,6 +393,7 @@ final class RxWorker: @unchecked Sendable {
     let engine: Engine
     let fd: Int32
     let ipHeader: Bool
+    let protocolNumber: UInt8?
     var decoder: Decoder
     static let slots = 32
     static let slotSize = 65536 + 512
@@ -405,8 +406,9 @@ final class RxWorker: @unchecked Sendable {
     let ethernet: [Bool]
     let l2tpAutoSequencing: [Bool]
 
-    init(engine: Engine, socket: Int32, ipHeader: Bool) {
+    init(engine: Engine, socket: Int32, ipHeader: Bool, proto: UInt8) {
         self.engine = engine; fd = socket; self.ipHeader = ipHeader
+        protocolNumber = engine.configuration.transport.isUDP ? nil : proto
         decoder = Decoder(sessions: engine.configuration.sessions, transport: engine.configuration.transport)
         pending = engine.configuration.sessions.map { _ in
             var a: [Offload.Frame] = []; a.reserveCapacity(Self.slots * 64); return a
@@ -453,7 +455,7 @@ final class RxWorker: @unchecked Sendable {
     }
 
     func handle(_ p: UnsafeMutableRawPointer, _ count: Int, _ source: PeerAddress) {
-        switch decoder.decode(p, count: count, source: source, ipHeader: ipHeader) {
+        switch decoder.decode(p, count: count, source: source, ipHeader: ipHeader, protocolNumber: protocolNumber) {
         case .frame(let s, let peer, let offset, let length, let sequenced):
             let frame = p + offset
             let c = engine.counters[s]

@@ -124,9 +124,7 @@ public final class StatusServer {
         path = TunnelStatus.socketPath(name: engine.configuration.name, namespace: namespace)
         mkdir("/run/isthmus", 0o755)
         mkdir(TunnelStatus.directory, 0o755)
-        if case .success = TunnelStatus.query(path: path) {
-            throw WorkerError("a userspace tunnel named \(engine.configuration.name) is already running in this namespace")
-        }
+        try Self.ensureNotRunning(name: engine.configuration.name, namespace: namespace)
         unlink(path)
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket(AF_UNIX)") }
@@ -135,6 +133,14 @@ public final class StatusServer {
             bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         guard rc == 0, listen(fd, 8) == 0 else { let e = SystemError("bind/listen \(path)"); Glibc.close(fd); throw e }
         chmod(path, 0o600)
+    }
+
+    /// Throws when a live engine of this name answers in this namespace (check before opening anything).
+    public static func ensureNotRunning(name: String, namespace: UInt64) throws {
+        if case .success(let r) = TunnelStatus.query(path: TunnelStatus.socketPath(name: name, namespace: namespace)) {
+            let pid = r.split(separator: "\n").first { $0.hasPrefix("pid ") }.map { String($0.dropFirst(4)) } ?? "?"
+            throw WorkerError("a userspace tunnel named \(name) is already running in this namespace (pid \(pid))")
+        }
     }
 
     /// Answers every pending connection.

@@ -169,7 +169,8 @@ public enum TunnelRun {
         let v4: Bool, v6: Bool
         switch kind {
         case "ipip":
-            guard proto == nil || proto == UInt8(IPPROTO_IPIP) else { throw unsupported("\"mode any\" (MPLS)", kind) }
+            // 0 ("any") also carries MPLS in the kernel; here IPv4 only.
+            guard proto == nil || proto == UInt8(IPPROTO_IPIP) || proto == 0 else { throw unsupported("\"mode mplsip\"", kind) }
             v4 = true; v6 = false
         case "sit":
             v4 = proto == UInt8(IPPROTO_IPIP) || proto == 0
@@ -240,14 +241,20 @@ public enum TunnelRun {
             _ = write(TunnelRun.signalWrite, &b, 1)
         }
         let oldInt = signal(SIGINT, handler), oldTerm = signal(SIGTERM, handler)
+        // A parent may have started us with these blocked (they are inherited through exec): unblock them.
+        var set = sigset_t()
+        sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         defer { signal(SIGINT, oldInt); signal(SIGTERM, oldTerm) }
 
         let (engine, server) = try NetworkNamespace.with(session.options.netns) { () throws -> (Engine, StatusServer) in
+            try StatusServer.ensureNotRunning(name: config.name, namespace: TunnelStatus.currentNamespace())
             let e = try Engine(config)
             let s = try StatusServer(engine: e, namespace: TunnelStatus.currentNamespace())
             return (e, s)
         }
         defer { server.shutdown() }
+        warnAboutKernelHandlers(config)
         try engine.start()
         let s0 = config.sessions[0]
         var where_ = config.local.map { "\($0)" } ?? "*"
@@ -262,6 +269,29 @@ public enum TunnelRun {
         }
         engine.stop()
         FileHandleErr.write("isthmus: tunnel \(config.name) stopped\n")
+    }
+}
+
+extension TunnelRun {
+    /// Over raw IP, this host's kernel still sees every datagram: when a module that handles the protocol is loaded
+    /// and no kernel tunnel claims the packet, the kernel answers the peer with ICMP errors (seen with ip_gre and
+    /// ipip), which can break the peer's traffic. Say so, with the fix.
+    static func warnAboutKernelHandlers(_ c: EngineConfiguration) {
+        guard case .ip(let proto) = c.transport else { return }
+        let modules: [String]
+        switch proto {
+        case WireNumbers.ipprotoGRE: modules = ["ip_gre", "ip6_gre"]
+        case WireNumbers.ipprotoIPIP, WireNumbers.ipprotoIPv6: modules = ["ipip", "sit", "ip6_tunnel"]
+        default: modules = ["l2tp_ip", "l2tp_ip6"]
+        }
+        let loaded = modules.filter { access("/sys/module/\($0)", F_OK) == 0 }
+        guard !loaded.isEmpty else { return }
+        FileHandleErr.write("""
+            isthmus: note: the kernel module\(loaded.count > 1 ? "s" : "") \(loaded.joined(separator: ", ")) \(loaded.count > 1 ? "are" : "is") loaded: \
+            the kernel may answer IP protocol \(proto) packets that no kernel tunnel claims with ICMP errors to the peer; \
+            unload \(loaded.count > 1 ? "them" : "it") or drop those ICMP errors (nftables) if the peer's traffic suffers
+
+            """)
     }
 }
 

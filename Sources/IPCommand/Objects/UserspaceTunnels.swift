@@ -85,7 +85,12 @@ struct UserspaceTunnelReport: Equatable {
         o.set("transport", transport)
         o.set("local", local)
         o.set("port", port)
-        for (k, v) in details { o.set(k, UInt64(v).map { JSON($0) } ?? .string(v)) }
+        // Numbers stay numbers (ids, ports); cookies, addresses and words stay strings.
+        let numeric: Set<String> = ["id", "tunnel_id", "peer_tunnel_id", "session_id", "peer_session_id", "udp_sport",
+                                    "udp_dport", "dstport", "ikey", "okey", "encap-dport"]
+        for (k, v) in details where k != "local" {
+            o.set(k, numeric.contains(k) ? (UInt64(v).map { JSON($0) } ?? .string(v)) : .string(v))
+        }
         func stats(_ c: [(String, UInt64)]) -> JSON {
             var s = JSONObject()
             for k in ["rx_packets", "rx_bytes", "tx_packets", "tx_bytes"] { s.set(k, counter(c, k)) }
