@@ -26,8 +26,10 @@ let package = Package(
         .target(name: "DataplaneWire", dependencies: ["CLinuxUAPI"]),
         // I/O: the userspace forwarding engine (TAP/TUN with vnet headers, batched UDP/raw sockets, threads, status).
         .target(name: "Dataplane", dependencies: ["DataplaneWire", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
+        // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
+        .target(name: "Sites"),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
-        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire"]),
+        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
@@ -35,6 +37,7 @@ let package = Package(
             dependencies: ["IPCommand", "Netlink", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
+        .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "TestSupport"]),

@@ -19,6 +19,8 @@ public enum IPCommandRunner {
         ObjectCommand(name: "l2tp", aliases: ["l2", "l2t"], run: L2TPCommand.run),
         ObjectCommand(name: "tunnel", aliases: ["t", "tu", "tun", "tunn", "tunne"], run: TunnelCommand.run),
         ObjectCommand(name: "tuntap", aliases: ["tunt", "tunta", "tap"], run: TunTapCommand.run),
+        // Isthmus's own, not iproute2's:
+        ObjectCommand(name: "mtu", aliases: [], run: MTUCommand.run),
     ]
 
     public static var objectNames: [String] { objects.map(\.name) }

@@ -1,0 +1,100 @@
+/// MTU and TCP MSS arithmetic for a tunnel across an underlay: what each encapsulation adds, the largest inner packet
+/// that crosses unfragmented, whether a LAN's full-size frames need the outer packet fragmented, and the MSS clamp.
+/// Pure; `isthmus mtu` prints it and the site planner uses it.
+public struct TunnelOverhead: Equatable, Sendable {
+    /// The encapsulation, as the site config and `tunnel run` name it.
+    public enum Kind: String, CaseIterable, Sendable {
+        case vxlan, l2tpv3UDP = "l2tpv3-udp", l2tpv3IP = "l2tpv3-ip", gretap, greInUDP = "gre-in-udp", gre, ipip, sit
+
+        /// Ethernet (bridged) tunnels carry a 14-byte inner Ethernet header; IP tunnels do not.
+        public var isEthernet: Bool { [.vxlan, .l2tpv3UDP, .l2tpv3IP, .gretap, .greInUDP].contains(self) }
+    }
+
+    public var kind: Kind
+    /// L2TPv3 cookie length (0, 4 or 8).
+    public var cookie: Int = 0
+    /// L2TPv3 default L2-specific sublayer (4 bytes).
+    public var l2specDefault: Bool = true
+    /// GRE optional fields present (checksum, key, sequence: 4 bytes each).
+    public var greOptions: Int = 0
+    /// Outer IPv6 (40-byte header) instead of IPv4 (20).
+    public var ipv6Underlay: Bool = false
+
+    public init(kind: Kind, cookie: Int = 0, l2specDefault: Bool = true, greOptions: Int = 0, ipv6Underlay: Bool = false) {
+        self.kind = kind; self.cookie = cookie; self.l2specDefault = l2specDefault; self.greOptions = greOptions
+        self.ipv6Underlay = ipv6Underlay
+    }
+
+    /// Each header the tunnel adds around an inner IP packet, outermost first, with its size.
+    public var parts: [(name: String, bytes: Int)] {
+        var p: [(String, Int)] = [(ipv6Underlay ? "outer IPv6" : "outer IPv4", ipv6Underlay ? 40 : 20)]
+        switch kind {
+        case .vxlan: p += [("UDP", 8), ("VXLAN", 8)]
+        case .l2tpv3UDP, .l2tpv3IP:
+            if kind == .l2tpv3UDP { p += [("UDP", 8), ("L2TPv3 flags/version", 4)] }
+            p.append(("L2TPv3 session id", 4))
+            if cookie > 0 { p.append(("L2TPv3 cookie", cookie)) }
+            if l2specDefault { p.append(("L2-specific sublayer", 4)) }
+        case .gretap, .gre, .greInUDP:
+            if kind == .greInUDP { p.append(("UDP", 8)) }
+            p.append((greOptions == 0 ? "GRE" : "GRE with \(greOptions) option field\(greOptions > 1 ? "s" : "")", 4 + 4 * greOptions))
+        case .ipip, .sit: break
+        }
+        if kind.isEthernet { p.append(("inner Ethernet", 14)) }
+        return p
+    }
+
+    /// Bytes added to every inner IP packet.
+    public var bytes: Int { parts.reduce(0) { $0 + $1.bytes } }
+}
+
+/// The MTU plan for one tunnel over one underlay.
+public struct MTUPlan: Equatable, Sendable {
+    public var overhead: TunnelOverhead
+    /// MTU of the path the tunnel packets take (the underlay interface, or an overlay such as a 1280-MTU VPN).
+    public var underlayMTU: Int
+    /// The IP MTU the LAN hosts use (1500 on Ethernet).
+    public var lanMTU: Int
+
+    public init(overhead: TunnelOverhead, underlayMTU: Int, lanMTU: Int = 1500) {
+        self.overhead = overhead; self.underlayMTU = underlayMTU; self.lanMTU = lanMTU
+    }
+
+    /// The largest inner IP packet that crosses without fragmenting the outer packet: the tunnel device's MTU.
+    public var tunnelMTU: Int { underlayMTU - overhead.bytes }
+
+    /// Full-size LAN packets do not fit: the outer packet must be fragmented (and reassembled by the peer), so the
+    /// tunnel must not set DF (kernel: `ignore-df` / `df unset` / `nopmtudisc`).
+    public var needsOuterFragmentation: Bool { lanMTU > tunnelMTU }
+
+    /// TCP MSS that keeps TCP segments inside `tunnelMTU` (IPv4: minus 20 IP + 20 TCP; IPv6: minus 40 + 20).
+    public var mssIPv4: Int { max(0, tunnelMTU - 40) }
+    public var mssIPv6: Int { max(0, tunnelMTU - 60) }
+
+    /// The smallest MTU IPv6 allows on a link (RFC 8200 §5); IPv4's minimum is 68 (RFC 791).
+    public var problems: [String] {
+        var out: [String] = []
+        if tunnelMTU < 68 {
+            out.append("underlay MTU \(underlayMTU) cannot carry the \(overhead.bytes) bytes of \(overhead.kind.rawValue) overhead plus a minimal IPv4 packet (68)")
+        } else if tunnelMTU < 1280 {
+            out.append("tunnel MTU \(tunnelMTU) is below IPv6's minimum of 1280: IPv6 across this tunnel works only with outer fragmentation")
+        }
+        return out
+    }
+
+    /// A readable explanation, one line each, as `isthmus mtu` prints it.
+    public var explanation: [String] {
+        var lines = ["\(overhead.kind.rawValue) over a \(underlayMTU)-byte \(overhead.ipv6Underlay ? "IPv6" : "IPv4") underlay:"]
+        for p in overhead.parts { lines.append("  " + p.name + String(repeating: " ", count: max(1, 25 - p.name.count)) + "\(p.bytes)") }
+        lines.append("  overhead                 \(overhead.bytes)")
+        lines.append("tunnel MTU \(underlayMTU) - \(overhead.bytes) = \(tunnelMTU)")
+        if needsOuterFragmentation {
+            lines.append("LAN packets of \(lanMTU) do not fit: the outer packets are fragmented (DF off), and TCP is clamped")
+        } else {
+            lines.append("LAN packets of \(lanMTU) fit without fragmentation")
+        }
+        lines.append("TCP MSS clamp: IPv4 \(tunnelMTU) - 40 = \(mssIPv4), IPv6 \(tunnelMTU) - 60 = \(mssIPv6)")
+        lines += problems.map { "problem: \($0)" }
+        return lines
+    }
+}
