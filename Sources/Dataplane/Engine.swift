@@ -22,6 +22,8 @@ public struct EngineConfiguration: Sendable {
     public var sourcePorts: ClosedRange<UInt16>?
     /// IP TTL / hop limit of outer packets; nil: the system default.
     public var ttl: Int?
+    /// Underlay device to bind the sockets to (`dev`), like the kernel tunnels' IFLA_*_LINK.
+    public var device: String?
     /// Extra facts to show in `tunnel show` (ids, ports, cookies as the user gave them), in order.
     public var details: [(String, String)]
 
@@ -117,6 +119,12 @@ public final class Engine: @unchecked Sendable {
                 opened.append(s)
                 rx.append((s, !c.ipv6, p))
                 tx.append(s)
+            }
+        }
+        if let dev = c.device {
+            for fd in opened {
+                let rc = dev.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(dev.utf8.count + 1)) }
+                guard rc == 0 else { throw SystemError("bind sockets to device \(dev) (SO_BINDTODEVICE)") }
             }
         }
         if let ttl = c.ttl {

@@ -64,6 +64,13 @@ public enum TunnelRun {
         return c
     }
 
+    /// The underlay device (`dev`) of a kind's attributes, by name.
+    static func device(_ d: [Attribute], _ type: some BinaryInteger, _ session: Session) throws -> String? {
+        guard let i = d.first(type)?.u32, i != 0 else { return nil }
+        guard let name = session.ifname(Int32(bitPattern: i)) else { throw UsageError("\"dev\": no interface with index \(i)") }
+        return name
+    }
+
     static func peer(_ a: IPAddress?, _ keyword: String, _ kind: String) throws -> PeerAddress {
         guard let a, !a.isUnspecified else {
             throw UsageError("tunnel run type \(kind): \"\(keyword) ADDR\" is required by the userspace data plane (it sends to one known peer)")
@@ -113,8 +120,11 @@ public enum TunnelRun {
         if let local { details.append(("local", "\(local)")) }
         details.append(("dstport", "\(dstport)"))
         details.append(("srcport", "\(range.lowerBound) \(range.upperBound)"))
-        return EngineConfiguration(name: name, kind: "vxlan", transport: .udp(localPort: dstport, remotePort: dstport), local: local,
-                                   ipv6: remote.isV6, sessions: [s], sourcePorts: range, ttl: ttl, details: details)
+        var c = EngineConfiguration(name: name, kind: "vxlan", transport: .udp(localPort: dstport, remotePort: dstport), local: local,
+                                    ipv6: remote.isV6, sessions: [s], sourcePorts: range, ttl: ttl, details: details)
+        c.device = try device(d, IFLA_VXLAN_LINK, session)
+        if let dev = c.device { c.details.append(("dev", dev)) }
+        return c
     }
 
     static func gre(_ name: String, _ kind: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
@@ -153,8 +163,11 @@ public enum TunnelRun {
         default: throw unsupported("\"encap gue\"", kind)
         }
         let s = SessionConfig(name: name, encapsulation: .gre(o), ethernet: ethernet, peers: [remote])
-        return EngineConfiguration(name: name, kind: kind, transport: transport, local: local, ipv6: remote.isV6, sessions: [s],
-                                   sourcePorts: sourcePorts, ttl: p.ttl == 0 ? nil : Int(p.ttl), details: details)
+        var c = EngineConfiguration(name: name, kind: kind, transport: transport, local: local, ipv6: remote.isV6, sessions: [s],
+                                    sourcePorts: sourcePorts, ttl: p.ttl == 0 ? nil : Int(p.ttl), details: details)
+        c.device = try device(d, IFLA_GRE_LINK, session)
+        if let dev = c.device { c.details.append(("dev", dev)) }
+        return c
     }
 
     static func ipInIP(_ name: String, _ kind: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
@@ -183,8 +196,11 @@ public enum TunnelRun {
         var details: [(String, String)] = [("remote", "\(remote)")]
         if let local { details.append(("local", "\(local)")) }
         details.append(("mode", v4 && v6 ? "any" : v4 ? "ipip" : "ipv6"))
-        return EngineConfiguration(name: name, kind: kind, transport: .ip(protocolNumber: v6 && !v4 ? WireNumbers.ipprotoIPv6 : WireNumbers.ipprotoIPIP),
-                                   local: local, ipv6: remote.isV6, sessions: [s], ttl: p.ttl == 0 ? nil : Int(p.ttl), details: details)
+        var c = EngineConfiguration(name: name, kind: kind, transport: .ip(protocolNumber: v6 && !v4 ? WireNumbers.ipprotoIPv6 : WireNumbers.ipprotoIPIP),
+                                    local: local, ipv6: remote.isV6, sessions: [s], ttl: p.ttl == 0 ? nil : Int(p.ttl), details: details)
+        c.device = try device(d, IFLA_IPTUN_LINK, session)
+        if let dev = c.device { c.details.append(("dev", dev)) }
+        return c
     }
 
     static func l2tpv3(_ name: String, _ args: inout Arguments) throws -> EngineConfiguration {
