@@ -205,7 +205,7 @@ final class TxWorker: @unchecked Sendable {
     let session: Int
     let config: SessionConfig
     let fd: Int32
-    var encoder: Encoder
+    @exclusivity(unchecked) var encoder: Encoder   // owned by the worker thread: no runtime exclusivity check per call
     let counters: Counters
     let mac: MACTable?
     let headroom: Int
@@ -402,12 +402,12 @@ final class RxWorker: @unchecked Sendable {
     let fd: Int32
     let ipHeader: Bool
     let protocolNumber: UInt8?
-    var decoder: Decoder
+    @exclusivity(unchecked) var decoder: Decoder   // owned by the worker thread
     static let slots = 32
     static let slotSize = 65536 + 512
     let bufs = UnsafeMutableRawPointer.allocate(byteCount: slots * slotSize, alignment: 64)
     let dgrams = UnsafeMutablePointer<isthmus_dgram>.allocate(capacity: slots)
-    var pending: [[Offload.Frame]]
+    @exclusivity(unchecked) var pending: [[Offload.Frame]]
     let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 70)
     let vnet = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
     let zeroHeader = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
