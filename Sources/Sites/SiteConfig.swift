@@ -1,0 +1,266 @@
+/// The tunnel encapsulation named by `[segment] tunnel`.
+public enum TunnelKind: String, CaseIterable, Sendable {
+    case vxlan, l2tpv3, gretap, greInUDP = "gre-in-udp", ipip, gre, sit
+
+    public var isEthernet: Bool { [.vxlan, .l2tpv3, .gretap, .greInUDP].contains(self) }
+    public var isPointToPoint: Bool { self != .vxlan }
+    public var isGRE: Bool { [.gretap, .greInUDP, .gre].contains(self) }
+    public var defaultPort: UInt16? {
+        switch self {
+        case .vxlan: 4789
+        case .l2tpv3: 1701
+        case .greInUDP: 4754
+        default: nil
+        }
+    }
+}
+
+public enum L2TPEncap: String, CaseIterable, Sendable { case udp, ip }
+public enum DataplaneMode: String, CaseIterable, Sendable { case auto, kernel, userspace }
+public enum FilterAction: String, CaseIterable, Sendable { case block, allow }
+
+public struct SegmentFilters: Equatable, Sendable {
+    public var dhcp: FilterAction = .block
+    public var routerAdvertisements: FilterAction = .block
+    public var mssClamp: Bool = true
+    public init() {}
+}
+
+/// One `[sites.NAME]` table, validated.
+public struct SiteDefinition: Equatable, Sendable {
+    public var name: String
+    public var address: IPAddress
+    /// Ethernet kinds: LAN ports to bridge.
+    public var lan: [String]
+    /// Ethernet kinds: the bridge (explicit or the default); nil for L3 kinds.
+    public var bridge: String?
+    public var hostname: String?
+    /// L3 kinds: prefixes routed to this site.
+    public var networks: [IPPrefix]
+    /// L3 kinds: this site's address inside the tunnel.
+    public var tunnelAddress: IPPrefix?
+    /// Where `[sites.NAME]` is defined.
+    public var position: TOMLPosition
+}
+
+/// A validated segment: everything the planner needs. Build it with `SiteConfig.load(text:file:)`.
+public struct SegmentConfig: Equatable, Sendable {
+    public var file: String
+    public var name: String
+    public var kind: TunnelKind
+    /// l2tpv3 only.
+    public var encap: L2TPEncap?
+    public var dataplane: DataplaneMode
+    /// vxlan only (explicit or derived).
+    public var vni: UInt32?
+    /// UDP kinds only (explicit or the default).
+    public var port: UInt16?
+    /// l2tpv3 only: 8-byte cookies.
+    public var cookies: Bool
+    /// GRE kinds only, optional.
+    public var key: UInt32?
+    public var underlayMTU: Int
+    /// Explicit tunnel MTU, if given.
+    public var mtu: Int?
+    public var fragment: Bool
+    public var filters: SegmentFilters
+    /// Sorted by name.
+    public var sites: [SiteDefinition]
+    /// Things that work but deserve a look (e.g. a tunnel MTU below 1280).
+    public var warnings: [ConfigError]
+
+    public var siteNames: [String] { sites.map(\.name) }
+    public var ipv6Underlay: Bool { sites.first?.address.isIPv6 ?? false }
+
+    public var overhead: TunnelOverhead {
+        let k: TunnelOverhead.Kind = switch kind {
+        case .vxlan: .vxlan
+        case .l2tpv3: encap == .ip ? .l2tpv3IP : .l2tpv3UDP
+        case .gretap: .gretap
+        case .greInUDP: .greInUDP
+        case .ipip: .ipip
+        case .gre: .gre
+        case .sit: .sit
+        }
+        return TunnelOverhead(kind: k, cookie: kind == .l2tpv3 && cookies ? 8 : 0,
+                              greOptions: kind.isGRE && key != nil ? 1 : 0, ipv6Underlay: ipv6Underlay)
+    }
+
+    /// The plan for the underlay: `tunnelMTU` here is what crosses without fragmenting the outer packet.
+    public var mtuPlan: MTUPlan { MTUPlan(overhead: overhead, underlayMTU: underlayMTU) }
+
+    /// The tunnel device MTU: the explicit `mtu`, else what the underlay carries.
+    public var tunnelMTU: Int { mtu ?? mtuPlan.tunnelMTU }
+}
+
+/// One problem in a config file: `FILE:LINE:COLUMN: message`, then a hint on how to fix it.
+public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var position: TOMLPosition
+    public var message: String
+    public var hint: String
+
+    public init(file: String, position: TOMLPosition, message: String, hint: String = "") {
+        self.file = file; self.position = position; self.message = message; self.hint = hint
+    }
+
+    public var description: String {
+        "\(file):\(position.line):\(position.column): \(message)" + (hint.isEmpty ? "" : "\n  hint: \(hint)")
+    }
+}
+
+/// Every problem found in one pass, in file order.
+public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible {
+    public var errors: [ConfigError]
+    public init(_ errors: [ConfigError]) { self.errors = errors }
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+/// The segment configuration: one TOML file describes the whole segment once, every host loads the same file, picks
+/// its own site (`--site`, else its hostname) and derives its side of the tunnel (`SegmentConfig.side(for:)`).
+///
+/// Layout — a `[segment]` table, an optional `[filters]` table, and one `[sites.NAME]` table per site:
+///
+/// ```toml
+/// [segment]
+/// name = "lab"              # required; [A-Za-z0-9._-], at most 64 bytes
+/// tunnel = "l2tpv3"         # required: vxlan | l2tpv3 | gretap | gre-in-udp | ipip | gre | sit
+/// encap = "udp"             # l2tpv3 only: udp (default) | ip
+/// dataplane = "auto"        # auto (default) | kernel | userspace
+/// port = 1701               # UDP kinds only; defaults: l2tpv3 1701, vxlan 4789, gre-in-udp 4754
+/// cookies = true            # l2tpv3 only; default true: 8-byte cookies derived from the names
+/// # vni = 4242              # vxlan only; 1..16777215; default derived from the segment name
+/// # key = 77                # gretap | gre-in-udp | gre only; 0..4294967295; default: no key
+/// underlay_mtu = 1280       # MTU of the path the tunnel packets take; default 1500 (1280: a VPN overlay)
+/// # mtu = 1400              # explicit tunnel MTU; must fit the underlay unless fragment = true
+/// # fragment = false        # allow an explicit mtu above what the underlay carries (outer fragmentation)
+///
+/// [filters]
+/// dhcp = "block"                    # DHCPv4/DHCPv6 across the tunnel: block (default) | allow
+/// router_advertisements = "block"   # ICMPv6 RS/RA across the tunnel: block (default) | allow
+/// mss_clamp = true                  # clamp TCP MSS to the tunnel MTU (default true)
+///
+/// [sites.east]
+/// address = "192.0.2.1"     # required: the site's underlay address (all sites: the same family)
+/// lan = ["eth1"]            # Ethernet kinds: LAN ports to bridge (required; may be [] only if bridge is given)
+/// bridge = "br-lab"         # Ethernet kinds: default "br-" + segment name, cut to 15 bytes
+/// hostname = "gw-east"      # optional: the hostname that selects this site when --site is not given
+///
+/// [sites.west]
+/// address = "198.51.100.7"
+/// lan = ["eth1", "eth2"]
+/// ```
+///
+/// L3 kinds (`ipip`, `gre`, `sit`) have no `lan`/`bridge`; instead each site has `networks` (CIDR prefixes routed to
+/// it, no host bits) and optionally `tunnel_address` (its address inside the tunnel, CIDR):
+///
+/// ```toml
+/// [sites.a]
+/// address = "192.0.2.1"
+/// tunnel_address = "10.255.0.1/30"
+/// networks = ["10.1.0.0/16"]
+/// ```
+///
+/// Point-to-point kinds (everything but `vxlan`) have exactly two sites; `vxlan` has two or more.
+/// `ipip` carries IPv4 networks, `sit` carries IPv6 networks over an IPv4 underlay, `gre` carries either.
+///
+/// Derived values (identical on every host, from the file alone):
+/// - sites sorted by name get L2TPv3 tunnel and session ids 1...n, so a site's `peer_tunnel_id` is its peer's own id;
+/// - a site's 8-byte L2TPv3 cookie is FNV-1a-64 of `"isthmus/l2tpv3-cookie/" + segment + "/" + site` (big-endian):
+///   what it sends, and what its peer expects (`peer_cookie`);
+/// - the default VNI is 1 + (FNV-1a-32 of `"isthmus/vni/" + segment`) mod 16777215.
+public enum SiteConfig {
+    public static let segmentKeys = ["name", "tunnel", "encap", "dataplane", "vni", "port", "cookies", "key",
+                                     "underlay_mtu", "mtu", "fragment"]
+    public static let filterKeys = ["dhcp", "router_advertisements", "mss_clamp"]
+    public static let siteKeys = ["address", "lan", "bridge", "hostname", "networks", "tunnel_address"]
+    public static let topKeys = ["segment", "filters", "sites"]
+
+    /// Parses and validates completely; on failure returns every problem found, sorted by position.
+    public static func load(text: String, file: String) -> Result<SegmentConfig, ConfigErrors> {
+        let root: TOMLTable
+        do {
+            root = try TOML.parse(text, file: file)
+        } catch {
+            return .failure(ConfigErrors([ConfigError(file: file, position: error.position, message: error.message,
+                                                      hint: "fix the TOML syntax; nothing else was checked")]))
+        }
+        var v = ConfigValidator(file: file)
+        let config = v.validate(root)
+        if !v.errors.isEmpty || config == nil {
+            let sorted = v.errors.enumerated().sorted { a, b in
+                a.element.position != b.element.position ? a.element.position < b.element.position : a.offset < b.offset
+            }.map(\.element)
+            return .failure(ConfigErrors(sorted))
+        }
+        return .success(config!)
+    }
+
+    /// FNV-1a, 64 bits.
+    public static func fnv1a64(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return h
+    }
+
+    /// FNV-1a, 32 bits.
+    public static func fnv1a32(_ s: String) -> UInt32 {
+        var h: UInt32 = 0x811c_9dc5
+        for b in s.utf8 { h = (h ^ UInt32(b)) &* 0x0100_0193 }
+        return h
+    }
+
+    /// The VNI a segment gets when `vni` is not given.
+    public static func defaultVNI(segment: String) -> UInt32 { 1 + fnv1a32("isthmus/vni/" + segment) % 16_777_215 }
+
+    /// The 8-byte L2TPv3 cookie site `site` sends (and its peer expects).
+    public static func cookie(segment: String, site: String) -> [UInt8] {
+        let h = fnv1a64("isthmus/l2tpv3-cookie/" + segment + "/" + site)
+        return (0..<8).map { UInt8(truncatingIfNeeded: h >> (56 - 8 * UInt64($0))) }
+    }
+
+    /// The bridge an Ethernet segment uses when `bridge` is not given.
+    public static func defaultBridge(segment: String) -> String { String(("br-" + segment).utf8.prefix(15))! }
+
+    /// Why `name` cannot be a Linux interface name, or nil if it can.
+    public static func interfaceNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name.utf8.count > 15 { return "is \(name.utf8.count) bytes long; Linux allows at most 15 (IFNAMSIZ 16)" }
+        if name == "." || name == ".." { return "is not a valid interface name" }
+        for c in name.unicodeScalars {
+            if c == "/" || c == ":" { return "contains '\(c)', which interface names cannot" }
+            if c == " " || c == "\t" || c == "\n" || c == "\r" || c.value < 0x20 || c.value == 0x7f {
+                return "contains whitespace or a control character"
+            }
+        }
+        return nil
+    }
+
+    /// Levenshtein distance (for "did you mean").
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a.unicodeScalars), y = Array(b.unicodeScalars)
+        if x.isEmpty { return y.count }
+        if y.isEmpty { return x.count }
+        var prev = Array(0...y.count)
+        var cur = prev
+        for i in 1...x.count {
+            cur[0] = i
+            for j in 1...y.count {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+            }
+            swap(&prev, &cur)
+        }
+        return prev[y.count]
+    }
+
+    /// The closest candidate within a small edit distance.
+    public static func suggestion(for word: String, among candidates: [String]) -> String? {
+        let limit = max(2, word.count / 3)
+        var best: (String, Int)?
+        for c in candidates {
+            let d = editDistance(word.lowercased(), c)
+            if d <= limit, best == nil || d < best!.1 { best = (c, d) }
+        }
+        return best?.0
+    }
+}

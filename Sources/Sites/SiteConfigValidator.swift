@@ -1,0 +1,398 @@
+/// Checks a parsed TOML document against the segment layout (see `SiteConfig`'s documentation), collecting every
+/// problem instead of stopping at the first.
+struct ConfigValidator {
+    let file: String
+    var errors: [ConfigError] = []
+    var warnings: [ConfigError] = []
+
+    init(file: String) { self.file = file }
+
+    mutating func error(_ p: TOMLPosition, _ message: String, hint: String = "") {
+        errors.append(ConfigError(file: file, position: p, message: message, hint: hint))
+    }
+
+    mutating func checkKeys(_ t: TOMLTable, allowed: [String], table: String) {
+        for e in t.entries where !allowed.contains(e.key) {
+            var message = "unknown key `\(e.key)` in \(table)"
+            if let s = SiteConfig.suggestion(for: e.key, among: allowed) { message += "; did you mean `\(s)`?" }
+            error(e.keyPosition, message, hint: "keys allowed in \(table): " + allowed.joined(separator: ", "))
+        }
+    }
+
+    mutating func typeError(_ e: TOMLTable.Entry, _ expected: String, example: String) {
+        error(e.node.position, "`\(e.key)` must be \(expected), found \(e.node.value.typeNameWithArticle)",
+              hint: "write it like \(example)")
+    }
+
+    mutating func string(_ t: TOMLTable, _ key: String, example: String) -> (String, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        guard let s = e.node.string else { typeError(e, "a string", example: example); return nil }
+        return (s, e)
+    }
+
+    mutating func integer(_ t: TOMLTable, _ key: String, _ range: ClosedRange<Int64>, example: String) -> (Int64, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        let r = "\(range.lowerBound)..\(range.upperBound)"
+        guard let n = e.node.integer else { typeError(e, "an integer (\(r))", example: example); return nil }
+        guard range.contains(n) else {
+            error(e.node.position, "`\(key)` \(n) is out of range \(r)", hint: "choose a value in \(r), e.g. \(example)")
+            return nil
+        }
+        return (n, e)
+    }
+
+    mutating func boolean(_ t: TOMLTable, _ key: String) -> (Bool, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        guard let b = e.node.boolean else { typeError(e, "a boolean", example: "\(key) = true"); return nil }
+        return (b, e)
+    }
+
+    mutating func choice<E: RawRepresentable & CaseIterable>(_ t: TOMLTable, _ key: String, _: E.Type) -> (E, TOMLTable.Entry)?
+    where E.RawValue == String {
+        let names = E.allCases.map(\.rawValue)
+        let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
+        guard let (s, e) = string(t, key, example: "\(key) = \"\(names[0])\"") else { return nil }
+        if let v = E(rawValue: s) { return (v, e) }
+        var message = "`\(key)` must be one of \(list); found \"\(s)\""
+        if let sug = SiteConfig.suggestion(for: s, among: names) { message += "; did you mean \"\(sug)\"?" }
+        error(e.node.position, message, hint: "write e.g. \(key) = \"\(names[0])\"")
+        return nil
+    }
+
+    mutating func stringArray(_ t: TOMLTable, _ key: String, example: String) -> ([(String, TOMLNode)], TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        guard let arr = e.node.array else { typeError(e, "an array of strings", example: example); return nil }
+        var out: [(String, TOMLNode)] = []
+        var ok = true
+        for n in arr {
+            if let s = n.string { out.append((s, n)) } else {
+                ok = false
+                error(n.position, "every element of `\(key)` must be a string, found \(n.value.typeNameWithArticle)",
+                      hint: "write it like \(example)")
+            }
+        }
+        return ok ? (out, e) : nil
+    }
+
+    /// Reject a key the tunnel kind does not use.
+    mutating func notApplicable(_ t: TOMLTable, _ key: String, _ why: String, table: String) {
+        if let e = t[entry: key] {
+            error(e.keyPosition, "`\(key)` \(why)", hint: "remove `\(key)` from \(table)")
+        }
+    }
+
+    static func validSegmentName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 64 && s.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x2e || $0 == 0x5f
+        }
+    }
+
+    // MARK: - the document
+
+    mutating func validate(_ root: TOMLTable) -> SegmentConfig? {
+        let origin = TOMLPosition(line: 1, column: 1)
+        checkKeys(root, allowed: SiteConfig.topKeys, table: "the top level")
+
+        // [segment]
+        var seg = TOMLTable(position: origin)
+        var segOK = false
+        if let e = root[entry: "segment"] {
+            if let t = e.node.table { seg = t; segOK = true } else {
+                typeError(e, "a table", example: "[segment]")
+            }
+        } else {
+            error(origin, "missing the [segment] table",
+                  hint: "add a [segment] table with at least name = \"...\" and tunnel = \"vxlan\" (or another kind)")
+        }
+        checkKeys(seg, allowed: SiteConfig.segmentKeys, table: "[segment]")
+        let name = string(seg, "name", example: "name = \"lab\"")
+        if let (n, e) = name, !Self.validSegmentName(n) {
+            error(e.node.position, "`name` \"\(n)\" must be 1 to 64 letters, digits, '-', '_' or '.'",
+                  hint: "pick a short name such as \"lab\"; it labels the bridge and derives ids")
+        }
+        if segOK && seg["name"] == nil {
+            error(seg.position, "[segment] is missing the required key `name`", hint: "add name = \"lab\"")
+        }
+        let kind = choice(seg, "tunnel", TunnelKind.self)
+        if segOK && seg["tunnel"] == nil {
+            error(seg.position, "[segment] is missing the required key `tunnel`",
+                  hint: "add tunnel = \"vxlan\" (or l2tpv3, gretap, gre-in-udp, ipip, gre, sit)")
+        }
+        let k = kind?.0
+        let encap = choice(seg, "encap", L2TPEncap.self)
+        let dataplane = choice(seg, "dataplane", DataplaneMode.self)
+        let vni = integer(seg, "vni", 1...16_777_215, example: "vni = 4242")
+        let port = integer(seg, "port", 1...65535, example: "port = \(k?.defaultPort ?? 4789)")
+        let cookies = boolean(seg, "cookies")
+        let key = integer(seg, "key", 0...4_294_967_295, example: "key = 77")
+        let underlay = integer(seg, "underlay_mtu", 68...65535, example: "underlay_mtu = 1500")
+        let mtu = integer(seg, "mtu", 68...65535, example: "mtu = 1400")
+        let fragment = boolean(seg, "fragment")
+        if let k {
+            let t = "[segment]", kn = "\"\(k.rawValue)\""
+            if k != .l2tpv3 {
+                notApplicable(seg, "encap", "applies only to tunnel = \"l2tpv3\", not \(kn)", table: t)
+                notApplicable(seg, "cookies", "applies only to tunnel = \"l2tpv3\", not \(kn)", table: t)
+            }
+            if k != .vxlan { notApplicable(seg, "vni", "applies only to tunnel = \"vxlan\", not \(kn)", table: t) }
+            if !k.isGRE { notApplicable(seg, "key", "applies only to GRE tunnels (gretap, gre-in-udp, gre), not \(kn)", table: t) }
+            if k.defaultPort == nil {
+                notApplicable(seg, "port", "applies only to UDP tunnels (vxlan, l2tpv3, gre-in-udp), not \(kn)", table: t)
+            } else if k == .l2tpv3, encap?.0 == .ip {
+                notApplicable(seg, "port", "applies only to encap = \"udp\"; L2TPv3 over IP has no port", table: t)
+            }
+        }
+
+        // [filters]
+        var filters = SegmentFilters()
+        if let e = root[entry: "filters"] {
+            if let ft = e.node.table {
+                checkKeys(ft, allowed: SiteConfig.filterKeys, table: "[filters]")
+                if let (v, _) = choice(ft, "dhcp", FilterAction.self) { filters.dhcp = v }
+                if let (v, _) = choice(ft, "router_advertisements", FilterAction.self) { filters.routerAdvertisements = v }
+                if let (v, _) = boolean(ft, "mss_clamp") { filters.mssClamp = v }
+            } else {
+                typeError(e, "a table", example: "[filters]")
+            }
+        }
+
+        // [sites.NAME]
+        var sites: [SiteDefinition] = []
+        var sitesPosition = origin
+        var siteCount = 0
+        if let e = root[entry: "sites"] {
+            if let st = e.node.table {
+                sitesPosition = st.position
+                siteCount = st.count
+                for se in st.entries {
+                    if let s = site(se, kind: k, segment: name?.0) { sites.append(s) }
+                }
+            } else {
+                typeError(e, "a table of [sites.NAME] tables", example: "[sites.east]")
+            }
+        } else {
+            error(origin, "no sites: the segment needs at least two [sites.NAME] tables",
+                  hint: "add [sites.east] and [sites.west], each with address = \"...\"")
+        }
+        if root["sites"]?.table != nil && siteCount < 2 {
+            error(sitesPosition, "the segment needs at least 2 sites, found \(siteCount)",
+                  hint: "add another [sites.NAME] table with its underlay address")
+        }
+        if let (kk, ke) = kind, kk.isPointToPoint, siteCount > 2, let st = root["sites"]?.table {
+            let third = st.entries[2]
+            error(third.keyPosition, "tunnel = \"\(kk.rawValue)\" is point-to-point: at most 2 sites, found \(siteCount)",
+                  hint: "use tunnel = \"vxlan\" (line \(ke.node.position.line)) for more than two sites, or one segment per pair")
+        }
+        crossSiteChecks(sites, kind: k)
+
+        // MTU
+        var config: SegmentConfig?
+        if let (n, _) = name, let k, errors.isEmpty {
+            var c = SegmentConfig(
+                file: file, name: n, kind: k, encap: k == .l2tpv3 ? (encap?.0 ?? .udp) : nil,
+                dataplane: dataplane?.0 ?? .auto,
+                vni: k == .vxlan ? (vni.map { UInt32($0.0) } ?? SiteConfig.defaultVNI(segment: n)) : nil,
+                port: k.defaultPort == nil || (k == .l2tpv3 && encap?.0 == .ip) ? nil : (port.map { UInt16($0.0) } ?? k.defaultPort),
+                cookies: k == .l2tpv3 ? (cookies?.0 ?? true) : false,
+                key: key.map { UInt32($0.0) }, underlayMTU: Int(underlay?.0 ?? 1500), mtu: mtu.map { Int($0.0) },
+                fragment: fragment?.0 ?? false, filters: filters,
+                sites: sites.sorted { $0.name < $1.name }, warnings: [])
+            let plan = c.mtuPlan
+            let upos = underlay?.1.node.position ?? kind!.1.node.position
+            if c.ipv6Underlay && c.underlayMTU < 1280 {
+                error(upos, "`underlay_mtu` \(c.underlayMTU) is below 1280, the minimum of an IPv6 underlay",
+                      hint: "set underlay_mtu to at least 1280")
+            } else if plan.tunnelMTU < 68 {
+                error(upos, plan.problems.first ?? "underlay MTU too small",
+                      hint: "raise underlay_mtu, or choose a tunnel with less overhead (\(plan.overhead.bytes) bytes now)")
+            } else {
+                if let (m, me) = mtu, Int(m) > plan.tunnelMTU, !c.fragment {
+                    error(me.node.position,
+                          "`mtu` \(m) does not fit: a \(c.underlayMTU)-byte underlay carries at most \(plan.tunnelMTU) through \(plan.overhead.kind.rawValue) (\(plan.overhead.bytes) bytes of overhead)",
+                          hint: "lower mtu to \(plan.tunnelMTU) or less, or set fragment = true to fragment the outer packets")
+                }
+                let innerV6 = !k.isEthernet && c.sites.contains { s in s.networks.contains { $0.address.isIPv6 } || s.tunnelAddress?.address.isIPv6 == true }
+                if innerV6 && c.tunnelMTU < 1280 {
+                    error(mtu?.1.node.position ?? upos, "tunnel MTU \(c.tunnelMTU) is below 1280, but the tunnel carries IPv6 networks",
+                          hint: "raise underlay_mtu (or mtu with fragment = true) so the tunnel MTU is at least 1280")
+                } else if c.tunnelMTU < 1280 {
+                    for p in MTUPlan(overhead: plan.overhead, underlayMTU: c.underlayMTU - plan.tunnelMTU + c.tunnelMTU).problems {
+                        warnings.append(ConfigError(file: file, position: upos, message: p))
+                    }
+                }
+            }
+            c.warnings = warnings
+            config = c
+        }
+        return errors.isEmpty ? config : nil
+    }
+
+    mutating func site(_ se: TOMLTable.Entry, kind: TunnelKind?, segment: String?) -> SiteDefinition? {
+        let name = se.key
+        let label = "[sites.\(TOML.formatKey(name))]"
+        guard let t = se.node.table else {
+            typeError(se, "a table", example: label)
+            return nil
+        }
+        let before = errors.count
+        if !Self.validSegmentName(name) {
+            error(se.keyPosition, "site name \"\(name)\" must be 1 to 64 letters, digits, '-', '_' or '.'",
+                  hint: "rename it, e.g. [sites.east]")
+        }
+        checkKeys(t, allowed: SiteConfig.siteKeys, table: label)
+        var address: IPAddress?
+        if let (s, e) = string(t, "address", example: "address = \"192.0.2.1\"") {
+            if let a = IPAddress(s) {
+                if a.isUnspecified || a.isMulticast {
+                    error(e.node.position, "`address` \(a) is not a unicast address", hint: "use the site's own underlay address")
+                } else {
+                    address = a
+                }
+            } else {
+                error(e.node.position, "`address` \"\(s)\" is not an IPv4 or IPv6 address",
+                      hint: s.contains("/") ? "write the address without a prefix length, e.g. \"\(s.split(separator: "/").first ?? "")\""
+                                            : "write a plain address such as \"192.0.2.1\" or \"2001:db8::1\"")
+            }
+        } else if t["address"] == nil {
+            error(t.position, "\(label) is missing the required key `address`",
+                  hint: "add address = \"192.0.2.1\" (the site's underlay IP)")
+        }
+        var hostname: String?
+        if let (h, e) = string(t, "hostname", example: "hostname = \"gw-\(name)\"") {
+            if h.isEmpty || h.contains(" ") {
+                error(e.node.position, "`hostname` \"\(h)\" is not a hostname", hint: "write the host's name as `hostname` prints it")
+            } else {
+                hostname = h
+            }
+        }
+        var lan: [String] = []
+        var bridge: String?
+        var networks: [IPPrefix] = []
+        var tunnelAddress: IPPrefix?
+        if kind?.isEthernet ?? true {
+            let lanValue = stringArray(t, "lan", example: "lan = [\"eth1\"]")
+            var seen: [String: TOMLPosition] = [:]
+            for (port, node) in lanValue?.0 ?? [] {
+                if let p = SiteConfig.interfaceNameProblem(port) {
+                    error(node.position, "LAN port \"\(port)\" \(p)", hint: "use the interface name as `ip link` shows it")
+                } else if let first = seen[port] {
+                    error(node.position, "LAN port \"\(port)\" is listed twice (first at \(first))", hint: "list each port once")
+                } else {
+                    seen[port] = node.position
+                    lan.append(port)
+                }
+            }
+            if let (b, e) = string(t, "bridge", example: "bridge = \"br-lan\"") {
+                if let p = SiteConfig.interfaceNameProblem(b) {
+                    error(e.node.position, "`bridge` \"\(b)\" \(p)", hint: "choose a name of at most 15 bytes without '/', ':' or spaces")
+                } else {
+                    bridge = b
+                }
+            }
+            let effectiveBridge = bridge ?? segment.map(SiteConfig.defaultBridge)
+            if let eb = effectiveBridge, let pos = seen[eb] {
+                error(pos, "LAN port \"\(eb)\" is also the bridge's name", hint: "list the bridge's ports, not the bridge")
+            }
+            if t["lan"] == nil {
+                error(t.position, "\(label) is missing the required key `lan`",
+                      hint: "add lan = [\"eth1\"] (the LAN ports to bridge), or lan = [] with bridge = \"...\" for an existing bridge")
+            } else if let (l, e) = lanValue, l.isEmpty, t["bridge"] == nil {
+                error(e.node.position, "`lan` is empty, and no `bridge` is given: nothing to join",
+                      hint: "list the LAN ports, e.g. lan = [\"eth1\"], or name an existing bridge with bridge = \"...\"")
+            }
+            bridge = effectiveBridge
+            if let kind {
+                notApplicable(t, "networks", "applies only to L3 tunnels (ipip, gre, sit), not \"\(kind.rawValue)\"", table: label)
+                notApplicable(t, "tunnel_address", "applies only to L3 tunnels (ipip, gre, sit), not \"\(kind.rawValue)\"", table: label)
+            }
+        }
+        if kind.map({ !$0.isEthernet }) ?? true {
+            for (s, node) in stringArray(t, "networks", example: "networks = [\"10.1.0.0/16\"]")?.0 ?? [] {
+                guard let p = IPPrefix(s) else {
+                    error(node.position, "network \"\(s)\" is not a CIDR prefix", hint: "write it like \"10.1.0.0/16\" or \"2001:db8:1::/48\"")
+                    continue
+                }
+                guard p.isNetwork else {
+                    error(node.position, "network \"\(s)\" has host bits set", hint: "did you mean \"\(p.network)\"?")
+                    continue
+                }
+                if let kind, let why = innerFamilyProblem(kind, p.address) {
+                    error(node.position, "network \"\(s)\" \(why)", hint: "use \(kind == .sit ? "IPv6" : "IPv4") networks, or tunnel = \"gre\"")
+                    continue
+                }
+                networks.append(p)
+            }
+            if let (s, e) = string(t, "tunnel_address", example: "tunnel_address = \"10.255.0.1/30\"") {
+                if let p = IPPrefix(s) {
+                    if let kind, let why = innerFamilyProblem(kind, p.address) {
+                        error(e.node.position, "`tunnel_address` \"\(s)\" \(why)", hint: "use an address of the family the tunnel carries")
+                    } else if p.isNetwork && p.length < p.address.bytes.count * 8 - 1 {
+                        error(e.node.position, "`tunnel_address` \"\(s)\" is a network address, not a host address",
+                              hint: "use a host address inside it, e.g. the first usable one")
+                    } else {
+                        tunnelAddress = p
+                    }
+                } else {
+                    error(e.node.position, "`tunnel_address` \"\(s)\" is not an address with a prefix length",
+                          hint: "write it like \"10.255.0.1/30\"")
+                }
+            }
+            if let kind {
+                notApplicable(t, "lan", "applies only to Ethernet tunnels, not \"\(kind.rawValue)\"", table: label)
+                notApplicable(t, "bridge", "applies only to Ethernet tunnels, not \"\(kind.rawValue)\"", table: label)
+            }
+        }
+        guard errors.count == before, let address else { return nil }
+        return SiteDefinition(name: name, address: address, lan: lan, bridge: bridge, hostname: hostname,
+                              networks: networks, tunnelAddress: tunnelAddress, position: t.position)
+    }
+
+    func innerFamilyProblem(_ kind: TunnelKind, _ a: IPAddress) -> String? {
+        switch kind {
+        case .ipip where a.isIPv6: "is IPv6, but ipip carries only IPv4"
+        case .sit where !a.isIPv6: "is IPv4, but sit carries only IPv6"
+        default: nil
+        }
+    }
+
+    /// Checks across sites (over the sites that validated on their own).
+    mutating func crossSiteChecks(_ sites: [SiteDefinition], kind: TunnelKind?) {
+        if let first = sites.first {
+            for s in sites.dropFirst() where s.address.isIPv6 != first.address.isIPv6 {
+                error(s.position, "site \(s.name) has an \(s.address.familyName) address (\(s.address)), but site \(first.name) has \(first.address.familyName) (\(first.address))",
+                      hint: "all sites must use the same underlay family; give every site an \(first.address.familyName) address")
+            }
+            if kind == .sit, first.address.isIPv6 {
+                error(first.position, "sit needs an IPv4 underlay, but the sites have IPv6 addresses",
+                      hint: "use tunnel = \"gre\" or \"ipip\" over IPv6, or IPv4 addresses")
+            }
+        }
+        for (i, s) in sites.enumerated() {
+            for o in sites[..<i] {
+                if o.address == s.address {
+                    error(s.position, "sites \(o.name) and \(s.name) have the same address \(s.address) (first at \(o.position))",
+                          hint: "each site needs its own underlay address")
+                }
+                if let h = s.hostname, h == o.hostname {
+                    error(s.position, "sites \(o.name) and \(s.name) have the same hostname \"\(h)\"",
+                          hint: "hostnames pick the local site; give each site its own")
+                }
+                if let a = s.tunnelAddress, let b = o.tunnelAddress, a.address == b.address {
+                    error(s.position, "sites \(o.name) and \(s.name) have the same tunnel_address \(a.address)",
+                          hint: "give each site its own address inside the tunnel")
+                }
+                for n in s.networks {
+                    for m in o.networks where n.overlaps(m) {
+                        error(s.position, "network \(n) of site \(s.name) overlaps network \(m) of site \(o.name)",
+                              hint: "each prefix can be routed to only one site; split or remove one of them")
+                    }
+                }
+            }
+            for (j, n) in s.networks.enumerated() {
+                for m in s.networks[..<j] where n.overlaps(m) {
+                    error(s.position, "site \(s.name) lists overlapping networks \(m) and \(n)", hint: "list each prefix once")
+                }
+            }
+        }
+    }
+}
