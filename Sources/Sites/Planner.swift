@@ -1,0 +1,478 @@
+/// The site planner: what one host must look like for its side of a segment (`DesiredState`), what netlink reports
+/// (`ObservedState`), and the ordered changes between them (`Planner.plan`). Pure: the I/O side dumps links, builds an
+/// `ObservedState`, plans, prints `Planner.render` for `isthmus plan`, and applies the changes in order.
+///
+/// Ownership: everything Isthmus creates carries the alias `isthmus:<segment>` (IFLA_IFALIAS). LAN ports belong to
+/// the user: only their master and up state are changed, and `down` releases them (nomaster), never deletes them.
+/// An interface with a desired name that is not owned by this segment is a conflict, never taken over.
+
+/// One `key value` word pair of an `ip`-style command; `value` empty for a bare flag (e.g. `nopmtudisc`).
+public struct Param: Equatable, Sendable {
+    public var key: String
+    public var value: String
+    public init(_ key: String, _ value: String = "") { self.key = key; self.value = value }
+    var words: String { value.isEmpty ? key : key + " " + value }
+}
+
+/// One interface Isthmus wants (or, for LAN ports, wants enslaved).
+public struct InterfaceSpec: Equatable, Sendable {
+    /// `bridge`, a kernel link kind (`vxlan`, `l2tpeth`, `gretap`, `ip6gretap`, `gre`, `ip6gre`, `ipip`, `ip6tnl`,
+    /// `sit`), `userspace` (an `isthmus tunnel run` process), or `port` (a user's LAN port, never created).
+    public var name: String
+    public var kind: String
+    /// The kind-specific words, in command order; compared as a dictionary.
+    public var parameters: [Param]
+    public var mtu: Int?
+    public var master: String?
+    /// Addresses (CIDR) and routes (`PREFIX [via GW]`) on the device: L3 kinds.
+    public var addresses: [String]
+    public var routes: [String]
+    /// vxlan with several peers: the default-destination FDB entries (`bridge fdb append 00:00:00:00:00:00 dst X`).
+    public var fdb: [String]
+
+    public init(name: String, kind: String, parameters: [Param] = [], mtu: Int? = nil, master: String? = nil,
+                addresses: [String] = [], routes: [String] = [], fdb: [String] = []) {
+        self.name = name; self.kind = kind; self.parameters = parameters; self.mtu = mtu; self.master = master
+        self.addresses = addresses; self.routes = routes; self.fdb = fdb
+    }
+
+    public var isPort: Bool { kind == "port" }
+    public var isUserspace: Bool { kind == "userspace" }
+    /// The parameters as netlink reports them.
+    public var parameterDictionary: [String: String] {
+        var d: [String: String] = [:]
+        for p in parameters { d[p.key] = p.value }
+        return d
+    }
+    /// The words after `type KIND` (`ip link add`), or after `isthmus tunnel run NAME` for the userspace data plane.
+    public var parameterWords: String { parameters.map(\.words).joined(separator: " ") }
+}
+
+/// Which data plane carries the tunnel (`auto` resolved by the caller: kernel when its modules load).
+public enum ResolvedDataplane: String, Sendable { case kernel, userspace }
+
+public struct PlanError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var message: String
+    public var hint: String
+    public init(message: String, hint: String) { self.message = message; self.hint = hint }
+    public var description: String { message + "\n  hint: " + hint }
+}
+
+/// What this host's side of a segment needs, in creation order.
+public struct DesiredState: Equatable, Sendable {
+    public var segment: String
+    /// Ethernet kinds: the bridge (owned), then the LAN ports (kind `port`, not owned).
+    public var bridge: InterfaceSpec?
+    public var ports: [InterfaceSpec]
+    /// The tunnel device (owned), or the userspace tunnel process and its TAP/TUN device.
+    public var tunnel: InterfaceSpec
+    /// gre-in-udp on the kernel data plane: the FOU receive port (`ip fou add port P ipproto 47`).
+    public var fouPort: UInt16?
+
+    public var alias: String { Planner.alias(segment) }
+
+    public init(segment: String, bridge: InterfaceSpec?, ports: [InterfaceSpec], tunnel: InterfaceSpec, fouPort: UInt16? = nil) {
+        self.segment = segment; self.bridge = bridge; self.ports = ports; self.tunnel = tunnel; self.fouPort = fouPort
+    }
+
+    /// The tunnel device name for a segment: "isth-" + segment, cut to 15 bytes (IFNAMSIZ).
+    public static func tunnelName(segment: String) -> String {
+        String(decoding: Array(("isth-" + segment).utf8.prefix(15)), as: UTF8.self)
+    }
+
+    /// Derives the desired state of `side` (of segment `segment`). `dataplane` defaults to the side's mode, `auto`
+    /// planned as kernel.
+    public init(side: SiteSide, segment: String? = nil, dataplane: ResolvedDataplane? = nil) throws(PlanError) {
+        let seg = segment ?? side.segment
+        let plane = dataplane ?? (side.dataplane == .userspace ? .userspace : .kernel)
+        let name = DesiredState.tunnelName(segment: seg)
+        let v6 = side.localAddress.isIPv6
+        let local = "\(side.localAddress)"
+        let remotes = side.peers.map { "\($0.address)" }
+        guard let firstRemote = remotes.first else {
+            throw PlanError(message: "segment \(seg) has no peer for site \(side.site)", hint: "add a second [sites.NAME] table")
+        }
+        let userspace = plane == .userspace
+        var kind: String
+        var p: [Param] = []
+        var fdb: [String] = []
+        var fou: UInt16?
+        let df = side.outerFragmentation
+        switch side.kind {
+        case .vxlan:
+            kind = "vxlan"
+            p.append(Param("id", "\(side.vni ?? 0)"))
+            p.append(Param("local", local))
+            if remotes.count == 1 {
+                p.append(Param("remote", firstRemote))
+            } else {
+                if userspace {
+                    throw PlanError(message: "segment \(seg): the userspace data plane sends to one known peer, but vxlan here has \(remotes.count)",
+                                    hint: "use dataplane = \"kernel\" (or \"auto\") for a vxlan segment of more than two sites")
+                }
+                fdb = remotes
+            }
+            p.append(Param("dstport", "\(side.peerPort ?? 4789)"))
+            if df && !userspace { p.append(Param("df", "unset")) }
+        case .l2tpv3:
+            kind = "l2tpeth"
+            p.append(Param("tunnel_id", "\(side.tunnelID ?? 0)"))
+            p.append(Param("peer_tunnel_id", "\(side.peerTunnelID ?? 0)"))
+            p.append(Param("session_id", "\(side.sessionID ?? 0)"))
+            p.append(Param("peer_session_id", "\(side.peerSessionID ?? 0)"))
+            let udp = side.encap != .ip
+            p.append(Param("encap", udp ? "udp" : "ip"))
+            p.append(Param("local", local))
+            p.append(Param("remote", firstRemote))
+            if udp {
+                p.append(Param("udp_sport", "\(side.localPort ?? 1701)"))
+                p.append(Param("udp_dport", "\(side.peerPort ?? 1701)"))
+            }
+            if let c = side.cookie { p.append(Param("cookie", Planner.hex(c))) }
+            if let c = side.peerCookie { p.append(Param("peer_cookie", Planner.hex(c))) }
+        case .gretap, .greInUDP, .gre:
+            let tap = side.kind != .gre
+            kind = (v6 ? "ip6" : "") + (tap ? "gretap" : "gre")
+            p.append(Param("local", local))
+            p.append(Param("remote", firstRemote))
+            if let k = side.greKey { p.append(Param("key", "\(k)")) }
+            if side.kind == .greInUDP {
+                let port = side.peerPort ?? 4754
+                p += [Param("encap", "fou"), Param("encap-sport", "auto"), Param("encap-dport", "\(port)")]
+                if !userspace { fou = port }
+            }
+            if df && !userspace && !v6 { p.append(Param("nopmtudisc")) }
+        case .ipip:
+            kind = v6 ? "ip6tnl" : "ipip"
+            p.append(Param("local", local))
+            p.append(Param("remote", firstRemote))
+            if v6 { p.append(Param("mode", "ipip6")) }
+            if df && !userspace && !v6 { p.append(Param("nopmtudisc")) }
+        case .sit:
+            kind = "sit"
+            p.append(Param("local", local))
+            p.append(Param("remote", firstRemote))
+            if df && !userspace { p.append(Param("nopmtudisc")) }
+        }
+        if userspace {
+            // `isthmus tunnel run NAME type KIND ARGS`: the same words as the kernel's command (l2tpv3: tunnel and
+            // session together); the MTU is set on the device afterwards, so changing it does not restart the process.
+            let runKind = kind == "l2tpeth" ? "l2tpv3" : kind == "ip6tnl" ? "ip6tnl" : kind
+            p.insert(Param("type", runKind), at: 0)
+            kind = "userspace"
+        }
+        var tunnel = InterfaceSpec(name: name, kind: kind, parameters: p, mtu: side.tunnelMTU, fdb: fdb)
+        if side.kind.isEthernet {
+            let bridgeName = side.bridge ?? SiteConfig.defaultBridge(segment: seg)
+            tunnel.master = bridgeName
+            bridge = InterfaceSpec(name: bridgeName, kind: "bridge", mtu: side.tunnelMTU)
+            ports = side.lan.map { InterfaceSpec(name: $0, kind: "port", master: bridgeName) }
+        } else {
+            bridge = nil
+            ports = []
+            tunnel.addresses = side.tunnelAddress.map { ["\($0)"] } ?? []
+            tunnel.routes = side.routes.map { r in "\(r.prefix)" + (r.gateway.map { " via \($0)" } ?? "") }
+        }
+        self.segment = seg
+        self.tunnel = tunnel
+        self.fouPort = fou
+    }
+
+    /// Every interface Isthmus creates, in creation order.
+    public var owned: [InterfaceSpec] { (bridge.map { [$0] } ?? []) + [tunnel] }
+}
+
+/// What netlink reports for one interface.
+public struct ObservedInterface: Equatable, Sendable {
+    public var name: String
+    /// The link kind (IFLA_INFO_KIND), `tun` for a TAP/TUN device, empty for a plain device.
+    public var kind: String
+    /// IFLA_IFALIAS; `isthmus:<segment>` on what Isthmus owns.
+    public var alias: String?
+    public var master: String?
+    public var mtu: Int
+    public var up: Bool
+    public var parameters: [String: String]
+    public var addresses: [String]
+    public var routes: [String]
+    public var fdb: [String]
+
+    public init(name: String, kind: String, alias: String? = nil, master: String? = nil, mtu: Int = 1500, up: Bool = false,
+                parameters: [String: String] = [:], addresses: [String] = [], routes: [String] = [], fdb: [String] = []) {
+        self.name = name; self.kind = kind; self.alias = alias; self.master = master; self.mtu = mtu; self.up = up
+        self.parameters = parameters; self.addresses = addresses; self.routes = routes; self.fdb = fdb
+    }
+}
+
+/// What netlink (and the userspace status sockets) report.
+public struct ObservedState: Equatable, Sendable {
+    /// By name.
+    public var interfaces: [String: ObservedInterface]
+    /// Running `isthmus tunnel run` processes: device name → their parameter words.
+    public var userspaceTunnels: [String: String]
+    /// FOU receive ports (`ip fou show`), as "PORT ipproto N".
+    public var fouPorts: Set<String>
+
+    public init(interfaces: [ObservedInterface] = [], userspaceTunnels: [String: String] = [:], fouPorts: Set<String> = []) {
+        var d: [String: ObservedInterface] = [:]
+        for i in interfaces { d[i.name] = i }
+        self.interfaces = d; self.userspaceTunnels = userspaceTunnels; self.fouPorts = fouPorts
+    }
+
+    public subscript(name: String) -> ObservedInterface? {
+        get { interfaces[name] }
+        set { interfaces[name] = newValue }
+    }
+
+    /// A fake-OS dump in iproute2 syntax, one line per object, sorted: what tests compare.
+    public var dump: [String] {
+        var out: [String] = []
+        for i in interfaces.values.sorted(by: { $0.name < $1.name }) {
+            var l = "link \(i.name)"
+            if !i.kind.isEmpty { l += " type \(i.kind)" }
+            if let a = i.alias { l += " alias \(a)" }
+            l += " mtu \(i.mtu)"
+            if let m = i.master { l += " master \(m)" }
+            l += i.up ? " up" : " down"
+            for k in i.parameters.keys.sorted() { l += " " + (i.parameters[k]!.isEmpty ? k : k + " " + i.parameters[k]!) }
+            out.append(l)
+            out += i.addresses.sorted().map { "addr \($0) dev \(i.name)" }
+            out += i.routes.sorted().map { "route \($0) dev \(i.name)" }
+            out += i.fdb.sorted().map { "fdb 00:00:00:00:00:00 dev \(i.name) dst \($0)" }
+        }
+        out += userspaceTunnels.keys.sorted().map { "run \($0) \(userspaceTunnels[$0]!)" }
+        out += fouPorts.sorted().map { "fou port \($0)" }
+        return out
+    }
+}
+
+/// One step, printed in iproute2 style: `+` adds, `~` changes, `-` removes.
+public enum Change: Equatable, Sendable, CustomStringConvertible {
+    /// `ip link add` (alias set in the same message), or the start of an `isthmus tunnel run` process.
+    case create(InterfaceSpec, alias: String, reason: String?)
+    /// `ip link del`, or stopping the userspace process (which removes its device).
+    case delete(name: String, userspace: Bool, reason: String)
+    case setMTU(name: String, mtu: Int, was: Int?)
+    /// nil: nomaster.
+    case setMaster(name: String, master: String?, was: String?, reason: String?)
+    case setUp(name: String, wasDown: Bool)
+    case addAddress(dev: String, prefix: String)
+    case delAddress(dev: String, prefix: String)
+    case addRoute(dev: String, route: String)
+    case delRoute(dev: String, route: String)
+    case fdbAppend(dev: String, dst: String)
+    case fdbDel(dev: String, dst: String)
+    case addFou(port: UInt16)
+    case delFou(port: UInt16)
+
+    public var description: String {
+        func why(_ r: String?) -> String { r.map { " (\($0))" } ?? "" }
+        switch self {
+        case let .create(s, alias, reason):
+            if s.isUserspace {
+                return "+ run isthmus tunnel run \(s.name) \(s.parameterWords) (alias \(alias))" + why(reason)
+            }
+            if s.kind == "l2tpeth" {
+                return "+ l2tp add tunnel+session name \(s.name) \(s.parameterWords) (alias \(alias))" + why(reason)
+            }
+            let extra = s.parameters.isEmpty ? "" : " " + s.parameterWords
+            return "+ link add \(s.name) alias \(alias) type \(s.kind)\(extra)" + why(reason)
+        case let .delete(name, userspace, reason):
+            return (userspace ? "- stop isthmus tunnel run \(name)" : "- link del \(name)") + why(reason)
+        case let .setMTU(name, mtu, was):
+            return "~ link set \(name) mtu \(mtu)" + why(was.map { "was \($0): changed by hand" })
+        case let .setMaster(name, master, was, reason):
+            let r = reason ?? (master != nil && was != nil ? "was \(was!)" : nil)
+            return "~ link set \(name) " + (master.map { "master \($0)" } ?? "nomaster") + why(r)
+        case let .setUp(name, wasDown):
+            return "~ link set \(name) up" + why(wasDown ? "was down: changed by hand" : nil)
+        case let .addAddress(dev, prefix): return "+ addr add \(prefix) dev \(dev)"
+        case let .delAddress(dev, prefix): return "- addr del \(prefix) dev \(dev) (not in the config)"
+        case let .addRoute(dev, route): return "+ route add \(route) dev \(dev)"
+        case let .delRoute(dev, route): return "- route del \(route) dev \(dev) (not in the config)"
+        case let .fdbAppend(dev, dst): return "+ fdb append 00:00:00:00:00:00 dev \(dev) dst \(dst)"
+        case let .fdbDel(dev, dst): return "- fdb del 00:00:00:00:00:00 dev \(dev) dst \(dst) (not in the config)"
+        case let .addFou(port): return "+ fou add port \(port) ipproto 47"
+        case let .delFou(port): return "- fou del port \(port)"
+        }
+    }
+}
+
+public enum Planner {
+    /// The IFLA_IFALIAS on everything Isthmus creates for `segment`.
+    public static func alias(_ segment: String) -> String { "isthmus:" + segment }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    /// `isthmus plan` output: one line per change, or "no changes".
+    public static func render(_ changes: [Change]) -> String {
+        changes.isEmpty ? "no changes" : changes.map(\.description).joined(separator: "\n")
+    }
+
+    /// The ordered changes taking `observed` to `desired` (nil: `down`, removing what this segment owns). Throws when
+    /// an interface Isthmus needs exists but is not its own (conflicts are reported all at once), or a LAN port is missing.
+    public static func plan(desired: DesiredState?, observed: ObservedState, segment: String) throws(PlanError) -> [Change] {
+        let mine = alias(segment)
+        var problems: [String] = []
+        var hints: [String] = []
+        if let d = desired {
+            for s in d.owned {
+                if let o = observed[s.name], o.alias != mine {
+                    let owner = o.alias.map { "alias \"\($0)\"" } ?? "no alias"
+                    problems.append("interface \(s.name) exists but is not Isthmus's for segment \(segment) (\(owner))")
+                    hints.append("delete it (ip link del \(s.name)), rename it, or choose another name in the config; "
+                                 + "to adopt it, ip link set \(s.name) alias \(mine)")
+                }
+            }
+            for p in d.ports {
+                guard let o = observed[p.name] else {
+                    problems.append("LAN port \(p.name) does not exist")
+                    hints.append("create or rename the interface, or remove \"\(p.name)\" from lan in the config")
+                    continue
+                }
+                if o.alias?.hasPrefix("isthmus:") == true {
+                    problems.append("LAN port \(p.name) is an Isthmus interface (\(o.alias!))")
+                    hints.append("list a physical or user-managed interface in lan")
+                } else if let m = o.master, m != p.master, !(observed[m]?.alias == mine && !d.owned.contains { $0.name == m }) {
+                    problems.append("LAN port \(p.name) is enslaved to \(m), not to \(p.master!)")
+                    hints.append("release it first (ip link set \(p.name) nomaster), or remove it from lan in the config")
+                }
+            }
+        }
+        if !problems.isEmpty {
+            throw PlanError(message: problems.joined(separator: "\n"), hint: hints.joined(separator: "\n  hint: "))
+        }
+
+        var cur = observed
+        var out: [Change] = []
+        func emit(_ c: Change) { out.append(c); cur = apply([c], to: cur) }
+        let wanted = Set(desired?.owned.map(\.name) ?? [])
+
+        // 1. What this segment owns but no longer wants: release user ports from owned bridges, then delete tunnels
+        //    (and userspace processes), then bridges.
+        let stale = observed.interfaces.values.filter { $0.alias == mine && !wanted.contains($0.name) }
+            .sorted { $0.name < $1.name }
+        let staleBridges = stale.filter { $0.kind == "bridge" }
+        for b in staleBridges {
+            for s in cur.interfaces.values.sorted(by: { $0.name < $1.name })
+            where s.master == b.name && s.alias != mine {
+                emit(.setMaster(name: s.name, master: nil, was: b.name, reason: "releasing from \(b.name)"))
+            }
+        }
+        for t in stale where t.kind != "bridge" {
+            let reason = desired == nil ? "segment down" : "no longer in the config"
+            emit(.delete(name: t.name, userspace: observed.userspaceTunnels[t.name] != nil, reason: reason))
+        }
+        for name in observed.userspaceTunnels.keys.sorted()
+        where cur[name] == nil && !wanted.contains(name) && name == DesiredState.tunnelName(segment: segment) {
+            emit(.delete(name: name, userspace: true, reason: desired == nil ? "segment down" : "no longer in the config"))
+        }
+        for b in staleBridges {
+            emit(.delete(name: b.name, userspace: false, reason: desired == nil ? "segment down" : "no longer in the config"))
+        }
+        // FOU ports our deleted tunnels received on, unless something left still uses them (or we still want them).
+        for t in stale {
+            guard t.parameters["encap"] == "fou", let p = t.parameters["encap-dport"].flatMap({ UInt16($0) }) else { continue }
+            let inUse = cur.interfaces.values.contains { $0.parameters["encap-dport"] == "\(p)" } || desired?.fouPort == p
+            if !inUse && cur.fouPorts.contains("\(p) ipproto 47") { emit(.delFou(port: p)) }
+        }
+        guard let d = desired else { return out }
+
+        // 2. Create what is missing; replace what drifted (kind or parameters changed).
+        var created = Set<String>()
+        if let p = d.fouPort, !cur.fouPorts.contains("\(p) ipproto 47") { emit(.addFou(port: p)) }
+        for s in d.owned {
+            if let o = cur[s.name] {
+                if let why = drift(s, o, process: cur.userspaceTunnels[s.name]) {
+                    emit(.delete(name: s.name, userspace: cur.userspaceTunnels[s.name] != nil, reason: why))
+                    emit(.create(s, alias: mine, reason: why))
+                    created.insert(s.name)
+                }
+            } else {
+                if s.isUserspace, cur.userspaceTunnels[s.name] != nil {
+                    emit(.delete(name: s.name, userspace: true, reason: "its device is missing"))
+                }
+                // Other interfaces of this segment exist: either the config changed (something stale was removed above)
+                // or this one was deleted by hand.
+                let others = observed.interfaces.values.contains { $0.alias == mine }
+                emit(.create(s, alias: mine, reason: !others ? nil : stale.isEmpty ? "missing: deleted by hand" : "new in the config"))
+                created.insert(s.name)
+            }
+        }
+
+        // 3. Attributes: bridge, LAN ports, tunnel — mtu, master, up; then addresses, routes, fdb.
+        for s in (d.bridge.map { [$0] } ?? []) + d.ports + [d.tunnel] {
+            guard let o = cur[s.name] else { continue }
+            let fresh = created.contains(s.name)
+            // A port of a bridge created just now was never set up by us: its state is not a change by hand.
+            let byHand = !fresh && !(s.master.map { created.contains($0) } ?? false)
+            if let m = s.mtu, o.mtu != m || fresh { emit(.setMTU(name: s.name, mtu: m, was: fresh ? nil : o.mtu)) }
+            if let m = s.master, o.master != m {
+                emit(.setMaster(name: s.name, master: m, was: o.master,
+                                reason: byHand && o.master == nil ? "not enslaved: changed by hand" : nil))
+            }
+            if !o.up { emit(.setUp(name: s.name, wasDown: byHand)) }
+            for a in s.addresses where !o.addresses.contains(a) { emit(.addAddress(dev: s.name, prefix: a)) }
+            for a in o.addresses.sorted() where !s.addresses.contains(a) { emit(.delAddress(dev: s.name, prefix: a)) }
+            for r in s.routes where !o.routes.contains(r) { emit(.addRoute(dev: s.name, route: r)) }
+            for r in o.routes.sorted() where !s.routes.contains(r) { emit(.delRoute(dev: s.name, route: r)) }
+            for f in s.fdb where !o.fdb.contains(f) { emit(.fdbAppend(dev: s.name, dst: f)) }
+            for f in o.fdb.sorted() where !s.fdb.contains(f) { emit(.fdbDel(dev: s.name, dst: f)) }
+        }
+        return out
+    }
+
+    /// Why an existing owned interface must be replaced, or nil if it matches.
+    static func drift(_ s: InterfaceSpec, _ o: ObservedInterface, process: String?) -> String? {
+        if s.isUserspace {
+            if o.kind != "tun" { return "kind changed: was \(o.kind.isEmpty ? "a plain device" : o.kind)" }
+            guard let words = process else { return "its tunnel run process is not running" }
+            return words == s.parameterWords ? nil : "parameters changed: was \"\(words)\""
+        }
+        if o.kind != s.kind { return "kind changed: was \(o.kind.isEmpty ? "a plain device" : o.kind)" }
+        let want = s.parameterDictionary
+        guard want != o.parameters else { return nil }
+        var diffs: [String] = []
+        for k in Set(want.keys).union(o.parameters.keys).sorted() where want[k] != o.parameters[k] {
+            diffs.append("\(k) \(o.parameters[k].map { $0.isEmpty ? "set" : $0 } ?? "unset") → \(want[k].map { $0.isEmpty ? "set" : $0 } ?? "unset")")
+        }
+        return "parameters changed: " + diffs.joined(separator: ", ")
+    }
+
+    /// The fake OS: what the kernel (and the process supervisor) would report after `changes`. A kernel-faithful
+    /// subset: deleting a bridge releases its ports; deleting a device drops its addresses, routes and FDB; a
+    /// userspace process brings its TAP/TUN device (the I/O side sets the alias right after the start).
+    public static func apply(_ changes: [Change], to observed: ObservedState) -> ObservedState {
+        var s = observed
+        for c in changes {
+            switch c {
+            case let .create(spec, alias, _):
+                var i = ObservedInterface(name: spec.name, kind: spec.isUserspace ? "tun" : spec.kind, alias: alias)
+                if spec.isUserspace {
+                    s.userspaceTunnels[spec.name] = spec.parameterWords
+                } else {
+                    i.parameters = spec.parameterDictionary
+                }
+                s[spec.name] = i
+            case let .delete(name, userspace, _):
+                s[name] = nil
+                if userspace { s.userspaceTunnels[name] = nil }
+                for (k, v) in s.interfaces where v.master == name { s.interfaces[k]!.master = nil }
+            case let .setMTU(name, mtu, _): s.interfaces[name]?.mtu = mtu
+            case let .setMaster(name, master, _, _): s.interfaces[name]?.master = master
+            case let .setUp(name, _): s.interfaces[name]?.up = true
+            case let .addAddress(dev, p): s.interfaces[dev]?.addresses.append(p)
+            case let .delAddress(dev, p): s.interfaces[dev]?.addresses.removeAll { $0 == p }
+            case let .addRoute(dev, r): s.interfaces[dev]?.routes.append(r)
+            case let .delRoute(dev, r): s.interfaces[dev]?.routes.removeAll { $0 == r }
+            case let .fdbAppend(dev, dst): s.interfaces[dev]?.fdb.append(dst)
+            case let .fdbDel(dev, dst): s.interfaces[dev]?.fdb.removeAll { $0 == dst }
+            case let .addFou(port): s.fouPorts.insert("\(port) ipproto 47")
+            case let .delFou(port): s.fouPorts.remove("\(port) ipproto 47")
+            }
+        }
+        return s
+    }
+}
