@@ -26,6 +26,9 @@ public struct EngineConfiguration: Sendable {
     public var device: String?
     /// Extra facts to show in `tunnel show` (ids, ports, cookies as the user gave them), in order.
     public var details: [(String, String)]
+    /// The words that configured it, from `type KIND` on (`tunnel run`), reported so a site reconciler can tell
+    /// whether a running tunnel still matches its config.
+    public var arguments: [String] = []
 
     public init(name: String, kind: String, transport: Transport, local: PeerAddress?, ipv6: Bool, sessions: [SessionConfig],
                 mtu: Int? = nil, sourcePorts: ClosedRange<UInt16>? = nil, ttl: Int? = nil, details: [(String, String)] = []) {

@@ -17,6 +17,7 @@ import Netlink
 ///     local ADDR            (absent: wildcard)
 ///     port PORT             (UDP: the bound local port)
 ///     detail KEY VALUE      (as the user gave it: id, dstport, cookie, ...)
+///     args WORDS            (the configuring words from `type KIND` on; absent when not started by `tunnel run`)
 ///     session NAME ethernet|ip MTU
 ///     peer NAME ADDR
 ///     counter NAME|- KEY VALUE   (rx_packets rx_bytes tx_packets tx_bytes, drop_<reason>; "-": the engine's own)
@@ -43,6 +44,7 @@ public enum TunnelStatus {
         if let l = c.local { lines.append("local \(l)") }
         if let p = e.boundPort { lines.append("port \(p)") }
         for (k, v) in c.details { lines.append("detail \(k) \(v)") }
+        if !c.arguments.isEmpty { lines.append("args " + c.arguments.joined(separator: " ")) }
         for (i, s) in c.sessions.enumerated() {
             lines.append("session \(s.name) \(s.ethernet ? "ethernet" : "ip") \(e.deviceMTUs[i])")
             for p in s.peers { lines.append("peer \(s.name) \(p)") }

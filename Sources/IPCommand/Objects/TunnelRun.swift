@@ -28,9 +28,11 @@ public enum TunnelRun {
         var name: String?
         var mtu: Int?
         var kind: String?
+        var typeIndex = args.index
         while let word = args.next() {
             switch word {
             case "type":
+                typeIndex = args.index - 1
                 kind = try args.value(for: "type", expected: "one of " + kinds.joined(separator: ", "))
             case "mtu":
                 let v = try args.value(for: "mtu", expected: "an MTU (68..65535)")
@@ -61,6 +63,7 @@ public enum TunnelRun {
         default: c = try ipInIP(name, kind, &args, session)
         }
         c.mtu = mtu
+        c.arguments = Array(args.words[typeIndex..<min(args.index, args.words.count)])
         return c
     }
 
