@@ -50,6 +50,8 @@ public struct TunnelOverhead: Equatable, Sendable {
 
 /// The MTU plan for one tunnel over one underlay.
 public struct MTUPlan: Equatable, Sendable {
+    /// The IP MTU of an Ethernet LAN (RFC 894).
+    public static let ethernetLANMTU = 1500
     public var overhead: TunnelOverhead
     /// MTU of the path the tunnel packets take (the underlay interface, or an overlay such as a 1280-MTU VPN).
     public var underlayMTU: Int

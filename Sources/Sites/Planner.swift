@@ -2,7 +2,8 @@
 /// (`ObservedState`), and the ordered changes between them (`Planner.plan`). Pure: the I/O side dumps links, builds an
 /// `ObservedState`, plans, prints `Planner.render` for `isthmus plan`, and applies the changes in order.
 ///
-/// Ownership: everything Isthmus creates carries the alias `isthmus:<segment>` (IFLA_IFALIAS). LAN ports belong to
+/// Ownership: everything Isthmus creates carries the alias `isthmus:<segment>` (IFLA_IFALIAS, set right after the
+/// device is created: the kernel ignores it in the creating request). LAN ports belong to
 /// the user: only their master and up state are changed, and `down` releases them (nomaster), never deletes them.
 /// An interface with a desired name that is not owned by this segment is a conflict, never taken over.
 
@@ -113,7 +114,8 @@ public struct DesiredState: Equatable, Sendable {
                 fdb = remotes
             }
             p.append(Param("dstport", "\(side.peerPort ?? 4789)"))
-            if df && !userspace { p.append(Param("df", "unset")) }
+            // The kernel's default, stated so that a hand-made `df set` shows as drift: outer DF must stay off.
+            if !userspace { p.append(Param("df", "unset")) }
         case .l2tpv3:
             kind = "l2tpeth"
             p.append(Param("tunnel_id", "\(side.tunnelID ?? 0)"))
@@ -141,18 +143,20 @@ public struct DesiredState: Equatable, Sendable {
                 p += [Param("encap", "fou"), Param("encap-sport", "auto"), Param("encap-dport", "\(port)")]
                 if !userspace { fou = port }
             }
-            if df && !userspace && !v6 { p.append(Param("nopmtudisc")) }
+            // IPv4 GRE copies the inner DF bit unless ignore-df: with it, a full frame is fragmented outside instead
+            // of dropped (with an ICMP error that a bridge cannot act on).
+            if !userspace && !v6 { p += df ? [Param("nopmtudisc"), Param("ignore-df")] : [Param("pmtudisc")] }
         case .ipip:
             kind = v6 ? "ip6tnl" : "ipip"
             p.append(Param("local", local))
             p.append(Param("remote", firstRemote))
             if v6 { p.append(Param("mode", "ipip6")) }
-            if df && !userspace && !v6 { p.append(Param("nopmtudisc")) }
+            if !userspace && !v6 { p.append(Param(df ? "nopmtudisc" : "pmtudisc")) }
         case .sit:
             kind = "sit"
             p.append(Param("local", local))
             p.append(Param("remote", firstRemote))
-            if df && !userspace { p.append(Param("nopmtudisc")) }
+            if !userspace { p.append(Param(df ? "nopmtudisc" : "pmtudisc")) }
         }
         if userspace {
             // `isthmus tunnel run NAME type KIND ARGS`: the same words as the kernel's command (l2tpv3: tunnel and
@@ -256,6 +260,8 @@ public enum Change: Equatable, Sendable, CustomStringConvertible {
     /// nil: nomaster.
     case setMaster(name: String, master: String?, was: String?, reason: String?)
     case setUp(name: String, wasDown: Bool)
+    /// Only when rolling back: the interface was down before.
+    case setDown(name: String)
     case addAddress(dev: String, prefix: String)
     case delAddress(dev: String, prefix: String)
     case addRoute(dev: String, route: String)
@@ -286,6 +292,7 @@ public enum Change: Equatable, Sendable, CustomStringConvertible {
             return "~ link set \(name) " + (master.map { "master \($0)" } ?? "nomaster") + why(r)
         case let .setUp(name, wasDown):
             return "~ link set \(name) up" + why(wasDown ? "was down: changed by hand" : nil)
+        case let .setDown(name): return "~ link set \(name) down"
         case let .addAddress(dev, prefix): return "+ addr add \(prefix) dev \(dev)"
         case let .delAddress(dev, prefix): return "- addr del \(prefix) dev \(dev) (not in the config)"
         case let .addRoute(dev, route): return "+ route add \(route) dev \(dev)"
@@ -302,7 +309,8 @@ public enum Planner {
     /// The IFLA_IFALIAS on everything Isthmus creates for `segment`.
     public static func alias(_ segment: String) -> String { "isthmus:" + segment }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    /// Lowercase hex, as `ip l2tp` takes cookies.
+    public static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
@@ -463,6 +471,7 @@ public enum Planner {
             case let .setMTU(name, mtu, _): s.interfaces[name]?.mtu = mtu
             case let .setMaster(name, master, _, _): s.interfaces[name]?.master = master
             case let .setUp(name, _): s.interfaces[name]?.up = true
+            case let .setDown(name): s.interfaces[name]?.up = false
             case let .addAddress(dev, p): s.interfaces[dev]?.addresses.append(p)
             case let .delAddress(dev, p): s.interfaces[dev]?.addresses.removeAll { $0 == p }
             case let .addRoute(dev, r): s.interfaces[dev]?.routes.append(r)
@@ -474,5 +483,61 @@ public enum Planner {
             }
         }
         return s
+    }
+
+    /// The changes that take `current` back to `before` (a snapshot taken before an apply that failed part-way):
+    /// what this segment created is deleted, what it deleted is recreated from the snapshot (kind, parameters,
+    /// userspace words), and the MTU, master, up state, addresses, routes and FDB entries of every interface the
+    /// snapshot and `current` both have are put back. Interfaces of the user or of other segments are only ever
+    /// re-enslaved, re-MTU'd or brought up/down as they were — never created or deleted.
+    public static func restore(to before: ObservedState, from current: ObservedState, segment: String) -> [Change] {
+        let mine = alias(segment)
+        var out: [Change] = []
+        var cur = current
+        func emit(_ c: Change) { out.append(c); cur = apply([c], to: cur) }
+        func isUserspace(_ name: String, in s: ObservedState) -> Bool { s.userspaceTunnels[name] != nil }
+
+        // Ports first: release everything from bridges this rollback deletes or that did not hold them before.
+        for i in cur.interfaces.values.sorted(by: { $0.name < $1.name }) {
+            guard let m = i.master, before[i.name] != nil, before[i.name]?.master != m else { continue }
+            emit(.setMaster(name: i.name, master: nil, was: m, reason: "rollback"))
+        }
+        // Created (or replaced) by this segment: delete — tunnels before bridges.
+        let created = cur.interfaces.values.filter { i in
+            i.alias == mine && (before[i.name] == nil || before[i.name]!.kind != i.kind || before[i.name]!.parameters != i.parameters
+                                || before.userspaceTunnels[i.name] != cur.userspaceTunnels[i.name])
+        }.sorted { ($0.kind == "bridge" ? 1 : 0, $0.name) < ($1.kind == "bridge" ? 1 : 0, $1.name) }
+        for i in created { emit(.delete(name: i.name, userspace: isUserspace(i.name, in: cur), reason: "rollback")) }
+        for name in cur.userspaceTunnels.keys.sorted() where cur[name] == nil && before.userspaceTunnels[name] == nil {
+            emit(.delete(name: name, userspace: true, reason: "rollback"))
+        }
+        for p in before.fouPorts.subtracting(cur.fouPorts).sorted() { if let n = UInt16(p.split(separator: " ")[0]) { emit(.addFou(port: n)) } }
+        for p in cur.fouPorts.subtracting(before.fouPorts).sorted() { if let n = UInt16(p.split(separator: " ")[0]) { emit(.delFou(port: n)) } }
+        // Deleted by this segment: recreate from the snapshot — bridges before tunnels.
+        let gone = before.interfaces.values.filter { $0.alias == mine && cur[$0.name] == nil }
+            .sorted { ($0.kind == "bridge" ? 0 : 1, $0.name) < ($1.kind == "bridge" ? 0 : 1, $1.name) }
+        for i in gone {
+            let spec: InterfaceSpec
+            if let words = before.userspaceTunnels[i.name] {
+                spec = InterfaceSpec(name: i.name, kind: "userspace", parameters: words.split(separator: " ").map { Param(String($0)) })
+            } else {
+                spec = InterfaceSpec(name: i.name, kind: i.kind, parameters: i.parameters.keys.sorted().map { Param($0, i.parameters[$0]!) })
+            }
+            emit(.create(spec, alias: mine, reason: "rollback"))
+        }
+        // Attributes of everything the snapshot had.
+        for b in before.interfaces.values.sorted(by: { ($0.kind == "bridge" ? 0 : 1, $0.name) < ($1.kind == "bridge" ? 0 : 1, $1.name) }) {
+            guard let o = cur[b.name] else { continue }
+            if o.mtu != b.mtu { emit(.setMTU(name: b.name, mtu: b.mtu, was: nil)) }
+            if o.master != b.master { emit(.setMaster(name: b.name, master: b.master, was: o.master, reason: "rollback")) }
+            if o.up != b.up { emit(b.up ? .setUp(name: b.name, wasDown: false) : .setDown(name: b.name)) }
+            for a in o.addresses.sorted() where !b.addresses.contains(a) { emit(.delAddress(dev: b.name, prefix: a)) }
+            for a in b.addresses where !o.addresses.contains(a) { emit(.addAddress(dev: b.name, prefix: a)) }
+            for r in o.routes.sorted() where !b.routes.contains(r) { emit(.delRoute(dev: b.name, route: r)) }
+            for r in b.routes where !o.routes.contains(r) { emit(.addRoute(dev: b.name, route: r)) }
+            for f in o.fdb.sorted() where !b.fdb.contains(f) { emit(.fdbDel(dev: b.name, dst: f)) }
+            for f in b.fdb where !o.fdb.contains(f) { emit(.fdbAppend(dev: b.name, dst: f)) }
+        }
+        return out
     }
 }

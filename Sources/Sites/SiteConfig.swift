@@ -62,6 +62,8 @@ public struct SegmentConfig: Equatable, Sendable {
     public var underlayMTU: Int
     /// Explicit tunnel MTU, if given.
     public var mtu: Int?
+    /// Outer packets may be fragmented so that tunnel MTUs above what the underlay carries work. Default: true for
+    /// Ethernet kinds (full 1500-byte LAN frames cross; TCP is MSS-clamped to the unfragmented size), false for L3.
     public var fragment: Bool
     public var filters: SegmentFilters
     /// Sorted by name.
@@ -89,8 +91,15 @@ public struct SegmentConfig: Equatable, Sendable {
     /// The plan for the underlay: `tunnelMTU` here is what crosses without fragmenting the outer packet.
     public var mtuPlan: MTUPlan { MTUPlan(overhead: overhead, underlayMTU: underlayMTU) }
 
-    /// The tunnel device MTU: the explicit `mtu`, else what the underlay carries.
-    public var tunnelMTU: Int { mtu ?? mtuPlan.tunnelMTU }
+    /// The tunnel device MTU: the explicit `mtu`; else, for Ethernet kinds with `fragment` (the default), the LAN's
+    /// 1500 — a bridge silently drops frames larger than a port's MTU and sends no ICMP, so every port of one
+    /// Ethernet segment must carry full frames and the outer packets are fragmented instead; else (L3 kinds, or
+    /// `fragment = false`) what the underlay carries unfragmented, which routers signal with ICMP as usual.
+    public var tunnelMTU: Int {
+        if let mtu { return mtu }
+        if kind.isEthernet && fragment { return max(MTUPlan.ethernetLANMTU, mtuPlan.tunnelMTU) }
+        return mtuPlan.tunnelMTU
+    }
 }
 
 /// One problem in a config file: `FILE:LINE:COLUMN: message`, then a hint on how to fix it.
@@ -133,7 +142,9 @@ public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible 
 /// # key = 77                # gretap | gre-in-udp | gre only; 0..4294967295; default: no key
 /// underlay_mtu = 1280       # MTU of the path the tunnel packets take; default 1500 (1280: a VPN overlay)
 /// # mtu = 1400              # explicit tunnel MTU; must fit the underlay unless fragment = true
-/// # fragment = false        # allow an explicit mtu above what the underlay carries (outer fragmentation)
+/// # fragment = true         # outer fragmentation allowed: Ethernet kinds default to true and a 1500 tunnel MTU (the
+///                           # LAN's), so full frames cross any underlay; false: tunnel MTU = what the underlay carries
+///                           # unfragmented (LAN hosts must then use that MTU). L3 kinds default to false.
 ///
 /// [filters]
 /// dhcp = "block"                    # DHCPv4/DHCPv6 across the tunnel: block (default) | allow

@@ -195,7 +195,7 @@ struct ConfigValidator {
                 port: k.defaultPort == nil || (k == .l2tpv3 && encap?.0 == .ip) ? nil : (port.map { UInt16($0.0) } ?? k.defaultPort),
                 cookies: k == .l2tpv3 ? (cookies?.0 ?? true) : false,
                 key: key.map { UInt32($0.0) }, underlayMTU: Int(underlay?.0 ?? 1500), mtu: mtu.map { Int($0.0) },
-                fragment: fragment?.0 ?? false, filters: filters,
+                fragment: fragment?.0 ?? k.isEthernet, filters: filters,
                 sites: sites.sorted { $0.name < $1.name }, warnings: [])
             let plan = c.mtuPlan
             let upos = underlay?.1.node.position ?? kind!.1.node.position
