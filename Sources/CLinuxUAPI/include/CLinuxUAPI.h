@@ -96,4 +96,26 @@ int isthmus_ioctl_int(int fd, unsigned long request, unsigned long arg);
 /// setns(2) wrapper (glibc declares it only under _GNU_SOURCE).
 int isthmus_setns(int fd, int nstype);
 
+// nftables (SiteAgent): libnftables.so.1 is opened with dlopen at run time (nftables.c), so building needs no
+// libnftables-dev. A context opens its netlink socket when it is created, in the calling thread's network namespace.
+/// A libnftables context (struct nft_ctx) with buffered output and error text.
+typedef struct isthmus_nft isthmus_nft;
+/// Loads libnftables.so.1 and resolves its functions, once per process; 0 on success, -1 (see the error text) if not.
+int isthmus_nft_load(void);
+/// Why loading failed (dlerror's text, or the missing symbol); empty after success.
+const char *isthmus_nft_load_error(void);
+/// A new context with output and error buffered; NULL if the library is not loaded or the context cannot be made.
+isthmus_nft *isthmus_nft_new(void);
+/// Frees a context (NULL is ignored).
+void isthmus_nft_free(isthmus_nft *ctx);
+/// libnftables output flags (NFT_CTX_OUTPUT_STATELESS, NFT_CTX_OUTPUT_JSON): no counter values; JSON.
+static const unsigned int ISTHMUS_NFT_OUTPUT_STATELESS = 1u << 2;
+static const unsigned int ISTHMUS_NFT_OUTPUT_JSON = 1u << 4;
+/// Runs an nft script as one transaction with these output flags; 0 on success. Read both buffers after each run.
+int isthmus_nft_run(isthmus_nft *ctx, const char *script, unsigned int output_flags);
+/// The output of the last run; reading it empties the buffer.
+const char *isthmus_nft_output(isthmus_nft *ctx);
+/// nft's error text for the last run; reading it empties the buffer.
+const char *isthmus_nft_error(isthmus_nft *ctx);
+
 #endif
