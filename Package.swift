@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "IPCommand", targets: ["IPCommand"]),
         .library(name: "DataplaneWire", targets: ["DataplaneWire"]),
         .library(name: "Dataplane", targets: ["Dataplane"]),
+        .library(name: "Sites", targets: ["Sites"]),
+        .library(name: "SiteAgent", targets: ["SiteAgent"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -30,16 +32,19 @@ let package = Package(
         .target(name: "Sites"),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
         .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites"]),
+        // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
+        // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
+        .target(name: "SiteAgent", dependencies: ["Sites", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "CLinuxUAPI"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
-            dependencies: ["IPCommand", "Netlink", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
         .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
-        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "TestSupport"]),
     ]
 )

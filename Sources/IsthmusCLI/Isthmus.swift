@@ -14,6 +14,8 @@ struct Isthmus: ParsableCommand {
         discussion: """
         OBJECT is one of: \(IPCommandRunner.objectNames.joined(separator: ", ")).
         Write `isthmus` where you wrote `ip` (or `bridge` for fdb): `isthmus link add vx0 type vxlan id 100 dstport 4789`.
+
+        Sites: isthmus plan|up|status|down --config FILE [--site NAME]; isthmus service install|uninstall --config FILE.
         """
     )
 
@@ -40,6 +42,15 @@ struct Isthmus: ParsableCommand {
     var words: [String] = []
 
     func run() throws {
+        if batch == nil, let verb = words.first, SiteCommands.verbs.contains(verb) {
+            do {
+                try SiteCommands.run(words, netns: netns, json: json)
+            } catch let e as SiteFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            }
+            return
+        }
         var o = Options()
         o.json = json; o.pretty = pretty; o.details = details; o.statistics = stats
         o.netns = netns; o.force = force

@@ -1,0 +1,148 @@
+import ArgumentParser
+import IPCommand
+import SiteAgent
+import Sites
+
+/// `isthmus plan|up|status|down|service ...`: the site commands. Global options that apply: `-n NETNS` (the host's
+/// side lives in that namespace: labs, tests) and `-j` (JSON).
+enum SiteCommands {
+    static let verbs = ["plan", "up", "status", "down", "service"]
+
+    struct Common: ParsableArguments {
+        @Option(name: .long, help: "The segment's config file (TOML), the same on every site.")
+        var config: String
+        @Option(name: .long, help: "This host's site (default: the site whose hostname, or name, is this host's name).")
+        var site: String?
+        @Flag(name: [.customShort("j"), .long], help: "Print JSON.")
+        var json = false
+    }
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "plan", abstract: "Show what `up` would change (or `down`, with --down), and the MTU arithmetic.")
+        @OptionGroup var common: Common
+        @Flag(name: .long, help: "Plan taking the segment down instead.")
+        var down = false
+        @Flag(name: .customLong("exit-code"), help: "Exit 3 when there are changes to make.")
+        var exitCode = false
+    }
+
+    struct Up: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "up", abstract: "Apply the config (idempotent; rolled back on failure).")
+        @OptionGroup var common: Common
+        @Flag(name: .long, help: "Stay running: repair drift every --interval seconds; take the segment down on SIGTERM/SIGINT.")
+        var foreground = false
+        @Option(name: .long, help: "With --foreground: seconds between drift checks.")
+        var interval: Double = 30
+        @Option(name: .customLong("fail-before"), help: .hidden)
+        var failBefore: Int?
+    }
+
+    struct Down: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "down", abstract: "Remove what Isthmus created for this segment on this host.")
+        @OptionGroup var common: Common
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Bridge, ports, tunnel state and counters, MTU/MSS in force, filter counters, drift.")
+        @OptionGroup var common: Common
+    }
+
+    struct ServiceCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "service", abstract: "install | uninstall the systemd unit that runs the segment at boot.")
+        @Argument(help: "install or uninstall")
+        var action: String
+        @OptionGroup var common: Common
+        @Option(name: .customLong("unit-dir"), help: "Where to write the unit.")
+        var unitDirectory: String = Service.defaultDirectory
+        @Flag(name: .customLong("no-enable"), help: "Write the unit only.")
+        var noEnable = false
+    }
+
+    static func run(_ words: [String], netns: String?, json globalJSON: Bool) throws {
+        let verb = words[0], rest = Array(words.dropFirst())
+        func load(_ c: Common) throws -> Reconciler {
+            do { return Reconciler(site: try Site.load(file: c.config, site: c.site, netns: netns)) } catch {
+                throw SiteFailure(message: "\(error)")
+            }
+        }
+        do {
+            switch verb {
+            case "plan":
+                let cmd = try Plan.parse(rest)
+                let r = try load(cmd.common)
+                let p = try r.plan(down: cmd.down)
+                if cmd.common.json || globalJSON {
+                    var o = JSONObject()
+                    o.set("segment", r.site.config.name); o.set("site", r.site.side.site)
+                    o.set("dataplane", r.site.dataplane.rawValue)
+                    o.set("changes", JSON.array(p.lines.map { JSON.string($0) }))
+                    print(o.json.serialized())
+                } else {
+                    for l in header(r.site) { print(l) }
+                    print(p.isEmpty ? "no changes" : p.lines.joined(separator: "\n"))
+                }
+                if cmd.exitCode && !p.isEmpty { throw ExitCode(3) }
+            case "up":
+                let cmd = try Up.parse(rest)
+                let r = try load(cmd.common)
+                r.failBefore = cmd.failBefore
+                for w in r.site.config.warnings { stderr("warning: \(w)") }
+                if cmd.foreground {
+                    try Agent.run(r, interval: cmd.interval) { stderr("isthmus: " + $0) }
+                } else {
+                    r.log = { print($0) }
+                    let done = try r.up()
+                    print(done.isEmpty ? "no changes: \(r.site.config.name) is up" : "\(r.site.config.name) is up (\(done.count) changes)")
+                }
+            case "down":
+                let cmd = try Down.parse(rest)
+                let r = try load(cmd.common)
+                r.log = { print($0) }
+                let done = try r.down()
+                print(done.isEmpty ? "nothing to remove: \(r.site.config.name) is down" : "\(r.site.config.name) is down (\(done.count) changes)")
+            case "status":
+                let cmd = try Status.parse(rest)
+                let r = try load(cmd.common)
+                let s = try SiteStatus.gather(r)
+                if cmd.common.json || globalJSON { print(s.json.serialized()) } else { for l in s.text { print(l) } }
+            default:
+                let cmd = try ServiceCommand.parse(rest)
+                let site = try Site.load(file: cmd.common.config, site: cmd.common.site, netns: netns)
+                let lines: [String]
+                switch cmd.action {
+                case "install":
+                    lines = try Service.install(segment: site.config.name, site: site.side.site, configPath: cmd.common.config,
+                                                binary: TunnelProcesses.currentExecutable(), netns: netns,
+                                                directory: cmd.unitDirectory, enable: !cmd.noEnable)
+                case "uninstall":
+                    lines = try Service.uninstall(segment: site.config.name, directory: cmd.unitDirectory)
+                default:
+                    throw SiteFailure(message: "service: unknown action \"\(cmd.action)\"; valid: install, uninstall")
+                }
+                for l in lines { print(l) }
+            }
+        } catch let e as SiteError {
+            throw SiteFailure(message: e.description)
+        }
+    }
+
+    /// The side and the MTU arithmetic, as `plan` prints them before the changes.
+    static func header(_ site: Site) -> [String] {
+        let s = site.side
+        var out = ["segment \(site.config.name), site \(s.site): \(site.config.kind.rawValue) to "
+                   + s.peers.map { "\($0.name) (\($0.address))" }.joined(separator: ", ")
+                   + ", \(site.dataplane.rawValue) data plane" + (site.dataplaneReason.map { " (\($0))" } ?? "")]
+        // Below IPv6's 1280 only unfragmented: with outer fragmentation the tunnel carries full frames.
+        out += s.mtuPlan.explanation.filter { !(s.outerFragmentation && s.tunnelMTU >= 1280 && $0.contains("IPv6's minimum")) }.map { "  " + $0 }
+        out.append("  tunnel MTU in use: \(s.tunnelMTU)" + (s.outerFragmentation ? " (outer fragmentation on: DF off, ignore-df where the kind has it)" : ""))
+        return out
+    }
+
+    static func stderr(_ s: String) { FileHandleStderr.write(s + "\n") }
+}
+
+/// A site command's failure: printed as it is, exit status 1.
+struct SiteFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

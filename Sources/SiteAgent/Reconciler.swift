@@ -1,0 +1,204 @@
+import Foundation
+import IPCommand
+import Netlink
+import Sites
+
+/// What `isthmus plan` shows and `isthmus up` applies: the interface changes, then the nftables table.
+public struct SitePlan {
+    public var changes: [Change]
+    /// nil: the table is as it should be.
+    public var filterChange: String?
+    public var isEmpty: Bool { changes.isEmpty && filterChange == nil }
+
+    public var lines: [String] { changes.map(\.description) + (filterChange.map { [$0] } ?? []) }
+}
+
+/// Applies a site's plan to the host, all or nothing: before the first change it snapshots the host (interfaces,
+/// userspace tunnels, its nftables table); when a step fails it computes `Planner.restore` from the snapshot, undoes
+/// what was done, and reports the failing step, the error and what was rolled back.
+///
+/// Each change runs as iproute2 words through `IPCommandRunner` in this process (the same parsers the golden tests
+/// check against iproute2), over netlink; userspace tunnels are `isthmus tunnel run` processes it starts detached
+/// and stops with SIGTERM.
+public final class Reconciler {
+    public let site: Site
+    /// Tests: fail (as if the kernel had refused) before change number N (0-based) of an apply.
+    public var failBefore: Int?
+    /// Each change as it is applied ("+ link add ..."), for progress output.
+    public var log: (String) -> Void = { _ in }
+    let processes: TunnelProcesses
+
+    public init(site: Site, isthmusBinary: String = TunnelProcesses.currentExecutable()) {
+        self.site = site
+        self.processes = TunnelProcesses(binary: isthmusBinary, netns: site.netns, segment: site.config.name)
+    }
+
+    var alias: String { site.desired.alias }
+
+    /// The host as netlink and the status sockets report it.
+    public func observe() throws -> ObservedState {
+        try HostObserver(session: site.session()).observe(owner: alias)
+    }
+
+    /// What `up` would do (`desired` nil: what `down` would do).
+    public func plan(down: Bool = false) throws -> SitePlan {
+        let observed = try observe()
+        let changes: [Change]
+        do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: observed, segment: site.config.name) }
+        catch { throw SiteError(error.description) }
+        return SitePlan(changes: changes, filterChange: try filterChange(down: down))
+    }
+
+    func filterChange(down: Bool) throws -> String? {
+        let r = site.filters
+        let present = try NFTables.inNamespace(site.netns) { try NFTables().ruleset(r) }
+        if down || r.script.isEmpty {
+            return present == nil ? nil : "- nft delete table \(r.family) \(r.table)"
+        }
+        guard let text = present else { return "+ nft table \(r.family) \(r.table): \(r.summary)" }
+        return text.contains(r.fingerprint) ? nil : "~ nft table \(r.family) \(r.table): \(r.summary) (changed by hand or by a new config)"
+    }
+
+    /// Applies the plan; returns the lines applied. On failure, rolls back and throws.
+    @discardableResult
+    public func up() throws -> [String] { try run(down: false) }
+
+    /// Removes what this segment owns on this host (interfaces, userspace tunnels, its nftables table); LAN ports are
+    /// released, not deleted.
+    @discardableResult
+    public func down() throws -> [String] { try run(down: true) }
+
+    func run(down: Bool) throws -> [String] {
+        let before = try observe()
+        let changes: [Change]
+        do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: before, segment: site.config.name) }
+        catch { throw SiteError(error.description) }
+        let filterChange = try self.filterChange(down: down)
+        let filtersBefore = try NFTables.inNamespace(site.netns) { try NFTables().ruleset(site.filters) }
+        var applied: [String] = []
+        var state = before
+        let total = changes.count + (filterChange == nil ? 0 : 1)
+        var index = 0
+        var current = ""
+        func begin(_ line: String) throws {
+            current = line
+            index += 1
+            if let f = failBefore, index - 1 == f { throw SiteError("injected failure (test hook --fail-before \(f))") }
+            log(line)
+        }
+        do {
+            for c in changes {
+                try begin(c.description)
+                try execute(c, state: state)
+                state = Planner.apply([c], to: state)
+                applied.append(c.description)
+            }
+            if let f = filterChange {
+                try begin(f)
+                try NFTables.inNamespace(site.netns) {
+                    let n = try NFTables()
+                    if down || site.filters.script.isEmpty { try n.delete(site.filters) } else { try n.apply(site.filters) }
+                }
+                applied.append(f)
+            }
+            return applied
+        } catch {
+            var report = "\(down ? "down" : "up") failed at step \(index) of \(total): \(current)\n  error: \(error)"
+            let undone = rollback(to: before, filters: filtersBefore)
+            report += undone.isEmpty ? "\n  nothing had been changed" : "\n  rolled back:\n" + undone.map { "    " + $0 }.joined(separator: "\n")
+            throw SiteError(report)
+        }
+    }
+
+    /// Puts the host back as `before` was; returns the lines done (and any that failed, marked).
+    func rollback(to before: ObservedState, filters: String?) -> [String] {
+        var out: [String] = []
+        do {
+            let now = try observe()
+            for c in Planner.restore(to: before, from: now, segment: site.config.name) {
+                do {
+                    try execute(c, state: now)
+                    out.append(c.description)
+                } catch {
+                    out.append("FAILED \(c.description): \(error)")
+                }
+            }
+        } catch {
+            out.append("FAILED to read the host state for rollback: \(error)")
+        }
+        do {
+            try NFTables.inNamespace(site.netns) {
+                let n = try NFTables()
+                let now = try n.ruleset(site.filters)
+                if now != filters {
+                    try n.delete(site.filters)
+                    if let filters { _ = try n.run(filters) }
+                    out.append(filters == nil ? "- nft delete table \(site.filters.family) \(site.filters.table)"
+                                              : "~ nft table \(site.filters.family) \(site.filters.table) restored")
+                }
+            }
+        } catch {
+            out.append("FAILED to restore nftables table \(site.filters.table): \(error)")
+        }
+        return out
+    }
+
+    /// One change, as iproute2 words run in-process (or a process started or stopped).
+    func execute(_ c: Change, state: ObservedState) throws {
+        switch c {
+        case let .create(spec, alias, _):
+            if spec.isUserspace {
+                try processes.start(name: spec.name, words: spec.parameterWords)
+                try ip("link set \(spec.name) alias \(alias)")
+            } else if spec.kind == "l2tpeth" {
+                let p = spec.parameterDictionary
+                func words(_ keys: [String]) -> String {
+                    keys.compactMap { k in p[k].map { "\(k) \($0)" } }.joined(separator: " ")
+                }
+                try ip("l2tp add tunnel " + words(["tunnel_id", "peer_tunnel_id", "encap", "local", "remote", "udp_sport", "udp_dport"]))
+                do {
+                    try ip("l2tp add session name \(spec.name) " + words(["tunnel_id", "session_id", "peer_session_id", "cookie", "peer_cookie"]))
+                    try ip("link set \(spec.name) alias \(alias)")
+                } catch {
+                    try? ip("l2tp del tunnel tunnel_id \(p["tunnel_id"] ?? "0")")
+                    throw error
+                }
+            } else {
+                // The kernel ignores IFLA_IFALIAS in a request that creates a device: the alias follows at once, and
+                // a device that cannot be tagged as ours is not left behind.
+                try ip("link add \(spec.name) type \(spec.kind)" + (spec.parameters.isEmpty ? "" : " " + spec.parameterWords))
+                do { try ip("link set \(spec.name) alias \(alias)") } catch {
+                    try? ip("link del \(spec.name)")
+                    throw error
+                }
+            }
+        case let .delete(name, userspace, _):
+            if userspace {
+                try processes.stop(name: name)
+            } else if state[name]?.kind == "l2tpeth", let t = state[name]?.parameters["tunnel_id"] {
+                try ip("l2tp del tunnel tunnel_id \(t)")
+            } else {
+                try ip("link del \(name)")
+            }
+        case let .setMTU(name, mtu, _): try ip("link set \(name) mtu \(mtu)")
+        case let .setMaster(name, master, _, _): try ip("link set \(name) " + (master.map { "master \($0)" } ?? "nomaster"))
+        case let .setUp(name, _): try ip("link set \(name) up")
+        case let .setDown(name): try ip("link set \(name) down")
+        case let .addAddress(dev, prefix): try ip("address add \(prefix) dev \(dev)")
+        case let .delAddress(dev, prefix): try ip("address del \(prefix) dev \(dev)")
+        case let .addRoute(dev, route): try ip("route add \(route) dev \(dev)")
+        case let .delRoute(dev, route): try ip("route del \(route) dev \(dev)")
+        case let .fdbAppend(dev, dst): try ip("fdb append 00:00:00:00:00:00 dev \(dev) dst \(dst)")
+        case let .fdbDel(dev, dst): try ip("fdb del 00:00:00:00:00:00 dev \(dev) dst \(dst)")
+        case .addFou, .delFou:
+            throw SiteError("FOU receive ports (ip fou) are not configured by Isthmus; use dataplane = \"userspace\" for gre-in-udp")
+        }
+    }
+
+    /// Runs one iproute2 command line in this site's namespace.
+    func ip(_ line: String) throws {
+        let s = site.session()
+        try IPCommandRunner.run(try splitCommandLine(line), session: s)
+        try s.flush()
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import IPCommand
+import Netlink
+import Sites
+
+/// An error a site command reports as it is: the config's FILE:LINE:COL messages, a site not found, a plan
+/// conflict, a failed step (with what was rolled back).
+public struct SiteError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One host's side of a segment, loaded and resolved: the validated config, the side this host plays, the data plane
+/// chosen (`auto` resolved against this kernel), what the host must look like and the nftables table it gets.
+public struct Site {
+    public var config: SegmentConfig
+    public var side: SiteSide
+    public var dataplane: ResolvedDataplane
+    /// Why `auto` chose what it chose (nil when the config named the data plane).
+    public var dataplaneReason: String?
+    public var desired: DesiredState
+    public var filters: FilterRuleset
+    /// `-n NETNS`: the namespace this host's side lives in (labs and tests); nil: the current one.
+    public var netns: String?
+
+    /// Reads and validates `file`, picks the site (`site`, else the hostname), resolves the data plane.
+    /// Nothing on the host changes.
+    public static func load(file: String, site explicit: String?, netns: String?, hostname: String? = nil) throws(SiteError) -> Site {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw SiteError("\(file): cannot read the config file (\(FileManager.default.fileExists(atPath: file) ? "permission denied" : "no such file"))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw SiteError("\(file): not UTF-8 text") }
+        let config: SegmentConfig
+        switch SiteConfig.load(text: text, file: file) {
+        case .success(let c): config = c
+        case .failure(let e):
+            throw SiteError(e.description + "\n\(e.errors.count) error\(e.errors.count == 1 ? "" : "s") in \(file); nothing was changed")
+        }
+        let name: String
+        switch config.pickSite(explicit: explicit, hostname: hostname ?? Site.hostname()) {
+        case .success(let n): name = n
+        case .failure(let e): throw SiteError(e.description)
+        }
+        let side: SiteSide
+        do { side = try config.side(for: name) } catch { throw SiteError(error.description) }
+        let (plane, reason) = Site.resolve(config.dataplane, kind: config.kind, encap: config.encap, netns: netns)
+        let desired: DesiredState
+        do { desired = try DesiredState(side: side, dataplane: plane) } catch { throw SiteError(error.description) }
+        let filters = FilterRuleset(segment: config.name, bridge: desired.bridge?.name, tunnel: desired.tunnel.name,
+                                    filters: side.filters, mssIPv4: side.mssIPv4, mssIPv6: side.mssIPv6,
+                                    clearDF: config.kind == .vxlan && plane == .kernel && side.outerFragmentation)
+        return Site(config: config, side: side, dataplane: plane, dataplaneReason: reason, desired: desired,
+                    filters: filters, netns: netns)
+    }
+
+    /// The kernel modules a kind's kernel data plane needs.
+    public static func kernelModules(kind: TunnelKind, encap: L2TPEncap?) -> [String] {
+        switch kind {
+        case .vxlan: ["vxlan"]
+        case .l2tpv3: encap == .ip ? ["l2tp_eth", "l2tp_ip"] : ["l2tp_eth"]
+        case .gretap, .gre: ["ip_gre"]
+        case .greInUDP: ["ip_gre", "fou"]
+        case .ipip: ["ipip"]
+        case .sit: ["sit"]
+        }
+    }
+
+    /// `auto`: the kernel's data plane when every module it needs is loaded, built in or installed for this kernel;
+    /// else the userspace one. gre-in-udp's FOU receive port is not configured by Isthmus yet, so `auto` takes
+    /// userspace for it.
+    public static func resolve(_ mode: DataplaneMode, kind: TunnelKind, encap: L2TPEncap?, netns: String?) -> (ResolvedDataplane, String?) {
+        switch mode {
+        case .kernel: return (.kernel, nil)
+        case .userspace: return (.userspace, nil)
+        case .auto:
+            if kind == .greInUDP {
+                return (.userspace, "auto: gre-in-udp runs in userspace (Isthmus does not configure kernel FOU ports)")
+            }
+            let missing = kernelModules(kind: kind, encap: encap).filter { !moduleAvailable($0) }
+            if missing.isEmpty { return (.kernel, "auto: the kernel has \(kernelModules(kind: kind, encap: encap).joined(separator: ", "))") }
+            return (.userspace, "auto: this kernel has no \(missing.joined(separator: ", ")) module, so the userspace data plane runs the tunnel")
+        }
+    }
+
+    /// Loaded (/sys/module), built in (modules.builtin) or installed (modules.dep) for the running kernel.
+    public static func moduleAvailable(_ name: String) -> Bool {
+        if FileManager.default.fileExists(atPath: "/sys/module/\(name)") { return true }
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let file = name.replacingOccurrences(of: "_", with: "[_-]")
+        for list in ["modules.builtin", "modules.dep"] {
+            guard let text = try? String(contentsOfFile: "/lib/modules/\(release)/\(list)", encoding: .utf8) else { continue }
+            if text.range(of: "/\(file)\\.ko(\\.[a-z]+)?[:\\n]", options: .regularExpression) != nil { return true }
+        }
+        return false
+    }
+
+    public static func hostname() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, buf.count)
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A session for this site's namespace.
+    func session(json: Bool = false) -> Session {
+        var o = Options()
+        o.netns = netns
+        o.json = json
+        o.details = true
+        return Session(options: o)
+    }
+}

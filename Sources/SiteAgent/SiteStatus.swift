@@ -1,0 +1,145 @@
+import CLinuxUAPI
+import Foundation
+import IPCommand
+import Netlink
+import NetlinkWire
+import Sites
+
+/// `isthmus status`: what this host's side of the segment looks like now — the bridge and its ports, the tunnel (state,
+/// counters, drops for userspace tunnels), the MTU and MSS in force against what the config computes, the filter
+/// counters, and whether the host has drifted from the config (pending changes).
+public struct SiteStatus {
+    public struct Port { public var name: String; public var present: Bool; public var up: Bool; public var enslaved: Bool }
+    public var site: Site
+    public var bridge: (name: String, present: Bool, up: Bool, mtu: Int)?
+    public var ports: [Port]
+    public var tunnel: (name: String, present: Bool, up: Bool, mtu: Int, kind: String)
+    /// rx/tx packets and bytes of the tunnel device.
+    public var counters: [(String, UInt64)]
+    /// Userspace tunnels: drops by reason, from the engine.
+    public var drops: [(String, UInt64)]
+    public var filterCounters: [(String, UInt64, UInt64)]
+    public var filtersPresent: Bool
+    public var pending: [String]
+
+    public static func gather(_ r: Reconciler) throws -> SiteStatus {
+        let site = r.site
+        let observed = try r.observe()
+        let d = site.desired
+        let t = observed[d.tunnel.name]
+        var st = SiteStatus(
+            site: site,
+            bridge: d.bridge.map { b in (b.name, observed[b.name] != nil, observed[b.name]?.up ?? false, observed[b.name]?.mtu ?? 0) },
+            ports: d.ports.map { p in Port(name: p.name, present: observed[p.name] != nil, up: observed[p.name]?.up ?? false,
+                                           enslaved: observed[p.name]?.master == p.master) },
+            tunnel: (d.tunnel.name, t != nil, t?.up ?? false, t?.mtu ?? 0, t?.kind ?? ""),
+            counters: [], drops: [], filterCounters: [], filtersPresent: false, pending: [])
+        if t != nil { st.counters = try Self.linkCounters(d.tunnel.name, site.session()) }
+        if d.tunnel.isUserspace, let report = try r.processes.report(name: d.tunnel.name) {
+            for line in report.split(separator: "\n") {
+                let w = line.split(separator: " ")
+                guard w.count == 4, w[0] == "counter", w[2].hasPrefix("drop_"), let v = UInt64(w[3]) else { continue }
+                if let i = st.drops.firstIndex(where: { $0.0 == String(w[2]) }) { st.drops[i].1 += v } else { st.drops.append((String(w[2]), v)) }
+            }
+        }
+        try NFTables.inNamespace(site.netns) {
+            let n = try NFTables()
+            guard try n.ruleset(site.filters) != nil else { return }
+            st.filtersPresent = true
+            let c = try n.counters(site.filters)
+            st.filterCounters = site.filters.counterNames.map { ($0, c[$0]?.packets ?? 0, c[$0]?.bytes ?? 0) }
+        }
+        st.pending = try r.plan().lines
+        return st
+    }
+
+    /// IFLA_STATS64's first four counters.
+    static func linkCounters(_ name: String, _ session: Session) throws -> [(String, UInt64)] {
+        var w = AttributeWriter()
+        w.string(IFLA_IFNAME, name)
+        let msg = RTMessage.link(RTM_GETLINK, flags: .request, header: IfInfoHeader(), attributes: w)
+        guard let m = try session.rtnl().request(msg, operation: "RTM_GETLINK \(name)").first, let l = try? LinkMessage(m),
+              let s = l.attributes.first(IFLA_STATS64)?.data, s.count >= 32 else { return [] }
+        func u64(_ i: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for b in 0..<8 { v |= UInt64(s[s.startIndex + i * 8 + b]) << (8 * UInt64(b)) }
+            return v
+        }
+        return [("rx_packets", u64(0)), ("tx_packets", u64(1)), ("rx_bytes", u64(2)), ("tx_bytes", u64(3))]
+    }
+
+    func state(_ present: Bool, _ up: Bool) -> String { !present ? "MISSING" : up ? "up" : "DOWN" }
+
+    public var text: [String] {
+        let s = site.side, c = site.config
+        var out: [String] = []
+        let peers = s.peers.map { "\($0.name) \($0.address)" }.joined(separator: ", ")
+        out.append("segment \(c.name): \(c.kind.rawValue)\(c.encap.map { "/\($0.rawValue)" } ?? ""), \(site.dataplane.rawValue) data plane"
+                   + (site.dataplaneReason.map { " (\($0))" } ?? ""))
+        out.append("site \(s.site) \(s.localAddress); peer\(s.peers.count == 1 ? "" : "s") \(peers)")
+        if let b = bridge {
+            let ports = ports.map { p in "\(p.name) " + (p.present ? (p.enslaved ? state(true, p.up) : "NOT ENSLAVED") : "MISSING") }
+            out.append("bridge \(b.name): \(state(b.present, b.up)), mtu \(b.mtu), ports: " + (ports + ["\(tunnel.name) (tunnel)"]).joined(separator: ", "))
+        }
+        var tl = "tunnel \(tunnel.name): \(state(tunnel.present, tunnel.up))"
+        if tunnel.present { tl += ", \(site.desired.tunnel.isUserspace ? "userspace" : tunnel.kind), mtu \(tunnel.mtu)" }
+        if !counters.isEmpty { tl += "; " + counters.map { "\($0.0) \($0.1)" }.joined(separator: " ") }
+        out.append(tl)
+        let nonzero = drops.filter { $0.1 > 0 }
+        if !drops.isEmpty { out.append("  drops: " + (nonzero.isEmpty ? "none" : nonzero.map { "\($0.0.dropFirst(5)) \($0.1)" }.joined(separator: ", "))) }
+        let p = s.mtuPlan
+        out.append("mtu: underlay \(p.underlayMTU) - overhead \(p.overhead.bytes) = \(p.tunnelMTU) unfragmented; tunnel mtu \(s.tunnelMTU)"
+                   + (s.outerFragmentation ? " (larger packets are fragmented outside)" : "")
+                   + (s.mssIPv4.map { "; TCP MSS clamp \($0) (IPv4) / \(s.mssIPv6 ?? 0) (IPv6)" } ?? "; no MSS clamp"))
+        if !site.filters.script.isEmpty {
+            let fc = filterCounters.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+            out.append("filters: nft \(site.filters.family) \(site.filters.table) " + (filtersPresent ? "loaded" + (fc.isEmpty ? "" : "; " + fc) : "MISSING"))
+        }
+        if pending.isEmpty {
+            out.append("state: in sync with \(c.file)")
+        } else {
+            out.append("state: \(pending.count) change\(pending.count == 1 ? "" : "s") pending (isthmus up applies them):")
+            out += pending.map { "  " + $0 }
+        }
+        return out
+    }
+
+    public var json: JSON {
+        let s = site.side, c = site.config, p = s.mtuPlan
+        var o = JSONObject()
+        o.set("segment", c.name); o.set("site", s.site); o.set("kind", c.kind.rawValue)
+        if let e = c.encap { o.set("encap", e.rawValue) }
+        o.set("dataplane", site.dataplane.rawValue)
+        if let r = site.dataplaneReason { o.set("dataplane_reason", r) }
+        o.set("local", "\(s.localAddress)")
+        o.set("peers", JSON.array(s.peers.map { pe in var j = JSONObject(); j.set("name", pe.name); j.set("address", "\(pe.address)"); return j.json }))
+        if let b = bridge {
+            var j = JSONObject(); j.set("name", b.name); j.set("present", b.present); j.set("up", b.up); j.set("mtu", b.mtu)
+            j.set("ports", JSON.array(ports.map { pt in
+                var x = JSONObject(); x.set("name", pt.name); x.set("present", pt.present); x.set("up", pt.up); x.set("enslaved", pt.enslaved); return x.json
+            }))
+            o.set("bridge", j.json)
+        }
+        var t = JSONObject()
+        t.set("name", tunnel.name); t.set("present", tunnel.present); t.set("up", tunnel.up); t.set("mtu", tunnel.mtu)
+        t.set("userspace", site.desired.tunnel.isUserspace)
+        var k = JSONObject(); for (n, v) in counters { k.set(n, v) }; t.set("counters", k.json)
+        if !drops.isEmpty { var dj = JSONObject(); for (n, v) in drops { dj.set(String(n.dropFirst(5)), v) }; t.set("drops", dj.json) }
+        o.set("tunnel", t.json)
+        var m = JSONObject()
+        m.set("underlay_mtu", p.underlayMTU); m.set("overhead", p.overhead.bytes); m.set("unfragmented_mtu", p.tunnelMTU)
+        m.set("tunnel_mtu", s.tunnelMTU); m.set("outer_fragmentation", s.outerFragmentation)
+        if let v = s.mssIPv4 { m.set("mss_ipv4", v) }
+        if let v = s.mssIPv6 { m.set("mss_ipv6", v) }
+        o.set("mtu", m.json)
+        var f = JSONObject()
+        f.set("table", "\(site.filters.family) \(site.filters.table)"); f.set("present", filtersPresent)
+        var fc = JSONObject()
+        for (n, pk, by) in filterCounters { var x = JSONObject(); x.set("packets", pk); x.set("bytes", by); fc.set(n, x.json) }
+        f.set("counters", fc.json)
+        o.set("filters", f.json)
+        o.set("in_sync", pending.isEmpty)
+        o.set("pending", JSON.array(pending.map { JSON.string($0) }))
+        return o.json
+    }
+}

@@ -1,0 +1,82 @@
+import Dataplane
+import Foundation
+import Netlink
+
+/// The userspace tunnels of a site: `isthmus [-n NETNS] tunnel run NAME WORDS` processes, started in a session of
+/// their own (so they outlive the `isthmus up` that started them and no terminal hang-up reaches them), with their
+/// output appended to /run/isthmus/sites/SEGMENT.log. A tunnel is found through its status socket, which reports its
+/// pid and its words; it is stopped with SIGTERM (it then removes its TAP/TUN device), SIGKILL after 5 s.
+public struct TunnelProcesses {
+    public static let logDirectory = "/run/isthmus/sites"
+    public let binary: String
+    public let netns: String?
+    public let segment: String
+
+    public var logPath: String { "\(Self.logDirectory)/\(segment).log" }
+
+    /// This process's own executable (`isthmus`), to start tunnels with.
+    public static func currentExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    func namespaceInode() throws -> UInt64 {
+        try NetworkNamespace.with(netns) { TunnelStatus.currentNamespace() }
+    }
+
+    /// The status report of tunnel `name`, if it runs.
+    public func report(name: String) throws -> String? {
+        let path = TunnelStatus.socketPath(name: name, namespace: try namespaceInode())
+        if case .success(let r) = TunnelStatus.query(path: path) { return r }
+        return nil
+    }
+
+    /// Starts the tunnel and waits (up to 10 s) until it answers on its status socket.
+    public func start(name: String, words: String) throws {
+        try FileManager.default.createDirectory(atPath: Self.logDirectory, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        guard let log = FileHandle(forWritingAtPath: logPath) else { throw SiteError("cannot write \(logPath)") }
+        defer { try? log.close() }
+        let offset = log.seekToEndOfFile()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        p.arguments = [binary] + (netns.map { ["-n", $0] } ?? []) + ["tunnel", "run", name] + words.split(separator: " ").map(String.init)
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = log
+        p.standardError = log
+        do { try p.run() } catch { throw SiteError("cannot start \(binary) tunnel run \(name): \(error)") }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if try report(name: name) != nil { return }
+            if !p.isRunning && p.terminationStatus != 0 { break }
+            usleep(20_000)
+        }
+        let tail = (try? String(contentsOfFile: logPath, encoding: .utf8)).map { String($0.utf8.dropFirst(Int(offset))) ?? "" } ?? ""
+        throw SiteError("userspace tunnel \(name) did not start: "
+                        + (tail.isEmpty ? "no answer on its status socket within 10 s" : tail.trimmingCharacters(in: .whitespacesAndNewlines))
+                        + " (log: \(logPath))")
+    }
+
+    /// Stops the tunnel (no error if it is not running).
+    public func stop(name: String) throws {
+        guard let r = try report(name: name) else { return }
+        guard let line = r.split(separator: "\n").first(where: { $0.hasPrefix("pid ") }), let pid = Int32(line.dropFirst(4)), pid > 1 else {
+            throw SiteError("userspace tunnel \(name): its status report names no pid")
+        }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            if !Self.alive(pid) { return }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        usleep(100_000)
+    }
+
+    /// Running (a zombie, which a parent has yet to reap, is not).
+    static func alive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != "Z" && state != "X"
+    }
+}
