@@ -30,9 +30,10 @@ public struct HostObserver {
         var names: [Int32: String] = [:]
         for l in links { if let n = l.name { names[l.header.index] = n; session.learn(name: n, index: l.header.index) } }
 
+        // l2tp_eth devices carry no IFLA_INFO_KIND (the module registers no rtnl_link_ops): they are known by being a
+        // session's interface in the l2tp family's dump. No l2tp family (no module): no such devices.
         var sessionsByName: [String: (L2TPTunnelConfig, L2TPSessionConfig)] = [:]
-        if links.contains(where: { $0.linkInfo?.kind == "l2tpeth" }) {
-            let client = try L2TPClient(transport: session.genl())
+        if let client = try? L2TPClient(transport: session.genl()) {
             let tunnels = try client.tunnels()
             for s in try client.sessions() {
                 guard let n = s.ifname, let t = tunnels.first(where: { $0.tunnelID == s.tunnelID }) else { continue }
@@ -52,7 +53,8 @@ public struct HostObserver {
             if let info {
                 i.parameters = Self.parameters(kind: info.kind ?? "", data: info.data)
             }
-            if i.kind == "l2tpeth", let (t, s) = sessionsByName[name] {
+            if let (t, s) = sessionsByName[name] {
+                i.kind = "l2tpeth"
                 i.parameters = Self.l2tpParameters(t, s)
             }
             out.append(i)
