@@ -84,3 +84,45 @@ int isthmus_recv_batch(int fd, isthmus_dgram *d, unsigned int n, int wait) {
 }
 
 int isthmus_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+// Named network namespaces, as `ip netns add/delete` make them: /run/netns/NAME is a bind mount of a namespace that a
+// short-lived thread created with unshare(CLONE_NEWNET), on a /run/netns that is a shared mount point.
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <stdio.h>
+
+struct isthmus_netns_job { const char *path; int err; };
+
+static void *isthmus_netns_thread(void *arg) {
+    struct isthmus_netns_job *job = arg;
+    if (unshare(CLONE_NEWNET) != 0) { job->err = errno; return NULL; }
+    if (mount("/proc/thread-self/ns/net", job->path, "none", MS_BIND, NULL) != 0) job->err = errno;
+    return NULL;
+}
+
+int isthmus_netns_create(const char *dir, const char *path) {
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -1;
+    // Make the directory a shared mount point (bind it onto itself first if it is not a mount point yet), so the
+    // namespaces' bind mounts propagate to other mount namespaces, as iproute2 does.
+    if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) {
+        if (errno != EINVAL) return -1;
+        if (mount(dir, dir, "none", MS_BIND | MS_REC, NULL) != 0) return -1;
+        if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
+    if (fd < 0) return -1;
+    close(fd);
+    struct isthmus_netns_job job = { path, 0 };
+    pthread_t t;
+    int e = pthread_create(&t, NULL, isthmus_netns_thread, &job);
+    if (e == 0) e = pthread_join(t, NULL);
+    if (e == 0) e = job.err;
+    if (e != 0) { unlink(path); errno = e; return -1; }
+    return 0;
+}
+
+int isthmus_netns_delete(const char *path) {
+    if (umount2(path, MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) return -1;
+    if (unlink(path) != 0) return -1;
+    return 0;
+}

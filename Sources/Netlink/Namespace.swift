@@ -24,6 +24,33 @@ public enum NetworkNamespace {
         return fd
     }
 
+    /// Creates the named namespace /run/netns/NAME, as `ip netns add NAME` does.
+    public static func create(_ name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { throw NamespaceError.badName(name) }
+        if isthmus_netns_create(directory, "\(directory)/\(name)") != 0 {
+            if errno == EEXIST { throw NamespaceError.exists(name) }
+            throw SystemError("create network namespace \(name)")
+        }
+    }
+
+    /// Removes the named namespace, as `ip netns delete NAME` does (processes still in it keep it alive).
+    public static func delete(_ name: String) throws {
+        guard !name.isEmpty, !name.contains("/") else { throw NamespaceError.badName(name) }
+        if isthmus_netns_delete("\(directory)/\(name)") != 0 {
+            if errno == ENOENT { throw NamespaceError.notFound(name) }
+            throw SystemError("delete network namespace \(name)")
+        }
+    }
+
+    /// Whether /run/netns/NAME exists.
+    public static func exists(_ name: String) -> Bool { access("\(directory)/\(name)", F_OK) == 0 }
+
+    /// The inode of a named namespace (what /proc/PID/ns/net of its processes points at), or nil.
+    public static func inode(_ name: String) -> UInt64? {
+        var st = stat()
+        return stat("\(directory)/\(name)", &st) == 0 ? UInt64(st.st_ino) : nil
+    }
+
     /// Runs `body` on the current thread while it is inside namespace `name`, then switches back.
     /// Sockets and devices created in `body` stay in that namespace. `body` must not suspend.
     public static func with<T>(_ name: String?, _ body: () throws -> T) throws -> T {
@@ -46,10 +73,12 @@ public enum NetworkNamespace {
 public enum NamespaceError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
     case badName(String)
+    case exists(String)
     public var description: String {
         switch self {
         case .notFound(let n): return "network namespace \"\(n)\" not found (no \(NetworkNamespace.directory)/\(n); create it with `ip netns add \(n)`)"
         case .badName(let n): return "invalid network namespace name \"\(n)\""
+        case .exists(let n): return "network namespace \"\(n)\" already exists"
         }
     }
 }

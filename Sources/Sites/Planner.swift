@@ -516,7 +516,8 @@ public enum Planner {
         // Deleted by this segment: recreate from the snapshot — bridges before tunnels.
         let gone = before.interfaces.values.filter { $0.alias == mine && cur[$0.name] == nil }
             .sorted { ($0.kind == "bridge" ? 0 : 1, $0.name) < ($1.kind == "bridge" ? 0 : 1, $1.name) }
-        for i in gone {
+        // A TAP/TUN device is its process's: without the process's words it cannot be remade (nor is it of use).
+        for i in gone where i.kind != "tun" || before.userspaceTunnels[i.name] != nil {
             let spec: InterfaceSpec
             if let words = before.userspaceTunnels[i.name] {
                 spec = InterfaceSpec(name: i.name, kind: "userspace", parameters: words.split(separator: " ").map { Param(String($0)) })

@@ -1,85 +1,11 @@
 /// Checks a parsed TOML document against the segment layout (see `SiteConfig`'s documentation), collecting every
 /// problem instead of stopping at the first.
-struct ConfigValidator {
+struct ConfigValidator: TOMLValidating {
     let file: String
     var errors: [ConfigError] = []
     var warnings: [ConfigError] = []
 
     init(file: String) { self.file = file }
-
-    mutating func error(_ p: TOMLPosition, _ message: String, hint: String = "") {
-        errors.append(ConfigError(file: file, position: p, message: message, hint: hint))
-    }
-
-    mutating func checkKeys(_ t: TOMLTable, allowed: [String], table: String) {
-        for e in t.entries where !allowed.contains(e.key) {
-            var message = "unknown key `\(e.key)` in \(table)"
-            if let s = SiteConfig.suggestion(for: e.key, among: allowed) { message += "; did you mean `\(s)`?" }
-            error(e.keyPosition, message, hint: "keys allowed in \(table): " + allowed.joined(separator: ", "))
-        }
-    }
-
-    mutating func typeError(_ e: TOMLTable.Entry, _ expected: String, example: String) {
-        error(e.node.position, "`\(e.key)` must be \(expected), found \(e.node.value.typeNameWithArticle)",
-              hint: "write it like \(example)")
-    }
-
-    mutating func string(_ t: TOMLTable, _ key: String, example: String) -> (String, TOMLTable.Entry)? {
-        guard let e = t[entry: key] else { return nil }
-        guard let s = e.node.string else { typeError(e, "a string", example: example); return nil }
-        return (s, e)
-    }
-
-    mutating func integer(_ t: TOMLTable, _ key: String, _ range: ClosedRange<Int64>, example: String) -> (Int64, TOMLTable.Entry)? {
-        guard let e = t[entry: key] else { return nil }
-        let r = "\(range.lowerBound)..\(range.upperBound)"
-        guard let n = e.node.integer else { typeError(e, "an integer (\(r))", example: example); return nil }
-        guard range.contains(n) else {
-            error(e.node.position, "`\(key)` \(n) is out of range \(r)", hint: "choose a value in \(r), e.g. \(example)")
-            return nil
-        }
-        return (n, e)
-    }
-
-    mutating func boolean(_ t: TOMLTable, _ key: String) -> (Bool, TOMLTable.Entry)? {
-        guard let e = t[entry: key] else { return nil }
-        guard let b = e.node.boolean else { typeError(e, "a boolean", example: "\(key) = true"); return nil }
-        return (b, e)
-    }
-
-    mutating func choice<E: RawRepresentable & CaseIterable>(_ t: TOMLTable, _ key: String, _: E.Type) -> (E, TOMLTable.Entry)?
-    where E.RawValue == String {
-        let names = E.allCases.map(\.rawValue)
-        let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
-        guard let (s, e) = string(t, key, example: "\(key) = \"\(names[0])\"") else { return nil }
-        if let v = E(rawValue: s) { return (v, e) }
-        var message = "`\(key)` must be one of \(list); found \"\(s)\""
-        if let sug = SiteConfig.suggestion(for: s, among: names) { message += "; did you mean \"\(sug)\"?" }
-        error(e.node.position, message, hint: "write e.g. \(key) = \"\(names[0])\"")
-        return nil
-    }
-
-    mutating func stringArray(_ t: TOMLTable, _ key: String, example: String) -> ([(String, TOMLNode)], TOMLTable.Entry)? {
-        guard let e = t[entry: key] else { return nil }
-        guard let arr = e.node.array else { typeError(e, "an array of strings", example: example); return nil }
-        var out: [(String, TOMLNode)] = []
-        var ok = true
-        for n in arr {
-            if let s = n.string { out.append((s, n)) } else {
-                ok = false
-                error(n.position, "every element of `\(key)` must be a string, found \(n.value.typeNameWithArticle)",
-                      hint: "write it like \(example)")
-            }
-        }
-        return ok ? (out, e) : nil
-    }
-
-    /// Reject a key the tunnel kind does not use.
-    mutating func notApplicable(_ t: TOMLTable, _ key: String, _ why: String, table: String) {
-        if let e = t[entry: key] {
-            error(e.keyPosition, "`\(key)` \(why)", hint: "remove `\(key)` from \(table)")
-        }
-    }
 
     static func validSegmentName(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.count <= 64 && s.utf8.allSatisfy {
@@ -292,6 +218,18 @@ struct ConfigValidator {
             let effectiveBridge = bridge ?? segment.map(SiteConfig.defaultBridge)
             if let eb = effectiveBridge, let pos = seen[eb] {
                 error(pos, "LAN port \"\(eb)\" is also the bridge's name", hint: "list the bridge's ports, not the bridge")
+            }
+            // The tunnel device Isthmus creates is "isth-" + segment (cut to 15 bytes): no user interface may share it.
+            if let segment {
+                let tunnel = DesiredState.tunnelName(segment: segment)
+                if let b = bridge, b == tunnel, let e = t[entry: "bridge"] {
+                    error(e.node.position, "`bridge` \"\(b)\" is the name of the segment's tunnel device",
+                          hint: "choose another bridge name; Isthmus names the tunnel \"isth-\" + the segment name")
+                }
+                if let pos = seen[tunnel] {
+                    error(pos, "LAN port \"\(tunnel)\" is the name of the segment's tunnel device",
+                          hint: "list the physical or user-made LAN ports; Isthmus creates \"\(tunnel)\" itself")
+                }
             }
             if t["lan"] == nil {
                 error(t.position, "\(label) is missing the required key `lan`",

@@ -43,7 +43,7 @@ public struct SiteSide: Equatable, Sendable {
     public var mtuPlan: MTUPlan
     /// The tunnel device's MTU.
     public var tunnelMTU: Int
-    /// The outer packets may be fragmented (DF off): full LAN frames do not fit, or an explicit mtu exceeds the path.
+    /// The outer packets may be fragmented (DF off): the tunnel MTU exceeds what the underlay carries unfragmented.
     public var outerFragmentation: Bool
     /// TCP MSS clamp (to what crosses unfragmented), when `mss_clamp` is on.
     public var mssIPv4: Int?
@@ -112,7 +112,7 @@ extension SegmentConfig {
             vni: vni, greKey: kind.isGRE ? key : nil, localPort: port, peerPort: port,
             bridge: kind.isEthernet ? me.bridge : nil, lan: me.lan, tunnelAddress: me.tunnelAddress, routes: routes,
             mtuPlan: plan, tunnelMTU: tunnelMTU,
-            outerFragmentation: tunnelMTU > plan.tunnelMTU || (kind.isEthernet && plan.needsOuterFragmentation),
+            outerFragmentation: tunnelMTU > plan.tunnelMTU,
             mssIPv4: filters.mssClamp ? plan.mssIPv4 : nil, mssIPv6: filters.mssClamp ? plan.mssIPv6 : nil,
             filters: filters)
     }

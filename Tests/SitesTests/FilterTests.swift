@@ -180,4 +180,113 @@ struct FilterTests {
         #expect(r.script.contains("\t\tiifname \"tun\\*\" jump tunnel\n"))
         #expect(r.script.contains("\t\toifname \"tun\\*\" jump tunnel\n"))
     }
+
+    // MARK: - clearDF (kernel VXLAN with outer fragmentation)
+
+    @Test("clearDF with every other rule: a df_cleared counter, and the DF-clearing rule after the jumps of the chains that see frames leave through the tunnel")
+    func clearDFWithRules() {
+        let r = FilterRuleset(segment: "lab", bridge: "br-lab", tunnel: "isth-lab", filters: SegmentFilters(),
+                              mssIPv4: 1410, mssIPv6: 1390, clearDF: true)
+        #expect(r.clearDF)
+        #expect(r.counterNames == ["dhcp_blocked", "ra_blocked", "mss_clamped", "df_cleared"])
+        #expect(r.script == """
+            add table bridge isthmus-lab
+            delete table bridge isthmus-lab
+            table bridge isthmus-lab {
+            \tcomment "managed by isthmus: segment lab, rules 52e7a6985a2a9209"
+            \tcounter dhcp_blocked {
+            \t}
+            \tcounter ra_blocked {
+            \t}
+            \tcounter mss_clamped {
+            \t}
+            \tcounter df_cleared {
+            \t}
+            \tchain forward {
+            \t\ttype filter hook forward priority filter; policy accept;
+            \t\tiifname "isth-lab" jump tunnel
+            \t\toifname "isth-lab" jump tunnel
+            \t\toifname "isth-lab" meta protocol ip ip frag-off & 0x4000 != 0 counter name "df_cleared" ip frag-off set ip frag-off & 0xbfff
+            \t}
+            \tchain input {
+            \t\ttype filter hook input priority filter; policy accept;
+            \t\tiifname "isth-lab" jump tunnel
+            \t}
+            \tchain output {
+            \t\ttype filter hook output priority filter; policy accept;
+            \t\toifname "isth-lab" jump tunnel
+            \t\toifname "isth-lab" meta protocol ip ip frag-off & 0x4000 != 0 counter name "df_cleared" ip frag-off set ip frag-off & 0xbfff
+            \t}
+            \tchain tunnel {
+            \t\tmeta protocol ip udp dport { 67, 68 } counter name "dhcp_blocked" drop
+            \t\tmeta protocol ip6 udp dport { 546, 547 } counter name "dhcp_blocked" drop
+            \t\tmeta protocol ip6 icmpv6 type { nd-router-solicit, nd-router-advert } counter name "ra_blocked" drop
+            \t\tmeta protocol ip tcp flags & (syn | rst) == syn tcp option maxseg size > 1410 counter name "mss_clamped" tcp option maxseg size set 1410
+            \t\tmeta protocol ip6 tcp flags & (syn | rst) == syn tcp option maxseg size > 1390 counter name "mss_clamped" tcp option maxseg size set 1390
+            \t}
+            }
+
+            """)
+        #expect(r.fingerprint == "comment \"managed by isthmus: segment lab, rules 52e7a6985a2a9209\"")
+        // The same ruleset without clearDF is another table: the fingerprint tells them apart.
+        let plain = FilterRuleset(segment: "lab", bridge: "br-lab", tunnel: "isth-lab", filters: SegmentFilters(),
+                                  mssIPv4: 1410, mssIPv6: 1390)
+        #expect(!plain.clearDF && plain.fingerprint != r.fingerprint && !plain.script.contains("frag-off"))
+        #expect(plain.counterNames == ["dhcp_blocked", "ra_blocked", "mss_clamped"])
+    }
+
+    @Test("clearDF alone (everything allowed, no clamp) is still a table: no tunnel chain, no jumps, only the DF rule")
+    func clearDFAlone() {
+        let r = FilterRuleset(segment: "lab", bridge: "br-lab", tunnel: "isth-lab", filters: filters(dhcp: .allow, ra: .allow),
+                              mssIPv4: nil, mssIPv6: nil, clearDF: true)
+        #expect(r.counterNames == ["df_cleared"])
+        #expect(r.script == """
+            add table bridge isthmus-lab
+            delete table bridge isthmus-lab
+            table bridge isthmus-lab {
+            \tcomment "managed by isthmus: segment lab, rules f5899617ce5731a2"
+            \tcounter df_cleared {
+            \t}
+            \tchain forward {
+            \t\ttype filter hook forward priority filter; policy accept;
+            \t\toifname "isth-lab" meta protocol ip ip frag-off & 0x4000 != 0 counter name "df_cleared" ip frag-off set ip frag-off & 0xbfff
+            \t}
+            \tchain input {
+            \t\ttype filter hook input priority filter; policy accept;
+            \t}
+            \tchain output {
+            \t\ttype filter hook output priority filter; policy accept;
+            \t\toifname "isth-lab" meta protocol ip ip frag-off & 0x4000 != 0 counter name "df_cleared" ip frag-off set ip frag-off & 0xbfff
+            \t}
+            }
+
+            """)
+        #expect(r.fingerprint == "comment \"managed by isthmus: segment lab, rules f5899617ce5731a2\"")
+        #expect(r.deleteScript == "delete table bridge isthmus-lab\n")
+        // Without clearDF the same filters are no table at all.
+        let open = FilterRuleset(segment: "lab", bridge: "br-lab", tunnel: "isth-lab", filters: filters(dhcp: .allow, ra: .allow),
+                                 mssIPv4: nil, mssIPv6: nil)
+        #expect(open.script.isEmpty && open.counterNames.isEmpty && open.fingerprint.isEmpty)
+    }
+
+    @Test("clearDF is ignored for L3 tunnels (no bridge): the same table, or none, as without it")
+    func clearDFIgnoredForL3() {
+        for mss in [(1436, 1416), nil] as [(Int, Int)?] {
+            let with = FilterRuleset(segment: "wan", bridge: nil, tunnel: "gre-wan", filters: SegmentFilters(),
+                                     mssIPv4: mss?.0, mssIPv6: mss?.1, clearDF: true)
+            let without = FilterRuleset(segment: "wan", bridge: nil, tunnel: "gre-wan", filters: SegmentFilters(),
+                                        mssIPv4: mss?.0, mssIPv6: mss?.1)
+            #expect(!with.clearDF)
+            #expect(with == without)
+            #expect(with.script == without.script && with.counterNames == without.counterNames)
+            #expect(!with.script.contains("frag-off") && !with.counterNames.contains("df_cleared"))
+            #expect(with.family == "inet")
+        }
+        let none = FilterRuleset(segment: "wan", bridge: nil, tunnel: "gre-wan", filters: SegmentFilters(),
+                                 mssIPv4: nil, mssIPv6: nil, clearDF: true)
+        #expect(none.script.isEmpty && none.counterNames.isEmpty)
+        let clamped = FilterRuleset(segment: "wan", bridge: nil, tunnel: "gre-wan", filters: SegmentFilters(),
+                                    mssIPv4: 1436, mssIPv6: 1416, clearDF: true)
+        #expect(clamped.fingerprint == "comment \"managed by isthmus: segment wan, rules ca2a1e694d0e5c3e\"")
+    }
 }

@@ -23,6 +23,15 @@ private func ethernet(_ seg: [String], east: [String] = ["lan = [\"eth1\"]"]) ->
         + ["", "[sites.west]", "address = \"198.51.100.7\"", "lan = [\"eth1\"]"]).joined(separator: "\n") + "\n"
 }
 
+/// L3 kinds: east and west with one network each (IPv6 for sit), IPv4 or (`v6`) IPv6 underlay addresses.
+private func l3(_ kind: String, _ seg: [String], v6: Bool = false) -> String {
+    let a = v6 ? ["2001:db8::1", "2001:db8::7"] : ["192.0.2.1", "198.51.100.7"]
+    let n = kind == "sit" ? ["2001:db8:1::/48", "2001:db8:2::/48"] : ["10.1.0.0/16", "10.2.0.0/16"]
+    return (["[segment]", "name = \"lab\"", "tunnel = \"\(kind)\""] + seg
+        + ["", "[sites.east]", "address = \"\(a[0])\"", "networks = [\"\(n[0])\"]"]
+        + ["", "[sites.west]", "address = \"\(a[1])\"", "networks = [\"\(n[1])\"]"]).joined(separator: "\n") + "\n"
+}
+
 private let vxlan = ethernet(["tunnel = \"vxlan\"", "vni = 42"])
 private let vxlan3 = ethernet(["tunnel = \"vxlan\"", "vni = 42"], east: ["lan = [\"eth1\", \"eth2\"]"])
     + "\n[sites.north]\naddress = \"203.0.113.9\"\nlan = [\"eth1\"]\n"
@@ -46,6 +55,62 @@ private let ipip = """
     tunnel_address = "10.255.0.2/30"
     networks = ["10.2.0.0/16", "10.3.0.0/16"]
     """
+/// `fragment = false`: the devices get what crosses the underlay unfragmented.
+private let vxlanUnfragmented = ethernet(["tunnel = \"vxlan\"", "vni = 42", "fragment = false"])
+private let gretapUnfragmented = ethernet(["tunnel = \"gretap\"", "key = 77", "fragment = false"])
+/// Ethernet over an IPv6 underlay (ip6gretap: no DF words).
+private let gretap6 = """
+    [segment]
+    name = "lab"
+    tunnel = "gretap"
+
+    [sites.east]
+    address = "2001:db8::1"
+    lan = ["eth1"]
+
+    [sites.west]
+    address = "2001:db8::7"
+    lan = ["eth1"]
+    """
+/// GRE over IPv6 carrying both families (ip6gre: no DF words); the IPv4 network has no gateway of its family.
+private let gre6 = """
+    [segment]
+    name = "lab"
+    tunnel = "gre"
+
+    [sites.east]
+    address = "2001:db8::1"
+    tunnel_address = "fd00::1/64"
+    networks = ["2001:db8:1::/48"]
+
+    [sites.west]
+    address = "2001:db8::7"
+    tunnel_address = "fd00::2/64"
+    networks = ["2001:db8:2::/48", "10.2.0.0/16"]
+    """
+/// IPv6 networks over an IPv4 underlay.
+private let sit = """
+    [segment]
+    name = "lab"
+    tunnel = "sit"
+
+    [sites.east]
+    address = "192.0.2.1"
+    tunnel_address = "fd00::1/64"
+    networks = ["2001:db8:1::/48"]
+
+    [sites.west]
+    address = "198.51.100.7"
+    tunnel_address = "fd00::2/64"
+    networks = ["2001:db8:2::/48"]
+    """
+
+/// Every fixture, named for failure messages.
+private let fixtures: [(name: String, config: String)] = [
+    ("vxlan", vxlan), ("vxlan3", vxlan3), ("l2tp", l2tp), ("l2tpCookies", l2tpCookies), ("gretap", gretap),
+    ("greInUDP", greInUDP), ("userspace", userspace), ("vxlanUnfragmented", vxlanUnfragmented),
+    ("gretapUnfragmented", gretapUnfragmented), ("gretap6", gretap6), ("ipip", ipip), ("gre6", gre6), ("sit", sit),
+]
 
 /// A host before Isthmus: its uplink, its LAN ports (up, not enslaved), and things Isthmus must never touch.
 private func freshHost() -> ObservedState {
@@ -81,22 +146,22 @@ struct PlannerTests {
         (vxlan, [
             "+ link add br-lab alias isthmus:lab type bridge",
             "+ link add isth-lab alias isthmus:lab type vxlan id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 df unset",
-            "~ link set br-lab mtu 1450",
+            "~ link set br-lab mtu 1500",
             "~ link set br-lab up",
             "~ link set eth1 master br-lab",
-            "~ link set isth-lab mtu 1450",
+            "~ link set isth-lab mtu 1500",
             "~ link set isth-lab master br-lab",
             "~ link set isth-lab up",
         ]),
         (vxlan3, [
             "+ link add br-lab alias isthmus:lab type bridge",
             "+ link add isth-lab alias isthmus:lab type vxlan id 42 local 192.0.2.1 dstport 4789 df unset",
-            "~ link set br-lab mtu 1450",
+            "~ link set br-lab mtu 1500",
             "~ link set br-lab up",
             "~ link set eth1 master br-lab",
             "~ link set eth2 master br-lab",
             "~ link set eth2 up",
-            "~ link set isth-lab mtu 1450",
+            "~ link set isth-lab mtu 1500",
             "~ link set isth-lab master br-lab",
             "~ link set isth-lab up",
             "+ fdb append 00:00:00:00:00:00 dev isth-lab dst 203.0.113.9",
@@ -105,36 +170,36 @@ struct PlannerTests {
         (l2tp, [
             "+ link add br-lab alias isthmus:lab type bridge",
             "+ l2tp add tunnel+session name isth-lab tunnel_id 1 peer_tunnel_id 2 session_id 1 peer_session_id 2 encap udp local 192.0.2.1 remote 198.51.100.7 udp_sport 1701 udp_dport 1701 (alias isthmus:lab)",
-            "~ link set br-lab mtu 1446",
+            "~ link set br-lab mtu 1500",
             "~ link set br-lab up",
             "~ link set eth1 master br-lab",
-            "~ link set isth-lab mtu 1446",
+            "~ link set isth-lab mtu 1500",
             "~ link set isth-lab master br-lab",
             "~ link set isth-lab up",
         ]),
         (gretap, [
             "+ link add br-lab alias isthmus:lab type bridge",
-            "+ link add isth-lab alias isthmus:lab type gretap local 192.0.2.1 remote 198.51.100.7 key 77 nopmtudisc",
-            "~ link set br-lab mtu 1458",
+            "+ link add isth-lab alias isthmus:lab type gretap local 192.0.2.1 remote 198.51.100.7 key 77 nopmtudisc ignore-df",
+            "~ link set br-lab mtu 1500",
             "~ link set br-lab up",
             "~ link set eth1 master br-lab",
-            "~ link set isth-lab mtu 1458",
+            "~ link set isth-lab mtu 1500",
             "~ link set isth-lab master br-lab",
             "~ link set isth-lab up",
         ]),
         (greInUDP, [
             "+ fou add port 4754 ipproto 47",
             "+ link add br-lab alias isthmus:lab type bridge",
-            "+ link add isth-lab alias isthmus:lab type gretap local 192.0.2.1 remote 198.51.100.7 encap fou encap-sport auto encap-dport 4754 nopmtudisc",
-            "~ link set br-lab mtu 1454",
+            "+ link add isth-lab alias isthmus:lab type gretap local 192.0.2.1 remote 198.51.100.7 encap fou encap-sport auto encap-dport 4754 nopmtudisc ignore-df",
+            "~ link set br-lab mtu 1500",
             "~ link set br-lab up",
             "~ link set eth1 master br-lab",
-            "~ link set isth-lab mtu 1454",
+            "~ link set isth-lab mtu 1500",
             "~ link set isth-lab master br-lab",
             "~ link set isth-lab up",
         ]),
         (ipip, [
-            "+ link add isth-lab alias isthmus:lab type ipip local 192.0.2.1 remote 198.51.100.7",
+            "+ link add isth-lab alias isthmus:lab type ipip local 192.0.2.1 remote 198.51.100.7 pmtudisc",
             "~ link set isth-lab mtu 1480",
             "~ link set isth-lab up",
             "+ addr add 10.255.0.1/30 dev isth-lab",
@@ -144,12 +209,37 @@ struct PlannerTests {
         (userspace, [
             "+ link add br-lab alias isthmus:lab type bridge",
             "+ run isthmus tunnel run isth-lab type vxlan id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 (alias isthmus:lab)",
-            "~ link set br-lab mtu 1450",
+            "~ link set br-lab mtu 1500",
             "~ link set br-lab up",
             "~ link set eth1 master br-lab",
-            "~ link set isth-lab mtu 1450",
+            "~ link set isth-lab mtu 1500",
             "~ link set isth-lab master br-lab",
             "~ link set isth-lab up",
+        ]),
+        (gretap6, [
+            "+ link add br-lab alias isthmus:lab type bridge",
+            "+ link add isth-lab alias isthmus:lab type ip6gretap local 2001:db8::1 remote 2001:db8::7",
+            "~ link set br-lab mtu 1500",
+            "~ link set br-lab up",
+            "~ link set eth1 master br-lab",
+            "~ link set isth-lab mtu 1500",
+            "~ link set isth-lab master br-lab",
+            "~ link set isth-lab up",
+        ]),
+        (gre6, [
+            "+ link add isth-lab alias isthmus:lab type ip6gre local 2001:db8::1 remote 2001:db8::7",
+            "~ link set isth-lab mtu 1456",
+            "~ link set isth-lab up",
+            "+ addr add fd00::1/64 dev isth-lab",
+            "+ route add 2001:db8:2::/48 via fd00::2 dev isth-lab",
+            "+ route add 10.2.0.0/16 dev isth-lab",
+        ]),
+        (sit, [
+            "+ link add isth-lab alias isthmus:lab type sit local 192.0.2.1 remote 198.51.100.7 pmtudisc",
+            "~ link set isth-lab mtu 1480",
+            "~ link set isth-lab up",
+            "+ addr add fd00::1/64 dev isth-lab",
+            "+ route add 2001:db8:2::/48 via fd00::2 dev isth-lab",
         ]),
     ])
     func fresh(_ config: String, _ expected: [String]) throws {
@@ -166,9 +256,9 @@ struct PlannerTests {
     func dump() throws {
         let after = try applied(try desired(vxlan))
         #expect(after.dump.filter { $0.contains("lab") || $0.hasPrefix("link eth1") } == [
-            "link br-lab type bridge alias isthmus:lab mtu 1450 up",
+            "link br-lab type bridge alias isthmus:lab mtu 1500 up",
             "link eth1 mtu 1500 master br-lab up",
-            "link isth-lab type vxlan alias isthmus:lab mtu 1450 master br-lab up df unset dstport 4789 id 42 local 192.0.2.1 remote 198.51.100.7",
+            "link isth-lab type vxlan alias isthmus:lab mtu 1500 master br-lab up df unset dstport 4789 id 42 local 192.0.2.1 remote 198.51.100.7",
         ])
     }
 
@@ -179,7 +269,10 @@ struct PlannerTests {
         let west = SiteConfig.cookie(segment: "lab", site: "west").map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         #expect(d.tunnel.kind == "l2tpeth")
         #expect(d.tunnel.parameterWords == "tunnel_id 1 peer_tunnel_id 2 session_id 1 peer_session_id 2 encap ip local 192.0.2.1 remote 198.51.100.7 cookie \(east) peer_cookie \(west)")
-        #expect(d.tunnel.mtu == 1500 - 20 - 4 - 8 - 4 - 14)
+        // The device carries the LAN's 1500 (fragment, the Ethernet default); what crosses unfragmented is
+        // 1500 - 20 IP - 4 session - 8 cookie - 4 L2-specific - 14 Ethernet.
+        #expect(d.tunnel.mtu == 1500)
+        #expect(try segment(l2tpCookies).mtuPlan.tunnelMTU == 1500 - 20 - 4 - 8 - 4 - 14)
     }
 
     @Test("already applied: no changes")
@@ -196,20 +289,20 @@ struct PlannerTests {
     @Test("drift is repaired, one change each", arguments: [
         ("tunnel deleted by hand", [
             "+ link add isth-lab alias isthmus:lab type vxlan id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 df unset (missing: deleted by hand)",
-            "~ link set isth-lab mtu 1450",
+            "~ link set isth-lab mtu 1500",
             "~ link set isth-lab master br-lab",
             "~ link set isth-lab up",
         ]),
         ("MTU changed by hand", [
-            "~ link set isth-lab mtu 1450 (was 1500: changed by hand)",
+            "~ link set isth-lab mtu 1500 (was 1400: changed by hand)",
         ]),
         ("bridge MTU changed by hand", [
-            "~ link set br-lab mtu 1450 (was 9000: changed by hand)",
+            "~ link set br-lab mtu 1500 (was 9000: changed by hand)",
         ]),
         ("parameter changed", [
             "- link del isth-lab (parameters changed: remote 198.51.100.99 → 198.51.100.7)",
             "+ link add isth-lab alias isthmus:lab type vxlan id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 df unset (parameters changed: remote 198.51.100.99 → 198.51.100.7)",
-            "~ link set isth-lab mtu 1450",
+            "~ link set isth-lab mtu 1500",
             "~ link set isth-lab master br-lab",
             "~ link set isth-lab up",
         ]),
@@ -225,7 +318,7 @@ struct PlannerTests {
         var o = try applied(d)
         switch what {
         case "tunnel deleted by hand": o["isth-lab"] = nil
-        case "MTU changed by hand": o["isth-lab"]!.mtu = 1500
+        case "MTU changed by hand": o["isth-lab"]!.mtu = 1400
         case "bridge MTU changed by hand": o["br-lab"]!.mtu = 9000
         case "parameter changed": o["isth-lab"]!.parameters["remote"] = "198.51.100.99"
         case "LAN port unenslaved": o["eth1"]!.master = nil
@@ -298,7 +391,7 @@ struct PlannerTests {
             "~ link set eth1 nomaster (releasing from br-lab)",
             "- link del br-lab (no longer in the config)",
             "+ link add br-new alias isthmus:lab type bridge (new in the config)",
-            "~ link set br-new mtu 1450",
+            "~ link set br-new mtu 1500",
             "~ link set br-new up",
             "~ link set eth1 master br-new",
             "~ link set isth-lab master br-new",
@@ -371,6 +464,325 @@ struct PlannerTests {
                 #expect(!after.interfaces.values.contains { $0.alias == "isthmus:lab" && reference[$0.name] == nil }, "round \(round): stale left")
             }
         }
+    }
+
+    // MARK: - outer DF handling, stated for every kernel kind
+
+    @Test("the outer-DF words of each kind: always stated on the kernel data plane, never on the userspace one", arguments: [
+        (vxlan, nil, "id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 df unset"),
+        (vxlanUnfragmented, nil, "id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 df unset"),
+        (vxlan, ResolvedDataplane.userspace, "type vxlan id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789"),
+        (gretap, nil, "local 192.0.2.1 remote 198.51.100.7 key 77 nopmtudisc ignore-df"),
+        (gretap, .userspace, "type gretap local 192.0.2.1 remote 198.51.100.7 key 77"),
+        (greInUDP, nil, "local 192.0.2.1 remote 198.51.100.7 encap fou encap-sport auto encap-dport 4754 nopmtudisc ignore-df"),
+        (gretap6, nil, "local 2001:db8::1 remote 2001:db8::7"),
+        (l2tp, nil, "tunnel_id 1 peer_tunnel_id 2 session_id 1 peer_session_id 2 encap udp local 192.0.2.1 remote 198.51.100.7 udp_sport 1701 udp_dport 1701"),
+        (ipip, nil, "local 192.0.2.1 remote 198.51.100.7 pmtudisc"),
+        (ipip, .userspace, "type ipip local 192.0.2.1 remote 198.51.100.7"),
+        (l3("ipip", ["underlay_mtu = 1280", "mtu = 1400", "fragment = true"]), nil, "local 192.0.2.1 remote 198.51.100.7 nopmtudisc"),
+        (l3("ipip", [], v6: true), nil, "local 2001:db8::1 remote 2001:db8::7 mode ipip6"),
+        (l3("ipip", ["underlay_mtu = 1280", "mtu = 1400", "fragment = true"], v6: true), nil, "local 2001:db8::1 remote 2001:db8::7 mode ipip6"),
+        (l3("gre", []), nil, "local 192.0.2.1 remote 198.51.100.7 pmtudisc"),
+        (l3("gre", ["key = 5", "underlay_mtu = 1280", "mtu = 1400", "fragment = true"]), nil,
+         "local 192.0.2.1 remote 198.51.100.7 key 5 nopmtudisc ignore-df"),
+        (gre6, nil, "local 2001:db8::1 remote 2001:db8::7"),
+        (sit, nil, "local 192.0.2.1 remote 198.51.100.7 pmtudisc"),
+        (sit.replacing("name = \"lab\"\n", with: "name = \"lab\"\nunderlay_mtu = 1280\nmtu = 1400\nfragment = true\n"), nil,
+         "local 192.0.2.1 remote 198.51.100.7 nopmtudisc"),
+        (sit, .userspace, "type sit local 192.0.2.1 remote 198.51.100.7"),
+    ] as [(String, ResolvedDataplane?, String)])
+    func dfWords(_ config: String, _ plane: ResolvedDataplane?, _ words: String) throws {
+        let d = try desired(config, dataplane: plane)
+        #expect(d.tunnel.parameterWords == words)
+        // A hand-made change of the DF handling is drift: the tunnel is replaced with the stated words.
+        guard plane != .userspace, let last = d.tunnel.parameters.last, ["df", "pmtudisc", "nopmtudisc", "ignore-df"].contains(last.key) else { return }
+        var o = try applied(d)
+        let reason: String
+        switch last.key {
+        case "df": o["isth-lab"]!.parameters["df"] = "set"; reason = "df set → unset"
+        case "pmtudisc":
+            o["isth-lab"]!.parameters["pmtudisc"] = nil; o["isth-lab"]!.parameters["nopmtudisc"] = ""
+            reason = "nopmtudisc set → unset, pmtudisc unset → set"
+        case "nopmtudisc":
+            o["isth-lab"]!.parameters["nopmtudisc"] = nil; o["isth-lab"]!.parameters["pmtudisc"] = ""
+            reason = "nopmtudisc unset → set, pmtudisc set → unset"
+        default: o["isth-lab"]!.parameters["ignore-df"] = nil; reason = "ignore-df unset → set"
+        }
+        let changes = try plan(d, o)
+        #expect(lines(changes).first == "- link del isth-lab (parameters changed: \(reason))", "\(Planner.render(changes))")
+        #expect(try plan(d, Planner.apply(changes, to: o)).isEmpty)
+    }
+
+    @Test("fragment = false: an Ethernet segment gets the unfragmented MTU, end to end")
+    func ethernetUnfragmented() throws {
+        let d = try desired(vxlanUnfragmented)
+        let changes = try plan(d, freshHost())
+        #expect(lines(changes) == [
+            "+ link add br-lab alias isthmus:lab type bridge",
+            "+ link add isth-lab alias isthmus:lab type vxlan id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 df unset",
+            "~ link set br-lab mtu 1450",
+            "~ link set br-lab up",
+            "~ link set eth1 master br-lab",
+            "~ link set isth-lab mtu 1450",
+            "~ link set isth-lab master br-lab",
+            "~ link set isth-lab up",
+        ])
+        var o = Planner.apply(changes, to: freshHost())
+        #expect(try plan(d, o).isEmpty)
+        // The old default is now a drift, and so is the new one.
+        o["isth-lab"]!.mtu = 1500
+        #expect(lines(try plan(d, o)) == ["~ link set isth-lab mtu 1450 (was 1500: changed by hand)"])
+        let side = try segment(vxlanUnfragmented).side(for: "east")
+        #expect(side.tunnelMTU == 1450 && side.mtuPlan.tunnelMTU == 1450 && side.mssIPv4 == 1410 && side.mssIPv6 == 1390)
+        let g = try desired(gretapUnfragmented)
+        #expect(g.tunnel.mtu == 1500 - 20 - 8 - 14 && g.bridge?.mtu == g.tunnel.mtu)
+    }
+
+    /// The outer packets are fragmented exactly when the tunnel MTU exceeds what the underlay carries: with
+    /// `fragment = false` they are not, so IPv4 GRE keeps `pmtudisc` and a kernel VXLAN gets no DF-clearing rule.
+    @Test("fragment = false: no outer fragmentation, so IPv4 GRE keeps path MTU discovery")
+    func ethernetUnfragmentedDF() throws {
+        let side = try segment(gretapUnfragmented).side(for: "east")
+        let g = try desired(gretapUnfragmented)
+        #expect(side.tunnelMTU == 1458 && side.tunnelMTU == side.mtuPlan.tunnelMTU)
+        let v = try segment(vxlanUnfragmented).side(for: "east")
+        #expect(!side.outerFragmentation)
+        #expect(!v.outerFragmentation, "the agent would clear DF for an unfragmented kernel VXLAN")
+        #expect(g.tunnel.parameterWords == "local 192.0.2.1 remote 198.51.100.7 key 77 pmtudisc")
+    }
+
+    // MARK: - rollback (Planner.restore)
+
+    @Test("restore after a fresh apply: ports released, then tunnel, then bridge deleted")
+    func restoreGolden() throws {
+        let d = try desired(vxlan)
+        let after = try applied(d)
+        let back = Planner.restore(to: freshHost(), from: after, segment: "lab")
+        #expect(lines(back) == [
+            "~ link set eth1 nomaster (rollback)",
+            "- link del isth-lab (rollback)",
+            "- link del br-lab (rollback)",
+        ])
+        #expect(Planner.apply(back, to: after).dump == freshHost().dump)
+    }
+
+    @Test("restore after a replace that failed right after the create: the snapshot's device comes back as it was")
+    func restoreReplaceGolden() throws {
+        let d = try desired(vxlan)
+        var before = try applied(d)
+        before["isth-lab"]!.parameters["remote"] = "198.51.100.99"
+        before["isth-lab"]!.mtu = 1400
+        let changes = try plan(d, before)
+        #expect(lines(changes) == [
+            "- link del isth-lab (parameters changed: remote 198.51.100.99 → 198.51.100.7)",
+            "+ link add isth-lab alias isthmus:lab type vxlan id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 df unset (parameters changed: remote 198.51.100.99 → 198.51.100.7)",
+            "~ link set isth-lab mtu 1500",
+            "~ link set isth-lab master br-lab",
+            "~ link set isth-lab up",
+        ])
+        let partial = Planner.apply(Array(changes.prefix(2)), to: before)
+        let back = Planner.restore(to: before, from: partial, segment: "lab")
+        #expect(lines(back) == [
+            "- link del isth-lab (rollback)",
+            "+ link add isth-lab alias isthmus:lab type vxlan df unset dstport 4789 id 42 local 192.0.2.1 remote 198.51.100.99 (rollback)",
+            "~ link set isth-lab mtu 1400",
+            "~ link set isth-lab master br-lab (rollback)",
+            "~ link set isth-lab up",
+        ])
+        #expect(Planner.apply(back, to: partial).dump == before.dump)
+    }
+
+    @Test("restore puts an interface that was down back down, and a port that was free back out of the bridge")
+    func restoreSetDown() throws {
+        let d = try desired(vxlan)
+        var before = try applied(d)
+        before["isth-lab"]!.up = false
+        before["eth1"]!.master = nil
+        let changes = try plan(d, before)
+        #expect(lines(changes) == [
+            "~ link set eth1 master br-lab (not enslaved: changed by hand)",
+            "~ link set isth-lab up (was down: changed by hand)",
+        ])
+        let partial = Planner.apply(changes, to: before)
+        let back = Planner.restore(to: before, from: partial, segment: "lab")
+        #expect(lines(back) == [
+            "~ link set eth1 nomaster (rollback)",
+            "~ link set isth-lab down",
+        ])
+        #expect(Planner.apply(back, to: partial).dump == before.dump)
+    }
+
+    @Test("restore restarts a replaced userspace process with its old words")
+    func restoreUserspace() throws {
+        let d = try desired(userspace)
+        var before = try applied(d)
+        before["isth-lab"]!.up = false
+        before.userspaceTunnels["isth-lab"] = "type vxlan id 43 local 192.0.2.1 remote 198.51.100.7 dstport 4789"
+        let changes = try plan(d, before)
+        // Failed after the restart and every attribute: the process with the old words, its device down again.
+        let partial = Planner.apply(changes, to: before)
+        let back = Planner.restore(to: before, from: partial, segment: "lab")
+        #expect(lines(back) == [
+            "- stop isthmus tunnel run isth-lab (rollback)",
+            "+ run isthmus tunnel run isth-lab type vxlan id 43 local 192.0.2.1 remote 198.51.100.7 dstport 4789 (alias isthmus:lab) (rollback)",
+            "~ link set isth-lab master br-lab (rollback)",
+        ])
+        #expect(Planner.apply(back, to: partial).dump == before.dump)
+    }
+
+    @Test("restore, from a fresh host: every fixture, both data planes, after every prefix of the plan")
+    func restoreFresh() throws {
+        for (label, d) in try everyFixture() {
+            expectRestores(freshHost(), try plan(d, freshHost()), label + ", fresh host")
+            // And a `down` that failed part-way.
+            let up = try applied(d)
+            expectRestores(up, try plan(nil, up), label + ", down")
+        }
+    }
+
+    @Test("restore, from a drifted host: every fixture, both data planes, each drift, after every prefix of the plan")
+    func restoreDrifted() throws {
+        for (label, d) in try everyFixture() {
+            var seen = 0
+            for drift in Drift.allCases {
+                var o = try applied(d)
+                guard drift.apply(&o, d) else { continue }
+                seen += 1
+                #expect(o != (try applied(d)), "\(label): \(drift) changed nothing")
+                let changes = try plan(d, o)
+                #expect(!changes.isEmpty, "\(label): \(drift) is no drift")
+                expectRestores(o, changes, "\(label), drift \(drift)")
+                expectRestores(o, try plan(nil, o), "\(label), drift \(drift), down")
+            }
+            #expect(seen >= 6, "\(label): only \(seen) drifts apply")
+        }
+    }
+
+    @Test("restore, from 400 randomly drifted hosts (the idempotence test's drifts), up or down")
+    func restoreRandom() throws {
+        var rng = PlannerRNG(seed: 0x2E_57_0E)
+        let all = try everyFixture()
+        var skipped = 0
+        for round in 0..<400 {
+            let (label, d) = all[round % all.count]
+            var o = try applied(d)
+            for _ in 0..<Int(rng.next() % 4) + 1 { perturb(&o, d, &rng) }
+            let wantDown = rng.next() % 8 == 0
+            // A userspace process always comes with its own TAP/TUN device: a host where it runs without one (deleted by
+            // hand) or beside another kind of device (recreated by hand) cannot be put back by (re)starting processes.
+            if o.userspaceTunnels[d.tunnel.name] != nil && o[d.tunnel.name]?.kind != "tun" { skipped += 1; continue }
+            expectRestores(o, try plan(wantDown ? nil : d, o), "round \(round), \(label)\(wantDown ? ", down" : "")")
+        }
+        #expect(skipped < 60, "\(skipped) of 400 rounds skipped")
+    }
+}
+
+/// Every fixture on each data plane it has: the userspace data plane refuses a vxlan of more than two sites.
+private func everyFixture(sourceLocation: SourceLocation = #_sourceLocation) throws -> [(label: String, d: DesiredState)] {
+    var out: [(String, DesiredState)] = []
+    for (name, config) in fixtures {
+        for plane in [ResolvedDataplane.kernel, .userspace] {
+            if name == "vxlan3" && plane == .userspace {
+                let e = #expect(throws: PlanError.self, sourceLocation: sourceLocation) { try desired(config, dataplane: plane) }
+                #expect(e?.message == "segment lab: the userspace data plane sends to one known peer, but vxlan here has 2",
+                        sourceLocation: sourceLocation)
+                continue
+            }
+            out.append(("\(name) (\(plane))", try desired(config, dataplane: plane)))
+        }
+    }
+    return out
+}
+
+/// The user's interfaces on `freshHost()`: a rollback may re-enslave them or bring them up or down, never create or
+/// delete them.
+private let usersInterfaces: Set<String> = ["lo", "eth0", "eth1", "eth2", "br0", "eth3", "isth-other"]
+
+/// An apply of `changes` to `start` that failed after each number of steps (0...count), then rolled back with
+/// `Planner.restore`: the host is `start` again, exactly, and the rollback never creates or deletes the user's
+/// interfaces. Restoring an unchanged host (nothing applied, or after the rollback) is no change at all.
+private func expectRestores(_ start: ObservedState, _ changes: [Change], _ label: String,
+                            sourceLocation: SourceLocation = #_sourceLocation) {
+    for k in 0...changes.count {
+        let done = Array(changes.prefix(k))
+        let partial = Planner.apply(done, to: start)
+        let back = Planner.restore(to: start, from: partial, segment: "lab")
+        let restored = Planner.apply(back, to: partial)
+        let context = "\(label), failed after \(k) of \(changes.count):\n\(Planner.render(done))\nrollback:\n\(Planner.render(back))"
+        #expect(restored.dump == start.dump, "\(context)\ngot:\n\(restored.dump.joined(separator: "\n"))\nwant:\n\(start.dump.joined(separator: "\n"))",
+                sourceLocation: sourceLocation)
+        if k == 0 { #expect(back.isEmpty, "\(context)", sourceLocation: sourceLocation) }
+        #expect(Planner.restore(to: start, from: restored, segment: "lab").isEmpty, "\(context)", sourceLocation: sourceLocation)
+        for c in back {
+            switch c {
+            case .create(let s, _, _): #expect(!usersInterfaces.contains(s.name), "\(context)", sourceLocation: sourceLocation)
+            case .delete(let n, _, _): #expect(!usersInterfaces.contains(n), "\(context)", sourceLocation: sourceLocation)
+            default: break
+            }
+        }
+    }
+}
+
+/// A named change by hand to an applied host, for the rollback tests (`apply` is false when it does not apply to `d`).
+private enum Drift: CaseIterable {
+    case tunnelDeleted, bridgeDeleted, portReleased, portDown, mtuChanged, bridgeMTUChanged, parameterChanged,
+         kindChanged, tunnelDown, processDied, routeAdded, routeRemoved, addressRemoved, fdbRemoved, fouRemoved,
+         staleBridge, staleTunnel
+
+    func apply(_ o: inout ObservedState, _ d: DesiredState) -> Bool {
+        let t = d.tunnel.name
+        switch self {
+        case .tunnelDeleted:                        // for the userspace data plane: the process with it
+            o[t] = nil
+            o.userspaceTunnels[t] = nil
+        case .bridgeDeleted:
+            guard let b = d.bridge?.name else { return false }
+            o[b] = nil
+            for (k, v) in o.interfaces where v.master == b { o.interfaces[k]!.master = nil }
+        case .portReleased:
+            guard let p = d.ports.first else { return false }
+            o[p.name]!.master = nil
+        case .portDown:
+            guard let p = d.ports.last else { return false }
+            o[p.name]!.up = false
+        case .mtuChanged: o[t]!.mtu = 1400
+        case .bridgeMTUChanged:
+            guard let b = d.bridge?.name else { return false }
+            o[b]!.mtu = 9000
+        case .parameterChanged:                     // replaced: device or process
+            if d.tunnel.isUserspace { o.userspaceTunnels[t]! += " tos 1" } else { o[t]!.parameters["local"] = "192.0.2.99" }
+        case .kindChanged:
+            guard !d.tunnel.isUserspace else { return false }
+            o[t]!.kind = "dummy"
+        case .tunnelDown: o[t]!.up = false
+        case .processDied:                          // its device lingers
+            guard d.tunnel.isUserspace else { return false }
+            o.userspaceTunnels[t] = nil
+        case .routeAdded:
+            guard d.bridge == nil else { return false }
+            o[t]!.routes.append("192.168.9.0/24")
+        case .routeRemoved:
+            guard !d.tunnel.routes.isEmpty else { return false }
+            o[t]!.routes.removeFirst()
+        case .addressRemoved:
+            guard !d.tunnel.addresses.isEmpty else { return false }
+            o[t]!.addresses.removeAll()
+        case .fdbRemoved:
+            guard !d.tunnel.fdb.isEmpty else { return false }
+            o[t]!.fdb.removeLast()
+        case .fouRemoved:
+            guard d.fouPort != nil else { return false }
+            o.fouPorts.removeAll()
+        case .staleBridge:                          // a bridge of an older config, with a LAN port in it
+            o["br-old"] = ObservedInterface(name: "br-old", kind: "bridge", alias: "isthmus:lab", mtu: 1400, up: true)
+            if !d.ports.contains(where: { $0.name == "eth2" }) { o["eth2"]!.master = "br-old" }
+        case .staleTunnel:                          // a GRE-in-UDP tunnel of an older config, and its FOU port
+            o["isth-lab-old"] = ObservedInterface(name: "isth-lab-old", kind: "gretap", alias: "isthmus:lab", mtu: 1462, up: true,
+                                                  parameters: ["local": "192.0.2.1", "remote": "203.0.113.5", "encap": "fou",
+                                                               "encap-sport": "auto", "encap-dport": "5555"])
+            o.fouPorts.insert("5555 ipproto 47")
+        }
+        return true
     }
 }
 

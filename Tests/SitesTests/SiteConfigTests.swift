@@ -74,9 +74,15 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
         #expect(a.localAddress == b.peers[0].address && b.localAddress == a.peers[0].address)
         #expect(a.localPort == 1701 && a.peerPort == b.localPort)
         #expect(a.bridge == "br0" && b.bridge == "br-lab" && b.lan == ["eth1", "eth2"])
-        // 1280 - (20 IP + 8 UDP + 4 + 4 session + 8 cookie + 4 l2spec + 14 Ethernet = 62) = 1218
-        #expect(a.tunnelMTU == 1218 && a.outerFragmentation && a.mssIPv4 == 1178 && a.mssIPv6 == 1158)
-        #expect(c.warnings.count == 1 && c.warnings[0].message.contains("below IPv6's minimum"))
+        // 1280 - (20 IP + 8 UDP + 4 + 4 session + 8 cookie + 4 l2spec + 14 Ethernet = 62) = 1218 cross unfragmented;
+        // the device carries the LAN's 1500 (fragment, the Ethernet default) and TCP is clamped to the 1218.
+        #expect(a.mtuPlan.tunnelMTU == 1218 && a.tunnelMTU == 1500 && a.outerFragmentation && a.mssIPv4 == 1178 && a.mssIPv6 == 1158)
+        #expect(c.fragment && c.warnings.isEmpty, "a 1500 tunnel MTU meets IPv6's minimum: \(c.warnings)")
+        // fragment = false: the device gets what crosses unfragmented, which is below IPv6's minimum (a warning).
+        let u = try valid(Self.l2tp.replacing("underlay_mtu = 1280\n", with: "underlay_mtu = 1280\nfragment = false\n"))
+        let ua = try u.side(for: "east")
+        #expect(!u.fragment && ua.tunnelMTU == 1218 && ua.mssIPv4 == 1178 && ua.mssIPv6 == 1158)
+        #expect(u.warnings.count == 1 && u.warnings[0].message.contains("below IPv6's minimum"))
         // Deterministic: a second load (another host) derives the same values.
         let again = try valid(Self.l2tp)
         #expect(try again.side(for: "west") == b)
@@ -87,7 +93,7 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
         let c = try valid(twoSites(seg: ["encap = \"ip\"", "cookies = false"]))
         let a = try c.side(for: "east")
         #expect(a.cookie == nil && a.peerCookie == nil && a.localPort == nil && a.encap == .ip)
-        #expect(a.tunnelMTU == 1500 - (20 + 4 + 4 + 14))
+        #expect(a.tunnelMTU == 1500 && a.mtuPlan.tunnelMTU == 1500 - (20 + 4 + 4 + 14))
     }
 
     @Test func vxlanThreeSites() throws {
@@ -113,7 +119,7 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
         #expect(a.peers.map(\.name) == ["b", "c"] && cc.peers.map(\.name) == ["a", "b"])
         #expect(cc.peers[0].address.description == "2001:db8::1")
         #expect(a.vni == cc.vni && a.tunnelID == nil && a.cookie == nil)
-        #expect(a.tunnelMTU == 1500 - (40 + 8 + 8 + 14) && a.bridge == "br-campus" && cc.lan.isEmpty)
+        #expect(a.tunnelMTU == 1500 && a.mtuPlan.tunnelMTU == 1500 - (40 + 8 + 8 + 14) && a.bridge == "br-campus" && cc.lan.isEmpty)
         let v = try valid(twoSites(tunnel: "vxlan", seg: ["vni = 77", "port = 8472"]))
         #expect(v.vni == 77 && v.port == 8472)
     }
@@ -145,7 +151,7 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
     @Test func greKeyAndSit() throws {
         let g = try valid(twoSites(tunnel: "gretap", seg: ["key = 42"]))
         let s = try g.side(for: "west")
-        #expect(s.greKey == 42 && s.tunnelMTU == 1500 - (20 + 8 + 14) && s.localPort == nil)
+        #expect(s.greKey == 42 && s.tunnelMTU == 1500 && s.mtuPlan.tunnelMTU == 1500 - (20 + 8 + 14) && s.localPort == nil)
         let sit = try valid(twoSites(tunnel: "sit", east: ["address = \"192.0.2.1\"", "networks = [\"2001:db8:1::/48\"]"],
                                      west: ["address = \"192.0.2.2\"", "networks = [\"2001:db8:2::/48\"]"]))
         #expect(try sit.side(for: "east").routes.first?.gateway == nil)
@@ -245,11 +251,31 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
 
     @Test func mtuErrors() {
         expectOne(twoSites(seg: ["underlay_mtu = 100"]), 4, 16, "cannot carry the 62 bytes of l2tpv3-udp overhead")
-        expectOne(twoSites(seg: ["underlay_mtu = 1280", "mtu = 1500"]), 5, 7, "`mtu` 1500 does not fit")
+        expectOne(twoSites(seg: ["underlay_mtu = 1280", "mtu = 1500", "fragment = false"]), 5, 7, "`mtu` 1500 does not fit")
         let ok = try? load(twoSites(seg: ["underlay_mtu = 1280", "mtu = 1500", "fragment = true"])).get()
         let side = try? ok?.side(for: "east")
         #expect(side?.tunnelMTU == 1500 && side?.outerFragmentation == true && side?.mssIPv4 == 1178)
+        // Without `fragment`, Ethernet kinds fragment (the default) and accept it; L3 kinds do not.
+        #expect(errors(twoSites(seg: ["underlay_mtu = 1280", "mtu = 1500"])).isEmpty)
+        expectOne(twoSites(tunnel: "gre", seg: ["underlay_mtu = 1280", "mtu = 1500"],
+                           east: ["address = \"192.0.2.1\"", "networks = [\"10.1.0.0/16\"]"],
+                           west: ["address = \"192.0.2.2\"", "networks = [\"10.2.0.0/16\"]"]),
+                  5, 7, "`mtu` 1500 does not fit: a 1280-byte underlay carries at most 1256 through gre (24 bytes of overhead)")
         expectOne(twoSites(west: ["address = \"2001:db8::2\"", "lan = [\"eth1\"]"]).replacingAddress(), 4, 16, "minimum of an IPv6 underlay")
+    }
+
+    /// The tunnel device is "isth-" + segment (cut to 15 bytes), so a bridge or a LAN port of that name is refused:
+    /// the planner could apply neither (with `bridge = "isth-lab"` it would replace the bridge with the tunnel and
+    /// enslave the tunnel to itself on every plan; with `lan = ["isth-lab"]` the port is a conflict or missing).
+    @Test func namesCollidingWithTheTunnelDevice() {
+        let bridge = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"eth1\"]", "bridge = \"isth-lab\""])
+        let port = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"isth-lab\"]"])
+        let long = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"eth1\"]", "bridge = \"isth-a-very-lon\""])
+            .replacing("name = \"lab\"", with: "name = \"a-very-long-segment\"")
+        #expect(DesiredState.tunnelName(segment: "a-very-long-segment") == "isth-a-very-lon")
+        #expect(errors(bridge).map(\.message) == ["`bridge` \"isth-lab\" is the name of the segment's tunnel device"])
+        #expect(errors(port).map(\.message) == ["LAN port \"isth-lab\" is the name of the segment's tunnel device"])
+        #expect(errors(long).map(\.message) == ["`bridge` \"isth-a-very-lon\" is the name of the segment's tunnel device"])
     }
 
     @Test func allErrorsInOnePass() {
@@ -279,15 +305,17 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
 
     @Test func randomGrammarConfigs() {
         var rng = SplitMix(seed: 0x15_7A_05)
-        var accepted = 0
+        var accepted = 0, planned = 0
         for _ in 0..<5000 {
             let text = randomConfig(&rng)
             if case .success(let c) = load(text) {
                 accepted += 1
-                checkInvariants(c, text)
+                planned += checkInvariants(c, text)
             }
         }
         #expect(accepted > 1500, "only \(accepted) accepted: the grammar should produce valid configs too")
+        // At least 2 sites × 2 data planes each, or (vxlan of n > 2 sites, userspace refused) n kernel ones.
+        #expect(planned >= 3 * accepted, "only \(planned) desired states planned for \(accepted) configs")
     }
 
     @Test func mutatedConfigs() {
@@ -405,7 +433,9 @@ private func randomConfig(_ r: inout SplitMix) -> String {
     return lines.joined(separator: "\n") + "\n"
 }
 
-private func checkInvariants(_ c: SegmentConfig, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+/// Returns how many desired states (site × data plane) were planned and applied.
+@discardableResult
+private func checkInvariants(_ c: SegmentConfig, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> Int {
     let ctx = Comment(rawValue: text)
     #expect(c.sites.count >= 2, ctx, sourceLocation: sourceLocation)
     if c.kind.isPointToPoint { #expect(c.sites.count == 2, ctx, sourceLocation: sourceLocation) }
@@ -413,13 +443,23 @@ private func checkInvariants(_ c: SegmentConfig, _ text: String, sourceLocation:
     #expect(Set(c.sites.map(\.address.isIPv6)).count == 1, ctx, sourceLocation: sourceLocation)
     #expect(Set(c.siteNames).count == c.sites.count && c.siteNames == c.siteNames.sorted(), ctx, sourceLocation: sourceLocation)
     #expect(c.tunnelMTU >= 68 && c.mtuPlan.tunnelMTU >= 68, ctx, sourceLocation: sourceLocation)
-    if c.mtu == nil || !c.fragment { #expect(c.tunnelMTU <= c.mtuPlan.tunnelMTU, ctx, sourceLocation: sourceLocation) }
+    // Without `fragment`, the default applies: Ethernet kinds fragment, L3 kinds do not.
+    if !text.contains("fragment") { #expect(c.fragment == c.kind.isEthernet, ctx, sourceLocation: sourceLocation) }
+    // An explicit mtu is used as given; without fragmentation it must fit the underlay.
+    if let m = c.mtu { #expect(c.tunnelMTU == m, ctx, sourceLocation: sourceLocation) }
+    if !c.fragment { #expect(c.tunnelMTU <= c.mtuPlan.tunnelMTU, ctx, sourceLocation: sourceLocation) }
+    if c.mtu == nil {
+        // Ethernet kinds that fragment carry the LAN's full 1500 (or more, when the underlay carries more);
+        // otherwise the device gets what crosses unfragmented.
+        let expected = c.kind.isEthernet && c.fragment ? max(1500, c.mtuPlan.tunnelMTU) : c.mtuPlan.tunnelMTU
+        #expect(c.tunnelMTU == expected, ctx, sourceLocation: sourceLocation)
+    }
     if c.kind == .vxlan { #expect(c.vni.map { (1...16_777_215).contains($0) } == true, ctx, sourceLocation: sourceLocation) }
     if c.kind == .sit { #expect(!c.ipv6Underlay, ctx, sourceLocation: sourceLocation) }
     var sides: [String: SiteSide] = [:]
     for s in c.sites {
         guard let side = try? c.side(for: s.name) else {
-            Issue.record("side(for: \(s.name)) failed", sourceLocation: sourceLocation); return
+            Issue.record("side(for: \(s.name)) failed", sourceLocation: sourceLocation); return 0
         }
         sides[s.name] = side
         #expect(side.peers.count == c.sites.count - 1 && !side.peers.contains { $0.address == side.localAddress }, ctx, sourceLocation: sourceLocation)
@@ -432,6 +472,16 @@ private func checkInvariants(_ c: SegmentConfig, _ text: String, sourceLocation:
             #expect(c.sites.allSatisfy { $0.networks.allSatisfy(\.isNetwork) }, ctx, sourceLocation: sourceLocation)
         }
         #expect(side.mssIPv4.map { $0 >= 28 } ?? true, ctx, sourceLocation: sourceLocation)
+        #expect(side.tunnelMTU == c.tunnelMTU && side.mtuPlan == c.mtuPlan, ctx, sourceLocation: sourceLocation)
+        // The clamp is to what crosses unfragmented, whatever the device's MTU.
+        #expect(side.mssIPv4 == (c.filters.mssClamp ? c.mtuPlan.tunnelMTU - 40 : nil), ctx, sourceLocation: sourceLocation)
+        #expect(side.mssIPv6 == (c.filters.mssClamp ? max(0, c.mtuPlan.tunnelMTU - 60) : nil), ctx, sourceLocation: sourceLocation)
+        // A device MTU above what the underlay carries means the outer packets are fragmented; for Ethernet kinds
+        // with the default MTU that is exactly when fragmentation is on.
+        if side.tunnelMTU > side.mtuPlan.tunnelMTU { #expect(side.outerFragmentation, ctx, sourceLocation: sourceLocation) }
+        if c.kind.isEthernet && c.fragment && c.mtu == nil {
+            #expect(side.outerFragmentation == (side.tunnelMTU > side.mtuPlan.tunnelMTU), ctx, sourceLocation: sourceLocation)
+        }
     }
     let all = c.sites.flatMap { s in s.networks.map { (s.name, $0) } }
     for (i, x) in all.enumerated() { for y in all[..<i] { #expect(!x.1.overlaps(y.1), ctx, sourceLocation: sourceLocation) } }
@@ -446,4 +496,72 @@ private func checkInvariants(_ c: SegmentConfig, _ text: String, sourceLocation:
             if c.cookies { #expect(a.cookie?.count == 8 && a.cookie != b.cookie, ctx, sourceLocation: sourceLocation) }
         }
     }
+    return checkPlans(c, sides, ctx, sourceLocation: sourceLocation)
+}
+
+/// An accepted config is one the planner can apply: for every site and both data planes, the desired state plans on
+/// a fresh host that has the site's LAN ports, applying the plan leaves nothing to do, what the config asks for is
+/// there, and nothing foreign is touched. The only refusal allowed is the userspace data plane's for a vxlan of
+/// more than two sites.
+private func checkPlans(_ c: SegmentConfig, _ sides: [String: SiteSide], _ ctx: Comment, sourceLocation: SourceLocation) -> Int {
+    let mine = Planner.alias(c.name)
+    var planned = 0
+    for site in c.siteNames {
+        guard let side = sides[site] else { continue }
+        for plane in [ResolvedDataplane.kernel, .userspace] {
+            let at = Comment(rawValue: "site \(site), \(plane) data plane:\n" + ctx.rawValue)
+            let refuses = plane == .userspace && c.kind == .vxlan && c.sites.count > 2
+            let d: DesiredState
+            do {
+                d = try DesiredState(side: side, dataplane: plane)
+            } catch {
+                #expect(refuses, "DesiredState refused: \(error)\n\(at.rawValue)", sourceLocation: sourceLocation)
+                if refuses {
+                    #expect(error.message == "segment \(c.name): the userspace data plane sends to one known peer, but vxlan here has \(c.sites.count - 1)",
+                            at, sourceLocation: sourceLocation)
+                    #expect(error.hint == "use dataplane = \"kernel\" (or \"auto\") for a vxlan segment of more than two sites", at,
+                            sourceLocation: sourceLocation)
+                }
+                continue
+            }
+            #expect(!refuses, "the userspace data plane accepted a vxlan of \(c.sites.count) sites\n\(at.rawValue)", sourceLocation: sourceLocation)
+            // A host before Isthmus: loopback, its uplink, the LAN ports the site names (up, not enslaved), and another
+            // segment's tunnel that must stay as it is.
+            var host = ObservedState(interfaces: [
+                ObservedInterface(name: "lo", kind: "", mtu: 65536, up: true),
+                ObservedInterface(name: "wan0", kind: "", mtu: 1500, up: true, addresses: ["\(side.localAddress)/24"]),
+            ])
+            for p in side.lan where host[p] == nil { host[p] = ObservedInterface(name: p, kind: "", mtu: 1500, up: true) }
+            let foreign = "isth-zz-other"
+            if !d.owned.contains(where: { $0.name == foreign }) && host[foreign] == nil {
+                host[foreign] = ObservedInterface(name: foreign, kind: "gretap", alias: "isthmus:zz-other", mtu: 1462, up: true,
+                                                  parameters: ["local": "\(side.localAddress)", "remote": "203.0.113.1"])
+            }
+            let changes: [Change]
+            do {
+                changes = try Planner.plan(desired: d, observed: host, segment: c.name)
+            } catch {
+                Issue.record("the planner cannot apply an accepted config: \(error)\n\(at.rawValue)", sourceLocation: sourceLocation)
+                continue
+            }
+            let after = Planner.apply(changes, to: host)
+            let again = Result { () throws(PlanError) in try Planner.plan(desired: d, observed: after, segment: c.name) }
+            #expect(again.map(\.isEmpty) == .success(true), "plan:\n\(Planner.render(changes))\nagain: \(again)\n\(at.rawValue)",
+                    sourceLocation: sourceLocation)
+            for s in d.owned {
+                let o = after[s.name]
+                #expect(o?.alias == mine && o?.up == true && o?.mtu == s.mtu && o?.mtu == side.tunnelMTU && o?.master == s.master,
+                        "\(s.name): \(String(describing: o))\n\(at.rawValue)", sourceLocation: sourceLocation)
+            }
+            #expect(after.userspaceTunnels == (d.tunnel.isUserspace ? [d.tunnel.name: d.tunnel.parameterWords] : [:]), at,
+                    sourceLocation: sourceLocation)
+            for p in d.ports { #expect(after[p.name]?.master == d.bridge?.name, at, sourceLocation: sourceLocation) }
+            #expect(after.interfaces.count == host.interfaces.count + d.owned.count, at, sourceLocation: sourceLocation)
+            for name in ["lo", "wan0", foreign] where host[name] != nil && !side.lan.contains(name) {
+                #expect(after[name] == host[name], "\(name) touched\n\(at.rawValue)", sourceLocation: sourceLocation)
+            }
+            planned += 1
+        }
+    }
+    return planned
 }

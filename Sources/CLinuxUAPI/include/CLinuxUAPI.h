@@ -96,6 +96,12 @@ int isthmus_ioctl_int(int fd, unsigned long request, unsigned long arg);
 /// setns(2) wrapper (glibc declares it only under _GNU_SOURCE).
 int isthmus_setns(int fd, int nstype);
 
+/// Creates the named network namespace `path` (e.g. /run/netns/NAME) under `dir` (/run/netns), like
+/// `ip netns add`; 0, or -1 with errno (EEXIST: the name is taken).
+int isthmus_netns_create(const char *dir, const char *path);
+/// Removes a named network namespace (the namespace itself lives on while a process is in it); 0 or -1 with errno.
+int isthmus_netns_delete(const char *path);
+
 // nftables (SiteAgent): libnftables.so.1 is opened with dlopen at run time (nftables.c), so building needs no
 // libnftables-dev. A context opens its netlink socket when it is created, in the calling thread's network namespace.
 /// A libnftables context (struct nft_ctx) with buffered output and error text.

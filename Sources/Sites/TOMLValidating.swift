@@ -1,0 +1,82 @@
+/// Reading a parsed TOML document into a model while collecting every problem as `FILE:LINE:COL: message` + hint
+/// (never stopping at the first): the typed accessors the site config and the lab files share.
+public protocol TOMLValidating {
+    var file: String { get }
+    var errors: [ConfigError] { get set }
+}
+
+extension TOMLValidating {
+    public mutating func error(_ p: TOMLPosition, _ message: String, hint: String = "") {
+        errors.append(ConfigError(file: file, position: p, message: message, hint: hint))
+    }
+
+    public mutating func checkKeys(_ t: TOMLTable, allowed: [String], table: String) {
+        for e in t.entries where !allowed.contains(e.key) {
+            var message = "unknown key `\(e.key)` in \(table)"
+            if let s = SiteConfig.suggestion(for: e.key, among: allowed) { message += "; did you mean `\(s)`?" }
+            error(e.keyPosition, message, hint: "keys allowed in \(table): " + allowed.joined(separator: ", "))
+        }
+    }
+
+    public mutating func typeError(_ e: TOMLTable.Entry, _ expected: String, example: String) {
+        error(e.node.position, "`\(e.key)` must be \(expected), found \(e.node.value.typeNameWithArticle)",
+              hint: "write it like \(example)")
+    }
+
+    public mutating func string(_ t: TOMLTable, _ key: String, example: String) -> (String, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        guard let s = e.node.string else { typeError(e, "a string", example: example); return nil }
+        return (s, e)
+    }
+
+    public mutating func integer(_ t: TOMLTable, _ key: String, _ range: ClosedRange<Int64>, example: String) -> (Int64, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        let r = "\(range.lowerBound)..\(range.upperBound)"
+        guard let n = e.node.integer else { typeError(e, "an integer (\(r))", example: example); return nil }
+        guard range.contains(n) else {
+            error(e.node.position, "`\(key)` \(n) is out of range \(r)", hint: "choose a value in \(r), e.g. \(example)")
+            return nil
+        }
+        return (n, e)
+    }
+
+    public mutating func boolean(_ t: TOMLTable, _ key: String) -> (Bool, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        guard let b = e.node.boolean else { typeError(e, "a boolean", example: "\(key) = true"); return nil }
+        return (b, e)
+    }
+
+    public mutating func choice<E: RawRepresentable & CaseIterable>(_ t: TOMLTable, _ key: String, _: E.Type) -> (E, TOMLTable.Entry)?
+    where E.RawValue == String {
+        let names = E.allCases.map(\.rawValue)
+        let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
+        guard let (s, e) = string(t, key, example: "\(key) = \"\(names[0])\"") else { return nil }
+        if let v = E(rawValue: s) { return (v, e) }
+        var message = "`\(key)` must be one of \(list); found \"\(s)\""
+        if let sug = SiteConfig.suggestion(for: s, among: names) { message += "; did you mean \"\(sug)\"?" }
+        error(e.node.position, message, hint: "write e.g. \(key) = \"\(names[0])\"")
+        return nil
+    }
+
+    public mutating func stringArray(_ t: TOMLTable, _ key: String, example: String) -> ([(String, TOMLNode)], TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        guard let arr = e.node.array else { typeError(e, "an array of strings", example: example); return nil }
+        var out: [(String, TOMLNode)] = []
+        var ok = true
+        for n in arr {
+            if let s = n.string { out.append((s, n)) } else {
+                ok = false
+                error(n.position, "every element of `\(key)` must be a string, found \(n.value.typeNameWithArticle)",
+                      hint: "write it like \(example)")
+            }
+        }
+        return ok ? (out, e) : nil
+    }
+
+    /// Reject a key the tunnel kind does not use.
+    public mutating func notApplicable(_ t: TOMLTable, _ key: String, _ why: String, table: String) {
+        if let e = t[entry: key] {
+            error(e.keyPosition, "`\(key)` \(why)", hint: "remove `\(key)` from \(table)")
+        }
+    }
+}
