@@ -43,7 +43,8 @@ struct SiteTests {
         let syn = try lab.capture("b1", "tcp port 5001 and tcp[tcpflags] == tcp-syn", seconds: 5)
         let synAck = try lab.capture("a1", "tcp port 5001 and tcp[tcpflags] == (tcp-syn|tcp-ack)", seconds: 5)
         let tcp = try lab.exec("b1", """
-            (timeout -s KILL 10 socat -u TCP-LISTEN:5001,reuseaddr - | sha256sum > \(lab.dir)/rx.sum) & sleep 0.5; \
+            (timeout -s KILL 10 socat -u TCP-LISTEN:5001,reuseaddr - | sha256sum > \(lab.dir)/rx.sum) & \
+            for i in $(seq 50); do ss -ltn | grep -q ':5001 ' && break; sleep 0.1; done; \
             ip netns exec \(lab["a1"]) sh -c 'head -c 2000000 /dev/urandom | tee \(lab.dir)/tx.bin | socat -u - TCP:192.168.50.21:5001'; \
             wait; sha256sum < \(lab.dir)/tx.bin; cat \(lab.dir)/rx.sum
             """)

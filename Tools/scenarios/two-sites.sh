@@ -74,14 +74,15 @@ check "up b" isth b up
 check "ping -M do -s 1472 a1 -> b1" inns a1 ping -c 2 -W 3 -M do -s 1472 192.168.50.21
 check "ping -M do -s 1472 b2 -> a2" inns b2 ping -c 2 -W 3 -M do -s 1472 192.168.50.12
 
-cap() {  # cap HOST FILTER FILE: tcpdump in the background for 5 s
-  inns "$1" timeout -s KILL 5 tcpdump -Z root --immediate-mode -l -nn -v -i eth0 "$2" >"$3" 2>/dev/null &
+cap() {  # cap HOST FILTER FILE: tcpdump in the background for CAPTURE_SECONDS (8) s; the caller waits
+  inns "$1" timeout -s KILL "${CAPTURE_SECONDS:-8}" tcpdump -Z root --immediate-mode -l -nn -v -i eth0 "$2" >"$3" 2>"$3.err" &
+  for _ in $(seq 50); do grep -q 'listening on' "$3.err" 2>/dev/null && return; sleep 0.1; done
 }
 cap b1 'tcp port 5001 and tcp[tcpflags] == tcp-syn' "$work/syn"
 cap a1 'tcp port 5001 and tcp[tcpflags] == (tcp-syn|tcp-ack)' "$work/synack"
 sleep 1
 (inns b1 timeout -s KILL 20 socat -u TCP-LISTEN:5001,reuseaddr - | sha256sum >"$work/rx.sum") &
-sleep 0.5
+for _ in $(seq 50); do inns b1 ss -ltn | grep -q ':5001 ' && break; sleep 0.1; done
 head -c 1000000 /dev/urandom >"$work/tx.bin"
 inns a1 timeout -s KILL 20 socat -u "OPEN:$work/tx.bin" TCP:192.168.50.21:5001
 sleep 0.5; wait

@@ -114,16 +114,21 @@ final class TwoSites {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["ip", "netns", "exec", self[short], "timeout", "-s", "KILL", "\(seconds)", "tcpdump", "--immediate-mode", "-l", "-nn", "-v", "-i", "eth0", filter]
         FileManager.default.createFile(atPath: out, contents: nil)
-        let h = FileHandle(forWritingAtPath: out)!
+        FileManager.default.createFile(atPath: out + ".err", contents: nil)
+        let h = FileHandle(forWritingAtPath: out)!, e = FileHandle(forWritingAtPath: out + ".err")!
         p.standardOutput = h
-        p.standardError = FileHandle.nullDevice
+        p.standardError = e
         try p.run()
-        // tcpdump needs a moment to open the socket and load the filter. (SIGKILL: a test runner's children may
-        // start with SIGTERM blocked, and timeout's default signal would then never end tcpdump.)
-        usleep(700_000)
+        // Packets sent before tcpdump has opened its socket and loaded the filter are not seen: wait for it to say
+        // so. (SIGKILL: a test runner's children may start with SIGTERM blocked, and timeout's default signal would
+        // then never end tcpdump.)
+        for _ in 0..<50 {
+            if (try? String(contentsOfFile: out + ".err", encoding: .utf8))?.contains("listening on") == true { break }
+            usleep(100_000)
+        }
         return {
             p.waitUntilExit()
-            try? h.close()
+            try? h.close(); try? e.close()
             return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         }
     }
