@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Dataplane", targets: ["Dataplane"]),
         .library(name: "Sites", targets: ["Sites"]),
         .library(name: "SiteAgent", targets: ["SiteAgent"]),
+        .library(name: "Lab", targets: ["Lab"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -35,16 +36,18 @@ let package = Package(
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
         // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
         .target(name: "SiteAgent", dependencies: ["Sites", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "CLinuxUAPI"]),
+        // Labs: namespace topologies from a TOML file, built and torn down (state on disk), and their checks.
+        .target(name: "Lab", dependencies: ["Sites", "SiteAgent", "IPCommand", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
-            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
         .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
-        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "TestSupport"]),
     ]
 )

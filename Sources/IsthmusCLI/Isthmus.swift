@@ -16,6 +16,7 @@ struct Isthmus: ParsableCommand {
         Write `isthmus` where you wrote `ip` (or `bridge` for fdb): `isthmus link add vx0 type vxlan id 100 dstport 4789`.
 
         Sites: isthmus plan|up|status|down --config FILE [--site NAME]; isthmus service install|uninstall --config FILE.
+        Labs: isthmus lab up|check|down|status|run FILE [--vm] [-j].
         """
     )
 
@@ -42,6 +43,20 @@ struct Isthmus: ParsableCommand {
     var words: [String] = []
 
     func run() throws {
+        if batch == nil, words.first == "lab" {
+            do {
+                let cmd = try LabCommand.parse(Array(words.dropFirst()))
+                try cmd.run()
+            } catch let e as LabFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            } catch let e as ExitCode {
+                throw e
+            } catch {
+                LabCommand.exit(withError: error)
+            }
+            return
+        }
         if batch == nil, let verb = words.first, SiteCommands.verbs.contains(verb) {
             do {
                 try SiteCommands.run(words, netns: netns, json: json)
