@@ -174,7 +174,52 @@ public struct LabChecks {
             return (mtu == c.expect, "largest DF packet that crosses: \(mtu) bytes (expected \(c.expect ?? 0))")
         case .noCross:
             return try noCross(c)
+        case .mss:
+            return try mss(c)
         }
+    }
+
+    /// Starts tcpdump in `node` (all interfaces) and waits until it listens; the caller waits for the process.
+    func capture(_ node: String, _ filter: String, seconds: Int, into file: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["nsenter", "--net=\(NetworkNamespace.directory)/\(lab.namespace(node))", "--", "timeout", "-s", "KILL", "\(seconds)",
+                       "tcpdump", "-Z", "root", "--immediate-mode", "-l", "-nn", "-v", "-i", "any", filter]
+        FileManager.default.createFile(atPath: file, contents: nil)
+        FileManager.default.createFile(atPath: file + ".err", contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: file)!
+        p.standardError = FileHandle(forWritingAtPath: file + ".err")!
+        try p.run()
+        for _ in 0..<50 {
+            if (try? String(contentsOfFile: file + ".err", encoding: .utf8))?.contains("listening on") == true { break }
+            usleep(100_000)
+        }
+        return p
+    }
+
+    /// A connection from `from` to `to`: the MSS its SYN carries when it arrives, and the SYN-ACK's back at `from`.
+    func mss(_ c: LabConfig.Check) throws -> (Bool, String) {
+        let server = try owner(of: c.to)
+        let synFile = scratch("syn-\(UUID().uuidString)"), ackFile = scratch("synack-\(UUID().uuidString)")
+        defer { for f in [synFile, ackFile] { try? FileManager.default.removeItem(atPath: f); try? FileManager.default.removeItem(atPath: f + ".err") } }
+        let syn = try capture(server, "tcp port \(c.port) and tcp[tcpflags] == tcp-syn", seconds: 6, into: synFile)
+        let ack = try capture(c.from, "tcp port \(c.port) and tcp[tcpflags] == (tcp-syn|tcp-ack)", seconds: 6, into: ackFile)
+        let listener = try spawn(server, ["socat", "-u", "TCP-LISTEN:\(c.port),reuseaddr", "/dev/null"], timeout: 6, output: "/dev/null")
+        for _ in 0..<50 {
+            if try exec(server, ["ss", "-ltnH", "sport = :\(c.port)"], timeout: 5).text.contains(":\(c.port)") { break }
+            usleep(100_000)
+        }
+        let target = c.to.contains(":") ? "[\(c.to)]" : c.to
+        _ = try exec(c.from, ["sh", "-c", "echo mss | socat -u - TCP:\(target):\(c.port),connect-timeout=5"], timeout: 10)
+        syn.waitUntilExit(); ack.waitUntilExit(); listener.waitUntilExit()
+        func mssValue(_ file: String) -> Int? {
+            let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            guard let r = text.range(of: "mss ") else { return nil }
+            return Int(text[r.upperBound...].prefix { $0.isNumber })
+        }
+        let a = mssValue(synFile), b = mssValue(ackFile)
+        let ok = a == c.expect && b == c.expect
+        return (ok, "SYN at \(server): mss \(a.map(String.init) ?? "none seen"), SYN-ACK at \(c.from): mss \(b.map(String.init) ?? "none seen")")
     }
 
     /// `from` broadcasts the frame and a control; `to` (the node given as `at`) must see the control, not the frame.
@@ -194,19 +239,7 @@ public struct LabChecks {
         }
         let cap = scratch("cap-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: cap); try? FileManager.default.removeItem(atPath: cap + ".err") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["nsenter", "--net=\(NetworkNamespace.directory)/\(lab.namespace(c.to))", "--", "timeout", "-s", "KILL", "6",
-                       "tcpdump", "-Z", "root", "--immediate-mode", "-l", "-nn", "-v", "-i", "any", "(\(filter)) or udp port 9999"]
-        FileManager.default.createFile(atPath: cap, contents: nil)
-        FileManager.default.createFile(atPath: cap + ".err", contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: cap)!
-        p.standardError = FileHandle(forWritingAtPath: cap + ".err")!
-        try p.run()
-        for _ in 0..<50 {
-            if (try? String(contentsOfFile: cap + ".err", encoding: .utf8))?.contains("listening on") == true { break }
-            usleep(100_000)
-        }
+        let p = try capture(c.to, "(\(filter)) or udp port 9999", seconds: 6, into: cap)
         let script = scratch("send-\(UUID().uuidString).py")
         defer { try? FileManager.default.removeItem(atPath: script) }
         try Self.senderScript(frame: frame, device: dev).write(toFile: script, atomically: true, encoding: .utf8)

@@ -39,7 +39,7 @@ import Sites
 /// name = "mv0"
 /// mode = "bridge"                 # private | vepa | bridge (default) | passthru
 ///
-/// [[checks]]                      # kind: ping | no-ping | tcp | neighbour | no-cross | throughput | mtu
+/// [[checks]]                      # kind: ping | no-ping | tcp | neighbour | no-cross | throughput | mtu | mss
 /// kind = "ping"
 /// from = "h1"
 /// to = "192.168.100.2"
@@ -52,7 +52,8 @@ import Sites
 /// has a link-layer address for `to` — ARP or ND across); `no-cross` (from, at, frame = dhcp | ra | udp:PORT: `from`
 /// broadcasts it, node `at` must not see it, while a control broadcast from `from` must reach `at`); `throughput`
 /// (from, to, min_mbps, seconds: iperf3 TCP); `mtu` (from, to, expect: the largest IPv4 packet with DF that crosses,
-/// found by bisection, must be `expect` bytes).
+/// found by bisection, must be `expect` bytes); `mss` (from, to, expect, port: the SYN of a connection from `from`
+/// arrives at `to`'s node with TCP MSS `expect`, and the SYN-ACK back at `from` too — an MSS clamp at work).
 public struct LabConfig: Equatable, Sendable {
     public enum NodeType: String, CaseIterable, Sendable { case host, router, `switch` }
 
@@ -107,7 +108,7 @@ public struct LabConfig: Equatable, Sendable {
     }
 
     public enum CheckKind: String, CaseIterable, Sendable {
-        case ping, noPing = "no-ping", tcp, neighbour, noCross = "no-cross", throughput, mtu
+        case ping, noPing = "no-ping", tcp, neighbour, noCross = "no-cross", throughput, mtu, mss
     }
 
     public struct Check: Equatable, Sendable {
@@ -138,6 +139,7 @@ public struct LabConfig: Equatable, Sendable {
             case .noCross: return "\(frame ?? "?") from \(from) not seen at \(to)"
             case .throughput: return "throughput \(from) → \(to) ≥ \(minMbps.map { "\($0)" } ?? "?") Mbit/s"
             case .mtu: return "path MTU \(from) → \(to) = \(expect ?? 0)"
+            case .mss: return "TCP SYN \(from) → \(to) arrives with MSS \(expect ?? 0)"
             }
         }
     }

@@ -315,8 +315,10 @@ struct LabValidator: TOMLValidating {
             error(t.position, "a throughput check needs `min_mbps`", hint: "add min_mbps = 100")
         }
         let seconds = integer(t, "seconds", 1...60, example: "seconds = 3").map { Int($0.0) } ?? 3
-        let expect = integer(t, "expect", 68...65535, example: "expect = 1500").map { Int($0.0) }
-        if kind == .mtu && expect == nil && t["expect"] == nil { error(t.position, "an mtu check needs `expect`", hint: "add expect = 1500") }
+        let expect = integer(t, "expect", 1...65535, example: "expect = 1500").map { Int($0.0) }
+        if (kind == .mtu || kind == .mss) && expect == nil && t["expect"] == nil {
+            error(t.position, "an \(kind.rawValue) check needs `expect`", hint: kind == .mtu ? "add expect = 1500" : "add expect = 1190")
+        }
         let name = string(t, "name", example: "name = \"overlay ping\"")?.0
         guard errors.count == before, let from, let to else { return nil }
         return LabConfig.Check(kind: kind, from: from, to: to, size: size, df: df, count: count, port: port, bytes: bytes,
