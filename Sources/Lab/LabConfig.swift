@@ -6,7 +6,7 @@ import Sites
 ///
 /// ```toml
 /// [lab]
-/// name = "vx"                     # required; [a-z0-9-], 1..10 bytes: namespaces are "<name>-<node>"
+/// name = "vx"                     # required; [a-z0-9-], 1..16 bytes: namespaces are "<name>-<node>"
 /// description = "VXLAN through a router"
 /// requires = ["vxlan"]            # kernel modules; a kernel without them is told so (run with --vm)
 ///
@@ -61,6 +61,13 @@ public struct LabConfig: Equatable, Sendable {
         public var name: String
         public var pvid: Int?
         public var tagged: [Int]
+        public var position: TOMLPosition
+
+        public init(name: String, pvid: Int?, tagged: [Int], position: TOMLPosition = TOMLPosition(line: 1, column: 1)) {
+            self.name = name; self.pvid = pvid; self.tagged = tagged; self.position = position
+        }
+
+        public static func == (a: SwitchPort, b: SwitchPort) -> Bool { a.name == b.name && a.pvid == b.pvid && a.tagged == b.tagged }
     }
 
     public struct Site: Equatable, Sendable {
@@ -137,7 +144,7 @@ public struct LabConfig: Equatable, Sendable {
             case .tcp: return "tcp \(from) → \(to):\(port), \(bytes) B"
             case .neighbour: return "neighbour \(to) seen from \(from)"
             case .noCross: return "\(frame ?? "?") from \(from) not seen at \(to)"
-            case .throughput: return "throughput \(from) → \(to) ≥ \(minMbps.map { "\($0)" } ?? "?") Mbit/s"
+            case .throughput: return "throughput \(from) → \(to) ≥ \(minMbps.map { $0 == $0.rounded() ? "\(Int($0))" : "\($0)" } ?? "?") Mbit/s"
             case .mtu: return "path MTU \(from) → \(to) = \(expect ?? 0)"
             case .mss: return "TCP SYN \(from) → \(to) arrives with MSS \(expect ?? 0)"
             }
@@ -178,8 +185,11 @@ public struct LabConfig: Equatable, Sendable {
         var v = LabValidator(file: file, directory: directory)
         let lab = v.validate(root)
         if !v.errors.isEmpty || lab == nil {
+            // The lab file's errors first, then those of site configs it names, each in file order.
             return .failure(ConfigErrors(v.errors.enumerated().sorted { a, b in
-                a.element.position != b.element.position ? a.element.position < b.element.position : a.offset < b.offset
+                let fa = a.element.file == file ? "" : a.element.file, fb = b.element.file == file ? "" : b.element.file
+                if fa != fb { return fa < fb }
+                return a.element.position != b.element.position ? a.element.position < b.element.position : a.offset < b.offset
             }.map(\.element)))
         }
         return .success(lab!)

@@ -77,6 +77,10 @@ public final class LabRunner {
         } catch {
             log("failed: \(error); removing what was built")
             _ = try? down()
+            let text = "\(error)"
+            if text.contains("Operation not supported") || text.contains("Unknown device type") || text.contains("not supported") {
+                throw LabError(text + "\n  this kernel (\(Self.kernelRelease())) lacks a feature the lab needs; run it inside Debian's full kernel under QEMU: isthmus lab run --vm \(lab.file)")
+            }
             throw error
         }
     }

@@ -7,6 +7,11 @@ struct LabValidator: TOMLValidating {
     let file: String
     let directory: String
     var errors: [ConfigError] = []
+    /// Every node the file defines with a valid name, even one with errors of its own: references to it are not
+    /// reported again as "no node".
+    var declared: Set<String> = []
+    /// Site configs already validated (their errors are reported once, however many nodes use them).
+    var siteConfigs: [String: Result<SegmentConfig, ConfigErrors>] = [:]
 
     init(file: String, directory: String) { self.file = file; self.directory = directory }
 
@@ -32,20 +37,28 @@ struct LabValidator: TOMLValidating {
         return out
     }
 
-    mutating func endpoint(_ s: String, _ n: TOMLNode, nodes: [String: LabConfig.Node]) -> LabConfig.Endpoint? {
+    mutating func endpoint(_ s: String, _ n: TOMLNode, nodes: [String: LabConfig.Node], reserved: Bool = true) -> LabConfig.Endpoint? {
         let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
             error(n.position, "endpoint \"\(s)\" must be NODE:INTERFACE", hint: "write it like \"h1:eth0\"")
             return nil
         }
-        guard nodes[parts[0]] != nil else {
+        guard declared.contains(parts[0]) else {
             var m = "endpoint \"\(s)\": no node \"\(parts[0])\""
-            if let sug = SiteConfig.suggestion(for: parts[0], among: Array(nodes.keys)) { m += "; did you mean \"\(sug)\"?" }
-            error(n.position, m, hint: "define [nodes.\(parts[0])] or use one of: \(nodes.keys.sorted().joined(separator: ", "))")
+            if let sug = SiteConfig.suggestion(for: parts[0], among: declared.sorted()) { m += "; did you mean \"\(sug)\"?" }
+            error(n.position, m, hint: "define [nodes.\(parts[0])] or use one of: \(declared.sorted().joined(separator: ", "))")
             return nil
         }
         if let p = SiteConfig.interfaceNameProblem(parts[1]) {
             error(n.position, "endpoint \"\(s)\": interface name \"\(parts[1])\" \(p)", hint: "use at most 15 bytes without '/', ':' or spaces")
+            return nil
+        }
+        if reserved && parts[1] == "lo" {
+            error(n.position, "endpoint \"\(s)\": every namespace already has `lo`", hint: "name the link's interface otherwise, e.g. eth0")
+            return nil
+        }
+        if reserved && parts[1] == "br0" && nodes[parts[0]]?.type == .switch {
+            error(n.position, "endpoint \"\(s)\": `br0` is the switch's own bridge", hint: "name the switch's port otherwise, e.g. p1")
             return nil
         }
         return LabConfig.Endpoint(node: parts[0], interface: parts[1])
@@ -76,6 +89,7 @@ struct LabValidator: TOMLValidating {
         var nodes: [LabConfig.Node] = []
         var byName: [String: LabConfig.Node] = [:]
         if let (nt, _) = table(root, "nodes", example: "[nodes.h1]") {
+            for e in nt.entries where e.node.table != nil && Self.validName(e.key, max: 16) { declared.insert(e.key) }
             for e in nt.entries {
                 guard let t = e.node.table else { typeError(e, "a table", example: "[nodes.\(e.key)]"); continue }
                 if !Self.validName(e.key, max: 16) {
@@ -124,7 +138,7 @@ struct LabValidator: TOMLValidating {
             checkKeys(t, allowed: LabConfig.macvlanKeys, table: "[[macvlans]]")
             var parent: LabConfig.Endpoint?
             if let (p, e) = string(t, "parent", example: "parent = \"sw:uplink\"") {
-                parent = endpoint(p, e.node, nodes: byName)
+                parent = endpoint(p, e.node, nodes: byName, reserved: false)
                 if let pe = parent, interfaces[pe.description] == nil {
                     error(e.node.position, "macvlan parent \(pe) is not a link end", hint: "name an interface defined in [[links]]")
                     parent = nil
@@ -132,13 +146,17 @@ struct LabValidator: TOMLValidating {
             } else if t["parent"] == nil { error(t.position, "[[macvlans]] is missing `parent`", hint: "add parent = \"NODE:IF\"") }
             var into: String?
             if let (n, e) = string(t, "node", example: "node = \"h3\"") {
-                if byName[n] == nil { error(e.node.position, "macvlan node \"\(n)\" is not a node", hint: "define [nodes.\(n)]") } else { into = n }
+                if !declared.contains(n) { error(e.node.position, "macvlan node \"\(n)\" is not a node", hint: "define [nodes.\(n)]") } else { into = n }
             } else if t["node"] == nil { error(t.position, "[[macvlans]] is missing `node`", hint: "add node = \"h3\"") }
             var mname: String?
             if let (n, e) = string(t, "name", example: "name = \"mv0\"") {
                 if let p = SiteConfig.interfaceNameProblem(n) { error(e.node.position, "macvlan name \"\(n)\" \(p)", hint: "use at most 15 bytes") }
                 else if let i = into, let first = interfaces["\(i):\(n)"] {
                     error(e.node.position, "interface \(i):\(n) is defined twice (first at \(first))", hint: "choose another name")
+                } else if let pe = parent, pe.node != into, let first = interfaces["\(pe.node):\(n)"] {
+                    // The macvlan is made in its parent's node, then moved: the name must be free there too.
+                    error(e.node.position, "macvlan \(n) is created in \(pe.node) first, which already has \(pe.node):\(n) (at \(first))",
+                          hint: "choose another name")
                 } else { mname = n; if let i = into { interfaces["\(i):\(n)"] = e.node.position } }
             } else if t["name"] == nil { error(t.position, "[[macvlans]] is missing `name`", hint: "add name = \"mv0\"") }
             var mode = "bridge"
@@ -153,7 +171,7 @@ struct LabValidator: TOMLValidating {
         // Switch ports must be link ends of the switch.
         for n in nodes where n.type == .switch {
             for p in n.ports where interfaces["\(n.name):\(p.name)"] == nil {
-                error(n.position, "switch \(n.name): port \"\(p.name)\" is not a link end of \(n.name)", hint: "add a [[links]] entry with endpoint \"\(n.name):\(p.name)\"")
+                error(p.position, "switch \(n.name): port \"\(p.name)\" is not a link end of \(n.name)", hint: "add a [[links]] entry with endpoint \"\(n.name):\(p.name)\"")
             }
         }
 
@@ -195,8 +213,9 @@ struct LabValidator: TOMLValidating {
             var i = 1, ok = destOK
             while ok && i < w.count {
                 switch w[i] {
-                case "via": ok = i + 1 < w.count && Sites.IPAddress(w[i + 1]) != nil; i += 2
-                case "dev", "src", "mtu", "metric": ok = i + 1 < w.count; i += 2
+                case "via", "src": ok = i + 1 < w.count && Sites.IPAddress(w[i + 1]) != nil; i += 2
+                case "dev": ok = i + 1 < w.count && SiteConfig.interfaceNameProblem(w[i + 1]) == nil; i += 2
+                case "mtu", "metric": ok = i + 1 < w.count && UInt32(w[i + 1]) != nil; i += 2
                 default: ok = false
                 }
             }
@@ -206,7 +225,12 @@ struct LabValidator: TOMLValidating {
             } else { routes.append(r) }
         }
         let commands = stringArray(t, "commands", example: "commands = [\"link set eth0 up\"]")?.0.map(\.0) ?? []
-        let nat = stringArray(t, "nat", example: "nat = [\"eth2\"]")?.0.map(\.0) ?? []
+        var nat: [String] = []
+        for (i, n) in stringArray(t, "nat", example: "nat = [\"eth2\"]")?.0 ?? [] {
+            if let p = SiteConfig.interfaceNameProblem(i) ?? (i.contains("\"") || i.contains("\\") ? "contains a quote or backslash" : nil) {
+                error(n.position, "`nat` interface \"\(i)\" \(p)", hint: "name the interface traffic leaves through, e.g. nat = [\"eth2\"]")
+            } else { nat.append(i) }
+        }
         let vlanFiltering = boolean(t, "vlan_filtering")?.0 ?? false
         var ports: [LabConfig.SwitchPort] = []
         if let (pt, pe) = table(t, "ports", example: "ports = { p1 = { pvid = 100 } }") {
@@ -225,7 +249,7 @@ struct LabValidator: TOMLValidating {
                         }
                     } else { typeError(te, "an array of VLAN ids", example: "tagged = [100, 200]") }
                 }
-                ports.append(LabConfig.SwitchPort(name: e.key, pvid: pvid, tagged: tagged))
+                ports.append(LabConfig.SwitchPort(name: e.key, pvid: pvid, tagged: tagged, position: e.keyPosition))
             }
             if !vlanFiltering && ports.contains(where: { $0.pvid != nil || !$0.tagged.isEmpty }) {
                 error(pe.keyPosition, "VLAN membership on \(label)'s ports needs vlan_filtering = true", hint: "add vlan_filtering = true to \(label)")
@@ -241,7 +265,10 @@ struct LabValidator: TOMLValidating {
             if let (c, ce) = cfg, let (n, ne) = sname {
                 let path = c.hasPrefix("/") ? c : directory + "/" + c
                 if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-                    switch SiteConfig.load(text: text, file: path) {
+                    let known = siteConfigs[path] != nil
+                    let loaded = siteConfigs[path] ?? SiteConfig.load(text: text, file: path)
+                    siteConfigs[path] = loaded
+                    switch loaded {
                     case .success(let sc):
                         if sc.siteNames.contains(n) { site = LabConfig.Site(config: path, name: n) } else {
                             error(ne.node.position, "site \"\(n)\" is not in \(c); its sites are: \(sc.siteNames.joined(separator: ", "))",
@@ -249,8 +276,8 @@ struct LabValidator: TOMLValidating {
                         }
                     case .failure(let e):
                         error(ce.node.position, "the site config \(c) is not valid (\(e.errors.count) error\(e.errors.count == 1 ? "" : "s"))",
-                              hint: "fix it first:\n" + e.description)
-                        errors.append(contentsOf: e.errors)
+                              hint: "fix it first; its errors are listed with its own file name")
+                        if !known { errors.append(contentsOf: e.errors) }
                     }
                 } else {
                     error(ce.node.position, "cannot read the site config \"\(c)\" (looked at \(path))", hint: "paths are relative to the lab file")
@@ -276,10 +303,10 @@ struct LabValidator: TOMLValidating {
                 if t[key] == nil { error(t.position, "a \(kind.rawValue) check needs `\(key)` (a node)", hint: "add \(key) = \"NODE\"") }
                 return nil
             }
-            if nodes[n] == nil {
+            if !declared.contains(n) {
                 var m = "`\(key)` \"\(n)\" is not a node"
-                if let s = SiteConfig.suggestion(for: n, among: Array(nodes.keys)) { m += "; did you mean \"\(s)\"?" }
-                error(e.node.position, m, hint: "nodes: \(nodes.keys.sorted().joined(separator: ", "))")
+                if let s = SiteConfig.suggestion(for: n, among: declared.sorted()) { m += "; did you mean \"\(s)\"?" }
+                error(e.node.position, m, hint: "nodes: \(declared.sorted().joined(separator: ", "))")
                 return nil
             }
             return n
@@ -310,7 +337,11 @@ struct LabValidator: TOMLValidating {
         }
         var minMbps: Double?
         if let e = t[entry: "min_mbps"] {
-            if let d = e.node.float { minMbps = d } else if let i = e.node.integer { minMbps = Double(i) } else { typeError(e, "a number", example: "min_mbps = 100") }
+            if let d = e.node.float ?? e.node.integer.map(Double.init) {
+                if d.isFinite && d > 0 { minMbps = d } else {
+                    error(e.node.position, "`min_mbps` must be a positive number, found \(d)", hint: "write min_mbps = 100")
+                }
+            } else { typeError(e, "a number", example: "min_mbps = 100") }
         } else if kind == .throughput {
             error(t.position, "a throughput check needs `min_mbps`", hint: "add min_mbps = 100")
         }
