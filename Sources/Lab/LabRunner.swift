@@ -160,6 +160,14 @@ public final class LabRunner {
             guard let n = lab.node(name), let s = n.site, NetworkNamespace.exists(lab.namespace(name)) else { continue }
             do { try reconciler(n, s).down(); out.append("isthmus down on \(name)") } catch { out.append("isthmus down on \(name) failed: \(error)") }
         }
+        // Tunnels started for the lab's namespaces (`isthmus -n NS tunnel run`) live in the host's namespace, with
+        // their devices and sockets in NS: found by command line.
+        for ns in state.namespaces {
+            for pid in TunnelProcesses.processes(netns: ns, name: nil) {
+                TunnelProcesses.terminate(pid)
+                out.append("ended tunnel process \(pid) of \(ns)")
+            }
+        }
         let inodes = Set(state.namespaces.compactMap { NetworkNamespace.inode($0) })
         for pid in Self.processes(in: inodes) {
             kill(pid, SIGTERM)

@@ -56,12 +56,42 @@ public struct TunnelProcesses {
                         + " (log: \(logPath))")
     }
 
+    /// `isthmus [-n NETNS] tunnel run NAME ...` processes of this namespace, found by their command line: a tunnel
+    /// that has not opened its status socket yet (an `up` killed while starting it) is still found. With `name` nil,
+    /// every tunnel of the namespace.
+    public static func processes(netns: String?, name: String?) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        let me = getpid()
+        var mine = stat()
+        let myNS = stat("/proc/self/ns/net", &mine) == 0 ? mine.st_ino : 0
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard pid != me, let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let argv = d.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            guard let run = argv.firstIndex(of: "run"), run > 0, argv[run - 1] == "tunnel", run + 1 < argv.count,
+                  argv[0].hasSuffix("isthmus") || argv.contains(where: { $0.hasSuffix("/isthmus") }) else { return false }
+            if let name, argv[run + 1] != name { return false }
+            let nsArg = argv.firstIndex(of: "-n").flatMap { $0 + 1 < run ? argv[$0 + 1] : nil }
+            if let netns { return nsArg == netns }
+            var st = stat()
+            return nsArg == nil && stat("/proc/\(pid)/ns/net", &st) == 0 && st.st_ino == myNS
+        }
+    }
+
     /// Stops the tunnel (no error if it is not running).
     public func stop(name: String) throws {
-        guard let r = try report(name: name) else { return }
+        guard let r = try report(name: name) else {
+            // Not answering (yet): a process that is still starting is found by its command line.
+            for pid in Self.processes(netns: netns, name: name) { Self.terminate(pid) }
+            return
+        }
         guard let line = r.split(separator: "\n").first(where: { $0.hasPrefix("pid ") }), let pid = Int32(line.dropFirst(4)), pid > 1 else {
             throw SiteError("userspace tunnel \(name): its status report names no pid")
         }
+        Self.terminate(pid)
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s.
+    public static func terminate(_ pid: Int32) {
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {

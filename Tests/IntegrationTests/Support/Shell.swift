@@ -1,5 +1,6 @@
 import Foundation
 import IPCommand
+import Netlink
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,16 +83,17 @@ final class Namespaces {
     let prefix: String
     init(_ test: String) { prefix = "isth-\(test)-\(getpid())" }
 
+    /// Creates PREFIX-SUFFIX with Netlink's `NetworkNamespace.create`, the implementation the labs use.
     func make(_ suffix: String) throws -> String {
         let name = "\(prefix)-\(suffix)"
-        try Host.sh("ip netns add \(name)")
+        try NetworkNamespace.create(name)
         names.append(name)
-        try Host.sh("ip -n \(name) link set lo up")
+        try Host.isthmus("link set lo up", netns: name)
         return name
     }
 
     func removeAll() {
-        for n in names.reversed() { _ = try? Host.run(["ip", "netns", "del", n]) }
+        for n in names.reversed() { try? NetworkNamespace.delete(n) }
         names.removeAll()
     }
 }

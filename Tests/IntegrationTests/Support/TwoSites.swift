@@ -1,4 +1,5 @@
 import Foundation
+import Lab
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,58 +12,81 @@ import Glibc
 ///
 /// The router's link to site b has MTU 1280 (a VPN overlay), so every path between the sites is 1280. The hosts share
 /// 192.168.50.0/24 (a1 .11, a2 .12, b1 .21, b2 .22, and fd50::11 ... on IPv6) and have no DAD delay. The gateways
-/// gwa and gwb are the site hosts that run Isthmus, each with its LAN port `lan` and its uplink `wan`.
+/// gwa and gwb are the site hosts that run Isthmus, each with its LAN port `lan` and its uplink `wan`. The Lab module
+/// builds it (namespaces LAB-NODE, the lab name unique to this test process).
 final class TwoSites {
-    let ns: Namespaces
+    let runner: LabRunner
     let configPath: String
     let dir: String
     private(set) var names: [String: String] = [:]
 
     static let hosts = ["a1": "192.168.50.11", "a2": "192.168.50.12", "b1": "192.168.50.21", "b2": "192.168.50.22"]
+    nonisolated(unsafe) static var made = 0
+
+    /// The topology as a lab file (Sources/Lab): the implementation `isthmus lab` gives users builds it.
+    static func labText(name: String) -> String {
+        var t = """
+            [lab]
+            name = "\(name)"
+            [nodes.r]
+            type = "router"
+            addresses = { ra = ["10.0.1.1/24"], rb = ["10.0.2.1/24"] }
+            [nodes.gwa]
+            addresses = { wan = ["10.0.1.2/24"] }
+            routes = ["default via 10.0.1.1"]
+            [nodes.gwb]
+            addresses = { wan = ["10.0.2.2/24"] }
+            routes = ["default via 10.0.2.1"]
+            [nodes.swa]
+            type = "switch"
+            [nodes.swb]
+            type = "switch"
+
+            """
+        for (s, n) in [("a", 1), ("b", 2)] {
+            for h in 1...2 {
+                t += """
+                    [nodes.\(s)\(h)]
+                    addresses = { eth0 = ["192.168.50.\(n)\(h)/24", "fd50::\(n)\(h)/64"] }
+
+                    """
+            }
+        }
+        t += """
+            [[links]]
+            endpoints = ["gwa:wan", "r:ra"]
+            [[links]]
+            endpoints = ["gwb:wan", "r:rb"]
+            mtu = 1280
+            [[links]]
+            endpoints = ["swa:p0", "gwa:lan"]
+            [[links]]
+            endpoints = ["swb:p0", "gwb:lan"]
+
+            """
+        for s in ["a", "b"] {
+            for h in 1...2 { t += "[[links]]\nendpoints = [\"sw\(s):p\(h)\", \"\(s)\(h):eth0\"]\n" }
+        }
+        return t
+    }
 
     init(_ test: String) throws {
-        ns = Namespaces(test)
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(ns.prefix)").path
+        TwoSites.made += 1
+        let name = "s\(getpid())-\(TwoSites.made)"
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("isth-\(test)-\(name)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         configPath = "\(dir)/segment.toml"
-        do { try build(); try waitReady() } catch { remove(); throw error }
+        let lab: LabConfig
+        switch LabConfig.load(text: Self.labText(name: name), file: "\(dir)/lab.toml", directory: dir) {
+        case .success(let l): lab = l
+        case .failure(let e): throw ShellError(command: "load the test lab", status: -1, output: e.description)
+        }
+        runner = LabRunner(lab: lab)
+        for n in lab.nodes { names[n.name] = lab.namespace(n.name) }
+        do { try runner.up(); try waitReady() } catch { remove(); throw error }
     }
 
     subscript(_ short: String) -> String { names[short]! }
-
-    private func build() throws {
-        for n in ["r", "gwa", "swa", "a1", "a2", "gwb", "swb", "b1", "b2"] {
-            names[n] = try ns.make(n)
-            try Host.sh("ip netns exec \(names[n]!) sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0")
-        }
-        let r = self["r"]
-        try Host.sh("""
-            ip -n \(r) link add ra type veth peer name wan netns \(self["gwa"]) && \
-            ip -n \(r) link add rb mtu 1280 type veth peer name wan mtu 1280 netns \(self["gwb"]) && \
-            ip -n \(r) addr add 10.0.1.1/24 dev ra && ip -n \(r) addr add 10.0.2.1/24 dev rb && \
-            ip -n \(r) link set ra up && ip -n \(r) link set rb up && \
-            ip netns exec \(r) sysctl -qw net.ipv4.ip_forward=1
-            """)
-        for (s, n) in [("a", 1), ("b", 2)] {
-            let gw = self["gw\(s)"], sw = self["sw\(s)"]
-            try Host.sh("""
-                ip -n \(gw) addr add 10.0.\(n).2/24 dev wan && ip -n \(gw) link set wan up && \
-                ip -n \(gw) route add default via 10.0.\(n).1 && \
-                ip -n \(sw) link add name sw type bridge && ip -n \(sw) link set sw up && \
-                ip -n \(sw) link add p0 type veth peer name lan netns \(gw) && \
-                ip -n \(sw) link set p0 master sw up && ip -n \(gw) link set lan up
-                """)
-            for h in 1...2 {
-                let host = self["\(s)\(h)"]
-                try Host.sh("""
-                    ip -n \(sw) link add p\(h) type veth peer name eth0 netns \(host) && \
-                    ip -n \(sw) link set p\(h) master sw up && ip -n \(host) link set eth0 up && \
-                    ip -n \(host) addr add 192.168.50.\(n)\(h)/24 dev eth0 && \
-                    ip -n \(host) addr add fd50::\(n)\(h)/64 dev eth0
-                    """)
-            }
-        }
-    }
 
     /// Waits (up to 10 s) until every veth has carrier and each gateway reaches the other through the router, so
     /// that snapshots of the host state and first packets are not racing the links coming up.
@@ -133,12 +157,13 @@ final class TwoSites {
         }
     }
 
-    /// Takes both sites down (whatever state they are in), then removes every namespace and file this made.
+    /// Takes both sites down (whatever state they are in), then removes every namespace (and any process left in
+    /// them) and file this made.
     func remove() {
-        for s in ["a", "b"] where names["gw\(s)"] != nil {
+        for s in ["a", "b"] where FileManager.default.fileExists(atPath: configPath) {
             _ = try? isthmus("down", site: s)
         }
-        ns.removeAll()
+        _ = try? runner.down()
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
