@@ -9,4 +9,9 @@ public struct SeededRandom: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// A number in 0..<n (0 when n <= 0).
+    public mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
+    /// One element of a non-empty array.
+    public mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Lab
 import Sites
 
@@ -463,20 +464,6 @@ struct LabErrorTests {
 
 // MARK: - robustness
 
-/// SplitMix64: small, seeded, reproducible.
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-    mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
-}
-
 @Suite("Lab files: robustness")
 struct LabRobustnessTests {
     static let snippets = ["=", "[", "]", "[[", "]]", "\"", "'", "\"\"\"", "{", "}", ",", ":", "#", " = 1", "99999999999999999999",
@@ -484,7 +471,7 @@ struct LabRobustnessTests {
                            "\"h1:eth0\"", "\"10.0.0.1/24\"", "[nodes.h1]", "[[links]]", "[[checks]]", "kind = \"no-cross\"", "\n", "é", "\u{0}"]
 
     /// One random change to the lines of a lab file.
-    fileprivate static func mutate(_ lines: inout [String], _ r: inout SplitMix64) {
+    fileprivate static func mutate(_ lines: inout [String], _ r: inout SeededRandom) {
         let i = r.below(lines.count)
         switch r.below(7) {
         case 0: if lines.count > 1 { lines.remove(at: i) }
@@ -512,7 +499,7 @@ struct LabRobustnessTests {
 
     @Test("5,000 random mutations of the examples never crash; every failure points inside the text")
     func mutations() throws {
-        var r = SplitMix64(state: 0x1AB_7E57)
+        var r = SeededRandom(seed: 0x1AB_7E57)
         let seeds = try ["vxlan-router.toml", "two-sites.toml"].map { try readExample($0) }
         var accepted = 0, rejected = 0, bad: [String] = []
         for n in 0..<5000 {

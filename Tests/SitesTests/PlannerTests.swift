@@ -1,5 +1,6 @@
 import Sites
 import Testing
+import TestSupport
 
 // MARK: - Fixtures
 
@@ -709,7 +710,13 @@ private func expectRestores(_ start: ObservedState, _ changes: [Change], _ label
         let back = Planner.restore(to: start, from: partial, segment: "lab")
         let restored = Planner.apply(back, to: partial)
         let context = "\(label), failed after \(k) of \(changes.count):\n\(Planner.render(done))\nrollback:\n\(Planner.render(back))"
-        #expect(restored.dump == start.dump, "\(context)\ngot:\n\(restored.dump.joined(separator: "\n"))\nwant:\n\(start.dump.joined(separator: "\n"))",
+        // A TAP/TUN of the segment that no process holds (its process died) cannot be remade, and restore does not
+        // try: once the partial plan deleted or replaced it, the state rolled back to is `start` without it.
+        var want = start
+        for (n, i) in start.interfaces where i.kind == "tun" && i.alias == "isthmus:lab" && start.userspaceTunnels[n] == nil {
+            if partial[n] == nil || partial.userspaceTunnels[n] != nil || partial[n]!.kind != "tun" { want[n] = nil }
+        }
+        #expect(restored.dump == want.dump, "\(context)\ngot:\n\(restored.dump.joined(separator: "\n"))\nwant:\n\(want.dump.joined(separator: "\n"))",
                 sourceLocation: sourceLocation)
         if k == 0 { #expect(back.isEmpty, "\(context)", sourceLocation: sourceLocation) }
         #expect(Planner.restore(to: start, from: restored, segment: "lab").isEmpty, "\(context)", sourceLocation: sourceLocation)
@@ -755,7 +762,7 @@ private enum Drift: CaseIterable {
             guard !d.tunnel.isUserspace else { return false }
             o[t]!.kind = "dummy"
         case .tunnelDown: o[t]!.up = false
-        case .processDied:                          // its device lingers
+        case .processDied:                          // its device lingers (restore does not remake such a TAP)
             guard d.tunnel.isUserspace else { return false }
             o.userspaceTunnels[t] = nil
         case .routeAdded:
@@ -817,15 +824,4 @@ private func perturb(_ o: inout ObservedState, _ d: DesiredState, _ rng: inout P
     }
 }
 
-/// A small seeded generator (PlannerRNG64), so failures reproduce.
-private struct PlannerRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+private typealias PlannerRNG = SeededRandom

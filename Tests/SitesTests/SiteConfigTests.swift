@@ -1,5 +1,6 @@
 import Sites
 import Testing
+import TestSupport
 
 private func load(_ text: String) -> Result<SegmentConfig, ConfigErrors> { SiteConfig.load(text: text, file: "seg.toml") }
 
@@ -358,19 +359,11 @@ extension String {
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next64() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(_ n: Int) -> Int { n <= 0 ? 0 : Int(next64() % UInt64(n)) }
-    mutating func pick<T>(_ a: [T]) -> T { a[next(a.count)] }
-    mutating func chance(_ percent: Int) -> Bool { next(100) < percent }
+typealias SplitMix = SeededRandom
+
+extension SeededRandom {
+    mutating func next(_ n: Int) -> Int { below(n) }
+    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }
 
 private func randomConfig(_ r: inout SplitMix) -> String {

@@ -1,5 +1,6 @@
 import Sites
 import Testing
+import TestSupport
 
 private func parse(_ text: String) throws(TOMLError) -> TOMLTable {
     try TOML.parse(text, file: "site.toml")
@@ -574,18 +575,7 @@ struct TOMLInvalidTests {
 
 @Suite("TOML parser: robustness")
 struct TOMLRobustnessTests {
-    /// SplitMix64: small, seeded, reproducible.
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    }
+    typealias Rng = SeededRandom
 
     /// Checks the document either parses or fails with a position that lies inside the text (or just past a line).
     static func check(_ text: String) -> Bool {
@@ -603,7 +593,7 @@ struct TOMLRobustnessTests {
 
     @Test("20,000 mutated copies of a site config never crash; errors point inside the text")
     func mutations() {
-        var rng = Rng(state: 0x1575_7475_5344)
+        var rng = Rng(seed: 0x1575_7475_5344)
         let base = Array(siteConfig.utf8)
         let interesting: [UInt8] = Array("[]{}=\"'\\.,#\n\r\t _-+:0123456789eExobZTtfalsinu".utf8) + [0x00, 0x7F, 0xC3, 0xA9, 0xFF]
         var parsed = 0, failed = 0, bad: [String] = []
