@@ -43,6 +43,11 @@ struct Isthmus: ParsableCommand {
     var words: [String] = []
 
     func run() throws {
+        // A parent may have started us with SIGINT/SIGTERM blocked (test runners do); they are inherited through exec,
+        // by us and by every tool we start (tcpdump under `timeout` would then never stop). Undo that.
+        var set = sigset_t()
+        sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM); sigaddset(&set, SIGHUP)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         if batch == nil, words.first == "lab" {
             do {
                 let cmd = try LabCommand.parse(Array(words.dropFirst()))

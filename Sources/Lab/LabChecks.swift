@@ -197,21 +197,36 @@ public struct LabChecks {
         return p
     }
 
+    /// Waits until `file` (a capture's output) satisfies `done`, or `within` seconds passed, then stops the capture.
+    /// (`isthmus` unblocks SIGTERM at start, so the `timeout` wrapper passes the signal on to tcpdump.)
+    func finish(_ p: Process, _ file: String, within: Double = 10, _ done: (String) -> Bool) {
+        let deadline = Date().addingTimeInterval(within)
+        while Date() < deadline {
+            if done((try? String(contentsOfFile: file, encoding: .utf8)) ?? "") { break }
+            usleep(50_000)
+        }
+        usleep(200_000)
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+    }
+
     /// A connection from `from` to `to`: the MSS its SYN carries when it arrives, and the SYN-ACK's back at `from`.
     func mss(_ c: LabConfig.Check) throws -> (Bool, String) {
         let server = try owner(of: c.to)
         let synFile = scratch("syn-\(UUID().uuidString)"), ackFile = scratch("synack-\(UUID().uuidString)")
         defer { for f in [synFile, ackFile] { try? FileManager.default.removeItem(atPath: f); try? FileManager.default.removeItem(atPath: f + ".err") } }
-        let syn = try capture(server, "tcp port \(c.port) and tcp[tcpflags] == tcp-syn", seconds: 6, into: synFile)
-        let ack = try capture(c.from, "tcp port \(c.port) and tcp[tcpflags] == (tcp-syn|tcp-ack)", seconds: 6, into: ackFile)
-        let listener = try spawn(server, ["socat", "-u", "TCP-LISTEN:\(c.port),reuseaddr", "/dev/null"], timeout: 6, output: "/dev/null")
+        let syn = try capture(server, "tcp port \(c.port) and tcp[tcpflags] == tcp-syn", seconds: 30, into: synFile)
+        let ack = try capture(c.from, "tcp port \(c.port) and tcp[tcpflags] == (tcp-syn|tcp-ack)", seconds: 30, into: ackFile)
+        let listener = try spawn(server, ["socat", "-u", "TCP-LISTEN:\(c.port),reuseaddr", "/dev/null"], timeout: 20, output: "/dev/null")
         for _ in 0..<50 {
             if try exec(server, ["ss", "-ltnH", "sport = :\(c.port)"], timeout: 5).text.contains(":\(c.port)") { break }
             usleep(100_000)
         }
         let target = c.to.contains(":") ? "[\(c.to)]" : c.to
         _ = try exec(c.from, ["sh", "-c", "echo mss | socat -u - TCP:\(target):\(c.port),connect-timeout=5"], timeout: 10)
-        syn.waitUntilExit(); ack.waitUntilExit(); listener.waitUntilExit()
+        finish(syn, synFile) { $0.contains("mss ") }
+        finish(ack, ackFile) { $0.contains("mss ") }
+        listener.waitUntilExit()
         func mssValue(_ file: String) -> Int? {
             let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
             guard let r = text.range(of: "mss ") else { return nil }
@@ -239,12 +254,14 @@ public struct LabChecks {
         }
         let cap = scratch("cap-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: cap); try? FileManager.default.removeItem(atPath: cap + ".err") }
-        let p = try capture(c.to, "(\(filter)) or udp port 9999", seconds: 6, into: cap)
+        let p = try capture(c.to, "(\(filter)) or udp port 9999", seconds: 30, into: cap)
         let script = scratch("send-\(UUID().uuidString).py")
         defer { try? FileManager.default.removeItem(atPath: script) }
         try Self.senderScript(frame: frame, device: dev).write(toFile: script, atomically: true, encoding: .utf8)
         let sent = try exec(c.from, ["python3", script], timeout: 10)
-        p.waitUntilExit()
+        // The control goes out last: once it is seen (or 5 s passed) everything sent before it had its chance.
+        finish(p, cap, within: 5) { $0.contains(".9999") }
+        usleep(300_000)
         let text = (try? String(contentsOfFile: cap, encoding: .utf8)) ?? ""
         guard sent.status == 0 else { return (false, "could not send from \(c.from): \(lastLines(sent.text))") }
         let lines = text.split(separator: "\n").map(String.init)
