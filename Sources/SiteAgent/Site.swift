@@ -44,6 +44,9 @@ public struct Site {
         let side: SiteSide
         do { side = try config.side(for: name) } catch { throw SiteError(error.description) }
         let (plane, reason) = Site.resolve(config.dataplane, kind: config.kind, encap: config.encap, netns: netns)
+        if plane == .kernel && config.kind == .greInUDP {
+            throw SiteError("\(file): tunnel = \"gre-in-udp\" with dataplane = \"kernel\": Isthmus does not configure the kernel's FOU receive ports (ip fou) yet; nothing was changed\n  hint: use dataplane = \"userspace\" (or \"auto\", which picks it) for gre-in-udp")
+        }
         let desired: DesiredState
         do { desired = try DesiredState(side: side, dataplane: plane) } catch { throw SiteError(error.description) }
         let filters = FilterRuleset(segment: config.name, bridge: desired.bridge?.name, tunnel: desired.tunnel.name,

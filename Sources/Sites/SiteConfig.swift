@@ -240,6 +240,7 @@ public enum SiteConfig {
         if name == "." || name == ".." { return "is not a valid interface name" }
         for c in name.unicodeScalars {
             if c == "/" || c == ":" { return "contains '\(c)', which interface names cannot" }
+            if c == "\"" || c == "\\" { return "contains '\(c)', which nftables rules cannot name" }
             if c == " " || c == "\t" || c == "\n" || c == "\r" || c.value < 0x20 || c.value == 0x7f {
                 return "contains whitespace or a control character"
             }
