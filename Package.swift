@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "DataplaneWire", dependencies: ["CLinuxUAPI"]),
         // I/O: the userspace forwarding engine (TAP/TUN with vnet headers, batched UDP/raw sockets, threads, status).
         .target(name: "Dataplane", dependencies: ["DataplaneWire", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
+        // Pure: the L2TP control protocol's reliable delivery and state machines (events in, actions out; time a parameter).
+        .target(name: "L2TPProtocol"),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
         .target(name: "Sites"),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
@@ -46,6 +48,7 @@ let package = Package(
         ),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
         .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire", "TestSupport"]),
+        .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Sites", "TestSupport"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
