@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "Sites", targets: ["Sites"]),
         .library(name: "SiteAgent", targets: ["SiteAgent"]),
         .library(name: "Lab", targets: ["Lab"]),
+        .library(name: "L2TPWire", targets: ["L2TPWire"]),
+        .library(name: "L2TPProtocol", targets: ["L2TPProtocol"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -27,6 +29,8 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // Pure: tunnel encapsulations (VXLAN, L2TPv3 data, GRE, IP-in-IP), checksums, TCP segmentation/coalescing.
         .target(name: "DataplaneWire", dependencies: ["CLinuxUAPI"]),
+        // Pure: L2TP control wire codecs (v2/v3 headers, AVPs with hiding, messages, digests; MD5/SHA-1/HMAC).
+        .target(name: "L2TPWire"),
         // I/O: the userspace forwarding engine (TAP/TUN with vnet headers, batched UDP/raw sockets, threads, status).
         .target(name: "Dataplane", dependencies: ["DataplaneWire", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Pure: the L2TP control protocol's reliable delivery and state machines (events in, actions out; time a parameter).
@@ -51,6 +55,7 @@ let package = Package(
         .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Sites", "TestSupport"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
+        .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "TestSupport"]),
     ]
