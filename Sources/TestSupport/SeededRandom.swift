@@ -14,4 +14,14 @@ public struct SeededRandom: RandomNumberGenerator {
     public mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
     /// One element of a non-empty array.
     public mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
+    /// `n` pseudo-random bytes.
+    public mutating func bytes(_ n: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: n)
+        var i = 0
+        while i < n {
+            var w = next()
+            for _ in 0..<min(8, n - i) { out[i] = UInt8(truncatingIfNeeded: w); w >>= 8; i += 1 }
+        }
+        return out
+    }
 }

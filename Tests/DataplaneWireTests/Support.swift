@@ -46,17 +46,6 @@ func hex(_ b: [UInt8]) -> String {
     b.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
 }
 
-extension SeededRandom {
-    mutating func bytes(_ n: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: n)
-        var i = 0
-        while i < n {
-            var w = next()
-            for _ in 0..<min(8, n - i) { out[i] = UInt8(truncatingIfNeeded: w); w >>= 8; i += 1 }
-        }
-        return out
-    }
-}
 
 // MARK: - Packet builders
 

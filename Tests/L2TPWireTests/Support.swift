@@ -55,15 +55,6 @@ func wireError(_ f: () throws -> Void) -> L2TPWireError? {
 }
 
 extension SeededRandom {
-    mutating func bytes(_ n: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: n)
-        var i = 0
-        while i < n {
-            var w = next()
-            for _ in 0..<min(8, n - i) { out[i] = UInt8(truncatingIfNeeded: w); w >>= 8; i += 1 }
-        }
-        return out
-    }
     mutating func upTo(_ n: Int) -> Int { Int(next() % UInt64(n + 1)) }
     mutating func coin() -> Bool { next() & 1 == 0 }
     mutating func choose<T>(_ a: [T]) -> T { a[Int(next() % UInt64(a.count))] }
