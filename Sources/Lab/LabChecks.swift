@@ -54,7 +54,7 @@ public struct LabChecks {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["nsenter", "--net=\(NetworkNamespace.directory)/\(lab.namespace(node))", "--",
                        "timeout", "-s", "KILL", "\(timeout)"] + args
-        FileManager.default.createFile(atPath: file, contents: nil)
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
         let h = FileHandle(forWritingAtPath: file)!
         p.standardOutput = h
         p.standardError = h
@@ -125,7 +125,7 @@ public struct LabChecks {
             var bytes = [UInt8](repeating: 0, count: c.bytes)
             var g = SystemRandomNumberGenerator()
             for i in 0..<bytes.count { bytes[i] = UInt8.random(in: 0...255, using: &g) }
-            FileManager.default.createFile(atPath: tx, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: tx, contents: Data(bytes))
             let listener = try spawn(server, ["socat", "-u", "TCP-LISTEN:\(c.port),reuseaddr", "CREATE:\(rx)"], timeout: 30, output: rx + ".log")
             defer { try? FileManager.default.removeItem(atPath: rx + ".log") }
             for _ in 0..<50 {
@@ -185,8 +185,8 @@ public struct LabChecks {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["nsenter", "--net=\(NetworkNamespace.directory)/\(lab.namespace(node))", "--", "timeout", "-s", "KILL", "\(seconds)",
                        "tcpdump", "-Z", "root", "--immediate-mode", "-l", "-nn", "-v", "-i", "any", filter]
-        FileManager.default.createFile(atPath: file, contents: nil)
-        FileManager.default.createFile(atPath: file + ".err", contents: nil)
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
+        _ = FileManager.default.createFile(atPath: file + ".err", contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: file)!
         p.standardError = FileHandle(forWritingAtPath: file + ".err")!
         try p.run()

@@ -182,6 +182,7 @@ public final class LabRunner {
             out.append("deleted namespace \(ns)")
         }
         try? FileManager.default.removeItem(atPath: statePath)
+        try? FileManager.default.removeItem(atPath: "\(Self.stateDirectory)/\(lab.name).d")   // the checks' scratch files
         return out
     }
 

@@ -33,7 +33,7 @@ public struct TunnelProcesses {
     /// Starts the tunnel and waits (up to 10 s) until it answers on its status socket.
     public func start(name: String, words: String) throws {
         try FileManager.default.createDirectory(atPath: Self.logDirectory, withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw SiteError("cannot write \(logPath)") }
         defer { try? log.close() }
         let offset = log.seekToEndOfFile()
