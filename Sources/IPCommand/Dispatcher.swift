@@ -41,6 +41,12 @@ public enum IPCommandRunner {
         try obj.run(&args, session)
     }
 
+    /// Runs one command line (`link set eth0 up`) and waits for the kernel's answer to everything it sent.
+    public static func run(line: String, session: Session) throws {
+        try run(try splitCommandLine(line), session: session)
+        try session.flush()
+    }
+
     /// Runs a batch of lines over one netlink socket, like `ip -batch`: mutating requests are pipelined,
     /// many per sendmsg. Returns the number of failed commands. Without -force the first failure stops the batch.
     public static func runBatch(_ text: String, file: String, session: Session, report: (String) -> Void) -> Int {

@@ -32,16 +32,22 @@ public struct LabChecks {
 
     struct Output { var status: Int32; var text: String }
 
-    /// Runs ARGS inside NODE's namespace, killed after `timeout` seconds.
-    func exec(_ node: String, _ args: [String], timeout: Int = 30) throws -> Output {
+    /// ARGS inside NODE's namespace (`nsenter --net`), killed after `timeout` seconds; not started yet.
+    func process(_ node: String, _ args: [String], timeout: Int) -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["nsenter", "--net=\(NetworkNamespace.directory)/\(lab.namespace(node))", "--",
                        "timeout", "-s", "KILL", "\(timeout)"] + args
+        p.standardInput = FileHandle.nullDevice
+        return p
+    }
+
+    /// Runs ARGS inside NODE's namespace, killed after `timeout` seconds.
+    func exec(_ node: String, _ args: [String], timeout: Int = 30) throws -> Output {
+        let p = process(node, args, timeout: timeout)
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
-        p.standardInput = FileHandle.nullDevice
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
@@ -50,15 +56,11 @@ public struct LabChecks {
 
     /// Starts ARGS in the background inside NODE; returns the process (its output goes to `file`).
     func spawn(_ node: String, _ args: [String], timeout: Int, output file: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["nsenter", "--net=\(NetworkNamespace.directory)/\(lab.namespace(node))", "--",
-                       "timeout", "-s", "KILL", "\(timeout)"] + args
+        let p = process(node, args, timeout: timeout)
         _ = FileManager.default.createFile(atPath: file, contents: nil)
         let h = FileHandle(forWritingAtPath: file)!
         p.standardOutput = h
         p.standardError = h
-        p.standardInput = FileHandle.nullDevice
         try p.run()
         return p
     }
@@ -181,10 +183,7 @@ public struct LabChecks {
 
     /// Starts tcpdump in `node` (all interfaces) and waits until it listens; the caller waits for the process.
     func capture(_ node: String, _ filter: String, seconds: Int, into file: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["nsenter", "--net=\(NetworkNamespace.directory)/\(lab.namespace(node))", "--", "timeout", "-s", "KILL", "\(seconds)",
-                       "tcpdump", "-Z", "root", "--immediate-mode", "-l", "-nn", "-v", "-i", "any", filter]
+        let p = process(node, ["tcpdump", "-Z", "root", "--immediate-mode", "-l", "-nn", "-v", "-i", "any", filter], timeout: seconds)
         _ = FileManager.default.createFile(atPath: file, contents: nil)
         _ = FileManager.default.createFile(atPath: file + ".err", contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: file)!

@@ -61,7 +61,7 @@ public final class LabRunner {
     /// Builds everything. On failure what was built is removed again, and the error says which step failed.
     public func up() throws {
         if !missingModules.isEmpty {
-            throw LabError("lab \(lab.name) needs the kernel module\(missingModules.count == 1 ? "" : "s") \(missingModules.joined(separator: ", ")), which this kernel (\(Self.kernelRelease())) does not have; "
+            throw LabError("lab \(lab.name) needs the kernel module\(missingModules.count == 1 ? "" : "s") \(missingModules.joined(separator: ", ")), which this kernel (\(Site.kernelRelease())) does not have; "
                            + "run it inside Debian's full kernel under QEMU: isthmus lab run --vm \(lab.file)")
         }
         if let s = readState() {
@@ -79,7 +79,7 @@ public final class LabRunner {
             _ = try? down()
             let text = "\(error)"
             if text.contains("Operation not supported") || text.contains("Unknown device type") || text.contains("not supported") {
-                throw LabError(text + "\n  this kernel (\(Self.kernelRelease())) lacks a feature the lab needs; run it inside Debian's full kernel under QEMU: isthmus lab run --vm \(lab.file)")
+                throw LabError(text + "\n  this kernel (\(Site.kernelRelease())) lacks a feature the lab needs; run it inside Debian's full kernel under QEMU: isthmus lab run --vm \(lab.file)")
             }
             throw error
         }
@@ -211,10 +211,8 @@ public final class LabRunner {
 
     /// Runs isthmus words in a node; errors name the node and the command.
     func ip(_ line: String, _ node: String) throws {
-        let s = session(node)
         do {
-            try IPCommandRunner.run(try splitCommandLine(line), session: s)
-            try s.flush()
+            try IPCommandRunner.run(line: line, session: session(node))
         } catch {
             throw LabError("node \(node): `\(line)`: \(error)")
         }
@@ -228,12 +226,6 @@ public final class LabRunner {
             var b = Array(value.utf8)
             guard Glibc.write(fd, &b, b.count) == b.count else { throw LabError("node \(node): cannot write \(key)") }
         }
-    }
-
-    static func kernelRelease() -> String {
-        var u = utsname()
-        uname(&u)
-        return withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 }
 

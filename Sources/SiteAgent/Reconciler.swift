@@ -197,8 +197,6 @@ public final class Reconciler {
 
     /// Runs one iproute2 command line in this site's namespace.
     func ip(_ line: String) throws {
-        let s = site.session()
-        try IPCommandRunner.run(try splitCommandLine(line), session: s)
-        try s.flush()
+        try IPCommandRunner.run(line: line, session: site.session())
     }
 }

@@ -88,15 +88,20 @@ public struct Site {
     /// Loaded (/sys/module), built in (modules.builtin) or installed (modules.dep) for the running kernel.
     public static func moduleAvailable(_ name: String) -> Bool {
         if FileManager.default.fileExists(atPath: "/sys/module/\(name)") { return true }
-        var u = utsname()
-        uname(&u)
-        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let release = kernelRelease()
         let file = name.replacingOccurrences(of: "_", with: "[_-]")
         for list in ["modules.builtin", "modules.dep"] {
             guard let text = try? String(contentsOfFile: "/lib/modules/\(release)/\(list)", encoding: .utf8) else { continue }
             if text.range(of: "/\(file)\\.ko(\\.[a-z]+)?[:\\n]", options: .regularExpression) != nil { return true }
         }
         return false
+    }
+
+    /// The running kernel's release (`uname -r`).
+    public static func kernelRelease() -> String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     public static func hostname() -> String {

@@ -64,8 +64,7 @@ enum Host {
         var o = Options()
         o.netns = netns; o.json = json; o.details = details
         let s = Session(options: o)
-        try IPCommandRunner.run(try splitCommandLine(line), session: s)
-        try s.flush()
+        try IPCommandRunner.run(line: line, session: s)
         return s.output
     }
 }
