@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Lab", targets: ["Lab"]),
         .library(name: "L2TPWire", targets: ["L2TPWire"]),
         .library(name: "L2TPProtocol", targets: ["L2TPProtocol"]),
+        .library(name: "L2TPAgent", targets: ["L2TPAgent"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -34,7 +35,10 @@ let package = Package(
         // I/O: the userspace forwarding engine (TAP/TUN with vnet headers, batched UDP/raw sockets, threads, status).
         .target(name: "Dataplane", dependencies: ["DataplaneWire", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Pure: the L2TP control protocol's reliable delivery and state machines (events in, actions out; time a parameter).
-        .target(name: "L2TPProtocol"),
+        .target(name: "L2TPProtocol", dependencies: ["L2TPWire"]),
+        // I/O: runs L2TP control connections over UDP sockets (LAC/LNS), and gives established sessions a data path:
+        // the kernel's (genetlink, tunnel socket handed over) or the userspace one (TAP + the same socket).
+        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Sites", "CLinuxUAPI"]),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
         .target(name: "Sites"),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
@@ -48,15 +52,15 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
-            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
         .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire", "TestSupport"]),
-        .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "TestSupport"]),
+        .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "L2TPWire", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Sites", "TestSupport"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
-        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "TestSupport"]),
     ]
 )
