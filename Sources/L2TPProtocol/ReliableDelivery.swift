@@ -46,7 +46,7 @@ public struct ReliableDelivery<Payload: Equatable & Sendable>: Sendable {
         public init() {}
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     /// Our next Ns.
     public private(set) var ns: UInt16 = 0
     /// The next Ns we expect from the peer (what we send as Nr).
@@ -76,6 +76,12 @@ public struct ReliableDelivery<Payload: Equatable & Sendable>: Sendable {
     public init(_ configuration: Configuration = Configuration()) {
         self.configuration = configuration
         threshold = Double(max(configuration.peerWindow, 1))
+    }
+
+    /// The peer's Receive Window Size became known (its SCCRQ or SCCRP): at most that many unacknowledged.
+    public mutating func setPeerWindow(_ window: UInt16) {
+        configuration.peerWindow = max(window, 1)
+        threshold = Double(configuration.peerWindow)
     }
 
     /// Messages sent and not yet acknowledged, and messages waiting for the window.
@@ -137,6 +143,14 @@ public struct ReliableDelivery<Payload: Equatable & Sendable>: Sendable {
             ackDue = nil
         }
         return out
+    }
+
+    /// Sends a due acknowledgement now instead of after `ackDelay` (nothing will ride on it: a HELLO, a StopCCN).
+    public mutating func acknowledgeNow() -> [Action] {
+        guard !failed, ackDue != nil else { return [] }
+        ackDue = nil
+        counters.zlbs += 1
+        return [.zlb(ns: ns, nr: nr)]
     }
 
     /// Time passed: retransmit what timed out (back-off doubling to the cap, congestion window back to 1), send a due

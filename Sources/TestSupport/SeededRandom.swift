@@ -1,5 +1,5 @@
 /// A small deterministic generator (SplitMix64) so randomized tests reproduce from their seed.
-public struct SeededRandom: RandomNumberGenerator {
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     public var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
