@@ -8,14 +8,14 @@ import NetlinkWire
 
 /// A TAP or TUN device opened for the data plane: IFF_VNET_HDR so that 64 KB TCP frames travel with their
 /// offload metadata, offloads enabled with TUNSETOFFLOAD, non-blocking.
-struct DataplaneDevice {
-    let fd: Int32
-    let name: String
-    let index: Int32
+public struct DataplaneDevice {
+    public let fd: Int32
+    public let name: String
+    public let index: Int32
     /// The device existed before (a persistent TAP/TUN the user made): it is left in place at the end.
-    let preexisting: Bool
+    public let preexisting: Bool
 
-    static func open(name: String, ethernet: Bool) throws -> DataplaneDevice {
+    public static func open(name: String, ethernet: Bool) throws -> DataplaneDevice {
         let preexisting = if_nametoindex(name) != 0
         let fd: Int32
         do {
@@ -41,7 +41,7 @@ struct DataplaneDevice {
     }
 
     /// Sets MTU (if given), the largest GSO frame, and brings the device up, over rtnetlink.
-    func configure(mtu: Int?, gsoMaxSize: Int?) throws {
+    public func configure(mtu: Int?, gsoMaxSize: Int?) throws {
         let nl = try NetlinkSocket()
         if let gsoMaxSize {
             // Best effort: kernels before 5.19 cannot change it.

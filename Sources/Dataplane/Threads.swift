@@ -5,11 +5,11 @@ import CLinuxUAPI
 
 /// A plain POSIX thread running one closure (the data plane's workers block in syscalls; they do not belong on
 /// the Swift concurrency pool).
-final class WorkerThread: @unchecked Sendable {
+public final class WorkerThread: @unchecked Sendable {
     private var thread = pthread_t()
     private final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
 
-    init(name: String, _ body: @escaping () -> Void) throws {
+    public init(name: String, _ body: @escaping () -> Void) throws {
         let box = Unmanaged.passRetained(Box({ _ = isthmus_set_thread_name(String(name.prefix(15))); body() })).toOpaque()
         let rc = pthread_create(&thread, nil, { arg in
             let b = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
@@ -22,7 +22,7 @@ final class WorkerThread: @unchecked Sendable {
         }
     }
 
-    func join() { _ = pthread_join(thread, nil) }
+    public func join() { _ = pthread_join(thread, nil) }
 }
 
 struct WorkerError: Error, CustomStringConvertible {
