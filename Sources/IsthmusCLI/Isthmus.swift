@@ -17,6 +17,7 @@ struct Isthmus: ParsableCommand {
 
         Sites: isthmus plan|up|status|down --config FILE [--site NAME]; isthmus service install|uninstall --config FILE.
         Labs: isthmus lab up|check|down|status|run FILE [--vm] [-j].
+        L2TP control protocol: isthmus l2tp run --config FILE; isthmus l2tp show [--config FILE] [-j].
         """
     )
 
@@ -59,6 +60,20 @@ struct Isthmus: ParsableCommand {
                 throw e
             } catch {
                 LabCommand.exit(withError: error)
+            }
+            return
+        }
+        if batch == nil, L2TPCommand.handles(words) {
+            do {
+                let cmd = try L2TPCommand.parse(Array(words.dropFirst()))
+                try cmd.run()
+            } catch let e as L2TPFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            } catch let e as ExitCode {
+                throw e
+            } catch {
+                L2TPCommand.exit(withError: error)
             }
             return
         }

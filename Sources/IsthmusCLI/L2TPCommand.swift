@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import L2TPAgent
+
+/// `isthmus l2tp run --config FILE` (the L2TP agent: LAC, LNS, L2TPv3 LCCE) and `isthmus l2tp show` (its status).
+/// `isthmus l2tp show tunnel|session` and `l2tp add|del ...` stay iproute2's static L2TP commands.
+struct L2TPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "l2tp",
+        abstract: "Run the L2TP control protocol (LAC/LNS/LCCE) from a config file, or show what it is doing.",
+        discussion: """
+        run: stay in the foreground; SIGTERM or SIGINT sends StopCCN to every peer and exits. Status is written to
+        /run/isthmus/l2tp/NAME.json (or the config's `status`).
+        show: the tunnels and sessions of a running agent (--config FILE, --status PATH, or every agent).
+        The file format is in docs/L2TP.md. Static tunnels: isthmus l2tp add tunnel ... (like ip l2tp).
+        """)
+
+    @Argument(help: "run | show")
+    var action: String
+    @Option(name: .long, help: "The agent's TOML file.")
+    var config: String?
+    @Option(name: .long, help: "A status file to show.")
+    var status: String?
+    @Flag(name: [.customShort("j"), .long], help: "Print JSON (show).")
+    var json = false
+
+    static func handles(_ words: [String]) -> Bool {
+        guard words.first == "l2tp", words.count >= 2 else { return false }
+        if words[1] == "run" { return true }
+        return words[1] == "show" && (words.count == 2 || words[2].hasPrefix("-"))
+    }
+
+    func run() throws {
+        switch action {
+        case "run":
+            guard let config else { throw L2TPFailure("l2tp run: --config FILE is required") }
+            let c: L2TPAgentConfig
+            do { c = try L2TPConfigReader.load(path: config) } catch { throw L2TPFailure("\(error)") }
+            let daemon = L2TPDaemon(config: c)
+            do { try daemon.run() } catch { throw L2TPFailure("l2tp \(c.name): \(error)") }
+        case "show":
+            var paths: [String] = []
+            if let status { paths = [status] } else if let config {
+                do { paths = [try L2TPConfigReader.load(path: config).resolvedStatusPath] } catch { throw L2TPFailure("\(error)") }
+            } else {
+                let dir = "/run/isthmus/l2tp"
+                paths = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".json") }
+                    .sorted().map { dir + "/" + $0 }
+            }
+            var all: [[String: Any]] = []
+            for p in paths {
+                guard let d = FileManager.default.contents(atPath: p),
+                      let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else {
+                    throw L2TPFailure("l2tp show: no status at \(p) (is the agent running?)")
+                }
+                if let pid = o["pid"] as? Int, kill(pid_t(pid), 0) != 0 { continue }   // left by an agent that died
+                all.append(o)
+            }
+            if json {
+                let d = try JSONSerialization.data(withJSONObject: all, options: [.sortedKeys, .prettyPrinted])
+                print(String(decoding: d, as: UTF8.self))
+                return
+            }
+            if all.isEmpty { print("no L2TP agent is running"); return }
+            for o in all { print(Self.describe(o)) }
+        default:
+            throw L2TPFailure("l2tp: unknown action \"\(action)\"; valid: run, show (or ip l2tp's add, del, show tunnel|session)")
+        }
+    }
+
+    /// A human summary of one agent's status.
+    static func describe(_ o: [String: Any]) -> String {
+        var lines = ["agent \(o["name"] ?? "?"): L2TPv\(o["version"] ?? "?"), data plane \(o["data_plane"] ?? "?")"
+                     + ((o["listen"] as? [String]).flatMap { $0.isEmpty ? nil : ", listening on " + $0.joined(separator: ", ") } ?? "")]
+        for t in (o["tunnels"] as? [[String: Any]]) ?? [] {
+            var l = "  tunnel \(t["name"] ?? "?") \(t["state"] ?? "?") \(t["role"] ?? "") ids \(t["local_id"] ?? "?")/\(t["peer_id"] ?? "?")"
+            l += " peer \(t["peer"] ?? "?") host \"\(t["peer_host"] ?? "")\""
+            if let r = t["rtt_ms"] { l += " rtt \(r) ms" }
+            if let r = t["hello_rtt_ms"] { l += " hello-rtt \(r) ms" }
+            l += " retransmits \(t["retransmits"] ?? 0)"
+            lines.append(l)
+            for s in (t["sessions"] as? [[String: Any]]) ?? [] {
+                var m = "    session \(s["name"] ?? "") \(s["state"] ?? "?") ids \(s["local_id"] ?? "?")/\(s["peer_id"] ?? "-")"
+                if let i = s["interface"] { m += " dev \(i)" }
+                if let rx = s["rx_packets"], let tx = s["tx_packets"] { m += " rx \(rx) tx \(tx)" }
+                lines.append(m)
+            }
+        }
+        if let d = o["dropped"] as? [String: Int], !d.isEmpty {
+            lines.append("  dropped: " + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct L2TPFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}

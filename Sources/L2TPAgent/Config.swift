@@ -1,0 +1,102 @@
+import L2TPWire
+
+/// A standalone L2TP agent's configuration (`isthmus l2tp run --config FILE`): an LAC/LNS or an L2TPv3 LCCE that
+/// listens for control connections, opens its own, and gives Ethernet pseudowires a data path. Read from the
+/// `[l2tp]` table of a TOML file by `L2TPConfigReader` (file:line:col errors); see docs/L2TP.md for the keys.
+public struct L2TPAgentConfig: Equatable, Sendable {
+    /// An address and UDP port; the address may be empty (the wildcard).
+    public struct Endpoint: Equatable, Hashable, Sendable, CustomStringConvertible {
+        public var address: String
+        public var port: UInt16
+        public init(address: String, port: UInt16 = 1701) { self.address = address; self.port = port }
+        public var ipv6: Bool { address.contains(":") }
+        public var description: String { ipv6 ? "[\(address)]:\(port)" : "\(address.isEmpty ? "*" : address):\(port)" }
+    }
+
+    /// The data plane of Ethernet pseudowires.
+    public enum DataPlane: String, CaseIterable, Equatable, Sendable {
+        /// The kernel's when its l2tp_eth family is there, else the userspace one.
+        case auto
+        case kernel
+        case userspace
+        /// Control only: sessions are established and no interface is made (v2 calls, tests, benchmarks).
+        case none
+    }
+
+    /// A control connection this side opens (LAC / initiator).
+    public struct Tunnel: Equatable, Sendable {
+        public var name: String
+        public var peer: Endpoint
+        /// Local address and port to send from; nil: the wildcard and port 1701.
+        public var local: Endpoint?
+        /// Open it again after it fails, with back-off from 1 s doubling to `redialMax`.
+        public var redial: Bool = true
+        public var redialMax: Double = 60
+        public init(name: String, peer: Endpoint, local: Endpoint? = nil) { self.name = name; self.peer = peer; self.local = local }
+    }
+
+    /// A v3 Ethernet pseudowire (RFC 4719). The side naming a `tunnel` opens it (ICRQ) over that tunnel; the other
+    /// side accepts an ICRQ whose Remote End ID is `name` from any peer.
+    public struct Pseudowire: Equatable, Sendable {
+        /// The Remote End ID both ends configure.
+        public var name: String
+        /// The interface the session gets (l2tpeth or TAP).
+        public var interface: String
+        /// Open over this tunnel (by name); nil: accept only.
+        public var tunnel: String?
+        /// Length of the cookie we assign (0, 4 or 8 bytes, random per session).
+        public var cookie: Int = 0
+        /// The default L2-specific sublayer (RFC 4719 §3.2.2) instead of none.
+        public var sublayer: Bool = false
+        /// The interface's MTU; nil: the data plane's default.
+        public var mtu: Int?
+        /// A bridge to put the interface in once it exists.
+        public var bridge: String?
+        public init(name: String, interface: String, tunnel: String? = nil) {
+            self.name = name; self.interface = interface; self.tunnel = tunnel
+        }
+    }
+
+    /// A v2 incoming call (ICRQ) this LAC places once `tunnel` is up, kept up (placed again after a CDN).
+    public struct Call: Equatable, Sendable {
+        public var tunnel: String
+        public var number: String = ""
+        public init(tunnel: String, number: String = "") { self.tunnel = tunnel; self.number = number }
+    }
+
+    /// For the status file and logs.
+    public var name: String
+    public var version: L2TPVersion
+    public var hostName: String
+    /// v3 Router ID; nil: from the first local or listen IPv4 address, else 0.
+    public var routerID: UInt32?
+    /// Where SCCRQs are accepted (LNS / responder). Empty: this side only initiates.
+    public var listen: [Endpoint] = []
+    public var secret: String?
+    public var digest: DigestAlgorithm = .hmacMD5
+    /// v2: challenge the peer when a secret is set.
+    public var challenge: Bool = true
+    /// v2: hide the ids with the secret.
+    public var hideAVPs: Bool = false
+    /// Seconds of silence before a HELLO.
+    public var helloInterval: Double = 60
+    /// Retransmission: first timeout, cap, and count before the peer is declared dead.
+    public var retransmitInitial: Double = 1
+    public var retransmitMax: Double = 8
+    public var retransmitCount: Int = 5
+    /// Our Receive Window Size.
+    public var window: UInt16 = 8
+    public var dataPlane: DataPlane = .auto
+    public var tunnels: [Tunnel] = []
+    public var pseudowires: [Pseudowire] = []
+    public var calls: [Call] = []
+    /// Where status JSON is written; nil: /run/isthmus/l2tp/NAME.json.
+    public var statusPath: String?
+
+    public init(name: String, version: L2TPVersion, hostName: String) {
+        self.name = name; self.version = version; self.hostName = hostName
+    }
+
+    /// The status file.
+    public var resolvedStatusPath: String { statusPath ?? "/run/isthmus/l2tp/\(name).json" }
+}

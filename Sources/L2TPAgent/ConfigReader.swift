@@ -1,0 +1,554 @@
+import Glibc
+import L2TPWire
+import Sites
+
+/// Reads the `[l2tp]` table of a TOML file into an `L2TPAgentConfig`, collecting every problem as
+/// `FILE:LINE:COL: message` + hint (the site and lab readers' way, through Sites' `TOMLValidating`). The keys are
+/// described in docs/L2TP.md.
+public enum L2TPConfigReader {
+    public static let topKeys = ["l2tp"]
+    public static let l2tpKeys = ["name", "version", "host_name", "router_id", "listen", "secret", "digest", "challenge",
+                                  "hide_avps", "hello", "retransmit", "window", "data_plane", "status",
+                                  "tunnel", "pseudowire", "call"]
+    public static let retransmitKeys = ["initial", "max", "count"]
+    public static let tunnelKeys = ["name", "peer", "local", "redial", "redial_max"]
+    public static let pseudowireKeys = ["name", "interface", "tunnel", "cookie", "sublayer", "mtu", "bridge"]
+    public static let callKeys = ["tunnel", "number"]
+
+    /// Parses and validates `text` (read from `file`, the name errors carry). `defaultName`: the agent's name when
+    /// `name` is not given (`load` passes the file's base name); `defaultHostName`: the Host Name AVP when
+    /// `host_name` is not given. Throws every problem found, sorted by position.
+    public static func read(_ text: String, file: String, defaultName: String,
+                            defaultHostName: String) throws(ConfigErrors) -> L2TPAgentConfig {
+        let root: TOMLTable
+        do { root = try TOML.parse(text, file: file) } catch {
+            throw ConfigErrors([ConfigError(file: file, position: error.position, message: error.message,
+                                            hint: "fix the TOML syntax; nothing else was checked")])
+        }
+        var v = L2TPConfigValidator(file: file, defaultName: defaultName, defaultHostName: defaultHostName)
+        let config = v.validate(root)
+        guard v.errors.isEmpty, let config else {
+            throw ConfigErrors(v.errors.enumerated().sorted { a, b in
+                a.element.position != b.element.position ? a.element.position < b.element.position : a.offset < b.offset
+            }.map(\.element))
+        }
+        return config
+    }
+
+    /// Reads the file at `path`: the agent's name defaults to the file's base name (`/etc/isthmus/lns.toml`: "lns"),
+    /// the host name to this host's (`gethostname`) unless `hostName` is given.
+    public static func load(path: String, hostName: String? = nil) throws(ConfigErrors) -> L2TPAgentConfig {
+        let text: String
+        switch readFile(path) {
+        case .success(let t): text = t
+        case .failure(let why):
+            throw ConfigErrors([ConfigError(file: path, position: TOMLPosition(line: 1, column: 1),
+                                            message: "cannot read the config file: \(why.description)",
+                                            hint: "give the path of a readable TOML file with an [l2tp] table to --config")])
+        }
+        return try read(text, file: path, defaultName: baseName(path), defaultHostName: hostName ?? systemHostName())
+    }
+
+    /// The file's name without its directory and its last extension: "/etc/isthmus/lns.toml" → "lns".
+    public static func baseName(_ path: String) -> String {
+        let last = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = last.lastIndex(of: "."), dot != last.startIndex else { return last }
+        return String(last[..<dot])
+    }
+
+    /// This host's name, or "" when it has none.
+    public static func systemHostName() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { return "" }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Why `text` is not an endpoint (`ADDRESS`, `IPV4:PORT`, `[IPV6]:PORT`; a bare IPv6 address takes no port).
+    public enum EndpointProblem: Error, Equatable, Sendable, CustomStringConvertible {
+        case notAnAddress
+        case v6PortWithoutBrackets
+        case notIPv6InBrackets
+        case badPort
+        public var description: String {
+            switch self {
+            case .notAnAddress: "is not an IPv4 or IPv6 address (host names are not resolved)"
+            case .v6PortWithoutBrackets: "is not an address; an IPv6 address with a port is written in brackets"
+            case .notIPv6InBrackets: "has brackets around something that is not an IPv6 address"
+            case .badPort: "has a port that is not 1..65535"
+            }
+        }
+    }
+
+    /// Parses an endpoint; the port defaults to `defaultPort`. The address is kept in canonical form (RFC 5952).
+    public static func endpoint(_ text: String, defaultPort: UInt16 = 1701) -> Result<L2TPAgentConfig.Endpoint, EndpointProblem> {
+        func port(_ s: Substring) -> UInt16? {
+            guard !s.isEmpty, s.utf8.count <= 5, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let n = Int(s), (1...65535).contains(n) else { return nil }
+            return UInt16(n)
+        }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return .failure(.notIPv6InBrackets) }
+            let inside = String(text[text.index(after: text.startIndex)..<close])
+            guard let a = IPAddress(inside), a.isIPv6 else { return .failure(.notIPv6InBrackets) }
+            let rest = text[text.index(after: close)...]
+            if rest.isEmpty { return .success(.init(address: a.description, port: defaultPort)) }
+            guard rest.hasPrefix(":"), let p = port(rest.dropFirst()) else { return .failure(.badPort) }
+            return .success(.init(address: a.description, port: p))
+        }
+        let colons = text.utf8.count(where: { $0 == 0x3a })
+        if colons == 1 {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard let a = IPAddress(String(parts[0])), !a.isIPv6 else { return .failure(.notAnAddress) }
+            guard let p = port(parts[1]) else { return .failure(.badPort) }
+            return .success(.init(address: a.description, port: p))
+        }
+        guard let a = IPAddress(text) else { return .failure(colons > 1 ? .v6PortWithoutBrackets : .notAnAddress) }
+        return .success(.init(address: a.description, port: defaultPort))
+    }
+
+    private struct ReadProblem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private static func readFile(_ path: String) -> Result<String, ReadProblem> {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(ReadProblem(description: String(cString: strerror(errno)))) }
+        defer { _ = Glibc.close(fd) }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(ReadProblem(description: String(cString: strerror(errno))))
+            }
+            if n == 0 { break }
+            bytes += buf[0..<n]
+            if bytes.count > 4 << 20 { return .failure(ReadProblem(description: "larger than 4 MiB")) }
+        }
+        guard let s = String(validating: bytes, as: UTF8.self) else {
+            return .failure(ReadProblem(description: "not UTF-8 text"))
+        }
+        return .success(s)
+    }
+}
+
+/// Checks a parsed document against the `[l2tp]` layout, collecting every problem before anything runs.
+struct L2TPConfigValidator: TOMLValidating {
+    let file: String
+    let defaultName: String
+    let defaultHostName: String
+    var errors: [ConfigError] = []
+    /// Every tunnel with a valid name, even one with errors of its own: references to it are not reported again.
+    var declaredTunnels: [String] = []
+
+    init(file: String, defaultName: String, defaultHostName: String) {
+        self.file = file; self.defaultName = defaultName; self.defaultHostName = defaultHostName
+    }
+
+    private enum DigestName: String, CaseIterable {
+        case md5, sha1
+        var algorithm: DigestAlgorithm { self == .md5 ? .hmacMD5 : .hmacSHA1 }
+    }
+
+    private enum Sublayer: String, CaseIterable {
+        case none, `default`
+    }
+
+    static func validAgentName(_ s: String) -> Bool {
+        s != "." && s != ".." && validToken(s, max: 64)
+    }
+
+    /// 1...max letters, digits, '-', '_' or '.'.
+    static func validToken(_ s: String, max: Int) -> Bool {
+        !s.isEmpty && s.utf8.count <= max && s.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x2e || $0 == 0x5f
+        }
+    }
+
+    static func versionLabel(_ v: L2TPVersion) -> String { v == .v2 ? "version = 2 (L2TPv2)" : "version = 3 (L2TPv3)" }
+
+    // MARK: - accessors
+
+    mutating func table(_ t: TOMLTable, _ key: String, example: String) -> (TOMLTable, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        guard let x = e.node.table else { typeError(e, "a table", example: example); return nil }
+        return (x, e)
+    }
+
+    mutating func tables(_ t: TOMLTable, _ key: String, example: String) -> [TOMLTable] {
+        guard let e = t[entry: key] else { return [] }
+        guard let arr = e.node.array else { typeError(e, "an array of tables", example: example); return [] }
+        var out: [TOMLTable] = []
+        for n in arr {
+            if let x = n.table { out.append(x) } else {
+                error(n.position, "every element of `\(key)` must be a table, found \(n.value.typeNameWithArticle)", hint: "write it like \(example)")
+            }
+        }
+        return out
+    }
+
+    /// A number of seconds (integer or float), more than 0 (at least `min` if given) and at most `max`.
+    mutating func seconds(_ t: TOMLTable, _ key: String, min: Double? = nil, max: Double, example: String) -> (Double, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        let range = min.map { "\(Self.show($0))..\(Self.show(max))" } ?? "more than 0 and at most \(Self.show(max))"
+        guard let d = e.node.float ?? e.node.integer.map(Double.init) else {
+            typeError(e, "a number of seconds (\(range))", example: example)
+            return nil
+        }
+        guard d.isFinite, d > 0, d >= (min ?? 0), d <= max else {
+            error(e.node.position, "`\(key)` \(Self.show(d)) is out of range: \(range) seconds", hint: "write e.g. \(example)")
+            return nil
+        }
+        return (d, e)
+    }
+
+    static func show(_ d: Double) -> String {
+        d.isFinite && d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+    }
+
+    /// An endpoint string; `role` names it in messages ("`peer`", "`listen` element").
+    mutating func endpoint(_ s: String, _ n: TOMLNode, role: String) -> (L2TPAgentConfig.Endpoint, IPAddress)? {
+        switch L2TPConfigReader.endpoint(s) {
+        case .success(let ep): return (ep, IPAddress(ep.address)!)
+        case .failure(let p):
+            let hint = switch p {
+            case .v6PortWithoutBrackets, .notIPv6InBrackets: "write an IPv6 endpoint like \"[fd00::1]:1701\" or \"fd00::1\" (port 1701)"
+            case .badPort: "write the port as 1..65535, e.g. \"10.0.0.1:1701\", or leave it out for 1701"
+            case .notAnAddress: "write an address, e.g. \"10.0.0.1\", \"10.0.0.1:1701\" or \"[fd00::1]:1701\""
+            }
+            error(n.position, "\(role) \"\(s)\" \(p)", hint: hint)
+            return nil
+        }
+    }
+
+    mutating func needsSecret(_ key: String, _ e: TOMLTable.Entry) {
+        error(e.keyPosition, "`\(key)` has no effect without `secret`",
+              hint: "add secret = \"...\" (the same on both ends), or remove `\(key)`")
+    }
+
+    /// A key only one version uses.
+    mutating func versionOnly(_ t: TOMLTable, _ key: String, _ only: L2TPVersion, _ actual: L2TPVersion?, table: String, hint: String) {
+        guard let actual, actual != only, let e = t[entry: key] else { return }
+        error(e.keyPosition, "`\(key)` applies only to \(Self.versionLabel(only)); this file has \(Self.versionLabel(actual))",
+              hint: "remove `\(key)` from \(table); " + hint)
+    }
+
+    mutating func tunnelReference(_ name: String, _ n: TOMLNode, in label: String) -> String? {
+        if declaredTunnels.contains(name) { return name }
+        var m = "`tunnel` \"\(name)\" in \(label) names no [[l2tp.tunnel]]"
+        if let s = SiteConfig.suggestion(for: name, among: declaredTunnels) { m += "; did you mean \"\(s)\"?" }
+        let hint = declaredTunnels.isEmpty
+            ? "add a [[l2tp.tunnel]] with name = \"\(name)\" and peer = \"ADDRESS\""
+            : "name one of the tunnels: " + declaredTunnels.joined(separator: ", ")
+        error(n.position, m, hint: hint)
+        return nil
+    }
+
+    // MARK: - the document
+
+    mutating func validate(_ root: TOMLTable) -> L2TPAgentConfig? {
+        checkKeys(root, allowed: L2TPConfigReader.topKeys, table: "the top level")
+        guard let (l2tp, _) = table(root, "l2tp", example: "[l2tp]") else {
+            if root["l2tp"] == nil {
+                error(TOMLPosition(line: 1, column: 1), "the file has no [l2tp] table",
+                      hint: "start it with [l2tp] and version = 2 or version = 3")
+            }
+            return nil
+        }
+        let label = "[l2tp]"
+        checkKeys(l2tp, allowed: L2TPConfigReader.l2tpKeys, table: label)
+
+        // version first: other keys depend on it.
+        var version: L2TPVersion?
+        if let e = l2tp[entry: "version"] {
+            if let n = e.node.integer {
+                if n == 2 { version = .v2 } else if n == 3 { version = .v3 } else {
+                    error(e.node.position, "`version` must be 2 (L2TPv2, RFC 2661) or 3 (L2TPv3, RFC 3931), found \(n)",
+                          hint: "write version = 2 for PPP over L2TP (LAC/LNS), version = 3 for Ethernet pseudowires")
+                }
+            } else {
+                typeError(e, "an integer (2 or 3)", example: "version = 3")
+            }
+        } else {
+            error(l2tp.position, "\(label) is missing the required key `version`",
+                  hint: "add version = 2 (L2TPv2, PPP calls) or version = 3 (L2TPv3, Ethernet pseudowires)")
+        }
+
+        var name = defaultName
+        if let (n, e) = string(l2tp, "name", example: "name = \"lns\"") {
+            name = n
+            if !Self.validAgentName(n) {
+                error(e.node.position, "`name` \"\(n)\" must be 1 to 64 letters, digits, '-', '_' or '.'",
+                      hint: "pick a short name such as \"lns\"; it names the status file")
+            }
+        } else if l2tp["name"] == nil && !Self.validAgentName(defaultName) {
+            error(l2tp.position, "the agent's name defaults to the file's base name \"\(defaultName)\", which is not 1 to 64 letters, digits, '-', '_' or '.'",
+                  hint: "add name = \"lns\" to \(label)")
+        }
+
+        var hostName = defaultHostName
+        if let (h, e) = string(l2tp, "host_name", example: "host_name = \"site-a\"") {
+            hostName = h
+            if h.isEmpty || h.utf8.count > 255 || h.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                error(e.node.position, "`host_name` \"\(h)\" must be 1 to 255 bytes without control characters",
+                      hint: "write the name the peer sees in the Host Name AVP, e.g. host_name = \"site-a\"")
+            }
+        } else if l2tp["host_name"] == nil && defaultHostName.isEmpty {
+            error(l2tp.position, "this host has no host name to send in the Host Name AVP", hint: "add host_name = \"site-a\" to \(label)")
+        }
+
+        var config = L2TPAgentConfig(name: name, version: version ?? .v3, hostName: hostName)
+
+        // router_id (v3)
+        versionOnly(l2tp, "router_id", .v3, version, table: label, hint: "L2TPv2 has no Router ID")
+        if version != .v2, let e = l2tp[entry: "router_id"] {
+            let hint = "write router_id = \"10.0.0.1\" (a dotted quad) or an integer 0..4294967295"
+            if let n = e.node.integer {
+                if (0...4_294_967_295).contains(n) { config.routerID = UInt32(n) } else {
+                    error(e.node.position, "`router_id` \(n) is out of range 0..4294967295", hint: hint)
+                }
+            } else if let s = e.node.string {
+                if let a = IPAddress(s), !a.isIPv6 {
+                    config.routerID = a.bytes.reduce(0) { $0 << 8 | UInt32($1) }
+                } else {
+                    error(e.node.position, "`router_id` \"\(s)\" is not a dotted quad", hint: hint)
+                }
+            } else {
+                typeError(e, "a dotted quad or an integer", example: "router_id = \"10.0.0.1\"")
+            }
+        }
+
+        // listen: a string or an array of strings.
+        var listenNodes: [(String, TOMLNode)] = []
+        var listenEntry: TOMLTable.Entry?
+        if let e = l2tp[entry: "listen"] {
+            listenEntry = e
+            if let s = e.node.string { listenNodes = [(s, e.node)] } else if e.node.array != nil {
+                listenNodes = stringArray(l2tp, "listen", example: "listen = [\"0.0.0.0\", \"[::]:1701\"]")?.0 ?? []
+            } else {
+                typeError(e, "an address or an array of addresses", example: "listen = [\"0.0.0.0\", \"[::]:1701\"]")
+            }
+        }
+        var seenListen: [L2TPAgentConfig.Endpoint: TOMLPosition] = [:]
+        for (s, n) in listenNodes {
+            guard let (ep, a) = endpoint(s, n, role: "`listen` address") else { continue }
+            if a.isMulticast {
+                error(n.position, "`listen` address \"\(s)\" is a multicast address", hint: "listen on one of this host's addresses, or \"0.0.0.0\" / \"[::]\" for all")
+            } else if let first = seenListen[ep] {
+                error(n.position, "`listen` address \(ep) is listed twice (first at \(first))", hint: "list each address and port once")
+            } else {
+                seenListen[ep] = n.position
+                config.listen.append(ep)
+            }
+        }
+
+        // Authentication.
+        let secret = string(l2tp, "secret", example: "secret = \"s3cret\"")
+        if let (s, e) = secret {
+            if s.isEmpty {
+                error(e.node.position, "`secret` is empty", hint: "write the secret both ends share, e.g. secret = \"s3cret\", or remove `secret` for no authentication")
+            } else { config.secret = s }
+        }
+        let noSecret = l2tp["secret"] == nil
+        versionOnly(l2tp, "digest", .v3, version, table: label, hint: "L2TPv2 authenticates with secret and challenge = true")
+        if version != .v2, let (d, e) = choice(l2tp, "digest", DigestName.self) {
+            config.digest = d.algorithm
+            if noSecret { needsSecret("digest", e) }
+        }
+        versionOnly(l2tp, "challenge", .v2, version, table: label,
+                    hint: "L2TPv3 authenticates every control message with secret and digest = \"md5\" or \"sha1\"")
+        if version != .v3, let (c, e) = boolean(l2tp, "challenge") {
+            config.challenge = c
+            if c && noSecret { needsSecret("challenge", e) }
+        }
+        versionOnly(l2tp, "hide_avps", .v2, version, table: label, hint: "this agent hides AVPs only in L2TPv2")
+        if version != .v3, let (h, e) = boolean(l2tp, "hide_avps") {
+            config.hideAVPs = h
+            if h && noSecret { needsSecret("hide_avps", e) }
+        }
+
+        // Timers and window.
+        if let (h, _) = seconds(l2tp, "hello", max: 3600, example: "hello = 60") { config.helloInterval = h }
+        if let (rt, _) = table(l2tp, "retransmit", example: "retransmit = { initial = 1, max = 8, count = 5 }") {
+            let rl = "`retransmit`"
+            checkKeys(rt, allowed: L2TPConfigReader.retransmitKeys, table: rl)
+            let initial = seconds(rt, "initial", max: 60, example: "initial = 1")
+            let maximum = seconds(rt, "max", max: 3600, example: "max = 8")
+            if let (i, _) = initial { config.retransmitInitial = i }
+            if let (m, _) = maximum { config.retransmitMax = m }
+            if config.retransmitMax < config.retransmitInitial, initial != nil || maximum != nil {
+                let at = maximum?.1.node.position ?? initial!.1.node.position
+                error(at, "`retransmit` max \(Self.show(config.retransmitMax))\(maximum == nil ? " (the default)" : "") is below initial \(Self.show(config.retransmitInitial))",
+                      hint: "the timeout doubles from initial up to max: make max >= initial, e.g. { initial = \(Self.show(config.retransmitInitial)), max = \(Self.show(max(8, config.retransmitInitial))) }")
+            }
+            if let (c, _) = integer(rt, "count", 1...20, example: "count = 5") { config.retransmitCount = Int(c) }
+        }
+        if let (w, _) = integer(l2tp, "window", 1...65535, example: "window = 8") { config.window = UInt16(w) }
+        if let (d, _) = choice(l2tp, "data_plane", L2TPAgentConfig.DataPlane.self) { config.dataPlane = d }
+        if let (s, e) = string(l2tp, "status", example: "status = \"/run/isthmus/l2tp/\(name).json\"") {
+            if s.hasPrefix("/") { config.statusPath = s } else {
+                error(e.node.position, "`status` \"\(s)\" is not an absolute path", hint: "write e.g. status = \"/run/isthmus/l2tp/\(name).json\"")
+            }
+        }
+
+        // [[l2tp.tunnel]]
+        let tunnelTables = tables(l2tp, "tunnel", example: "[[l2tp.tunnel]]")
+        for t in tunnelTables {
+            if let n = t["name"]?.string, Self.validToken(n, max: 32), !declaredTunnels.contains(n) { declaredTunnels.append(n) }
+        }
+        var tunnelNames: [String: TOMLPosition] = [:]
+        for t in tunnelTables {
+            if let tunnel = tunnel(t, seen: &tunnelNames) { config.tunnels.append(tunnel) }
+        }
+        if l2tp["tunnel"] == nil && (listenEntry == nil || listenEntry?.node.array?.isEmpty == true) {
+            error(listenEntry?.node.position ?? l2tp.position, "the agent neither listens nor opens a tunnel",
+                  hint: "add listen = \"0.0.0.0\" (LNS / responder), or a [[l2tp.tunnel]] with name and peer (LAC / initiator)")
+        }
+
+        // [[l2tp.pseudowire]] (v3) and [[l2tp.call]] (v2)
+        let pwTables = tables(l2tp, "pseudowire", example: "[[l2tp.pseudowire]]")
+        if version == .v2 {
+            for t in pwTables {
+                error(t.position, "[[l2tp.pseudowire]] applies only to \(Self.versionLabel(.v3)); this file has \(Self.versionLabel(.v2))",
+                      hint: "L2TPv2 carries PPP: write [[l2tp.call]] with tunnel = \"NAME\" instead, or set version = 3")
+            }
+        } else {
+            var names: [String: TOMLPosition] = [:], interfaces: [String: TOMLPosition] = [:]
+            for t in pwTables {
+                if let pw = pseudowire(t, names: &names, interfaces: &interfaces) { config.pseudowires.append(pw) }
+            }
+        }
+        let callTables = tables(l2tp, "call", example: "[[l2tp.call]]")
+        if version == .v3 {
+            for t in callTables {
+                error(t.position, "[[l2tp.call]] applies only to \(Self.versionLabel(.v2)); this file has \(Self.versionLabel(.v3))",
+                      hint: "L2TPv3 carries Ethernet: write [[l2tp.pseudowire]] with name, interface and tunnel instead, or set version = 2")
+            }
+        } else {
+            for t in callTables {
+                if let c = call(t) { config.calls.append(c) }
+            }
+        }
+
+        guard errors.isEmpty, version != nil else { return nil }
+        return config
+    }
+
+    mutating func tunnel(_ t: TOMLTable, seen: inout [String: TOMLPosition]) -> L2TPAgentConfig.Tunnel? {
+        let label = "[[l2tp.tunnel]]"
+        checkKeys(t, allowed: L2TPConfigReader.tunnelKeys, table: label)
+        let before = errors.count
+        var name: String?
+        if let (n, e) = string(t, "name", example: "name = \"t1\"") {
+            if !Self.validToken(n, max: 32) {
+                error(e.node.position, "tunnel name \"\(n)\" must be 1 to 32 letters, digits, '-', '_' or '.'",
+                      hint: "pick a short name such as \"t1\"; pseudowires and calls refer to it")
+            } else if let first = seen[n] {
+                error(e.node.position, "tunnel name \"\(n)\" is used twice (first at \(first))", hint: "give each [[l2tp.tunnel]] its own name")
+            } else { seen[n] = e.node.position; name = n }
+        } else if t["name"] == nil {
+            error(t.position, "\(label) is missing the required key `name`", hint: "add name = \"t1\"")
+        }
+        var peer: (L2TPAgentConfig.Endpoint, IPAddress)?
+        if let (p, e) = string(t, "peer", example: "peer = \"10.0.0.2\"") {
+            peer = endpoint(p, e.node, role: "`peer`")
+            if let (_, a) = peer, a.isUnspecified || a.isMulticast {
+                error(e.node.position, "`peer` \"\(p)\" is not a unicast address", hint: "write the address of the LNS / LCCE to connect to")
+                peer = nil
+            }
+        } else if t["peer"] == nil {
+            error(t.position, "\(label) is missing the required key `peer`", hint: "add peer = \"10.0.0.2\" (the other end; port 1701 unless given)")
+        }
+        var local: L2TPAgentConfig.Endpoint?
+        if let (l, e) = string(t, "local", example: "local = \"10.0.0.1\"") {
+            if let (ep, a) = endpoint(l, e.node, role: "`local`") {
+                if a.isMulticast {
+                    error(e.node.position, "`local` \"\(l)\" is a multicast address", hint: "write one of this host's addresses, or remove `local`")
+                } else if let (pe, pa) = peer, pa.isIPv6 != a.isIPv6 {
+                    error(e.node.position, "`local` \"\(l)\" is \(a.familyName) but `peer` \(pe) is \(pa.familyName)",
+                          hint: "use an \(pa.familyName) local address, or remove `local`")
+                } else { local = ep }
+            }
+        }
+        let redial = boolean(t, "redial")
+        let redialMax = seconds(t, "redial_max", min: 1, max: 3600, example: "redial_max = 60")
+        if let (r, _) = redial, !r, let e = t[entry: "redial_max"] {
+            error(e.keyPosition, "`redial_max` has no effect with redial = false", hint: "remove `redial_max`, or set redial = true")
+        }
+        guard errors.count == before, let name, let (p, _) = peer else { return nil }
+        var tunnel = L2TPAgentConfig.Tunnel(name: name, peer: p, local: local)
+        if let (r, _) = redial { tunnel.redial = r }
+        if let (m, _) = redialMax { tunnel.redialMax = m }
+        return tunnel
+    }
+
+    mutating func pseudowire(_ t: TOMLTable, names: inout [String: TOMLPosition],
+                             interfaces: inout [String: TOMLPosition]) -> L2TPAgentConfig.Pseudowire? {
+        let label = "[[l2tp.pseudowire]]"
+        checkKeys(t, allowed: L2TPConfigReader.pseudowireKeys, table: label)
+        let before = errors.count
+        var name: String?
+        if let (n, e) = string(t, "name", example: "name = \"pw1\"") {
+            if n.isEmpty || n.utf8.count > 64 || !n.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7f }) {
+                error(e.node.position, "pseudowire name \"\(n)\" must be 1 to 64 printable ASCII characters",
+                      hint: "it is the Remote End ID both ends configure, e.g. name = \"pw1\"")
+            } else if let first = names[n] {
+                error(e.node.position, "pseudowire name \"\(n)\" is used twice (first at \(first))",
+                      hint: "the name is the Remote End ID: give each [[l2tp.pseudowire]] its own")
+            } else { names[n] = e.node.position; name = n }
+        } else if t["name"] == nil {
+            error(t.position, "\(label) is missing the required key `name`", hint: "add name = \"pw1\" (the Remote End ID, the same on both ends)")
+        }
+        var interface: String?
+        if let (i, e) = string(t, "interface", example: "interface = \"l2tpeth0\"") {
+            if let p = SiteConfig.interfaceNameProblem(i) {
+                error(e.node.position, "`interface` \"\(i)\" \(p)", hint: "choose a name of at most 15 bytes without '/', ':' or spaces, e.g. \"l2tpeth0\"")
+            } else if let first = interfaces[i] {
+                error(e.node.position, "`interface` \"\(i)\" is used twice (first at \(first))", hint: "give each pseudowire its own interface")
+            } else { interfaces[i] = e.node.position; interface = i }
+        } else if t["interface"] == nil {
+            error(t.position, "\(label) is missing the required key `interface`", hint: "add interface = \"l2tpeth0\" (the device the session gets)")
+        }
+        var tunnel: String?
+        if let (n, e) = string(t, "tunnel", example: "tunnel = \"t1\"") { tunnel = tunnelReference(n, e.node, in: label) }
+        var cookie = 0
+        if let (c, e) = integer(t, "cookie", 0...8, example: "cookie = 8") {
+            if c == 0 || c == 4 || c == 8 { cookie = Int(c) } else {
+                error(e.node.position, "`cookie` must be 0, 4 or 8 (bytes), found \(c)", hint: "write cookie = 8, or 0 for no cookie")
+            }
+        }
+        let sublayer = choice(t, "sublayer", Sublayer.self)
+        let mtu = integer(t, "mtu", 68...65535, example: "mtu = 1446")
+        var bridge: String?
+        if let (b, e) = string(t, "bridge", example: "bridge = \"br0\"") {
+            if let p = SiteConfig.interfaceNameProblem(b) {
+                error(e.node.position, "`bridge` \"\(b)\" \(p)", hint: "name an existing bridge of at most 15 bytes, e.g. \"br0\"")
+            } else if b == interface {
+                error(e.node.position, "`bridge` \"\(b)\" is the pseudowire's own interface", hint: "name the bridge to put \"\(b)\" in, e.g. \"br0\"")
+            } else { bridge = b }
+        }
+        guard errors.count == before, let name, let interface else { return nil }
+        var pw = L2TPAgentConfig.Pseudowire(name: name, interface: interface, tunnel: tunnel)
+        pw.cookie = cookie
+        pw.sublayer = sublayer?.0 == .default
+        pw.mtu = mtu.map { Int($0.0) }
+        pw.bridge = bridge
+        return pw
+    }
+
+    mutating func call(_ t: TOMLTable) -> L2TPAgentConfig.Call? {
+        let label = "[[l2tp.call]]"
+        checkKeys(t, allowed: L2TPConfigReader.callKeys, table: label)
+        let before = errors.count
+        var tunnel: String?
+        if let (n, e) = string(t, "tunnel", example: "tunnel = \"t1\"") {
+            tunnel = tunnelReference(n, e.node, in: label)
+        } else if t["tunnel"] == nil {
+            error(t.position, "\(label) is missing the required key `tunnel`", hint: "add tunnel = \"NAME\" of the [[l2tp.tunnel]] to place the call over")
+        }
+        let number = string(t, "number", example: "number = \"123\"")?.0 ?? ""
+        guard errors.count == before, let tunnel else { return nil }
+        return L2TPAgentConfig.Call(tunnel: tunnel, number: number)
+    }
+}

@@ -1,0 +1,557 @@
+import Foundation
+import DataplaneWire
+import L2TPProtocol
+import L2TPWire
+
+/// The L2TP agent: runs every control connection of a config over UDP sockets in one poll loop, gives established
+/// Ethernet pseudowires their data path, redials, writes status, and on SIGTERM/SIGINT sends StopCCN and waits
+/// (briefly) for the acknowledgements. The protocol itself is `ControlConnection`; this is only I/O and policy.
+public final class L2TPDaemon {
+    public let config: L2TPAgentConfig
+    /// Log lines (to stderr by default).
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(("l2tp: " + $0 + "\n").utf8)) }
+    /// The data plane chosen for pseudowires (nil: control only).
+    public private(set) var dataPlaneName: String = "none"
+
+    final class Tunnel {
+        var name: String
+        var connection: ControlConnection
+        let socket: ControlSocket
+        let peer: UDPAddress
+        /// The config entry when we initiated it.
+        let spec: L2TPAgentConfig.Tunnel?
+        var dataPathAttached = false
+        /// Local session id → pseudowire name (or "call N").
+        var sessionNames: [UInt32: String] = [:]
+        var interfaces: [UInt32: String] = [:]
+        var established: Double?
+        init(name: String, connection: ControlConnection, socket: ControlSocket, peer: UDPAddress, spec: L2TPAgentConfig.Tunnel?) {
+            self.name = name; self.connection = connection; self.socket = socket; self.peer = peer; self.spec = spec
+        }
+    }
+
+    /// Shared with the connections' policy closures (which must be Sendable).
+    final class Registry: @unchecked Sendable {
+        let lock = NSLock()
+        var sessionIDs: Set<UInt32> = []
+        var activePseudowires: Set<String> = []
+        func inUse(_ id: UInt32) -> Bool { lock.lock(); defer { lock.unlock() }; return sessionIDs.contains(id) }
+        func claim(_ name: String) -> Bool {
+            lock.lock(); defer { lock.unlock() }
+            return activePseudowires.insert(name).inserted
+        }
+        func release(_ name: String) { lock.lock(); activePseudowires.remove(name); lock.unlock() }
+        func add(_ id: UInt32) { lock.lock(); sessionIDs.insert(id); lock.unlock() }
+        func remove(_ id: UInt32) { lock.lock(); sessionIDs.remove(id); lock.unlock() }
+    }
+
+    var listeners: [ControlSocket] = []
+    var tunnels: [UInt32: Tunnel] = [:]
+    var dataPath: L2TPDataPath?
+    let registry = Registry()
+    var random = SystemRandomNumberGenerator()
+    /// Tunnels to (re)open: config index → when, and the back-off in force.
+    var dialAt: [Int: Double] = [:]
+    var backoff: [Int: Double] = [:]
+    /// Sessions to (re)open over a tunnel once it is up: (tunnel local id, pseudowire or call index, when).
+    var reopen: [(tunnel: UInt32, item: Int, at: Double)] = []
+    var stopping = false
+    var stopDeadline: Double?
+    public private(set) var dropped: [String: Int] = [:]
+    var statusDirty = true
+    var lastStatus = 0.0
+    var buffer = [UInt8](repeating: 0, count: 65536)
+
+    public init(config: L2TPAgentConfig, dataPath: L2TPDataPath? = nil) {
+        self.config = config
+        self.dataPath = dataPath
+    }
+
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    // MARK: Setup
+
+    /// Opens the listeners and the data path. Throws (changing nothing) when a socket cannot be bound or the
+    /// data plane asked for is missing.
+    public func prepare() throws {
+        if dataPath == nil, config.version == .v3, !config.pseudowires.isEmpty {
+            switch config.dataPlane {
+            case .none: break
+            case .kernel:
+                guard KernelL2TPDataPath.available() else {
+                    throw DataPathError("data_plane = \"kernel\": this kernel has no L2TP generic netlink family (modprobe l2tp_eth l2tp_netlink), or use data_plane = \"userspace\"")
+                }
+                dataPath = try KernelL2TPDataPath()
+                dataPlaneName = "kernel"
+            case .userspace:
+                dataPath = UserspaceL2TPDataPath()
+                dataPlaneName = "userspace"
+            case .auto:
+                if KernelL2TPDataPath.available(), let k = try? KernelL2TPDataPath() {
+                    dataPath = k; dataPlaneName = "kernel"
+                } else {
+                    dataPath = UserspaceL2TPDataPath(); dataPlaneName = "userspace"
+                }
+            }
+        } else if dataPath != nil {
+            dataPlaneName = dataPath is KernelL2TPDataPath ? "kernel" : "userspace"
+        }
+        for l in config.listen {
+            guard let a = UDPAddress(l.address, port: l.port, ipv6: l.ipv6) else { throw DataPathError("listen: bad address \(l)") }
+            listeners.append(try ControlSocket(local: a))
+        }
+        let now = Self.now()
+        for i in config.tunnels.indices { dialAt[i] = now }
+    }
+
+    // MARK: Connection settings
+
+    func connectionConfig(localID: UInt32) -> ControlConnection.Configuration {
+        var c = ControlConnection.Configuration(version: config.version, localID: localID, hostName: config.hostName)
+        c.routerID = config.routerID ?? defaultRouterID()
+        c.secret = config.secret.map { Array($0.utf8) }
+        c.digest = config.digest
+        c.challenge = config.challenge
+        c.hideAVPs = config.hideAVPs
+        c.helloInterval = config.helloInterval
+        c.reliability.initialTimeout = config.retransmitInitial
+        c.reliability.maxTimeout = config.retransmitMax
+        c.reliability.maxRetransmits = config.retransmitCount
+        c.reliability.receiveWindow = config.window
+        c.tieBreaker = random.next()
+        let registry = registry
+        c.sessionIDInUse = { registry.inUse($0) }
+        let version = config.version
+        let pseudowires = config.pseudowires
+        c.acceptSession = { request in
+            if version == .v2 { return .accept(cookie: []) }
+            let name = String(decoding: request.remoteEndID, as: UTF8.self)
+            guard let pw = pseudowires.first(where: { $0.name == name }) else {
+                return .reject(.invalidDestination("no pseudowire \"\(name)\" is configured here"))
+            }
+            guard request.l2SpecificSublayer == (pw.sublayer ? 1 : 0) else {
+                return .reject(.general(ResultCode.errorOutOfRange,
+                                        "pseudowire \"\(name)\" is configured with sublayer = \"\(pw.sublayer ? "default" : "none")\" here",
+                                        forSession: true))
+            }
+            guard registry.claim(name) else { return .reject(.permanentLackOfFacilities("pseudowire \"\(name)\" is already up")) }
+            var g = SystemRandomNumberGenerator()
+            return .accept(cookie: (0..<pw.cookie).map { _ in UInt8.random(in: 0...255, using: &g) })
+        }
+        return c
+    }
+
+    func defaultRouterID() -> UInt32 {
+        for a in config.tunnels.compactMap({ $0.local?.address }) + config.listen.map(\.address) {
+            if let u = UDPAddress(a, port: 0), !u.ip.isV6, u.ip.high != 0 { return UInt32(truncatingIfNeeded: u.ip.high >> 32) }
+        }
+        return 0
+    }
+
+    func allocateTunnelID() -> UInt32 {
+        while true {
+            let v = UInt32(truncatingIfNeeded: random.next())
+            let id = config.version == .v2 ? v & 0xffff : v
+            if id != 0, tunnels[id] == nil { return id }
+        }
+    }
+
+    // MARK: The loop
+
+    nonisolated(unsafe) static var signalPipe: [Int32] = [-1, -1]
+
+    /// Runs until SIGTERM/SIGINT (or `stopFD` becomes readable), then shuts down cleanly.
+    public func run(stopFD: Int32? = nil) throws {
+        try prepare()
+        guard pipe(&Self.signalPipe) == 0 else { throw DataPathError("pipe failed") }
+        defer { close(Self.signalPipe[0]); close(Self.signalPipe[1]); Self.signalPipe = [-1, -1] }
+        let handler: @convention(c) (Int32) -> Void = { _ in
+            var b: UInt8 = 1
+            _ = write(L2TPDaemon.signalPipe[1], &b, 1)
+        }
+        let oldInt = signal(SIGINT, handler), oldTerm = signal(SIGTERM, handler)
+        var set = sigset_t()
+        sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        defer { signal(SIGINT, oldInt); signal(SIGTERM, oldTerm) }
+        log("\(config.name): L2TPv\(config.version.rawValue), data plane \(dataPlaneName)"
+            + (listeners.isEmpty ? "" : ", listening on " + listeners.map { "\($0.local)" }.joined(separator: ", ")))
+        while true {
+            let now = Self.now()
+            if !stopping { dialDue(now) }
+            reopenDue(now)
+            if stopping && (tunnels.isEmpty || now >= (stopDeadline ?? now)) { break }
+            let socks = listeners + tunnels.values.map(\.socket)
+            var fds = socks.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            fds.append(pollfd(fd: Self.signalPipe[0], events: Int16(POLLIN), revents: 0))
+            if let stopFD { fds.append(pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)) }
+            let wait = nextWake(now).map { max(0, min(1, $0 - now)) } ?? 1
+            let n = poll(&fds, nfds_t(fds.count), Int32((wait * 1000).rounded(.up)))
+            if n < 0 && errno != EINTR { throw DataPathError("poll failed: \(String(cString: strerror(errno)))") }
+            let t = Self.now()
+            if n > 0 {
+                for i in fds.indices.dropFirst(socks.count) where fds[i].revents != 0 && !stopping {
+                    if i == socks.count { var b = [UInt8](repeating: 0, count: 16); _ = read(Self.signalPipe[0], &b, 16) }
+                    shutdown(now: t)
+                }
+                for (i, s) in socks.enumerated() where fds[i].revents != 0 { drain(s, now: t) }
+            }
+            for (id, tunnel) in tunnels where (tunnel.connection.nextDeadline ?? .infinity) <= t {
+                var c = tunnel.connection
+                let actions = c.timeout(now: t)
+                tunnel.connection = c
+                perform(actions, on: id, now: t)
+            }
+            writeStatusIfDue(t)
+        }
+        for id in tunnels.keys.sorted() { teardown(id) }
+        writeStatus(Self.now())
+        log("\(config.name): stopped")
+    }
+
+    func nextWake(_ now: Double) -> Double? {
+        var d = tunnels.values.compactMap { $0.connection.nextDeadline }
+        d += dialAt.values
+        d += reopen.map(\.at)
+        if let s = stopDeadline { d.append(s) }
+        if statusDirty { d.append(lastStatus + 0.1) }
+        return d.min()
+    }
+
+    /// Sends StopCCN on every tunnel and gives the acknowledgements up to 3 seconds.
+    public func shutdown(now: Double) {
+        guard !stopping else { return }
+        stopping = true
+        stopDeadline = now + 3
+        log("\(config.name): shutting down, StopCCN to \(tunnels.count) peer\(tunnels.count == 1 ? "" : "s")")
+        for id in tunnels.keys.sorted() {
+            guard let t = tunnels[id] else { continue }
+            var c = t.connection
+            let a = c.stop(.shuttingDown, now: now)
+            t.connection = c
+            perform(a, on: id, now: now)
+        }
+    }
+
+    func drain(_ socket: ControlSocket, now: Double) {
+        for _ in 0..<256 {
+            guard let (n, from) = socket.receive(into: &buffer) else { return }
+            let d = Array(buffer[0..<n])
+            route(d, from: from, socket: socket, now: now)
+        }
+    }
+
+    func count(_ reason: String) {
+        dropped[reason, default: 0] += 1
+        statusDirty = true
+    }
+
+    /// Sends a datagram to the tunnel its header names (control), to the data path (v3 data), or, for an SCCRQ,
+    /// to a new responder connection.
+    func route(_ d: [UInt8], from: UDPAddress?, socket: ControlSocket, now: Double) {
+        guard d.count >= 2 else { return count("too_short") }
+        if d[0] & 0x80 == 0 {
+            guard d[1] & 0x0f == 3, let owner = tunnels.first(where: { $0.value.socket === socket })?.key ?? tunnels.keys.first,
+                  let dataPath else { return count("data_without_session") }
+            d.withUnsafeBytes { dataPath.deliver(tunnelID: owner, datagram: $0) }
+            return
+        }
+        guard d.count >= 12 else { return count("too_short") }
+        let version = d[1] & 0x0f
+        let id: UInt32 = version == 2 ? UInt32(d[4]) << 8 | UInt32(d[5])
+                                      : UInt32(d[4]) << 24 | UInt32(d[5]) << 16 | UInt32(d[6]) << 8 | UInt32(d[7])
+        if id != 0 {
+            guard let t = tunnels[id] else { return count("unknown_connection_id") }
+            var c = t.connection
+            let a = c.receive(d, now: now)
+            t.connection = c
+            perform(a, on: id, now: now)
+            return
+        }
+        guard version == config.version.rawValue else { return count("wrong_version") }
+        guard let from else { return count("no_source_address") }
+        guard let ident = ControlConnection.sccrqIdentity(d, secret: config.secret.map { Array($0.utf8) }) else {
+            return count("not_sccrq")
+        }
+        // A retransmitted SCCRQ: the connection already answering it takes it.
+        if let (tid, t) = tunnels.first(where: { $0.value.peer == from && $0.value.spec == nil
+                                                 && $0.value.connection.peer.connectionID == ident.peerID }) {
+            var c = t.connection
+            let a = c.receive(d, now: now)
+            t.connection = c
+            perform(a, on: tid, now: now)
+            return
+        }
+        if stopping { return count("sccrq_while_stopping") }
+        guard !listeners.isEmpty else { return count("sccrq_not_listening") }
+        // Both ends opening at once: the tie breaker picks one (RFC 2661 §4.4.3, RFC 3931 §5.4.3).
+        if let (tid, t) = tunnels.first(where: { $0.value.peer.ip == from.ip && $0.value.connection.pendingTieBreaker != nil }) {
+            switch ControlConnection.tieBreak(ours: t.connection.pendingTieBreaker, theirs: ident.tieBreaker) {
+            case .keepOurs:
+                return count("lost_tie_break_sccrq")
+            case .yieldToPeer, .bothDiscard:
+                log("tunnel \(t.name): the peer's SCCRQ wins the tie break; answering it instead")
+                var c = t.connection
+                let a = c.yield(now: now)
+                t.connection = c
+                perform(a, on: tid, now: now)
+            }
+        }
+        let local = UDPAddress(ip: socket.local.ip, port: socket.local.port)
+        let s: ControlSocket
+        do {
+            s = try ControlSocket(local: local)
+            try s.connect(to: from)
+        } catch {
+            log("cannot answer SCCRQ from \(from): \(error)")
+            return count("socket_failed")
+        }
+        let localID = allocateTunnelID()
+        let t = Tunnel(name: "\(from)", connection: ControlConnection(connectionConfig(localID: localID), role: .responder),
+                       socket: s, peer: from, spec: nil)
+        tunnels[localID] = t
+        var c = t.connection
+        let a = c.receive(d, now: now)
+        t.connection = c
+        perform(a, on: localID, now: now)
+    }
+
+    // MARK: Initiating
+
+    func dialDue(_ now: Double) {
+        for (i, at) in dialAt where at <= now {
+            dialAt[i] = nil
+            dial(i, now: now)
+        }
+    }
+
+    func dial(_ index: Int, now: Double) {
+        let spec = config.tunnels[index]
+        guard let peer = UDPAddress(spec.peer.address, port: spec.peer.port) else {
+            log("tunnel \(spec.name): bad peer address \(spec.peer)"); return
+        }
+        let localEndpoint = spec.local ?? L2TPAgentConfig.Endpoint(address: "", port: 1701)
+        do {
+            guard let local = UDPAddress(localEndpoint.address, port: localEndpoint.port, ipv6: peer.ip.isV6) else {
+                throw DataPathError("bad local address \(localEndpoint)")
+            }
+            let s = try ControlSocket(local: local)
+            try s.connect(to: peer)
+            let id = allocateTunnelID()
+            let t = Tunnel(name: spec.name, connection: ControlConnection(connectionConfig(localID: id), role: .initiator),
+                           socket: s, peer: peer, spec: spec)
+            tunnels[id] = t
+            log("tunnel \(spec.name): SCCRQ to \(peer) (our id \(id))")
+            var c = t.connection
+            let a = c.start(now: now)
+            t.connection = c
+            perform(a, on: id, now: now)
+        } catch {
+            log("tunnel \(spec.name): \(error); retrying")
+            scheduleRedial(index, now: now)
+        }
+    }
+
+    func scheduleRedial(_ index: Int, now: Double) {
+        let spec = config.tunnels[index]
+        guard spec.redial, !stopping else { return }
+        let b = min(max((backoff[index] ?? 0.5) * 2, 1), spec.redialMax)
+        backoff[index] = b
+        dialAt[index] = now + b
+        log("tunnel \(spec.name): redial in \(b.formatted()) s")
+    }
+
+    /// The pseudowires (v3) or calls (v2) this side opens over tunnel `spec`.
+    func items(for spec: L2TPAgentConfig.Tunnel) -> [Int] {
+        config.version == .v3 ? config.pseudowires.indices.filter { config.pseudowires[$0].tunnel == spec.name }
+                              : config.calls.indices.filter { config.calls[$0].tunnel == spec.name }
+    }
+
+    func open(item: Int, on id: UInt32, now: Double) {
+        guard let t = tunnels[id], t.connection.state == .established, !stopping else { return }
+        var options = SessionOptions()
+        let name: String
+        if config.version == .v3 {
+            let pw = config.pseudowires[item]
+            guard registry.claim(pw.name) else { return }   // already up (the peer opened it)
+            name = pw.name
+            options.remoteEndID = Array(pw.name.utf8)
+            options.cookie = (0..<pw.cookie).map { _ in UInt8.random(in: 0...255, using: &random) }
+            options.l2SpecificSublayer = pw.sublayer ? 1 : 0
+            options.tieBreaker = random.next()
+        } else {
+            name = "call \(item)"
+            options.number = config.calls[item].number
+        }
+        var c = t.connection
+        guard let (sid, a) = c.openSession(options, now: now) else {
+            if config.version == .v3 { registry.release(name) }
+            return
+        }
+        t.connection = c
+        registry.add(sid)
+        t.sessionNames[sid] = name
+        perform(a, on: id, now: now)
+    }
+
+    func reopenDue(_ now: Double) {
+        let due = reopen.filter { $0.at <= now }
+        reopen.removeAll { $0.at <= now }
+        for r in due { open(item: r.item, on: r.tunnel, now: now) }
+    }
+
+    // MARK: Actions
+
+    func perform(_ actions: [ControlConnection.Action], on id: UInt32, now: Double) {
+        guard let t = tunnels[id] else { return }
+        for a in actions {
+            statusDirty = true
+            switch a {
+            case .send(let bytes):
+                if !t.socket.send(bytes) { count("send_failed") }
+            case .established(let peer):
+                t.established = now
+                if t.spec == nil { t.name = "\(t.peer) \(peer.hostName)" }
+                log("tunnel \(t.name): established, peer \"\(peer.hostName)\" id \(peer.connectionID), our id \(id)")
+                if let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) { backoff[i] = nil }
+                if config.version == .v3, let dataPath {
+                    do {
+                        try dataPath.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd,
+                                               ipv6: t.peer.ip.isV6)
+                        t.dataPathAttached = true
+                    } catch {
+                        log("tunnel \(t.name): data path: \(error)")
+                    }
+                }
+                if let spec = t.spec { for item in items(for: spec) { open(item: item, on: id, now: now) } }
+            case .sessionEstablished(let info):
+                registry.add(info.localID)
+                if t.sessionNames[info.localID] == nil {
+                    t.sessionNames[info.localID] = config.version == .v3 ? String(decoding: info.remoteEndID, as: UTF8.self)
+                                                                         : "call from peer"
+                }
+                let name = t.sessionNames[info.localID] ?? "?"
+                log("tunnel \(t.name): session \(name) up (ids \(info.localID)/\(info.peerID))")
+                guard config.version == .v3, let dataPath, t.dataPathAttached,
+                      let pw = config.pseudowires.first(where: { $0.name == name }) else { continue }
+                let m = ManagedSession(tunnelID: id, peerTunnelID: t.connection.peer.connectionID, sessionID: info.localID,
+                                       peerSessionID: info.peerID, cookie: info.peerCookie, peerCookie: info.cookie,
+                                       l2SpecificSublayer: info.l2SpecificSublayer == 1, interfaceName: pw.interface,
+                                       mtu: pw.mtu)
+                do {
+                    try dataPath.addSession(m)
+                    t.interfaces[info.localID] = pw.interface
+                    if let bridge = pw.bridge { try Bridging.attach(pw.interface, to: bridge) }
+                } catch {
+                    log("session \(name): data path: \(error); clearing it")
+                    var c = t.connection
+                    let more = c.closeSession(info.localID, .general(ResultCode.errorInsufficientResources, "\(error)", forSession: true),
+                                              now: now)
+                    t.connection = c
+                    perform(more, on: id, now: now)
+                }
+            case .sessionClosed(let sid, let result, let byPeer):
+                let name = t.sessionNames.removeValue(forKey: sid) ?? "\(sid)"
+                log("tunnel \(t.name): session \(name) down: \(byPeer ? "peer sent CDN" : "cleared here:") \(result)")
+                registry.remove(sid)
+                if config.version == .v3 { registry.release(name) }
+                if t.interfaces.removeValue(forKey: sid) != nil { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
+                if let spec = t.spec, !stopping, t.connection.state == .established {
+                    let item = config.version == .v3 ? config.pseudowires.firstIndex { $0.name == name && $0.tunnel == spec.name }
+                                                     : Int(name.dropFirst(5))
+                    if let item { reopen.append((id, item, now + 1)) }
+                }
+            case .linkInfo, .wanError, .circuitStatus:
+                log("tunnel \(t.name): \(a)")
+            case .closed(let reason):
+                log("tunnel \(t.name): down: \(reason)")
+                for sid in t.sessionNames.keys { registry.remove(sid) }
+                if config.version == .v3 { for n in t.sessionNames.values { registry.release(n) } }
+                t.sessionNames = [:]
+                for sid in t.interfaces.keys { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
+                t.interfaces = [:]
+            case .finished:
+                teardown(id)
+                if let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) { scheduleRedial(i, now: now) }
+            }
+        }
+    }
+
+    func teardown(_ id: UInt32) {
+        guard let t = tunnels.removeValue(forKey: id) else { return }
+        for sid in t.interfaces.keys { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
+        if t.dataPathAttached { dataPath?.removeTunnel(tunnelID: id) }
+        reopen.removeAll { $0.tunnel == id }
+        statusDirty = true
+    }
+
+    // MARK: Status
+
+    func writeStatusIfDue(_ now: Double) {
+        guard statusDirty || now - lastStatus > 5, now - lastStatus >= 0.1 else { return }
+        writeStatus(now)
+    }
+
+    /// The status as a JSON-ready value.
+    public func status(now: Double = L2TPDaemon.now()) -> [String: Any] {
+        var list: [[String: Any]] = []
+        for (id, t) in tunnels.sorted(by: { $0.key < $1.key }) {
+            let c = t.connection
+            var sessions: [[String: Any]] = []
+            for sid in c.sessionIDs {
+                var s: [String: Any] = ["local_id": Int(sid), "state": c.sessionState(sid) ?? "?",
+                                        "name": t.sessionNames[sid] ?? ""]
+                if let info = c.session(sid) {
+                    s["peer_id"] = Int(info.peerID)
+                    s["cookie_bytes"] = info.cookie.count
+                    s["peer_cookie_bytes"] = info.peerCookie.count
+                    s["sublayer"] = info.l2SpecificSublayer == 1 ? "default" : "none"
+                }
+                if let i = t.interfaces[sid] { s["interface"] = i }
+                if let k = dataPath?.counters(tunnelID: id, sessionID: sid) {
+                    s["rx_packets"] = Int(k.rxPackets); s["rx_bytes"] = Int(k.rxBytes)
+                    s["tx_packets"] = Int(k.txPackets); s["tx_bytes"] = Int(k.txBytes)
+                    if !k.drops.isEmpty {
+                        s["drops"] = Dictionary(k.drops.map { ($0.key.name, Int($0.value)) }, uniquingKeysWith: +)
+                    }
+                }
+                sessions.append(s)
+            }
+            var e: [String: Any] = [
+                "name": t.name, "local_id": Int(id), "peer_id": Int(c.peer.connectionID), "peer": "\(t.peer)",
+                "local": "\(t.socket.local)", "peer_host": c.peer.hostName, "role": c.role == .initiator ? "initiator" : "responder",
+                "state": c.state.name, "retransmits": c.reliable.counters.retransmits, "hellos": c.counters.hellos,
+                "sent": c.counters.sent, "received": c.counters.received, "dropped": c.counters.dropped,
+                "sessions": sessions, "data_plane": t.dataPathAttached ? dataPlaneName : "none",
+            ]
+            if let r = c.reliable.smoothedRTT { e["rtt_ms"] = (r * 1e5).rounded() / 100 }
+            if let r = c.counters.helloRTT { e["hello_rtt_ms"] = (r * 1e5).rounded() / 100 }
+            if let at = t.established { e["up_seconds"] = Int(now - at) }
+            if let v = c.peer.vendorName { e["peer_vendor"] = v }
+            list.append(e)
+        }
+        return ["name": config.name, "version": Int(config.version.rawValue), "data_plane": dataPlaneName,
+                "pid": Int(getpid()), "listen": listeners.map { "\($0.local)" }, "tunnels": list, "dropped": dropped,
+                "stopping": stopping]
+    }
+
+    func writeStatus(_ now: Double) {
+        lastStatus = now
+        statusDirty = false
+        let path = config.resolvedStatusPath
+        let value = status(now: now)
+        guard JSONSerialization.isValidJSONObject(value),
+              let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted]) else {
+            log("status: cannot encode \(value)")
+            return
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let tmp = path + ".tmp"
+        if FileManager.default.createFile(atPath: tmp, contents: data) { _ = rename(tmp, path) }
+    }
+}
