@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "L2TPWire", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Sites", "TestSupport"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
+        .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Sites", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "TestSupport"]),
