@@ -42,7 +42,7 @@ let package = Package(
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
         .target(name: "Sites"),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
-        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites"]),
+        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites", "L2TPAgent", "L2TPWire"]),
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
         // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
         .target(name: "SiteAgent", dependencies: ["Sites", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "CLinuxUAPI"]),

@@ -114,19 +114,26 @@ public enum TunnelStatus {
     }
 }
 
-/// Serves `TunnelStatus.report` on the tunnel's Unix socket until closed; removes the socket file at the end.
+/// Serves a tunnel's report (`TunnelStatus.report` of an engine, or another process's own) on the tunnel's Unix
+/// socket until closed; removes the socket file at the end.
 public final class StatusServer {
     public let fd: Int32
     public let path: String
-    let engine: Engine
+    let report: () -> String
+
+    /// Serves `TunnelStatus.report(engine)`.
+    public convenience init(engine: Engine, namespace: UInt64) throws {
+        try self.init(name: engine.configuration.name, namespace: namespace) { TunnelStatus.report(engine) }
+    }
 
     /// Creates the socket in `TunnelStatus.directory`; fails if a live tunnel of that name already answers there.
-    public init(engine: Engine, namespace: UInt64) throws {
-        self.engine = engine
-        path = TunnelStatus.socketPath(name: engine.configuration.name, namespace: namespace)
+    /// `report` must give the same line format (`tunnel NAME`, `pid N`, `args WORDS`, ...).
+    public init(name: String, namespace: UInt64, report: @escaping () -> String) throws {
+        self.report = report
+        path = TunnelStatus.socketPath(name: name, namespace: namespace)
         mkdir("/run/isthmus", 0o755)
         mkdir(TunnelStatus.directory, 0o755)
-        try Self.ensureNotRunning(name: engine.configuration.name, namespace: namespace)
+        try Self.ensureNotRunning(name: name, namespace: namespace)
         unlink(path)
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket(AF_UNIX)") }
@@ -150,7 +157,7 @@ public final class StatusServer {
         while true {
             let c = accept(fd, nil, nil)
             if c < 0 { return }
-            let r = Array(TunnelStatus.report(engine).utf8)
+            let r = Array(report().utf8)
             var off = 0
             while off < r.count {
                 let n = r[off...].withUnsafeBytes { write(c, $0.baseAddress, $0.count) }

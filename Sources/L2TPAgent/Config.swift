@@ -52,6 +52,9 @@ public struct L2TPAgentConfig: Equatable, Sendable {
         public var mtu: Int?
         /// A bridge to put the interface in once it exists.
         public var bridge: String?
+        /// An interface alias (IFLA_IFALIAS) to set once it exists: a site's `isthmus:SEGMENT` ownership mark (not
+        /// in the file format).
+        public var alias: String?
         public init(name: String, interface: String, tunnel: String? = nil) {
             self.name = name; self.interface = interface; self.tunnel = tunnel
         }

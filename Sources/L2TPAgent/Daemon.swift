@@ -62,6 +62,9 @@ public final class L2TPDaemon {
     var lastStatus = 0.0
     var buffer = [UInt8](repeating: 0, count: 65536)
 
+    /// More file descriptors for the loop to watch, each with what to do when it is readable (e.g. a status socket).
+    public var extraFDs: [(fd: Int32, readable: () -> Void)] = []
+
     public init(config: L2TPAgentConfig, dataPath: L2TPDataPath? = nil) {
         self.config = config
         self.dataPath = dataPath
@@ -189,12 +192,15 @@ public final class L2TPDaemon {
             var fds = socks.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: Self.signalPipe[0], events: Int16(POLLIN), revents: 0))
             if let stopFD { fds.append(pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)) }
+            let extraBase = fds.count
+            for e in extraFDs { fds.append(pollfd(fd: e.fd, events: Int16(POLLIN), revents: 0)) }
             let wait = nextWake(now).map { max(0, min(1, $0 - now)) } ?? 1
             let n = poll(&fds, nfds_t(fds.count), Int32((wait * 1000).rounded(.up)))
             if n < 0 && errno != EINTR { throw DataPathError("poll failed: \(String(cString: strerror(errno)))") }
             let t = Self.now()
             if n > 0 {
-                for i in fds.indices.dropFirst(socks.count) where fds[i].revents != 0 && !stopping {
+                for (k, e) in extraFDs.enumerated() where fds[extraBase + k].revents != 0 { e.readable() }
+                for i in fds.indices[socks.count..<extraBase] where fds[i].revents != 0 && !stopping {
                     if i == socks.count { var b = [UInt8](repeating: 0, count: 16); _ = read(Self.signalPipe[0], &b, 16) }
                     shutdown(now: t)
                 }
@@ -445,7 +451,7 @@ public final class L2TPDaemon {
                 do {
                     try dataPath.addSession(m)
                     t.interfaces[info.localID] = pw.interface
-                    if let bridge = pw.bridge { try Bridging.attach(pw.interface, to: bridge) }
+                    try Bridging.attach(pw.interface, to: pw.bridge, alias: pw.alias)
                 } catch {
                     log("session \(name): data path: \(error); clearing it")
                     var c = t.connection

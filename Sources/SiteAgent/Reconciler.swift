@@ -101,6 +101,7 @@ public final class Reconciler {
                 }
                 applied.append(f)
             }
+            if down { try? FileManager.default.removeItem(atPath: DesiredState.secretPath(segment: site.config.name)) }
             return applied
         } catch {
             var report = "\(down ? "down" : "up") failed at step \(index) of \(total): \(current)\n  error: \(error)"
@@ -147,7 +148,18 @@ public final class Reconciler {
     func execute(_ c: Change, state: ObservedState) throws {
         switch c {
         case let .create(spec, alias, _):
-            if spec.isUserspace {
+            if spec.isManaged {
+                // The agent sets the alias (and the bridge, MTU, up) on the device it makes once the session is up.
+                if let secret = site.config.secret {
+                    let path = DesiredState.secretPath(segment: site.config.name)
+                    try FileManager.default.createDirectory(atPath: TunnelProcesses.logDirectory, withIntermediateDirectories: true)
+                    guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8),
+                                                         attributes: [.posixPermissions: 0o600]) else {
+                        throw SiteError("cannot write the segment's secret to \(path)")
+                    }
+                }
+                try processes.start(name: spec.name, words: spec.parameterWords)
+            } else if spec.isUserspace {
                 try processes.start(name: spec.name, words: spec.parameterWords)
                 try ip("link set \(spec.name) alias \(alias)")
             } else if spec.kind == "l2tpeth" {

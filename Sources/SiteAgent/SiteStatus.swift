@@ -21,6 +21,8 @@ public struct SiteStatus {
     public var filterCounters: [(String, UInt64, UInt64)]
     public var filtersPresent: Bool
     public var pending: [String]
+    /// A managed L2TPv3 segment: its control connection and session, as its agent reports them.
+    public var control: [String] = []
 
     public static func gather(_ r: Reconciler) throws -> SiteStatus {
         let site = r.site
@@ -37,6 +39,9 @@ public struct SiteStatus {
         if t != nil { st.counters = try Self.linkCounters(d.tunnel.name, site.session()) }
         if d.tunnel.isUserspace, let report = try r.processes.report(name: d.tunnel.name) {
             for line in report.split(separator: "\n") {
+                if d.tunnel.isManaged, line.hasPrefix("detail control ") || line.hasPrefix("detail session ") {
+                    st.control.append(String(line.dropFirst(7)))
+                }
                 let w = line.split(separator: " ")
                 guard w.count == 4, w[0] == "counter", w[2].hasPrefix("drop_"), let v = UInt64(w[3]) else { continue }
                 if let i = st.drops.firstIndex(where: { $0.0 == String(w[2]) }) { st.drops[i].1 += v } else { st.drops.append((String(w[2]), v)) }
@@ -82,7 +87,11 @@ public struct SiteStatus {
             out.append("bridge \(b.name): \(state(b.present, b.up)), mtu \(b.mtu), ports: " + (ports + ["\(tunnel.name) (tunnel)"]).joined(separator: ", "))
         }
         var tl = "tunnel \(tunnel.name): \(state(tunnel.present, tunnel.up))"
-        if tunnel.present { tl += ", \(site.desired.tunnel.isUserspace ? "userspace" : tunnel.kind), mtu \(tunnel.mtu)" }
+        if tunnel.present { tl += ", \(site.desired.tunnel.isManaged ? tunnel.kind : site.desired.tunnel.isUserspace ? "userspace" : tunnel.kind), mtu \(tunnel.mtu)" }
+        if site.desired.tunnel.isManaged {
+            tl += tunnel.present ? "" : " (no session yet)"
+            tl += "; " + (control.isEmpty ? "control: its agent is not running" : control.joined(separator: "; "))
+        }
         if !counters.isEmpty { tl += "; " + counters.map { "\($0.0) \($0.1)" }.joined(separator: " ") }
         out.append(tl)
         let nonzero = drops.filter { $0.1 > 0 }
@@ -122,7 +131,8 @@ public struct SiteStatus {
         }
         var t = JSONObject()
         t.set("name", tunnel.name); t.set("present", tunnel.present); t.set("up", tunnel.up); t.set("mtu", tunnel.mtu)
-        t.set("userspace", site.desired.tunnel.isUserspace)
+        t.set("userspace", site.desired.tunnel.isUserspace && !site.desired.tunnel.isManaged)
+        if site.desired.tunnel.isManaged { t.set("control", JSON.array(control.map { JSON.string($0) })) }
         var k = JSONObject(); for (n, v) in counters { k.set(n, v) }; t.set("counters", k.json)
         if !drops.isEmpty { var dj = JSONObject(); for (n, v) in drops { dj.set(String(n.dropFirst(5)), v) }; t.set("drops", dj.json) }
         o.set("tunnel", t.json)

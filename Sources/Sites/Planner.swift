@@ -39,6 +39,10 @@ public struct InterfaceSpec: Equatable, Sendable {
 
     public var isPort: Bool { kind == "port" }
     public var isUserspace: Bool { kind == "userspace" }
+    /// A pseudowire of the L2TP control protocol (`isthmus tunnel run NAME type l2tp-control ...`): its process
+    /// makes the device (l2tp_eth or TAP) only once the session is established, puts it in the bridge and marks it
+    /// with the alias itself, and removes it when the session goes. Until then the process running is all there is.
+    public var isManaged: Bool { isUserspace && (parameterWords + " ").hasPrefix("type l2tp-control ") }
     /// The parameters as netlink reports them.
     public var parameterDictionary: [String: String] {
         var d: [String: String] = [:]
@@ -158,7 +162,19 @@ public struct DesiredState: Equatable, Sendable {
             p.append(Param("remote", firstRemote))
             if !userspace { p.append(Param(df ? "nopmtudisc" : "pmtudisc")) }
         }
-        if userspace {
+        if side.kind == .l2tpv3 && side.control {
+            // The control protocol's agent for this one pseudowire; the kernel or userspace data plane is its choice
+            // to make once the session is up (the words say which).
+            let bridgeName = side.bridge ?? SiteConfig.defaultBridge(segment: seg)
+            p = [Param("type", "l2tp-control"), Param("local", local), Param("remote", firstRemote),
+                 Param("role", side.initiator ? "initiator" : "responder"),
+                 Param("udp_sport", "\(side.localPort ?? 1701)"), Param("udp_dport", "\(side.peerPort ?? 1701)"),
+                 Param("pseudowire", seg), Param("cookie", side.cookie != nil ? "8" : "0"),
+                 Param("dataplane", plane.rawValue), Param("bridge", bridgeName), Param("mtu", "\(side.tunnelMTU)"),
+                 Param("alias", Planner.alias(seg)), Param("host", side.site)]
+            if side.secret != nil { p.append(Param("secret-file", DesiredState.secretPath(segment: seg))) }
+            kind = "userspace"
+        } else if userspace {
             // `isthmus tunnel run NAME type KIND ARGS`: the same words as the kernel's command (l2tpv3: tunnel and
             // session together); the MTU is set on the device afterwards, so changing it does not restart the process.
             let runKind = kind == "l2tpeth" ? "l2tpv3" : kind == "ip6tnl" ? "ip6tnl" : kind
@@ -184,6 +200,9 @@ public struct DesiredState: Equatable, Sendable {
 
     /// Every interface Isthmus creates, in creation order.
     public var owned: [InterfaceSpec] { (bridge.map { [$0] } ?? []) + [tunnel] }
+
+    /// Where a managed L2TPv3 segment's shared secret is written for its agent (mode 0600).
+    public static func secretPath(segment: String) -> String { "/run/isthmus/sites/\(segment).secret" }
 }
 
 /// What netlink reports for one interface.
@@ -327,6 +346,8 @@ public enum Planner {
         var hints: [String] = []
         if let d = desired {
             for s in d.owned {
+                // A managed pseudowire's agent sets the alias a moment after it made the device.
+                if s.isManaged, observed.userspaceTunnels[s.name] == s.parameterWords, observed[s.name]?.alias == nil { continue }
                 if let o = observed[s.name], o.alias != mine {
                     let owner = o.alias.map { "alias \"\($0)\"" } ?? "no alias"
                     problems.append("interface \(s.name) exists but is not Isthmus's for segment \(segment) (\(owner))")
@@ -399,8 +420,12 @@ public enum Planner {
                     created.insert(s.name)
                 }
             } else {
-                if s.isUserspace, cur.userspaceTunnels[s.name] != nil {
-                    emit(.delete(name: s.name, userspace: true, reason: "its device is missing"))
+                // A managed pseudowire's device appears when its session is up: its process running with the right
+                // words is all that can be asked for.
+                if s.isManaged, cur.userspaceTunnels[s.name] == s.parameterWords { continue }
+                if s.isUserspace, let words = cur.userspaceTunnels[s.name] {
+                    emit(.delete(name: s.name, userspace: true,
+                                 reason: s.isManaged ? "parameters changed: was \"\(words)\"" : "its device is missing"))
                 }
                 // Other interfaces of this segment exist: either the config changed (something stale was removed above)
                 // or this one was deleted by hand.
@@ -435,7 +460,8 @@ public enum Planner {
     /// Why an existing owned interface must be replaced, or nil if it matches.
     static func drift(_ s: InterfaceSpec, _ o: ObservedInterface, process: String?) -> String? {
         if s.isUserspace {
-            if o.kind != "tun" { return "kind changed: was \(o.kind.isEmpty ? "a plain device" : o.kind)" }
+            let kinds = s.isManaged ? ["tun", "l2tpeth"] : ["tun"]
+            if !kinds.contains(o.kind) { return "kind changed: was \(o.kind.isEmpty ? "a plain device" : o.kind)" }
             guard let words = process else { return "its tunnel run process is not running" }
             return words == s.parameterWords ? nil : "parameters changed: was \"\(words)\""
         }
@@ -463,7 +489,8 @@ public enum Planner {
                 } else {
                     i.parameters = spec.parameterDictionary
                 }
-                s[spec.name] = i
+                // A managed pseudowire's process brings its device later (when the session is up), itself.
+                if !spec.isManaged { s[spec.name] = i }
             case let .delete(name, userspace, _):
                 s[name] = nil
                 if userspace { s.userspaceTunnels[name] = nil }
@@ -510,6 +537,16 @@ public enum Planner {
         for i in created { emit(.delete(name: i.name, userspace: isUserspace(i.name, in: cur), reason: "rollback")) }
         for name in cur.userspaceTunnels.keys.sorted() where cur[name] == nil && before.userspaceTunnels[name] == nil {
             emit(.delete(name: name, userspace: true, reason: "rollback"))
+        }
+        // A managed pseudowire's process whose session was not up (no device, before or now): put back the process
+        // that ran, with its words.
+        for name in Set(before.userspaceTunnels.keys).union(cur.userspaceTunnels.keys).sorted()
+        where before[name] == nil && cur[name] == nil && before.userspaceTunnels[name] != cur.userspaceTunnels[name] {
+            if cur.userspaceTunnels[name] != nil { emit(.delete(name: name, userspace: true, reason: "rollback")) }
+            if let words = before.userspaceTunnels[name] {
+                emit(.create(InterfaceSpec(name: name, kind: "userspace", parameters: words.split(separator: " ").map { Param(String($0)) }),
+                             alias: mine, reason: "rollback"))
+            }
         }
         for p in before.fouPorts.subtracting(cur.fouPorts).sorted() { if let n = UInt16(p.split(separator: " ")[0]) { emit(.addFou(port: n)) } }
         for p in cur.fouPorts.subtracting(before.fouPorts).sorted() { if let n = UInt16(p.split(separator: " ")[0]) { emit(.delFou(port: n)) } }

@@ -16,6 +16,9 @@ public enum TunnelKind: String, CaseIterable, Sendable {
 }
 
 public enum L2TPEncap: String, CaseIterable, Sendable { case udp, ip }
+/// How an L2TPv3 segment's tunnel is set up: `none`, static ids (like `ip l2tp`); `l2tpv3`, the L2TPv3 control
+/// protocol (RFC 3931) negotiates ids and cookies, HELLO notices a dead peer, a shared secret authenticates.
+public enum ControlProtocol: String, CaseIterable, Sendable { case none, l2tpv3 }
 public enum DataplaneMode: String, CaseIterable, Sendable { case auto, kernel, userspace }
 public enum FilterAction: String, CaseIterable, Sendable { case block, allow }
 
@@ -55,8 +58,12 @@ public struct SegmentConfig: Equatable, Sendable {
     public var vni: UInt32?
     /// UDP kinds only (explicit or the default).
     public var port: UInt16?
-    /// l2tpv3 only: 8-byte cookies.
+    /// l2tpv3 only: 8-byte cookies (derived from the names, or with `control`, random per session).
     public var cookies: Bool
+    /// l2tpv3 only: static ids, or the control protocol.
+    public var control: ControlProtocol = .none
+    /// With `control`: the shared secret authenticating control messages (Message Digest, HMAC-SHA-1).
+    public var secret: String?
     /// GRE kinds only, optional.
     public var key: UInt32?
     public var underlayMTU: Int
@@ -138,6 +145,9 @@ public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible 
 /// dataplane = "auto"        # auto (default) | kernel | userspace
 /// port = 1701               # UDP kinds only; defaults: l2tpv3 1701, vxlan 4789, gre-in-udp 4754
 /// cookies = true            # l2tpv3 only; default true: 8-byte cookies derived from the names
+/// # control = "l2tpv3"      # l2tpv3 over udp only: none (default: static ids) | l2tpv3 (the control protocol sets the
+///                           # tunnel up: ids and random cookies negotiated, HELLO keepalives, redial)
+/// # secret = "..."          # with control: shared secret for control message authentication (HMAC-SHA-1)
 /// # vni = 4242              # vxlan only; 1..16777215; default derived from the segment name
 /// # key = 77                # gretap | gre-in-udp | gre only; 0..4294967295; default: no key
 /// underlay_mtu = 1280       # MTU of the path the tunnel packets take; default 1500 (1280: a VPN overlay)
@@ -182,7 +192,7 @@ public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible 
 /// - the default VNI is 1 + (FNV-1a-32 of `"isthmus/vni/" + segment`) mod 16777215.
 public enum SiteConfig {
     public static let segmentKeys = ["name", "tunnel", "encap", "dataplane", "vni", "port", "cookies", "key",
-                                     "underlay_mtu", "mtu", "fragment"]
+                                     "underlay_mtu", "mtu", "fragment", "control", "secret"]
     public static let filterKeys = ["dhcp", "router_advertisements", "mss_clamp"]
     public static let siteKeys = ["address", "lan", "bridge", "hostname", "networks", "tunnel_address"]
     public static let topKeys = ["segment", "filters", "sites"]

@@ -54,6 +54,24 @@ struct ConfigValidator: TOMLValidating {
         let underlay = integer(seg, "underlay_mtu", 68...65535, example: "underlay_mtu = 1500")
         let mtu = integer(seg, "mtu", 68...65535, example: "mtu = 1400")
         let fragment = boolean(seg, "fragment")
+        let control = choice(seg, "control", ControlProtocol.self)
+        let secret = string(seg, "secret", example: "secret = \"a long shared secret\"")
+        if let (_, e) = secret, secret?.0.isEmpty == true {
+            error(e.node.position, "`secret` is empty", hint: "write a shared secret, or remove the key")
+        }
+        if secret != nil, control?.0 != .l2tpv3, let (_, e) = secret {
+            error(e.keyPosition, "`secret` applies only with control = \"l2tpv3\" (static tunnels have no control messages)",
+                  hint: "add control = \"l2tpv3\", or remove secret")
+        }
+        if let (c, e) = control, c == .l2tpv3 {
+            if let k, k != .l2tpv3 {
+                error(e.keyPosition, "`control` applies only to tunnel = \"l2tpv3\", not \"\(k.rawValue)\"",
+                      hint: "remove control, or use tunnel = \"l2tpv3\"")
+            } else if encap?.0 == .ip {
+                error(e.keyPosition, "control = \"l2tpv3\" runs over UDP only; this segment has encap = \"ip\"",
+                      hint: "use encap = \"udp\" (the default) with control, or remove control")
+            }
+        }
         if let k {
             let t = "[segment]", kn = "\"\(k.rawValue)\""
             if k != .l2tpv3 {
@@ -123,6 +141,8 @@ struct ConfigValidator: TOMLValidating {
                 key: key.map { UInt32($0.0) }, underlayMTU: Int(underlay?.0 ?? 1500), mtu: mtu.map { Int($0.0) },
                 fragment: fragment?.0 ?? k.isEthernet, filters: filters,
                 sites: sites.sorted { $0.name < $1.name }, warnings: [])
+            c.control = k == .l2tpv3 ? (control?.0 ?? .none) : .none
+            c.secret = c.control == .l2tpv3 ? secret?.0 : nil
             let plan = c.mtuPlan
             let upos = underlay?.1.node.position ?? kind!.1.node.position
             if c.ipv6Underlay && c.underlayMTU < 1280 {

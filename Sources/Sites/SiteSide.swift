@@ -28,6 +28,11 @@ public struct SiteSide: Equatable, Sendable {
     public var peerTunnelID: UInt32?
     public var sessionID: UInt32?
     public var peerSessionID: UInt32?
+    /// L2TPv3 with the control protocol: whether this site opens the control connection (the first by name) or
+    /// answers it, and the shared secret.
+    public var control: Bool = false
+    public var initiator: Bool = false
+    public var secret: String?
     /// L2TPv3 with cookies: what this site sends, and what it expects from its peer.
     public var cookie: [UInt8]?
     public var peerCookie: [UInt8]?
@@ -102,7 +107,7 @@ extension SegmentConfig {
         }
         let plan = mtuPlan
         let l2tp = kind == .l2tpv3
-        return SiteSide(
+        var side = SiteSide(
             segment: name, site: me.name, kind: kind, encap: encap, dataplane: dataplane, localAddress: me.address,
             peers: peers,
             tunnelID: l2tp ? UInt32(index + 1) : nil, peerTunnelID: l2tp ? peerIndex.map { UInt32($0 + 1) } : nil,
@@ -115,5 +120,11 @@ extension SegmentConfig {
             outerFragmentation: tunnelMTU > plan.tunnelMTU,
             mssIPv4: filters.mssClamp ? plan.mssIPv4 : nil, mssIPv6: filters.mssClamp ? plan.mssIPv6 : nil,
             filters: filters)
+        if l2tp && control == .l2tpv3 {
+            side.control = true
+            side.initiator = index == 0
+            side.secret = secret
+        }
+        return side
     }
 }

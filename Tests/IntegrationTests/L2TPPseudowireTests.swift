@@ -27,4 +27,26 @@ struct L2TPPseudowireTests {
         Self.verdict(try runInVM("modprobe -a l2tp_eth l2tp_netlink veth && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-pseudowire.sh kernel",
                                  timeout: 300))
     }
+
+    /// A site segment with `control = "l2tpv3"` and a secret: `Tools/scenarios/two-sites.sh` (the two-site lab with its
+    /// checks, `up` idempotent, rollback of injected failures, `down` leaving nothing) with the agent as the tunnel.
+    static let segmentLines = ["control = \"l2tpv3\"", "secret = \"a segment secret\""]
+
+    @Test("site segment with control = \"l2tpv3\": userspace data plane (this host)")
+    func siteUserspace() throws {
+        let script = Host.repoRoot.appendingPathComponent("Tools/scenarios/two-sites.sh").path
+        let r = try Host.run(["env", "ISTHMUS=\(Host.isthmusBinary!)", script, "l2tpv3", "userspace", "1178"] + Self.segmentLines)
+        #expect(r.status == 0 && r.output.contains("every check passed") && !r.output.contains("FAIL"), "\(r.output)")
+        #expect(r.output.contains("control established"), "\(r.output)")
+    }
+
+    @Test("site segment with control = \"l2tpv3\": kernel data plane (QEMU guest)",
+          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func siteKernel() throws {
+        let words = (["l2tpv3", "kernel", "1178"] + Self.segmentLines).map { "'" + $0 + "'" }.joined(separator: " ")
+        let r = try runInVM("modprobe -a l2tp_eth l2tp_netlink veth bridge && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/two-sites.sh \(words)",
+                            timeout: 420)
+        #expect(r.status == 0 && r.output.contains("every check passed") && !r.output.contains("FAIL"), "\(r.output)")
+        #expect(r.output.contains("l2tpeth, mtu 1500; control established"), "\(r.output)")
+    }
 }

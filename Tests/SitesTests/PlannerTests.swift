@@ -38,6 +38,7 @@ private let vxlan3 = ethernet(["tunnel = \"vxlan\"", "vni = 42"], east: ["lan = 
     + "\n[sites.north]\naddress = \"203.0.113.9\"\nlan = [\"eth1\"]\n"
 private let l2tp = ethernet(["tunnel = \"l2tpv3\"", "cookies = false"])
 private let l2tpCookies = ethernet(["tunnel = \"l2tpv3\"", "encap = \"ip\""])
+private let l2tpControl = ethernet(["tunnel = \"l2tpv3\"", "control = \"l2tpv3\"", "secret = \"k\""])
 private let gretap = ethernet(["tunnel = \"gretap\"", "key = 77"])
 private let greInUDP = ethernet(["tunnel = \"gre-in-udp\""])
 private let userspace = ethernet(["tunnel = \"vxlan\"", "vni = 42", "dataplane = \"userspace\""])
@@ -111,6 +112,7 @@ private let fixtures: [(name: String, config: String)] = [
     ("vxlan", vxlan), ("vxlan3", vxlan3), ("l2tp", l2tp), ("l2tpCookies", l2tpCookies), ("gretap", gretap),
     ("greInUDP", greInUDP), ("userspace", userspace), ("vxlanUnfragmented", vxlanUnfragmented),
     ("gretapUnfragmented", gretapUnfragmented), ("gretap6", gretap6), ("ipip", ipip), ("gre6", gre6), ("sit", sit),
+    ("l2tpControl", l2tpControl),
 ]
 
 /// A host before Isthmus: its uplink, its LAN ports (up, not enslaved), and things Isthmus must never touch.
@@ -738,6 +740,9 @@ private enum Drift: CaseIterable {
 
     func apply(_ o: inout ObservedState, _ d: DesiredState) -> Bool {
         let t = d.tunnel.name
+        // A managed L2TPv3 tunnel has no device until its session is up (the fake OS has no peer).
+        let deviceDrifts: [Drift] = [.mtuChanged, .kindChanged, .tunnelDown, .routeAdded, .routeRemoved, .addressRemoved, .fdbRemoved]
+        if o[t] == nil && deviceDrifts.contains(self) { return false }
         switch self {
         case .tunnelDeleted:                        // for the userspace data plane: the process with it
             o[t] = nil
@@ -825,3 +830,78 @@ private func perturb(_ o: inout ObservedState, _ d: DesiredState, _ rng: inout P
 }
 
 private typealias PlannerRNG = SeededRandom
+
+/// `control = "l2tpv3"`: the tunnel is an `isthmus tunnel run NAME type l2tp-control` process whose device appears
+/// only when its session is up (the agent then sets alias, bridge, MTU and up itself).
+@Suite("Site planner: L2TPv3 with the control protocol")
+struct ManagedL2TPPlannerTests {
+    static let words = "type l2tp-control local 192.0.2.1 remote 198.51.100.7 role initiator udp_sport 1701 udp_dport 1701 "
+        + "pseudowire lab cookie 8 dataplane kernel bridge br-lab mtu 1500 alias isthmus:lab host east secret-file /run/isthmus/sites/lab.secret"
+
+    @Test("the process's words: role by name order, data plane, bridge, alias, secret file")
+    func words() throws {
+        let east = try desired(l2tpControl)
+        #expect(east.tunnel.isManaged && east.tunnel.parameterWords == Self.words)
+        let west = try desired(l2tpControl, site: "west", dataplane: .userspace)
+        #expect(west.tunnel.parameterWords.contains("role responder") && west.tunnel.parameterWords.contains("dataplane userspace"))
+        #expect(west.tunnel.parameterWords.contains("local 198.51.100.7 remote 192.0.2.1"))
+        let open = try desired(ethernet(["tunnel = \"l2tpv3\"", "control = \"l2tpv3\"", "cookies = false"]))
+        #expect(open.tunnel.parameterWords.contains("cookie 0") && !open.tunnel.parameterWords.contains("secret-file"))
+    }
+
+    @Test("fresh host: bridge and ports, then the agent; with no session yet the host is in sync")
+    func fresh() throws {
+        let d = try desired(l2tpControl)
+        let changes = try plan(d, freshHost())
+        #expect(lines(changes).contains("+ run isthmus tunnel run isth-lab \(Self.words) (alias isthmus:lab)"))
+        // Nothing is planned for the device the agent has not made yet.
+        #expect(!lines(changes).contains { $0.contains("isth-lab") && !$0.contains("tunnel run") })
+        let o = Planner.apply(changes, to: freshHost())
+        #expect(o["isth-lab"] == nil && o.userspaceTunnels["isth-lab"] == Self.words)
+        #expect(try plan(d, o).isEmpty)
+    }
+
+    @Test("the session comes up: the agent's device, before and after its alias, kernel or TAP, is no drift")
+    func sessionUp() throws {
+        let d = try desired(l2tpControl)
+        var o = try applied(d)
+        for kind in ["l2tpeth", "tun"] {
+            o["isth-lab"] = ObservedInterface(name: "isth-lab", kind: kind, alias: nil, master: "br-lab", mtu: 1500, up: true)
+            #expect(try plan(d, o).isEmpty, "\(kind), alias not set yet")
+            o["isth-lab"]!.alias = "isthmus:lab"
+            #expect(try plan(d, o).isEmpty, "\(kind)")
+        }
+        // Taken out of the bridge by hand: put back, like any tunnel.
+        o["isth-lab"]!.master = nil
+        #expect(lines(try plan(d, o)) == ["~ link set isth-lab master br-lab (not enslaved: changed by hand)"])
+    }
+
+    @Test("other words restart the agent; a dead agent is started again; down stops it, session or not")
+    func restartAndDown() throws {
+        let d = try desired(l2tpControl)
+        var o = try applied(d)
+        o.userspaceTunnels["isth-lab"] = Self.words.split(separator: " ").map { $0 == "1500" ? "1400" : String($0) }.joined(separator: " ")
+        #expect(lines(try plan(d, o)).map { String($0.prefix(40)) } == [
+            "- stop isthmus tunnel run isth-lab (para", "+ run isthmus tunnel run isth-lab type l",
+        ])
+        o.userspaceTunnels["isth-lab"] = nil
+        #expect(lines(try plan(d, o)) == ["+ run isthmus tunnel run isth-lab \(Self.words) (alias isthmus:lab) (missing: deleted by hand)"])
+        let up = try applied(d)
+        #expect(lines(try plan(nil, up)).contains("- stop isthmus tunnel run isth-lab (segment down)"))
+        var withDevice = up
+        withDevice["isth-lab"] = ObservedInterface(name: "isth-lab", kind: "l2tpeth", alias: "isthmus:lab", master: "br-lab", mtu: 1500, up: true)
+        let down = try plan(nil, withDevice)
+        #expect(lines(down).contains("- stop isthmus tunnel run isth-lab (segment down)"))
+        #expect(Planner.apply(down, to: withDevice)["isth-lab"] == nil)
+    }
+
+    @Test("restore starts an agent that a failed apply stopped, though it had no device")
+    func restoreWithoutDevice() throws {
+        let d = try desired(l2tpControl)
+        let before = try applied(d)
+        let stopped = Planner.apply([.delete(name: "isth-lab", userspace: true, reason: "test")], to: before)
+        let back = Planner.restore(to: before, from: stopped, segment: "lab")
+        #expect(lines(back) == ["+ run isthmus tunnel run isth-lab \(Self.words) (alias isthmus:lab) (rollback)"])
+        #expect(Planner.apply(back, to: stopped).dump == before.dump)
+    }
+}

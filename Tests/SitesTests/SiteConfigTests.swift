@@ -558,3 +558,25 @@ private func checkPlans(_ c: SegmentConfig, _ sides: [String: SiteSide], _ ctx: 
     }
     return planned
 }
+
+@Suite("Site config: control = \"l2tpv3\"")
+struct SiteControlConfigTests {
+    @Test("parses; the first site by name initiates, with the secret")
+    func parses() throws {
+        let c = try valid(twoSites(seg: ["control = \"l2tpv3\"", "secret = \"k\""]))
+        #expect(c.control == .l2tpv3 && c.secret == "k")
+        let east = try c.side(for: "east"), west = try c.side(for: "west")
+        #expect(east.control && east.initiator && east.secret == "k")
+        #expect(west.control && !west.initiator)
+        #expect(try valid(twoSites()).control == .none)
+    }
+
+    @Test("bad uses name the key and the fix")
+    func errors() {
+        expectOne(twoSites(tunnel: "vxlan", seg: ["control = \"l2tpv3\""]), 4, 1, "`control` applies only to tunnel = \"l2tpv3\"")
+        expectOne(twoSites(seg: ["encap = \"ip\"", "control = \"l2tpv3\""]), 5, 1, "runs over UDP only")
+        expectOne(twoSites(seg: ["secret = \"k\""]), 4, 1, "`secret` applies only with control")
+        expectOne(twoSites(seg: ["control = \"l2tpv3\"", "secret = \"\""]), 5, 10, "`secret` is empty")
+        expectOne(twoSites(seg: ["control = \"pptp\""]), 4, 11, "`control` must be one of")
+    }
+}

@@ -17,7 +17,7 @@ public enum TunnelRun {
 
     static let usage = """
         usage: isthmus tunnel run NAME [ mtu MTU ] type KIND [ ARGS ]
-               KIND := vxlan | gretap | ip6gretap | gre | ip6gre | ipip | sit | ip6tnl | l2tpv3
+               KIND := vxlan | gretap | ip6gretap | gre | ip6gre | ipip | sit | ip6tnl | l2tpv3 | l2tp-control
                ARGS: as for `ip link add NAME type KIND ...`; for l2tpv3, as for `ip l2tp add tunnel ...` and
                `ip l2tp add session ...` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id,
                encap udp|ip, local, remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq)
@@ -248,6 +248,17 @@ public enum TunnelRun {
 
     /// Runs the engine until SIGINT or SIGTERM.
     public static func run(_ args: inout Arguments, _ session: Session) throws {
+        // `NAME type l2tp-control ...`: a pseudowire of the L2TP control protocol, not an engine.
+        let r = args.remaining
+        if let t = r.firstIndex(of: "type"), t + 1 < r.count, r[t + 1] == "l2tp-control" {
+            let before = r[..<t].filter { $0 != "name" && $0 != "dev" }
+            guard before.count == 1, let name = before.first, L2TPParameters.validInterfaceName(name) else {
+                throw UsageError("usage: isthmus tunnel run NAME type l2tp-control ARGS (see TunnelRunControl)")
+            }
+            var rest = Arguments(Array(r[(t + 2)...]))
+            try TunnelRunControl.run(name: name, &rest, session)
+            return
+        }
         let config = try configuration(&args, session)
         try session.flush()
         var pipeFDs: [Int32] = [-1, -1]

@@ -14,8 +14,12 @@ enum Host {
     static let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The isthmus binary `swift build` produced (the README's test command builds it first).
+    /// The isthmus binary `swift build` produced (the README's test command builds it first); `ISTHMUS_BINARY`
+    /// names another one (a build with `--scratch-path`).
     static var isthmusBinary: String? {
+        if let p = ProcessInfo.processInfo.environment["ISTHMUS_BINARY"], !p.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: p) ? p : nil
+        }
         for p in [".build/debug/isthmus", ".build/x86_64-unknown-linux-gnu/debug/isthmus"] {
             let path = repoRoot.appendingPathComponent(p).path
             if FileManager.default.isExecutableFile(atPath: path) { return path }
