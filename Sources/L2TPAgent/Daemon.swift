@@ -42,6 +42,7 @@ public final class L2TPDaemon {
         }
         func release(_ name: String) { lock.lock(); activePseudowires.remove(name); lock.unlock() }
         func add(_ id: UInt32) { lock.lock(); sessionIDs.insert(id); lock.unlock() }
+        func setPseudowires(_ names: Set<String>) { lock.lock(); activePseudowires = names; lock.unlock() }
         func remove(_ id: UInt32) { lock.lock(); sessionIDs.remove(id); lock.unlock() }
     }
 
@@ -464,7 +465,7 @@ public final class L2TPDaemon {
                 let name = t.sessionNames.removeValue(forKey: sid) ?? "\(sid)"
                 log("tunnel \(t.name): session \(name) down: \(byPeer ? "peer sent CDN" : "cleared here:") \(result)")
                 registry.remove(sid)
-                if config.version == .v3 { registry.release(name) }
+                if config.version == .v3 { reconcileClaims() }
                 if t.interfaces.removeValue(forKey: sid) != nil { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
                 if let spec = t.spec, !stopping, t.connection.state == .established {
                     let item = config.version == .v3 ? config.pseudowires.firstIndex { $0.name == name && $0.tunnel == spec.name }
@@ -476,7 +477,7 @@ public final class L2TPDaemon {
             case .closed(let reason):
                 log("tunnel \(t.name): down: \(reason)")
                 for sid in t.sessionNames.keys { registry.remove(sid) }
-                if config.version == .v3 { for n in t.sessionNames.values { registry.release(n) } }
+                if config.version == .v3 { reconcileClaims() }
                 t.sessionNames = [:]
                 for sid in t.interfaces.keys { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
                 t.interfaces = [:]
@@ -485,6 +486,18 @@ public final class L2TPDaemon {
                 if let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) { scheduleRedial(i, now: now) }
             }
         }
+    }
+
+    /// The pseudowires in use are those of every session in any state (a responder's claim in `acceptSession` has
+    /// no name in `sessionNames` until the session is up, so the set is recomputed, not released by name).
+    func reconcileClaims() {
+        var names = Set<String>()
+        for t in tunnels.values {
+            for sid in t.connection.sessionIDs {
+                if let info = t.connection.anySession(sid) { names.insert(String(decoding: info.remoteEndID, as: UTF8.self)) }
+            }
+        }
+        registry.setPseudowires(names)
     }
 
     func teardown(_ id: UInt32) {

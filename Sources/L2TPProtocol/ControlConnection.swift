@@ -224,6 +224,8 @@ public struct ControlConnection: Sendable {
         guard let s = sessions[localID], s.state == .established else { return nil }
         return s.info
     }
+    /// A session in any state (being set up or established).
+    public func anySession(_ localID: UInt32) -> SessionInfo? { sessions[localID]?.info }
     /// Every established session.
     public var establishedSessions: [SessionInfo] {
         sessions.values.filter { $0.state == .established }.map(\.info).sorted { $0.localID < $1.localID }
