@@ -48,6 +48,9 @@ public struct L2TPAgentConfig: Equatable, Sendable {
         public var cookie: Int = 0
         /// The default L2-specific sublayer (RFC 4719 §3.2.2) instead of none.
         public var sublayer: Bool = false
+        /// Ask for sequenced data (Data Sequencing AVP 2, all packets; needs the sublayer). The side that opens the
+        /// pseudowire decides: both directions are then sent with sequence numbers and required to have them.
+        public var sequencing: Bool = false
         /// The interface's MTU; nil: the data plane's default.
         public var mtu: Int?
         /// A bridge to put the interface in once it exists.

@@ -12,7 +12,7 @@ public enum L2TPConfigReader {
                                   "tunnel", "pseudowire", "call"]
     public static let retransmitKeys = ["initial", "max", "count"]
     public static let tunnelKeys = ["name", "peer", "local", "redial", "redial_max"]
-    public static let pseudowireKeys = ["name", "interface", "tunnel", "cookie", "sublayer", "mtu", "bridge"]
+    public static let pseudowireKeys = ["name", "interface", "tunnel", "cookie", "sublayer", "sequencing", "mtu", "bridge"]
     public static let callKeys = ["tunnel", "number"]
 
     /// Parses and validates `text` (read from `file`, the name errors carry). `defaultName`: the agent's name when
@@ -519,6 +519,11 @@ struct L2TPConfigValidator: TOMLValidating {
             }
         }
         let sublayer = choice(t, "sublayer", Sublayer.self)
+        let sequencing = boolean(t, "sequencing")
+        if let (on, e) = sequencing, on, sublayer?.0 != .default {
+            error(e.keyPosition, "`sequencing` needs the default L2-specific sublayer, which carries the sequence numbers (RFC 4719)",
+                  hint: "add sublayer = \"default\", or remove sequencing")
+        }
         let mtu = integer(t, "mtu", 68...65535, example: "mtu = 1446")
         var bridge: String?
         if let (b, e) = string(t, "bridge", example: "bridge = \"br0\"") {
@@ -532,6 +537,7 @@ struct L2TPConfigValidator: TOMLValidating {
         var pw = L2TPAgentConfig.Pseudowire(name: name, interface: interface, tunnel: tunnel)
         pw.cookie = cookie
         pw.sublayer = sublayer?.0 == .default
+        pw.sequencing = sequencing?.0 ?? false
         pw.mtu = mtu.map { Int($0.0) }
         pw.bridge = bridge
         return pw

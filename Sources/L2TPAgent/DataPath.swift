@@ -24,10 +24,13 @@ public struct ManagedSession: Hashable, Sendable {
     public var interfaceName: String
     /// The interface's MTU; nil: the route MTU to the peer minus the encapsulation (as l2tp_eth computes it).
     public var mtu: Int?
+    /// Send sequence numbers and require them (the Data Sequencing the session agreed on; needs the sublayer).
+    public var sequencing: Bool = false
 
     public init(tunnelID: UInt32, peerTunnelID: UInt32, sessionID: UInt32, peerSessionID: UInt32,
                 cookie: [UInt8] = [], peerCookie: [UInt8] = [], l2SpecificSublayer: Bool = true,
-                interfaceName: String, mtu: Int? = nil) {
+                interfaceName: String, mtu: Int? = nil, sequencing: Bool = false) {
+        self.sequencing = sequencing
         self.tunnelID = tunnelID; self.peerTunnelID = peerTunnelID; self.sessionID = sessionID
         self.peerSessionID = peerSessionID; self.cookie = cookie; self.peerCookie = peerCookie
         self.l2SpecificSublayer = l2SpecificSublayer; self.interfaceName = interfaceName; self.mtu = mtu
@@ -40,13 +43,14 @@ public struct ManagedSession: Hashable, Sendable {
     /// mode, the userspace path sends sequence numbers once the peer does).
     var l2tpv3Options: L2TPv3Options {
         L2TPv3Options(sessionID: sessionID, peerSessionID: peerSessionID, cookie: cookie, peerCookie: peerCookie,
-                      defaultL2SpecificSublayer: l2SpecificSublayer)
+                      defaultL2SpecificSublayer: l2SpecificSublayer, sendSequence: sequencing, receiveSequence: sequencing)
     }
 
     /// Checks what the data plane relies on; nil when fine.
     func problem() -> String? {
         if ![0, 4, 8].contains(cookie.count) { return "cookie is \(cookie.count) bytes; L2TPv3 cookies are 0, 4 or 8" }
         if ![0, 4, 8].contains(peerCookie.count) { return "peer cookie is \(peerCookie.count) bytes; L2TPv3 cookies are 0, 4 or 8" }
+        if sequencing && !l2SpecificSublayer { return "sequencing needs the default L2-specific sublayer" }
         if sessionID == 0 || peerSessionID == 0 { return "session ids must not be 0 (RFC 3931 §4.1)" }
         if interfaceName.isEmpty || interfaceName.utf8.count >= 16 || interfaceName.contains("/") || interfaceName.contains(" ") {
             return "invalid interface name \"\(interfaceName)\""

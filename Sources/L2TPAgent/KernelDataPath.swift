@@ -89,6 +89,7 @@ public final class KernelL2TPDataPath: L2TPDataPath, @unchecked Sendable {
             tunnelID: s.tunnelID, peerTunnelID: s.peerTunnelID, sessionID: s.sessionID, peerSessionID: s.peerSessionID,
             pseudowireType: .eth, l2specType: s.l2SpecificSublayer ? .default : L2TPL2SpecType.none,
             l2specLength: s.l2SpecificSublayer ? 4 : 0,
+            recvSeq: s.sequencing ? true : nil, sendSeq: s.sequencing ? true : nil,
             cookie: s.cookie.isEmpty ? nil : s.cookie, peerCookie: s.peerCookie.isEmpty ? nil : s.peerCookie,
             ifname: s.interfaceName)
         try lock.withLock {

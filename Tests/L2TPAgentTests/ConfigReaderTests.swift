@@ -396,6 +396,11 @@ struct ConfigReaderErrorTests {
         // line 9 is the first [[l2tp.pseudowire]]
         expectError(head + "[[l2tp.pseudowire]]\nname = \"pw1\"\ninterface = \"l2tpeth0\"\ntunnel = \"to-c\"\n", 12, 10,
                     "`tunnel` \"to-c\" in [[l2tp.pseudowire]] names no [[l2tp.tunnel]]; did you mean \"to-b\"?", hint: "to-b")
+        expectError(head + "[[l2tp.pseudowire]]\nname = \"pw1\"\ninterface = \"l2tpeth0\"\nsequencing = true\n", 12, 1,
+                    "`sequencing` needs the default L2-specific sublayer, which carries the sequence numbers (RFC 4719)",
+                    hint: "sublayer = \"default\"")
+        let seq = try? read(head + "[[l2tp.pseudowire]]\nname = \"pw1\"\ninterface = \"l2tpeth0\"\nsublayer = \"default\"\nsequencing = true\n")
+        #expect(seq?.pseudowires.first?.sequencing == true)
         expectErrors(head + "[[l2tp.pseudowire]]\ncookie = 6\nsublayer = \"yes\"\nmtu = 60\nbridge = \"a/b\"\n", [
             Expected(9, 1, "[[l2tp.pseudowire]] is missing the required key `name`", hint: "Remote End ID"),
             Expected(9, 1, "[[l2tp.pseudowire]] is missing the required key `interface`"),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two Isthmus L2TP agents (isthmus l2tp run) as L2TPv3 LCCEs in two namespaces: an authenticated control connection
-# (Message Digest, HMAC-SHA-1) and an Ethernet pseudowire with cookies, on the data plane of your choice; ping and TCP
+# (Message Digest, HMAC-SHA-1) and an Ethernet pseudowire with cookies, the default sublayer and sequenced data, on
+# the data plane of your choice; ping and TCP
 # across it; tshark decodes every control and data message the initiator sends; the responder killed without a
 # StopCCN is noticed within the HELLO bound; SIGTERM sends StopCCN and leaves no interface, kernel tunnel or process.
 # Prints one "ok"/"FAIL" line per check; exits non-zero if anything failed. The integration tests run it on this host
@@ -39,9 +40,11 @@ common() {
 { common lcce-a
   echo; echo '[[l2tp.tunnel]]'; echo 'name = "to-b"'; echo 'peer = "10.99.0.2"'; echo 'local = "10.99.0.1"'
   echo; echo '[[l2tp.pseudowire]]'; echo 'name = "site-link"'; echo 'interface = "pw0"'; echo 'tunnel = "to-b"'; echo 'cookie = 8'
+  echo 'sublayer = "default"'; echo 'sequencing = true'
 } >"$work/a.toml"
 { common lcce-b; echo 'listen = ["10.99.0.2"]'
   echo; echo '[[l2tp.pseudowire]]'; echo 'name = "site-link"'; echo 'interface = "pw0"'; echo 'cookie = 8'
+  echo 'sublayer = "default"'
 } >"$work/b.toml"
 echo "== a.toml"; sed 's/^/   /' "$work/a.toml"
 
@@ -56,9 +59,10 @@ ip netns exec "$a" "$isthmus" l2tp run --config "$work/a.toml" >"$work/a.log" 2>
 waitfor() { local n=$1; shift; for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
 check "pseudowire interface pw0 appears on both sides" waitfor 150 sh -c "ip -n $a link show pw0 && ip -n $b link show pw0"
 check "the $plane data plane carries it" grep -q "data plane $plane" "$work/a.log"
-echo "== isthmus l2tp show (a)"; "$isthmus" l2tp show --status "$work/lcce-a.json" | sed 's/^/   /'
 if [ "$plane" = kernel ]; then
   check "the kernel has the managed tunnel and its session" sh -c "ip netns exec $a ip l2tp show tunnel | grep -q 'UDP' && ip netns exec $a ip l2tp show session | grep -q 'interface name: pw0'"
+  echo "== ip l2tp show session (a)"; ip netns exec "$a" ip l2tp show session | sed 's/^/   /'
+  check "the kernel session sequences data both ways, with the default sublayer" sh -c "ip netns exec $a ip l2tp show session | grep -q 'sequence numbering: send recv' && ip netns exec $b ip l2tp show session | grep -q 'sequence numbering: send recv'"
 fi
 ip -n "$a" addr add 192.168.99.1/24 dev pw0; ip -n "$b" addr add 192.168.99.2/24 dev pw0
 check "ping a → b across the pseudowire" ip netns exec "$a" ping -c 3 -i 0.2 -W 3 192.168.99.2
@@ -67,6 +71,8 @@ ip netns exec "$b" socat -u TCP-LISTEN:7001,reuseaddr OPEN:"$work/tcp.out",creat
 sleep 0.3
 head -c 300000 /dev/urandom >"$work/tcp.in"
 check "TCP (300 kB) a → b" sh -c "ip netns exec $a socat -u OPEN:$work/tcp.in TCP:192.168.99.2:7001 && sleep 0.5 && cmp $work/tcp.in $work/tcp.out"
+echo "== isthmus l2tp show (a)"; "$isthmus" l2tp show --status "$work/lcce-a.json" | sed 's/^/   /'
+check "status: the session is sequenced, as a asked" grep -q '"sequencing" : true' "$work/lcce-b.json"
 check "status: established, with the interface and a HELLO round trip" waitfor 30 sh -c "grep -q '\"hello_rtt_ms\"' $work/lcce-a.json && grep -q '\"interface\" : \"pw0\"' $work/lcce-a.json && grep -q '\"state\" : \"established\"' $work/lcce-a.json"
 
 # SIGTERM: a sends StopCCN, b clears the pseudowire; then tshark reads everything a sent on this connection.
