@@ -131,6 +131,9 @@ public final class L2TPDaemon {
         c.reliability.maxRetransmits = config.retransmitCount
         c.reliability.receiveWindow = config.window
         c.tieBreaker = random.next()
+        // An initiator redials after a peer's StopCCN: it keeps the old connection only briefly to acknowledge
+        // retransmissions of that StopCCN (a responder keeps it for a full retransmission cycle, RFC 2661 §5.7).
+        if !config.tunnels.isEmpty && config.listen.isEmpty { c.closeHold = 3 }
         let registry = registry
         c.sessionIDInUse = { registry.inUse($0) }
         let version = config.version
@@ -486,9 +489,14 @@ public final class L2TPDaemon {
                 t.sessionNames = [:]
                 for sid in t.interfaces.keys { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
                 t.interfaces = [:]
+                // The data path goes now, not after the close hold: a redial's new tunnel may take over the 4-tuple.
+                if t.dataPathAttached { dataPath?.removeTunnel(tunnelID: id); t.dataPathAttached = false }
+                // (After a lost tie break the peer's control connection, which we answer, is the one.)
+                if reason != .lostTieBreak, let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) {
+                    scheduleRedial(i, now: now)
+                }
             case .finished:
                 teardown(id)
-                if let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) { scheduleRedial(i, now: now) }
             }
         }
     }

@@ -103,6 +103,13 @@ check "a redials" waitfor 30 sh -c "[ \$(grep -c 'SCCRQ to' $work/a2.log) -ge 2 
 ip netns exec "$b" "$isthmus" l2tp run --config "$work/b.toml" >"$work/b2.log" 2>&1 & pids+=($!); bpid=$!
 check "after b restarts, the pseudowire comes back" waitfor 150 sh -c "ip -n $a link show pw0 && ip -n $b link show pw0"
 
+# b restarts cleanly (StopCCN): a redials at once (after a 3 s hold of the old connection), not after 31 s.
+kill "$bpid"
+check "b stops (StopCCN to a)" waitfor 50 sh -c "! kill -0 $bpid"
+check "a hears b's StopCCN" waitfor 25 grep -q "peer sent StopCCN 6" "$work/a2.log"
+ip netns exec "$b" "$isthmus" l2tp run --config "$work/b.toml" >"$work/b3.log" 2>&1 & pids+=($!); bpid=$!
+check "the pseudowire is back within 15 s of b's restart" waitfor 75 sh -c "grep -q 'session site-link up' $work/b3.log && ip -n $a link show pw0"
+
 kill "$apid" "$bpid"
 check "both exit on SIGTERM" waitfor 50 sh -c "! kill -0 $apid && ! kill -0 $bpid"
 check "no pseudowire interface left" sh -c "! ip -n $a link show pw0 && ! ip -n $b link show pw0"
