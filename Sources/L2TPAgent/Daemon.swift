@@ -215,9 +215,7 @@ public final class L2TPDaemon {
                 for (i, s) in socks.enumerated() where fds[i].revents != 0 { drain(s, now: t) }
             }
             for (id, tunnel) in tunnels where (tunnel.connection.nextDeadline ?? .infinity) <= t {
-                var c = tunnel.connection
-                let actions = c.timeout(now: t)
-                tunnel.connection = c
+                let actions = tunnel.connection.timeout(now: t)   // in place: a copy would copy its sessions (CoW)
                 perform(actions, on: id, now: t)
             }
             writeStatusIfDue(t)
@@ -280,9 +278,8 @@ public final class L2TPDaemon {
                                       : UInt32(d[4]) << 24 | UInt32(d[5]) << 16 | UInt32(d[6]) << 8 | UInt32(d[7])
         if id != 0 {
             guard let t = tunnels[id] else { return count("unknown_connection_id") }
-            var c = t.connection
-            let a = c.receive(d, now: now)
-            t.connection = c
+            // In place: through a copy, the first change to its sessions copied all of them, for every message.
+            let a = t.connection.receive(d, now: now)
             perform(a, on: id, now: now)
             return
         }
@@ -402,12 +399,10 @@ public final class L2TPDaemon {
             name = "call \(item)"
             options.number = config.calls[item].number
         }
-        var c = t.connection
-        guard let (sid, a) = c.openSession(options, now: now) else {
+        guard let (sid, a) = t.connection.openSession(options, now: now) else {   // in place, as in route
             if config.version == .v3 { registry.release(name) }
             return
         }
-        t.connection = c
         registry.add(sid)
         t.sessionNames[sid] = name
         perform(a, on: id, now: now)

@@ -342,6 +342,10 @@ extension ControlConnection {
                                      number: m.string(type == .ocrq ? .calledNumber : .callingNumber))
         var out: [Action] = []
         if !v2 {
+            // Outgoing calls are v2's (the LAC dials out); over v3 they would need v3's session AVPs in OCRP/OCCN.
+            guard type == .icrq else {
+                return refuseSession(m, .permanentLackOfFacilities("\(type) is not supported over L2TPv3; send ICRQ"), now: now)
+            }
             guard let pw = request.pseudowireType, configuration.pseudowires.contains(pw) else {
                 return refuseSession(m, .unsupportedPseudowire, now: now)
             }

@@ -71,7 +71,9 @@ public struct ReliableDelivery<Payload: Equatable & Sendable>: Sendable {
     private var queue: [Payload] = []
     private var inFlight: [InFlight] = []
     private var held: [UInt16: Payload] = [:]
-    private var ackDue: Double?
+    private var ackDue: Double? { didSet { if ackDue == nil { deliveredUnacked = 0 } } }
+    /// Messages delivered since our Nr last went out (reset whenever the due ack is sent or rides on a message).
+    private var deliveredUnacked = 0
 
     public init(_ configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -119,12 +121,17 @@ public struct ReliableDelivery<Payload: Equatable & Sendable>: Sendable {
                 out.append(.deliver(payload))
                 counters.delivered += 1
                 nr &+= 1
+                deliveredUnacked += 1
                 while let next = held.removeValue(forKey: nr) {
                     out.append(.deliver(next))
                     counters.delivered += 1
                     nr &+= 1
+                    deliveredUnacked += 1
                 }
                 if ackDue == nil { ackDue = now + configuration.ackDelay }
+                // The peer may have at most our Receive Window Size unacknowledged: with that many waiting for our
+                // ack it can send nothing more, so holding the ack for a message to ride on would only stall it.
+                if deliveredUnacked >= Int(configuration.receiveWindow) { ackDue = now }
             } else if Self.before(peerNs, nr) {
                 // Already delivered: the peer did not get our ack. Ack at once.
                 counters.duplicates += 1

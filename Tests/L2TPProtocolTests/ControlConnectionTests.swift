@@ -327,6 +327,24 @@ func config(_ version: L2TPVersion, id: UInt32, host: String, secret: String? = 
         #expect(p.events[0].contains(.wanError(localID: id, CallErrors(crcErrors: 3))))
     }
 
+    /// Found by the l2tpcontrol fuzzer: a v3 OCRQ (v2's outgoing call) trapped on a 32-bit session id. It is refused.
+    @Test func v3OutgoingCallRequestIsRefused() throws {
+        var p = Pair(config(.v3, id: 1, host: "a"), config(.v3, id: 2, host: "b"))
+        p.start()
+        p.run(until: 5) { $0.bothUp }
+        p.rewrite[0] = { bytes in
+            guard bytes.count > 20, bytes[19] == 10 else { return bytes }   // ICRQ → OCRQ
+            var b = bytes
+            b[19] = 7
+            return b
+        }
+        let id = try p.must(0)
+        p.run(until: 10) { $0.closedSessions(0).count == 1 }
+        let c = try #require(p.closedSessions(0).first)
+        #expect(c.0 == id && c.1.result == 5 && c.1.message?.contains("not supported over L2TPv3") == true && c.2)
+        #expect(p.bothUp && p.ends[1].establishedSessions.isEmpty)
+    }
+
     @Test func v3SessionTieBreaker() throws {
         var p = Pair(config(.v3, id: 1, host: "a"), config(.v3, id: 2, host: "b"))
         p.start()

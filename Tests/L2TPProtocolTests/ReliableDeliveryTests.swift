@@ -147,6 +147,17 @@ struct ReliableDeliveryTests {
         #expect(b.counters.outsideWindow == 1 && b.counters.duplicates == 1 && b.counters.outOfOrder == 1)
     }
 
+    @Test("with a receive window's worth of messages waiting for our ack, it goes at once (the sender is blocked)")
+    func ackWhenTheWindowIsFull() {
+        var b = RD()   // receiveWindow 4
+        for i in 0..<3 { #expect(b.receive(ns: UInt16(i), nr: 0, payload: i, now: 0) == [.deliver(i)]) }
+        #expect(b.receive(ns: 3, nr: 0, payload: 3, now: 0) == [.deliver(3), .zlb(ns: 0, nr: 4)])
+        // The count starts again after an ack: the next three wait for ackDelay (or a message to ride on).
+        for i in 4..<7 { #expect(b.receive(ns: UInt16(i), nr: 0, payload: i, now: 0.01) == [.deliver(i)]) }
+        #expect(b.send(99, now: 0.02) == [.transmit(ns: 0, nr: 7, payload: 99, retransmission: false)])
+        #expect(b.receive(ns: 7, nr: 0, payload: 7, now: 0.03) == [.deliver(7)])
+    }
+
     @Test("sequence numbers wrap at 2^16")
     func wraparound() {
         let r = converse(n: 70_000, loss: 0, duplicate: 0, reorder: 0, seed: 3)
