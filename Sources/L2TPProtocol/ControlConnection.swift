@@ -289,16 +289,7 @@ public struct ControlConnection: Sendable {
         var avps = [AVP(.messageType, .messageType(.sccrq))]
         avps += connectionAVPs()
         if let t = configuration.tieBreaker { avps.append(AVP(.tieBreaker, .u64(t))) }
-        if configuration.version == .v2, configuration.secret != nil, configuration.challenge {
-            let c = randomBytes(16)
-            sentChallenge = c
-            avps.append(AVP(.challenge, .bytes(c)))
-        }
-        if configuration.version == .v3, configuration.secret != nil {
-            let n = randomBytes(16)
-            localNonce = n
-            avps.append(AVP(.nonce, .bytes(n)))
-        }
+        avps += authenticationAVPs()
         state = .waitReply
         return queue(.sccrq, avps, now: now)
     }

@@ -25,6 +25,21 @@ extension ControlConnection {
         return avps
     }
 
+    /// What SCCRQ and SCCRP carry to authenticate the connection, drawn fresh and remembered: with a secret, v2's
+    /// Challenge (the peer must answer it) or v3's Nonce (every digest of the connection covers it).
+    mutating func authenticationAVPs() -> [AVP] {
+        guard configuration.secret != nil else { return [] }
+        if configuration.version == .v2 {
+            guard configuration.challenge else { return [] }
+            let c = randomBytes(16)
+            sentChallenge = c
+            return [AVP(.challenge, .bytes(c))]
+        }
+        let n = randomBytes(16)
+        localNonce = n
+        return [AVP(.nonce, .bytes(n))]
+    }
+
     mutating func handle(_ m: ControlMessage, now: Double) -> [Action] {
         guard let type = m.messageType else { return drop("vendor_message") }
         let missing = m.validate()
@@ -123,17 +138,7 @@ extension ControlConnection {
         guard let answer = challengeResponse(m, for: .sccrp) else {
             return stopWith(.notAuthorized("the peer sent a Challenge and no secret is configured"), now: now)
         }
-        var avps = [AVP(.messageType, .messageType(.sccrp))] + connectionAVPs() + answer
-        if configuration.version == .v2, configuration.secret != nil, configuration.challenge {
-            let c = randomBytes(16)
-            sentChallenge = c
-            avps.append(AVP(.challenge, .bytes(c)))
-        }
-        if configuration.version == .v3, configuration.secret != nil {
-            let n = randomBytes(16)
-            localNonce = n
-            avps.append(AVP(.nonce, .bytes(n)))
-        }
+        let avps = [AVP(.messageType, .messageType(.sccrp))] + connectionAVPs() + answer + authenticationAVPs()
         state = .waitConnect
         return queue(.sccrp, avps, now: now)
     }
