@@ -170,24 +170,6 @@ struct L2TPConfigValidator: TOMLValidating {
 
     // MARK: - accessors
 
-    mutating func table(_ t: TOMLTable, _ key: String, example: String) -> (TOMLTable, TOMLTable.Entry)? {
-        guard let e = t[entry: key] else { return nil }
-        guard let x = e.node.table else { typeError(e, "a table", example: example); return nil }
-        return (x, e)
-    }
-
-    mutating func tables(_ t: TOMLTable, _ key: String, example: String) -> [TOMLTable] {
-        guard let e = t[entry: key] else { return [] }
-        guard let arr = e.node.array else { typeError(e, "an array of tables", example: example); return [] }
-        var out: [TOMLTable] = []
-        for n in arr {
-            if let x = n.table { out.append(x) } else {
-                error(n.position, "every element of `\(key)` must be a table, found \(n.value.typeNameWithArticle)", hint: "write it like \(example)")
-            }
-        }
-        return out
-    }
-
     /// A number of seconds (integer or float), more than 0 (at least `min` if given) and at most `max`.
     mutating func seconds(_ t: TOMLTable, _ key: String, min: Double? = nil, max: Double, example: String) -> (Double, TOMLTable.Entry)? {
         guard let e = t[entry: key] else { return nil }

@@ -19,24 +19,6 @@ struct LabValidator: TOMLValidating {
         !s.isEmpty && s.utf8.count <= max && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d }
     }
 
-    mutating func table(_ t: TOMLTable, _ key: String, example: String) -> (TOMLTable, TOMLTable.Entry)? {
-        guard let e = t[entry: key] else { return nil }
-        guard let x = e.node.table else { typeError(e, "a table", example: example); return nil }
-        return (x, e)
-    }
-
-    mutating func tables(_ t: TOMLTable, _ key: String, example: String) -> [TOMLTable] {
-        guard let e = t[entry: key] else { return [] }
-        guard let arr = e.node.array else { typeError(e, "an array of tables", example: example); return [] }
-        var out: [TOMLTable] = []
-        for n in arr {
-            if let x = n.table { out.append(x) } else {
-                error(n.position, "every element of `\(key)` must be a table, found \(n.value.typeNameWithArticle)", hint: "write it like \(example)")
-            }
-        }
-        return out
-    }
-
     mutating func endpoint(_ s: String, _ n: TOMLNode, nodes: [String: LabConfig.Node], reserved: Bool = true) -> LabConfig.Endpoint? {
         let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {

@@ -79,4 +79,24 @@ extension TOMLValidating {
             error(e.keyPosition, "`\(key)` \(why)", hint: "remove `\(key)` from \(table)")
         }
     }
+
+    /// The table at `key`, or nil (an error when it is something else).
+    public mutating func table(_ t: TOMLTable, _ key: String, example: String) -> (TOMLTable, TOMLTable.Entry)? {
+        guard let e = t[entry: key] else { return nil }
+        guard let x = e.node.table else { typeError(e, "a table", example: example); return nil }
+        return (x, e)
+    }
+
+    /// The array of tables at `key` (`[[key]]`), empty when absent; elements that are not tables are errors.
+    public mutating func tables(_ t: TOMLTable, _ key: String, example: String) -> [TOMLTable] {
+        guard let e = t[entry: key] else { return [] }
+        guard let arr = e.node.array else { typeError(e, "an array of tables", example: example); return [] }
+        var out: [TOMLTable] = []
+        for n in arr {
+            if let x = n.table { out.append(x) } else {
+                error(n.position, "every element of `\(key)` must be a table, found \(n.value.typeNameWithArticle)", hint: "write it like \(example)")
+            }
+        }
+        return out
+    }
 }
