@@ -8,7 +8,7 @@ import Netlink
 /// sockaddr conversions for underlay addresses.
 extension PeerAddress {
     /// Fills a sockaddr_in/sockaddr_in6 for this address and `port`; returns its length.
-    func sockaddr(port: UInt16, into ss: inout sockaddr_storage) -> UInt32 {
+    public func sockaddr(port: UInt16, into ss: inout sockaddr_storage) -> UInt32 {
         ss = sockaddr_storage()
         let b = bytes
         if isV6 {
@@ -32,7 +32,7 @@ extension PeerAddress {
     }
 
     /// The address in a received sockaddr (nil for other families). IPv4-mapped IPv6 addresses become IPv4.
-    static func from(_ p: UnsafeRawPointer) -> PeerAddress? {
+    public static func from(_ p: UnsafeRawPointer) -> PeerAddress? {
         let family = Int32(p.load(as: sa_family_t.self))
         if family == AF_INET {
             // sin_addr at offset 4, network order.

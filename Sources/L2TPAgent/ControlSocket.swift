@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dataplane
 import DataplaneWire
+import Sites
 
 /// A UDP address: IP and port.
 public struct UDPAddress: Hashable, Sendable, CustomStringConvertible {
@@ -12,56 +14,25 @@ public struct UDPAddress: Hashable, Sendable, CustomStringConvertible {
     /// Parses "10.0.0.1" / "fd00::1" (empty: the wildcard of `ipv6`).
     public init?(_ address: String, port: UInt16, ipv6: Bool = false) {
         if address.isEmpty { self.init(ip: PeerAddress(high: 0, low: 0, isV6: ipv6), port: port); return }
-        var b4 = in_addr(), b6 = in6_addr()
-        if inet_pton(AF_INET, address, &b4) == 1 {
-            let bytes = withUnsafeBytes(of: &b4) { Array($0) }
-            self.init(ip: PeerAddress(bytes: bytes)!, port: port)
-        } else if inet_pton(AF_INET6, address, &b6) == 1 {
-            let bytes = withUnsafeBytes(of: &b6) { Array($0) }
-            self.init(ip: PeerAddress(bytes: bytes)!, port: port)
-        } else {
-            return nil
-        }
+        guard let a = Sites.IPAddress(address), let ip = PeerAddress(bytes: a.bytes) else { return nil }
+        self.init(ip: ip, port: port)
     }
 
     public var description: String { ip.isV6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
 
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         var ss = sockaddr_storage()
-        let b = ip.bytes
-        let len: socklen_t = withUnsafeMutableBytes(of: &ss) { raw in
-            if ip.isV6 {
-                var a = sockaddr_in6()
-                a.sin6_family = sa_family_t(AF_INET6)
-                a.sin6_port = port.bigEndian
-                withUnsafeMutableBytes(of: &a.sin6_addr) { for i in 0..<16 { $0[i] = b[i] } }
-                raw.storeBytes(of: a, as: sockaddr_in6.self)
-                return socklen_t(MemoryLayout<sockaddr_in6>.size)
-            }
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = port.bigEndian
-            withUnsafeMutableBytes(of: &a.sin_addr) { for i in 0..<4 { $0[i] = b[i] } }
-            raw.storeBytes(of: a, as: sockaddr_in.self)
-            return socklen_t(MemoryLayout<sockaddr_in>.size)
-        }
+        let len = ip.sockaddr(port: port, into: &ss)
         return withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, len) } }
     }
 
+    /// A received sockaddr_in/sockaddr_in6 (IPv4-mapped IPv6 as IPv4); nil for other families.
     static func from(_ ss: sockaddr_storage) -> UDPAddress? {
         var s = ss
-        return withUnsafeBytes(of: &s) { raw -> UDPAddress? in
-            let family = Int32(raw.load(as: sa_family_t.self))
-            let port = UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-            if family == AF_INET { return PeerAddress(bytes: raw[4..<8]).map { UDPAddress(ip: $0, port: port) } }
-            if family == AF_INET6 {
-                let b = Array(raw[8..<24])
-                if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff {
-                    return PeerAddress(bytes: b[12..<16]).map { UDPAddress(ip: $0, port: port) }
-                }
-                return PeerAddress(bytes: b).map { UDPAddress(ip: $0, port: port) }
+        return withUnsafeBytes(of: &s) { raw in
+            PeerAddress.from(raw.baseAddress!).map {
+                UDPAddress(ip: $0, port: UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
             }
-            return nil
         }
     }
 }
