@@ -1,4 +1,5 @@
 import Foundation
+import Dataplane
 import DataplaneWire
 import L2TPProtocol
 import L2TPWire
@@ -173,22 +174,11 @@ public final class L2TPDaemon {
 
     // MARK: The loop
 
-    nonisolated(unsafe) static var signalPipe: [Int32] = [-1, -1]
-
-    /// Runs until SIGTERM/SIGINT (or `stopFD` becomes readable), then shuts down cleanly.
-    public func run(stopFD: Int32? = nil) throws {
+    /// Runs until SIGTERM/SIGINT, then shuts down cleanly.
+    public func run() throws {
         try prepare()
-        guard pipe(&Self.signalPipe) == 0 else { throw DataPathError("pipe failed") }
-        defer { close(Self.signalPipe[0]); close(Self.signalPipe[1]); Self.signalPipe = [-1, -1] }
-        let handler: @convention(c) (Int32) -> Void = { _ in
-            var b: UInt8 = 1
-            _ = write(L2TPDaemon.signalPipe[1], &b, 1)
-        }
-        let oldInt = signal(SIGINT, handler), oldTerm = signal(SIGTERM, handler)
-        var set = sigset_t()
-        sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        defer { signal(SIGINT, oldInt); signal(SIGTERM, oldTerm) }
+        let signals = try StopSignals()
+        defer { signals.close() }
         log("\(config.name): L2TPv\(config.version.rawValue), data plane \(dataPlaneName)"
             + (listeners.isEmpty ? "" : ", listening on " + listeners.map { "\($0.local)" }.joined(separator: ", ")))
         while true {
@@ -198,8 +188,7 @@ public final class L2TPDaemon {
             if stopping && (tunnels.isEmpty || now >= (stopDeadline ?? now)) { break }
             let socks = listeners + tunnels.values.map(\.socket)
             var fds = socks.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            fds.append(pollfd(fd: Self.signalPipe[0], events: Int16(POLLIN), revents: 0))
-            if let stopFD { fds.append(pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)) }
+            fds.append(pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0))
             let extraBase = fds.count
             for e in extraFDs { fds.append(pollfd(fd: e.fd, events: Int16(POLLIN), revents: 0)) }
             let wait = nextWake(now).map { max(0, min(1, $0 - now)) } ?? 1
@@ -208,8 +197,8 @@ public final class L2TPDaemon {
             let t = Self.now()
             if n > 0 {
                 for (k, e) in extraFDs.enumerated() where fds[extraBase + k].revents != 0 { e.readable() }
-                for i in fds.indices[socks.count..<extraBase] where fds[i].revents != 0 && !stopping {
-                    if i == socks.count { var b = [UInt8](repeating: 0, count: 16); _ = read(Self.signalPipe[0], &b, 16) }
+                if fds[socks.count].revents != 0 {
+                    signals.drain()
                     shutdown(now: t)
                 }
                 for (i, s) in socks.enumerated() where fds[i].revents != 0 { drain(s, now: t) }

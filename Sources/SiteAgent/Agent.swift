@@ -1,3 +1,4 @@
+import Dataplane
 import Foundation
 import Sites
 
@@ -5,25 +6,14 @@ import Sites
 /// re-plan and repair drift (an interface deleted by hand, a userspace tunnel that died); on SIGTERM or SIGINT,
 /// take the segment down and return.
 public enum Agent {
-    nonisolated(unsafe) static var signalPipe: [Int32] = [-1, -1]
-
     public static func run(_ r: Reconciler, interval: Double, report: @escaping (String) -> Void) throws {
-        guard pipe(&signalPipe) == 0 else { throw SiteError("pipe: \(String(cString: strerror(errno)))") }
-        defer { close(signalPipe[0]); close(signalPipe[1]) }
-        let handler: @convention(c) (Int32) -> Void = { _ in
-            var b: UInt8 = 1
-            _ = write(Agent.signalPipe[1], &b, 1)
-        }
-        let oldInt = signal(SIGINT, handler), oldTerm = signal(SIGTERM, handler)
-        var set = sigset_t()
-        sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        defer { signal(SIGINT, oldInt); signal(SIGTERM, oldTerm) }
+        let signals = try StopSignals()
+        defer { signals.close() }
 
         r.log = { report($0) }
         let first = try r.up()
         report(first.isEmpty ? "segment \(r.site.config.name): in sync" : "segment \(r.site.config.name): up (\(first.count) changes)")
-        var fds = [pollfd(fd: signalPipe[0], events: Int16(POLLIN), revents: 0)]
+        var fds = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
         while true {
             let n = poll(&fds, 1, Int32(interval * 1000))
             if n < 0 { if errno == EINTR { continue }; break }

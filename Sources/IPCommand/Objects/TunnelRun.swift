@@ -244,8 +244,6 @@ public enum TunnelRun {
 
     // MARK: running
 
-    nonisolated(unsafe) static var signalWrite: Int32 = -1
-
     /// Runs the engine until SIGINT or SIGTERM.
     public static func run(_ args: inout Arguments, _ session: Session) throws {
         // `NAME type l2tp-control ...`: a pseudowire of the L2TP control protocol, not an engine.
@@ -261,21 +259,8 @@ public enum TunnelRun {
         }
         let config = try configuration(&args, session)
         try session.flush()
-        var pipeFDs: [Int32] = [-1, -1]
-        guard pipe(&pipeFDs) == 0 else { throw SystemError("pipe") }
-        defer { close(pipeFDs[0]); close(pipeFDs[1]); signalWrite = -1 }
-        _ = fcntl(pipeFDs[1], F_SETFL, O_NONBLOCK)
-        signalWrite = pipeFDs[1]
-        let handler: @convention(c) (Int32) -> Void = { _ in
-            var b: UInt8 = 1
-            _ = write(TunnelRun.signalWrite, &b, 1)
-        }
-        let oldInt = signal(SIGINT, handler), oldTerm = signal(SIGTERM, handler)
-        // A parent may have started us with these blocked (they are inherited through exec): unblock them.
-        var set = sigset_t()
-        sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        defer { signal(SIGINT, oldInt); signal(SIGTERM, oldTerm) }
+        let signals = try StopSignals()
+        defer { signals.close() }
 
         let (engine, server) = try NetworkNamespace.with(session.options.netns) { () throws -> (Engine, StatusServer) in
             try StatusServer.ensureNotRunning(name: config.name, namespace: TunnelStatus.currentNamespace())
@@ -290,7 +275,7 @@ public enum TunnelRun {
         var where_ = config.local.map { "\($0)" } ?? "*"
         if let p = engine.boundPort { where_ += ":\(p)" }
         FileHandleErr.write("isthmus: userspace \(config.kind) tunnel \(config.name) running: \(s0.ethernet ? "TAP" : "TUN") \(s0.name) mtu \(engine.deviceMTUs[0]), local \(where_), peer \(s0.peers.map(\.description).joined(separator: ",")); SIGINT or SIGTERM stops it\n")
-        var fds = [pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0), pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0)]
+        var fds = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0)]
         while true {
             let r = poll(&fds, 2, -1)
             if r < 0 { if errno == EINTR { continue }; break }
