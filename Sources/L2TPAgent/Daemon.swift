@@ -239,10 +239,17 @@ public final class L2TPDaemon {
     }
 
     func drain(_ socket: ControlSocket, now: Double) {
+        // The tunnel whose socket this is, for data messages (the userspace data plane's hot path: found once, and
+        // the datagram handed over from the buffer without a copy).
+        let owner = tunnels.first(where: { $0.value.socket === socket })?.key ?? tunnels.keys.first
         for _ in 0..<256 {
             guard let (n, from) = socket.receive(into: &buffer) else { return }
-            let d = Array(buffer[0..<n])
-            route(d, from: from, socket: socket, now: now)
+            if n >= 2 && buffer[0] & 0x80 == 0 {
+                guard buffer[1] & 0x0f == 3, let owner, let dataPath else { count("data_without_session"); continue }
+                buffer.withUnsafeBytes { dataPath.deliver(tunnelID: owner, datagram: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                continue
+            }
+            route(Array(buffer[0..<n]), from: from, socket: socket, now: now)
         }
     }
 
@@ -251,16 +258,9 @@ public final class L2TPDaemon {
         statusDirty = true
     }
 
-    /// Sends a datagram to the tunnel its header names (control), to the data path (v3 data), or, for an SCCRQ,
-    /// to a new responder connection.
+    /// Sends a control message (or anything too short to be data) to the tunnel its header names, or, for an SCCRQ,
+    /// to a new responder connection. Data messages went to the data path in `drain`.
     func route(_ d: [UInt8], from: UDPAddress?, socket: ControlSocket, now: Double) {
-        guard d.count >= 2 else { return count("too_short") }
-        if d[0] & 0x80 == 0 {
-            guard d[1] & 0x0f == 3, let owner = tunnels.first(where: { $0.value.socket === socket })?.key ?? tunnels.keys.first,
-                  let dataPath else { return count("data_without_session") }
-            d.withUnsafeBytes { dataPath.deliver(tunnelID: owner, datagram: $0) }
-            return
-        }
         guard d.count >= 12 else { return count("too_short") }
         let version = d[1] & 0x0f
         let id: UInt32 = version == 2 ? UInt32(d[4]) << 8 | UInt32(d[5])
