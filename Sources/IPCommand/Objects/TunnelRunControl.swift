@@ -42,7 +42,8 @@ enum TunnelRunControl {
         let remote = L2TPAgentConfig.Endpoint(address: v["remote"]!, port: try port("udp_dport"))
         var c = L2TPAgentConfig(name: name, version: .v3, hostName: v["host"] ?? name)
         if let f = v["secret-file"] {
-            guard let d = FileHandleRead.contents(f), let s = String(bytes: d, encoding: .utf8) else {
+            guard let d = FileManager.default.contents(atPath: f), d.count <= 1 << 20,
+                  let s = String(data: d, encoding: .utf8) else {
                 throw UsageError("tunnel run \(name): cannot read secret-file \(f)")
             }
             let secret = s.trimmingCharacters(in: .newlines)
@@ -116,23 +117,5 @@ enum TunnelRunControl {
         }
         if ((s["tunnels"] as? [[String: Any]]) ?? []).isEmpty { lines.append("detail control waiting for the peer") }
         return lines.joined(separator: "\n") + "\n"
-    }
-}
-
-/// A whole small file, or nil.
-enum FileHandleRead {
-    static func contents(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { break }
-            out += buf[0..<n]
-            if out.count > 1 << 20 { return nil }
-        }
-        return out
     }
 }
