@@ -467,12 +467,8 @@ public final class L2TPDaemon {
             case .linkInfo, .wanError, .circuitStatus:
                 log("tunnel \(t.name): \(a)")
             case .closed(let reason):
+                // Every session's sessionClosed came first (names, claims, interfaces are gone with them).
                 log("tunnel \(t.name): down: \(reason)")
-                for sid in t.sessionNames.keys { registry.remove(sid) }
-                if config.version == .v3 { reconcileClaims() }
-                t.sessionNames = [:]
-                for sid in t.interfaces.keys { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
-                t.interfaces = [:]
                 // The data path goes now, not after the close hold: a redial's new tunnel may take over the 4-tuple.
                 if t.dataPathAttached { dataPath?.removeTunnel(tunnelID: id); t.dataPathAttached = false }
                 // (After a lost tie break the peer's control connection, which we answer, is the one.)
