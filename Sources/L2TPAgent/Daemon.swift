@@ -231,9 +231,7 @@ public final class L2TPDaemon {
         log("\(config.name): shutting down, StopCCN to \(tunnels.count) peer\(tunnels.count == 1 ? "" : "s")")
         for id in tunnels.keys.sorted() {
             guard let t = tunnels[id] else { continue }
-            var c = t.connection
-            let a = c.stop(.shuttingDown, now: now)
-            t.connection = c
+            let a = t.connection.stop(.shuttingDown, now: now)
             perform(a, on: id, now: now)
         }
     }
@@ -280,9 +278,7 @@ public final class L2TPDaemon {
         // A retransmitted SCCRQ: the connection already answering it takes it.
         if let (tid, t) = tunnels.first(where: { $0.value.peer == from && $0.value.spec == nil
                                                  && $0.value.connection.peer.connectionID == ident.peerID }) {
-            var c = t.connection
-            let a = c.receive(d, now: now)
-            t.connection = c
+            let a = t.connection.receive(d, now: now)
             perform(a, on: tid, now: now)
             return
         }
@@ -295,9 +291,7 @@ public final class L2TPDaemon {
                 return count("lost_tie_break_sccrq")
             case .yieldToPeer, .bothDiscard:
                 log("tunnel \(t.name): the peer's SCCRQ wins the tie break; answering it instead")
-                var c = t.connection
-                let a = c.yield(now: now)
-                t.connection = c
+                let a = t.connection.yield(now: now)
                 perform(a, on: tid, now: now)
             }
         }
@@ -314,9 +308,7 @@ public final class L2TPDaemon {
         let t = Tunnel(name: "\(from)", connection: ControlConnection(connectionConfig(localID: localID), role: .responder),
                        socket: s, peer: from, spec: nil)
         tunnels[localID] = t
-        var c = t.connection
-        let a = c.receive(d, now: now)
-        t.connection = c
+        let a = t.connection.receive(d, now: now)
         perform(a, on: localID, now: now)
     }
 
@@ -346,9 +338,7 @@ public final class L2TPDaemon {
                            socket: s, peer: peer, spec: spec)
             tunnels[id] = t
             log("tunnel \(spec.name): SCCRQ to \(peer) (our id \(id))")
-            var c = t.connection
-            let a = c.start(now: now)
-            t.connection = c
+            let a = t.connection.start(now: now)
             perform(a, on: id, now: now)
         } catch {
             log("tunnel \(spec.name): \(error); retrying")
@@ -447,10 +437,8 @@ public final class L2TPDaemon {
                     try Bridging.attach(pw.interface, to: pw.bridge, alias: pw.alias)
                 } catch {
                     log("session \(name): data path: \(error); clearing it")
-                    var c = t.connection
-                    let more = c.closeSession(info.localID, .general(ResultCode.errorInsufficientResources, "\(error)", forSession: true),
+                    let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources, "\(error)", forSession: true),
                                               now: now)
-                    t.connection = c
                     perform(more, on: id, now: now)
                 }
             case .sessionClosed(let sid, let result, let byPeer):
