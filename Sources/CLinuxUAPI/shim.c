@@ -126,3 +126,115 @@ int isthmus_netns_delete(const char *path) {
     if (unlink(path) != 0) return -1;
     return 0;
 }
+
+// MARK: PPP over L2TP
+
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <linux/close_range.h>
+
+int isthmus_pppol2tp_connect(int sock, int version, int tunnel_fd, const struct sockaddr *peer, socklen_t peer_len,
+                             uint32_t s_tunnel, uint32_t s_session, uint32_t d_tunnel, uint32_t d_session) {
+    int v6 = peer->sa_family == AF_INET6;
+    if ((v6 && peer_len < sizeof(struct sockaddr_in6)) || (!v6 && peer_len < sizeof(struct sockaddr_in))) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (version == 2 && !v6) {
+        struct sockaddr_pppol2tp a; memset(&a, 0, sizeof a);
+        a.sa_family = AF_PPPOX; a.sa_protocol = PX_PROTO_OL2TP;
+        a.pppol2tp.fd = tunnel_fd; memcpy(&a.pppol2tp.addr, peer, sizeof(struct sockaddr_in));
+        a.pppol2tp.s_tunnel = s_tunnel; a.pppol2tp.s_session = s_session;
+        a.pppol2tp.d_tunnel = d_tunnel; a.pppol2tp.d_session = d_session;
+        return connect(sock, (struct sockaddr *)&a, sizeof a);
+    } else if (version == 2) {
+        struct sockaddr_pppol2tpin6 a; memset(&a, 0, sizeof a);
+        a.sa_family = AF_PPPOX; a.sa_protocol = PX_PROTO_OL2TP;
+        a.pppol2tp.fd = tunnel_fd; memcpy(&a.pppol2tp.addr, peer, sizeof(struct sockaddr_in6));
+        a.pppol2tp.s_tunnel = s_tunnel; a.pppol2tp.s_session = s_session;
+        a.pppol2tp.d_tunnel = d_tunnel; a.pppol2tp.d_session = d_session;
+        return connect(sock, (struct sockaddr *)&a, sizeof a);
+    } else if (!v6) {
+        struct sockaddr_pppol2tpv3 a; memset(&a, 0, sizeof a);
+        a.sa_family = AF_PPPOX; a.sa_protocol = PX_PROTO_OL2TP;
+        a.pppol2tp.fd = tunnel_fd; memcpy(&a.pppol2tp.addr, peer, sizeof(struct sockaddr_in));
+        a.pppol2tp.s_tunnel = s_tunnel; a.pppol2tp.s_session = s_session;
+        a.pppol2tp.d_tunnel = d_tunnel; a.pppol2tp.d_session = d_session;
+        return connect(sock, (struct sockaddr *)&a, sizeof a);
+    } else {
+        struct sockaddr_pppol2tpv3in6 a; memset(&a, 0, sizeof a);
+        a.sa_family = AF_PPPOX; a.sa_protocol = PX_PROTO_OL2TP;
+        a.pppol2tp.fd = tunnel_fd; memcpy(&a.pppol2tp.addr, peer, sizeof(struct sockaddr_in6));
+        a.pppol2tp.s_tunnel = s_tunnel; a.pppol2tp.s_session = s_session;
+        a.pppol2tp.d_tunnel = d_tunnel; a.pppol2tp.d_session = d_session;
+        return connect(sock, (struct sockaddr *)&a, sizeof a);
+    }
+}
+
+int isthmus_pppol2tp_get_stats(int sock, isthmus_pppol2tp_stats *out) {
+    struct pppol2tp_ioc_stats s; memset(&s, 0, sizeof s);
+    if (ioctl(sock, PPPIOCGL2TPSTATS, &s) < 0) return -1;
+    out->tx_packets = s.tx_packets; out->tx_bytes = s.tx_bytes; out->tx_errors = s.tx_errors;
+    out->rx_packets = s.rx_packets; out->rx_bytes = s.rx_bytes; out->rx_seq_discards = s.rx_seq_discards;
+    out->rx_oos_packets = s.rx_oos_packets; out->rx_errors = s.rx_errors;
+    out->tunnel_id = s.tunnel_id; out->session_id = s.session_id;
+    return 0;
+}
+
+static void isthmus_child_fail(int log_fd, const char *step) {
+    int e = errno;
+    const char *m = strerror(e);
+    if (log_fd < 0) log_fd = 2;
+    (void)!write(log_fd, "isthmus: ", 9);
+    (void)!write(log_fd, step, strlen(step));
+    (void)!write(log_fd, ": ", 2);
+    (void)!write(log_fd, m, strlen(m));
+    (void)!write(log_fd, "\n", 1);
+    _exit(127);
+}
+
+/// Moves `fd` to `target` in the child (dup2 clears close-on-exec; a fd already there only loses the flag).
+static int isthmus_child_place(int fd, int target) {
+    if (fd == target) {
+        int fl = fcntl(fd, F_GETFD);
+        return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+    }
+    return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd, int stdio_fd, int log_fd,
+                            const char *secrets, const char *options_file) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    // Child. Move the fds above the targets first so the dup2s below cannot overwrite one another.
+    int hi = 100;
+    if (channel_fd >= 0 && (channel_fd = fcntl(channel_fd, F_DUPFD, hi)) < 0) isthmus_child_fail(log_fd, "dup channel fd");
+    if (stdio_fd >= 0 && (stdio_fd = fcntl(stdio_fd, F_DUPFD, hi)) < 0) isthmus_child_fail(log_fd, "dup stdio fd");
+    if (log_fd >= 0 && (log_fd = fcntl(log_fd, F_DUPFD, hi)) < 0) isthmus_child_fail(-1, "dup log fd");
+    int null_fd = open("/dev/null", O_RDWR);
+    if (stdio_fd < 0) stdio_fd = null_fd;
+    if (isthmus_child_place(stdio_fd, 0) < 0 || isthmus_child_place(stdio_fd, 1) < 0) isthmus_child_fail(log_fd, "stdin/stdout");
+    if (isthmus_child_place(log_fd >= 0 ? log_fd : null_fd, 2) < 0) isthmus_child_fail(log_fd, "stderr");
+    log_fd = 2;
+    if (channel_fd >= 0 && isthmus_child_place(channel_fd, 3) < 0) isthmus_child_fail(log_fd, "channel fd");
+    if (syscall(SYS_close_range, channel_fd >= 0 ? 4 : 3, ~0U, 0) < 0) {
+        for (int fd = channel_fd >= 0 ? 4 : 3; fd < 1024; fd++) close(fd);
+    }
+    if (setsid() < 0) isthmus_child_fail(log_fd, "setsid");
+    if (secrets) {
+        if (unshare(CLONE_NEWNS) < 0) isthmus_child_fail(log_fd, "unshare(CLONE_NEWNS)");
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) isthmus_child_fail(log_fd, "make / private");
+        if (mount(secrets, "/etc/ppp/chap-secrets", NULL, MS_BIND, NULL) < 0) isthmus_child_fail(log_fd, "bind the secrets over /etc/ppp/chap-secrets");
+        if (mount(secrets, "/etc/ppp/pap-secrets", NULL, MS_BIND, NULL) < 0) isthmus_child_fail(log_fd, "bind the secrets over /etc/ppp/pap-secrets");
+    }
+    if (options_file) {
+        if (!secrets) {
+            if (unshare(CLONE_NEWNS) < 0) isthmus_child_fail(log_fd, "unshare(CLONE_NEWNS)");
+            if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) isthmus_child_fail(log_fd, "make / private");
+        }
+        if (mount(options_file, "/etc/ppp/options", NULL, MS_BIND, NULL) < 0) isthmus_child_fail(log_fd, "bind over /etc/ppp/options");
+    }
+    execv(path, argv);
+    isthmus_child_fail(log_fd, path);
+    return -1;
+}

@@ -82,10 +82,19 @@ struct L2TPCommand: ParsableCommand {
             for s in (t["sessions"] as? [[String: Any]]) ?? [] {
                 var m = "    session \(s["name"] ?? "") \(s["state"] ?? "?") ids \(s["local_id"] ?? "?")/\(s["peer_id"] ?? "-")"
                 if let i = s["interface"] { m += " dev \(i)" }
-                if let rx = s["rx_packets"], let tx = s["tx_packets"] { m += " rx \(rx) tx \(tx)" }
+                if let p = s["ppp"] {
+                    m += " ppp \(p)"
+                    if let l = s["ppp_local"], let r = s["ppp_peer"] { m += " \(l) peer \(r)" }
+                    else if let a = s["pool_address"] { m += " (peer gets \(a))" }
+                    if let pid = s["pppd_pid"] { m += " pppd \(pid)" }
+                }
+                if let rx = s["rx_packets"], let tx = s["tx_packets"] {
+                    m += " rx \(rx) pkts \(s["rx_bytes"] ?? 0) B tx \(tx) pkts \(s["tx_bytes"] ?? 0) B"
+                }
                 lines.append(m)
             }
         }
+        if let p = o["ppp_pool"] as? [String: Any] { lines.append("  pool \(p["range"] ?? "?"): \(p["free"] ?? "?") free") }
         if let d = o["dropped"] as? [String: Int], !d.isEmpty {
             lines.append("  dropped: " + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }

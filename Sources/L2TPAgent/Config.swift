@@ -63,11 +63,15 @@ public struct L2TPAgentConfig: Equatable, Sendable {
         }
     }
 
-    /// A v2 incoming call (ICRQ) this LAC places once `tunnel` is up, kept up (placed again after a CDN).
+    /// A v2 call this side places once `tunnel` is up, kept up (placed again after a CDN, with back-off).
     public struct Call: Equatable, Sendable {
         public var tunnel: String
         public var number: String = ""
-        public init(tunnel: String, number: String = "") { self.tunnel = tunnel; self.number = number }
+        /// An outgoing call (OCRQ: this side, as the LNS, asks the LAC to place it) instead of an incoming one (ICRQ).
+        public var outgoing: Bool = false
+        public init(tunnel: String, number: String = "", outgoing: Bool = false) {
+            self.tunnel = tunnel; self.number = number; self.outgoing = outgoing
+        }
     }
 
     /// For the status file and logs.
@@ -96,6 +100,8 @@ public struct L2TPAgentConfig: Equatable, Sendable {
     public var tunnels: [Tunnel] = []
     public var pseudowires: [Pseudowire] = []
     public var calls: [Call] = []
+    /// v2: PPP over every call (pppd on the kernel's PPPoL2TP socket); nil: calls are control only.
+    public var ppp: PPPConfig?
     /// Where status JSON is written; nil: /run/isthmus/l2tp/NAME.json.
     public var statusPath: String?
 

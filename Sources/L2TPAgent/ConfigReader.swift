@@ -9,11 +9,14 @@ public enum L2TPConfigReader {
     public static let topKeys = ["l2tp"]
     public static let l2tpKeys = ["name", "version", "host_name", "router_id", "listen", "secret", "digest", "challenge",
                                   "hide_avps", "hello", "retransmit", "window", "data_plane", "status",
-                                  "tunnel", "pseudowire", "call"]
+                                  "tunnel", "pseudowire", "call", "ppp"]
     public static let retransmitKeys = ["initial", "max", "count"]
     public static let tunnelKeys = ["name", "peer", "local", "redial", "redial_max"]
     public static let pseudowireKeys = ["name", "interface", "tunnel", "cookie", "sublayer", "sequencing", "mtu", "bridge"]
-    public static let callKeys = ["tunnel", "number"]
+    public static let callKeys = ["tunnel", "number", "outgoing"]
+    public static let pppKeys = ["auth", "local_address", "pool", "dns", "secrets", "user", "password", "mtu", "mru",
+                                 "interface", "pppd", "plugin", "options", "sequencing", "reorder_timeout",
+                                 "lcp_echo_interval", "lcp_echo_failure", "kernel_api"]
 
     /// Parses and validates `text` (read from `file`, the name errors carry). `defaultName`: the agent's name when
     /// `name` is not given (`load` passes the file's base name); `defaultHostName`: the Host Name AVP when
@@ -413,6 +416,10 @@ struct L2TPConfigValidator: TOMLValidating {
             }
         }
 
+        if let (pt, _) = table(l2tp, "ppp", example: "[l2tp.ppp]") {
+            config.ppp = ppp(pt, version: version)
+        }
+
         guard errors.isEmpty, version != nil else { return nil }
         return config
     }
@@ -536,7 +543,100 @@ struct L2TPConfigValidator: TOMLValidating {
             error(t.position, "\(label) is missing the required key `tunnel`", hint: "add tunnel = \"NAME\" of the [[l2tp.tunnel]] to place the call over")
         }
         let number = string(t, "number", example: "number = \"123\"")?.0 ?? ""
+        let outgoing = boolean(t, "outgoing")?.0 ?? false
         guard errors.count == before, let tunnel else { return nil }
-        return L2TPAgentConfig.Call(tunnel: tunnel, number: number)
+        return L2TPAgentConfig.Call(tunnel: tunnel, number: number, outgoing: outgoing)
+    }
+
+    /// `[l2tp.ppp]`: PPP over the calls (v2).
+    mutating func ppp(_ t: TOMLTable, version: L2TPVersion?) -> PPPConfig? {
+        let label = "[l2tp.ppp]"
+        checkKeys(t, allowed: L2TPConfigReader.pppKeys, table: label)
+        let before = errors.count
+        if version == .v3 {
+            error(t.position, "[l2tp.ppp] applies only to \(Self.versionLabel(.v2)); this file has \(Self.versionLabel(.v3))",
+                  hint: "L2TPv3 pseudowires here carry Ethernet; PPP runs over L2TPv2 calls: set version = 2 and add [[l2tp.call]]")
+        }
+        var c = PPPConfig()
+        if let (a, _) = choice(t, "auth", PPPConfig.Auth.self) { c.auth = a }
+        func address(_ key: String, example: String) -> (IPv4, TOMLTable.Entry)? {
+            guard let (s, e) = string(t, key, example: example) else { return nil }
+            guard let a = IPv4(s), a.value != 0, a.value >> 28 != 14, a.value != 0xffff_ffff else {
+                error(e.node.position, "`\(key)` \"\(s)\" is not a unicast IPv4 address", hint: "write e.g. \(example)")
+                return nil
+            }
+            return (a, e)
+        }
+        let local = address("local_address", example: "local_address = \"10.9.0.1\"")
+        c.localAddress = local?.0
+        if let (p, e) = string(t, "pool", example: "pool = \"10.9.0.10-10.9.0.99\"") {
+            if let pool = AddressPool(p), pool.first.value != 0 {
+                c.pool = pool
+                if let (l, le) = local, pool.size == 1, pool.contains(l) {
+                    error(le.node.position, "`local_address` \(l) is the only address of `pool` \(pool)",
+                          hint: "give the pool more addresses, or take local_address from outside it")
+                }
+            } else {
+                error(e.node.position, "`pool` \"\(p)\" is not a range of IPv4 addresses",
+                      hint: "write FIRST-LAST (\"10.9.0.10-10.9.0.99\", FIRST <= LAST) or a prefix (\"10.9.0.0/24\", its host addresses)")
+            }
+            if local == nil && t["local_address"] == nil {
+                error(e.keyPosition, "`pool` needs `local_address`, the LNS's own end of every call",
+                      hint: "add local_address = \"10.9.0.1\"")
+            }
+        }
+        if let (list, e) = stringArray(t, "dns", example: "dns = [\"10.9.0.1\"]") {
+            for (s, n) in list {
+                if let a = IPv4(s) { c.dns.append(a) } else {
+                    error(n.position, "`dns` entry \"\(s)\" is not an IPv4 address", hint: "write e.g. dns = [\"10.9.0.1\"] (pppd's ms-dns)")
+                }
+            }
+            if list.count > 2 { error(e.node.position, "`dns` has \(list.count) servers; IPCP offers at most 2", hint: "keep two") }
+        }
+        if let (s, e) = string(t, "secrets", example: "secrets = \"/etc/isthmus/ppp-secrets\"") {
+            if s.hasPrefix("/") { c.secrets = s } else {
+                error(e.node.position, "`secrets` \"\(s)\" is not an absolute path", hint: "write the path of a chap-secrets style file, e.g. \"/etc/isthmus/ppp-secrets\"")
+            }
+        }
+        func word(_ key: String, example: String) -> (String, TOMLTable.Entry)? {
+            guard let (s, e) = string(t, key, example: example) else { return nil }
+            if s.isEmpty || s.utf8.count > 255 || s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                error(e.node.position, "`\(key)` must be 1 to 255 bytes without control characters", hint: "write e.g. \(example)")
+                return nil
+            }
+            return (s, e)
+        }
+        c.user = word("user", example: "user = \"alice\"")?.0
+        if let (p, e) = word("password", example: "password = \"...\"") {
+            c.password = p
+            if t["user"] == nil { error(e.keyPosition, "`password` needs `user`, the name it belongs to", hint: "add user = \"alice\"") }
+        }
+        if let (m, _) = integer(t, "mtu", 128...16384, example: "mtu = 1400") { c.mtu = Int(m) }
+        if let (m, _) = integer(t, "mru", 128...16384, example: "mru = 1400") { c.mru = Int(m) }
+        if let (i, e) = string(t, "interface", example: "interface = \"ppp\"") {
+            if let p = SiteConfig.interfaceNameProblem(i + "99") {
+                error(e.node.position, "`interface` prefix \"\(i)\" \(p) once a call number is added",
+                      hint: "write a prefix of at most 11 bytes without '/', ':' or spaces, e.g. \"ppp\" (calls get ppp0, ppp1, ...)")
+            } else { c.interfacePrefix = i }
+        }
+        if let (p, e) = string(t, "pppd", example: "pppd = \"/usr/sbin/pppd\"") {
+            if p.hasPrefix("/") { c.pppd = p } else {
+                error(e.node.position, "`pppd` \"\(p)\" is not an absolute path", hint: "write e.g. pppd = \"/usr/sbin/pppd\"")
+            }
+        }
+        if let (p, _) = word("plugin", example: "plugin = \"pppol2tp.so\"") { c.plugin = p }
+        if let (list, _) = stringArray(t, "options", example: "options = [\"debug\"]") {
+            for (s, n) in list {
+                if s.isEmpty || s.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+                    error(n.position, "`options` entry \"\(s)\" is empty or has control characters", hint: "one pppd word per entry, e.g. [\"lcp-echo-interval\", \"20\"]")
+                } else { c.options.append(s) }
+            }
+        }
+        if let (s, _) = boolean(t, "sequencing") { c.sequencing = s }
+        if let (r, _) = integer(t, "reorder_timeout", 0...60000, example: "reorder_timeout = 100") { c.reorderTimeout = Int(r) }
+        if let (i, _) = integer(t, "lcp_echo_interval", 0...3600, example: "lcp_echo_interval = 10") { c.lcpEchoInterval = Int(i) }
+        if let (f, _) = integer(t, "lcp_echo_failure", 1...100, example: "lcp_echo_failure = 3") { c.lcpEchoFailure = Int(f) }
+        if let (k, _) = choice(t, "kernel_api", PPPConfig.KernelAPI.self) { c.kernelAPI = k }
+        return errors.count == before ? c : nil
     }
 }

@@ -26,6 +26,8 @@ public final class L2TPDaemon {
         var sessionNames: [UInt32: String] = [:]
         var interfaces: [UInt32: String] = [:]
         var established: Double?
+        /// When each session came up (a call that stayed up 30 s resets its redial back-off).
+        var sessionUp: [UInt32: Double] = [:]
         init(name: String, connection: ControlConnection, socket: ControlSocket, peer: UDPAddress, spec: L2TPAgentConfig.Tunnel?) {
             self.name = name; self.connection = connection; self.socket = socket; self.peer = peer; self.spec = spec
         }
@@ -50,6 +52,10 @@ public final class L2TPDaemon {
     var listeners: [ControlSocket] = []
     var tunnels: [UInt32: Tunnel] = [:]
     var dataPath: L2TPDataPath?
+    /// v2 with [l2tp.ppp]: pppd over the kernel's PPPoL2TP socket for every call.
+    public private(set) var ppp: PPPCalls?
+    /// Calls (v2) to place again: the back-off in force, by call index.
+    var callBackoff: [Int: Double] = [:]
     let registry = Registry()
     var random = SystemRandomNumberGenerator()
     /// Tunnels to (re)open: config index → when, and the back-off in force.
@@ -108,6 +114,19 @@ public final class L2TPDaemon {
             }
         } else if dataPath != nil {
             dataPlaneName = dataPath is KernelL2TPDataPath ? "kernel" : "userspace"
+        }
+        if config.version == .v2, let pc = config.ppp, ppp == nil {
+            switch config.dataPlane {
+            case .none: break
+            case .userspace:
+                throw DataPathError("data_plane = \"userspace\": PPP calls run only on the kernel's PPPoL2TP sockets (modules l2tp_ppp and ppp_generic); use data_plane = \"kernel\" or \"auto\"")
+            case .kernel, .auto:
+                let dir = (config.resolvedStatusPath as NSString).deletingLastPathComponent
+                let p = try PPPCalls(config: pc, agentName: config.name, hostName: config.hostName, version: 2,
+                                     secretsDirectory: dir, log: { [weak self] in self?.log($0) })
+                ppp = p
+                dataPlaneName = p.apiName
+            }
         }
         for l in config.listen {
             guard let a = UDPAddress(l.address, port: l.port, ipv6: l.ipv6) else { throw DataPathError("listen: bad address \(l)") }
@@ -207,9 +226,16 @@ public final class L2TPDaemon {
                 let actions = tunnel.connection.timeout(now: t)   // in place: a copy would copy its sessions (CoW)
                 perform(actions, on: id, now: t)
             }
+            pollPPP(t)
             writeStatusIfDue(t)
         }
         for id in tunnels.keys.sorted() { teardown(id) }
+        // The pppds were told to stop with their calls; give them the time pollPPP allows, then SIGKILL.
+        if let ppp {
+            ppp.stopAll()
+            let until = Self.now() + 4
+            while ppp.running && Self.now() < until { _ = ppp.poll(now: Self.now()); usleep(50_000) }
+        }
         writeStatus(Self.now())
         log("\(config.name): stopped")
     }
@@ -220,6 +246,8 @@ public final class L2TPDaemon {
         d += reopen.map(\.at)
         if let s = stopDeadline { d.append(s) }
         if statusDirty { d.append(lastStatus + statusInterval) }
+        // pppd's exit and the link coming up are noticed by polling (waitpid, getifaddrs).
+        if let ppp, ppp.running { d.append(now + (ppp.negotiating ? 0.2 : 0.5)) }
         return d.min()
     }
 
@@ -377,6 +405,7 @@ public final class L2TPDaemon {
         } else {
             name = "call \(item)"
             options.number = config.calls[item].number
+            options.outgoing = config.calls[item].outgoing
         }
         guard let (sid, a) = t.connection.openSession(options, now: now) else {   // in place, as in route
             if config.version == .v3 { registry.release(name) }
@@ -407,6 +436,14 @@ public final class L2TPDaemon {
                 if t.spec == nil { t.name = "\(t.peer) \(peer.hostName)" }
                 log("tunnel \(t.name): established, peer \"\(peer.hostName)\" id \(peer.connectionID), our id \(id)")
                 if let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) { backoff[i] = nil }
+                if config.version == .v2, let ppp {
+                    do {
+                        try ppp.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd, peer: t.peer)
+                        t.dataPathAttached = true
+                    } catch {
+                        log("tunnel \(t.name): PPP data path: \(error)")
+                    }
+                }
                 if config.version == .v3, let dataPath {
                     do {
                         try dataPath.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd,
@@ -425,6 +462,26 @@ public final class L2TPDaemon {
                 }
                 let name = t.sessionNames[info.localID] ?? "?"
                 log("tunnel \(t.name): session \(name) up (ids \(info.localID)/\(info.peerID))")
+                t.sessionUp[info.localID] = now
+                if config.version == .v2, let ppp {
+                    guard t.dataPathAttached else {
+                        let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources,
+                                                             "no PPP data path for this tunnel", forSession: true), now: now)
+                        perform(more, on: id, now: now)
+                        continue
+                    }
+                    do {
+                        // LNS mode: we answered an incoming call or asked for an outgoing one (RFC 2661 §5.1).
+                        try ppp.addSession(tunnelID: id, sessionID: info.localID, peerSessionID: info.peerID,
+                                           lnsMode: info.initiatedLocally == info.outgoing, name: "\(t.name) \(name)", now: now)
+                    } catch {
+                        log("session \(name): \(error); clearing it")
+                        let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources, "\(error)",
+                                                                                    forSession: true), now: now)
+                        perform(more, on: id, now: now)
+                    }
+                    continue
+                }
                 guard config.version == .v3, let dataPath, t.dataPathAttached,
                       let pw = config.pseudowires.first(where: { $0.name == name }) else { continue }
                 let m = ManagedSession(tunnelID: id, peerTunnelID: t.connection.peer.connectionID, sessionID: info.localID,
@@ -445,12 +502,22 @@ public final class L2TPDaemon {
                 let name = t.sessionNames.removeValue(forKey: sid) ?? "\(sid)"
                 log("tunnel \(t.name): session \(name) down: \(byPeer ? "peer sent CDN" : "cleared here:") \(result)")
                 registry.remove(sid)
+                ppp?.removeSession(tunnelID: id, sessionID: sid)
+                let lasted = t.sessionUp.removeValue(forKey: sid).map { now - $0 } ?? 0
                 if config.version == .v3 { reconcileClaims() }
                 if t.interfaces.removeValue(forKey: sid) != nil { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
                 if let spec = t.spec, !stopping, t.connection.state == .established {
-                    let item = config.version == .v3 ? config.pseudowires.firstIndex { $0.name == name && $0.tunnel == spec.name }
-                                                     : Int(name.dropFirst(5))
-                    if let item { reopen.append((id, item, now + 1)) }
+                    if config.version == .v3 {
+                        if let item = config.pseudowires.firstIndex(where: { $0.name == name && $0.tunnel == spec.name }) {
+                            reopen.append((id, item, now + 1))
+                        }
+                    } else if let item = Int(name.dropFirst(5)) {
+                        // Calls back off (1 s doubling to the tunnel's redial_max) unless the last one stayed up 30 s.
+                        let b = lasted >= 30 ? 1 : min(max((callBackoff[item] ?? 0.5) * 2, 1), spec.redialMax)
+                        callBackoff[item] = b
+                        reopen.append((id, item, now + b))
+                        if b > 1 { log("tunnel \(t.name): \(name) again in \(b.formatted()) s") }
+                    }
                 }
             case .linkInfo, .wanError, .circuitStatus:
                 log("tunnel \(t.name): \(a)")
@@ -458,7 +525,7 @@ public final class L2TPDaemon {
                 // Every session's sessionClosed came first (names, claims, interfaces are gone with them).
                 log("tunnel \(t.name): down: \(reason)")
                 // The data path goes now, not after the close hold: a redial's new tunnel may take over the 4-tuple.
-                if t.dataPathAttached { dataPath?.removeTunnel(tunnelID: id); t.dataPathAttached = false }
+                if t.dataPathAttached { detachDataPath(id); t.dataPathAttached = false }
                 // (After a lost tie break the peer's control connection, which we answer, is the one.)
                 if reason != .lostTieBreak, let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) {
                     scheduleRedial(i, now: now)
@@ -467,6 +534,24 @@ public final class L2TPDaemon {
                 teardown(id)
             }
         }
+    }
+
+    func detachDataPath(_ id: UInt32) {
+        if config.version == .v2 { ppp?.removeTunnel(id) } else { dataPath?.removeTunnel(tunnelID: id) }
+    }
+
+    /// Reaps pppds; a call whose pppd ended gets its CDN, with pppd's reason.
+    func pollPPP(_ now: Double) {
+        guard let ppp else { return }
+        for e in ppp.poll(now: now) {
+            statusDirty = true
+            guard let t = tunnels[e.tunnelID] else { continue }
+            let lost = e.reason.contains("LCP echo") || e.reason.contains("hung up")
+            let result = ResultCode(lost ? 1 : 3, message: e.reason, forSession: true)
+            let a = t.connection.closeSession(e.sessionID, result, now: now)
+            perform(a, on: e.tunnelID, now: now)
+        }
+        if ppp.changed { statusDirty = true }
     }
 
     /// The pseudowires in use are those of every session in any state (a responder's claim in `acceptSession` has
@@ -484,7 +569,7 @@ public final class L2TPDaemon {
     func teardown(_ id: UInt32) {
         guard let t = tunnels.removeValue(forKey: id) else { return }
         for sid in t.interfaces.keys { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
-        if t.dataPathAttached { dataPath?.removeTunnel(tunnelID: id) }
+        if t.dataPathAttached { detachDataPath(id) }
         reopen.removeAll { $0.tunnel == id }
         statusDirty = true
     }
@@ -513,6 +598,7 @@ public final class L2TPDaemon {
                     s["sequencing"] = info.dataSequencing != 0
                 }
                 if let i = t.interfaces[sid] { s["interface"] = i }
+                if let p = ppp?.status(tunnelID: id, sessionID: sid) { s.merge(p) { $1 } }
                 if let k = dataPath?.counters(tunnelID: id, sessionID: sid) {
                     s["rx_packets"] = Int(k.rxPackets); s["rx_bytes"] = Int(k.rxBytes)
                     s["tx_packets"] = Int(k.txPackets); s["tx_bytes"] = Int(k.txBytes)
@@ -535,9 +621,11 @@ public final class L2TPDaemon {
             if let v = c.peer.vendorName { e["peer_vendor"] = v }
             list.append(e)
         }
-        return ["name": config.name, "version": Int(config.version.rawValue), "data_plane": dataPlaneName,
+        var extra: [String: Any] = [:]
+        if let ppp, let pool = ppp.pool { extra["ppp_pool"] = ["range": "\(pool)", "free": pool.available] }
+        return extra.merging(["name": config.name, "version": Int(config.version.rawValue), "data_plane": dataPlaneName,
                 "pid": Int(getpid()), "listen": listeners.map { "\($0.local)" }, "tunnels": list, "dropped": dropped,
-                "stopping": stopping]
+                "stopping": stopping]) { $1 }
     }
 
     func writeStatus(_ now: Double) {

@@ -125,3 +125,37 @@ const char *isthmus_nft_output(isthmus_nft *ctx);
 const char *isthmus_nft_error(isthmus_nft *ctx);
 
 #endif
+
+// PPP over L2TP (L2TPAgent's PPP calls): the PPPoL2TP session socket API (Documentation/networking/l2tp.rst),
+// PPPIOCGL2TPSTATS, and pppd's launch. The sockaddr_pppol2tp* structs are packed, which Swift cannot build
+// field by field, so the connect goes through a C helper that picks the variant.
+#include <linux/if_pppox.h>
+#include <linux/if_pppol2tp.h>
+#include <linux/ppp-ioctl.h>
+static const int ISTHMUS_AF_PPPOX = AF_PPPOX;
+static const int ISTHMUS_PX_PROTO_OL2TP = PX_PROTO_OL2TP;
+static const unsigned long ISTHMUS_PPPIOCGCHAN = PPPIOCGCHAN;
+
+/// Connects a PPPoL2TP socket (socket(AF_PPPOX, SOCK_DGRAM, PX_PROTO_OL2TP)) to tunnel `s_tunnel` and session
+/// `s_session` (our ids; the peer's are d_*), carried by the UDP socket `tunnel_fd` whose peer is `peer`
+/// (a sockaddr_in or sockaddr_in6). `version` 2 uses sockaddr_pppol2tp / sockaddr_pppol2tpin6 (16-bit ids),
+/// 3 the v3 variants (32-bit ids). Session 0 with peer session 0 makes it a tunnel management socket (the
+/// L2TPv2 API that needs no netlink). Returns connect()'s result (errno set).
+int isthmus_pppol2tp_connect(int sock, int version, int tunnel_fd, const struct sockaddr *peer, socklen_t peer_len,
+                             uint32_t s_tunnel, uint32_t s_session, uint32_t d_tunnel, uint32_t d_session);
+
+/// PPPIOCGL2TPSTATS on a PPPoL2TP socket: the session's counters (or the tunnel's, on a management socket).
+typedef struct {
+    uint64_t tx_packets, tx_bytes, tx_errors, rx_packets, rx_bytes, rx_seq_discards, rx_oos_packets, rx_errors;
+    uint16_t tunnel_id, session_id;
+} isthmus_pppol2tp_stats;
+int isthmus_pppol2tp_get_stats(int sock, isthmus_pppol2tp_stats *out);
+
+/// Starts pppd (or any program) for one PPP channel: fork, then in the child only async-signal-safe calls:
+/// setsid; `channel_fd` becomes fd 3 (the `pppol2tp 3` argument, or -1 for none), `stdio_fd` becomes 0 and 1
+/// (-1: /dev/null), `log_fd` becomes 2; every other fd is closed. When `secrets` is set, the child gets a private
+/// mount namespace in which that file is bind-mounted over /etc/ppp/chap-secrets and /etc/ppp/pap-secrets, and
+/// `options_file` (if set) over /etc/ppp/options, so pppd sees exactly what the caller chose. A failing step
+/// writes "isthmus: <step>: <error>" to log_fd and exits 127. Returns the child's pid, or -1 (errno).
+pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd, int stdio_fd, int log_fd,
+                            const char *secrets, const char *options_file);

@@ -1,0 +1,267 @@
+import Foundation
+import CLinuxUAPI
+import Dataplane
+import DataplaneWire
+
+/// The PPP side of an agent's calls: for each established session, a PPPoL2TP socket in the kernel
+/// (`KernelPPPoL2TP`) and a pppd that runs PPP over it, with its own interface and (LNS) a peer address from the
+/// pool. pppd's exit ends the call (the agent sends the CDN); a call the control protocol ends gets its pppd
+/// stopped (SIGTERM, then SIGKILL after 3 s). Everything here runs on the agent's loop thread.
+public final class PPPCalls {
+    public let config: PPPConfig
+    let agentName: String
+    let hostName: String
+    let version: UInt8
+    let kernel: KernelPPPoL2TP
+    var log: (String) -> Void
+    /// The secrets file pppd reads as /etc/ppp/*-secrets; nil: the system's.
+    public private(set) var secretsFile: String?
+    /// /dev/null over /etc/ppp/options, so that only the agent's words configure pppd (nil: no such file).
+    let optionsFile: String?
+    var pool: AddressPool?
+
+    /// One call's PPP.
+    public final class Call {
+        public let tunnelID: UInt32
+        public let sessionID: UInt32
+        public let name: String
+        public let interface: String
+        public let peerAddress: IPv4?
+        let socket: Int32
+        public let pid: pid_t
+        public let lnsMode: Bool
+        public internal(set) var up: (local: String, peer: String)?
+        let started: Double
+        init(tunnelID: UInt32, sessionID: UInt32, name: String, interface: String, peerAddress: IPv4?, socket: Int32,
+             pid: pid_t, lnsMode: Bool, started: Double) {
+            self.tunnelID = tunnelID; self.sessionID = sessionID; self.name = name; self.interface = interface
+            self.peerAddress = peerAddress; self.socket = socket; self.pid = pid; self.lnsMode = lnsMode; self.started = started
+        }
+    }
+
+    struct Key: Hashable { var tunnel: UInt32; var session: UInt32 }
+    var calls: [Key: Call] = [:]
+    /// pppds told to stop, and when they get SIGKILL.
+    var stopping: [pid_t: Double] = [:]
+    var tunnels: [UInt32: (socket: Int32, peer: UDPAddress, peerTunnelID: UInt32)] = [:]
+
+    /// Checks what the calls need (the kernel's PPPoL2TP, pppd) and writes the secrets file; throws a sentence
+    /// naming what is missing.
+    public init(config: PPPConfig, agentName: String, hostName: String, version: UInt8, secretsDirectory: String,
+                log: @escaping (String) -> Void) throws {
+        self.config = config; self.agentName = agentName; self.hostName = hostName; self.version = version; self.log = log
+        if let why = KernelPPPoL2TP.unavailableReason() {
+            throw DataPathError("PPP calls need the kernel's PPP over L2TP: \(why); no userspace PPP data plane is built")
+        }
+        guard FileManager.default.isExecutableFile(atPath: config.pppd) else {
+            throw DataPathError("ppp: pppd \"\(config.pppd)\" is not an executable file (apt-get install ppp)")
+        }
+        kernel = try KernelPPPoL2TP(api: KernelPPPoL2TP.detect(config.kernelAPI))
+        pool = config.pool
+        optionsFile = FileManager.default.fileExists(atPath: "/etc/ppp/options") ? "/dev/null" : nil
+        let extra: String?
+        if let path = config.secrets {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw DataPathError("ppp: cannot read the secrets file \(path)")
+            }
+            extra = text
+        } else {
+            extra = nil
+        }
+        if let text = pppSecretsText(config, extra: extra) {
+            for f in ["/etc/ppp/chap-secrets", "/etc/ppp/pap-secrets"] where !FileManager.default.fileExists(atPath: f) {
+                throw DataPathError("ppp: \(f) must exist for pppd to be shown the agent's secrets in its place (apt-get install ppp)")
+            }
+            try? FileManager.default.createDirectory(atPath: secretsDirectory, withIntermediateDirectories: true)
+            let path = "\(secretsDirectory)/\(agentName).ppp-secrets"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw DataPathError("ppp: cannot write \(path): \(String(cString: strerror(errno)))") }
+            fchmod(fd, 0o600)
+            let bytes = Array(text.utf8)
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard n == bytes.count else { throw DataPathError("ppp: cannot write \(path)") }
+            secretsFile = path
+        }
+    }
+
+    deinit {
+        for c in calls.values { kill(c.pid, SIGKILL); close(c.socket) }
+        if let secretsFile { unlink(secretsFile) }
+    }
+
+    public var apiName: String { kernel.api == .netlink ? "kernel (netlink)" : "kernel (PPPoL2TP tunnel socket)" }
+
+    /// The tunnel is up: the kernel takes its socket (data messages of its sessions are consumed there).
+    public func addTunnel(tunnelID: UInt32, peerTunnelID: UInt32, socket: Int32, peer: UDPAddress) throws {
+        try kernel.addTunnel(version: version, tunnelID: tunnelID, peerTunnelID: peerTunnelID, socket: socket, peer: peer)
+        tunnels[tunnelID] = (socket, peer, peerTunnelID)
+    }
+
+    /// Stops every call of the tunnel and removes the kernel's tunnel.
+    public func removeTunnel(_ tunnelID: UInt32) {
+        for k in calls.keys where k.tunnel == tunnelID { removeSession(tunnelID: tunnelID, sessionID: k.session) }
+        tunnels[tunnelID] = nil
+        kernel.removeTunnel(tunnelID)
+    }
+
+    /// Starts PPP on an established session: its socket, an interface name and (LNS) an address, and pppd.
+    @discardableResult
+    public func addSession(tunnelID: UInt32, sessionID: UInt32, peerSessionID: UInt32, lnsMode: Bool, name: String,
+                           now: Double) throws -> Call {
+        guard let t = tunnels[tunnelID] else { throw DataPathError("ppp: tunnel \(tunnelID) has no kernel tunnel") }
+        var address: IPv4?
+        if lnsMode, pool != nil {
+            guard let a = pool!.allocate(excluding: Set([config.localAddress].compactMap { $0 })) else {
+                throw DataPathError("ppp: the address pool \(pool!) is used up")
+            }
+            address = a
+        }
+        let interface = freeInterfaceName()
+        let fd: Int32
+        do {
+            fd = try kernel.openSession(version: version, tunnelSocket: t.socket, peer: t.peer, tunnelID: tunnelID,
+                                        sessionID: sessionID, peerTunnelID: t.peerTunnelID, peerSessionID: peerSessionID,
+                                        lnsMode: lnsMode, sequencing: config.sequencing, reorderTimeout: config.reorderTimeout)
+        } catch {
+            if let address { pool?.release(address) }
+            throw error
+        }
+        let inv = PPPDInvocation(lnsMode: lnsMode, tunnelID: tunnelID, sessionID: sessionID, interface: interface,
+                                 peerAddress: address, callName: "\(agentName):\(name)", secretsFile: secretsFile)
+        let argv = [config.pppd] + inv.arguments(config, hostName: hostName)
+        let pid = spawn(argv, channel: fd)
+        guard pid > 0 else {
+            let e = errno
+            close(fd)
+            if let address { pool?.release(address) }
+            throw DataPathError("ppp: cannot start \(config.pppd): \(String(cString: strerror(e)))")
+        }
+        let call = Call(tunnelID: tunnelID, sessionID: sessionID, name: name, interface: interface, peerAddress: address,
+                        socket: fd, pid: pid, lnsMode: lnsMode, started: now)
+        calls[Key(tunnel: tunnelID, session: sessionID)] = call
+        log("session \(name): pppd \(pid) on \(interface)" + (address.map { ", peer address \($0)" } ?? "")
+            + (lnsMode ? " (LNS mode)" : ""))
+        return call
+    }
+
+    /// pppd with the channel as fd 3 and its output on our stderr, each line prefixed by the call's name would need
+    /// a pipe and a reader; pppd's own lines carry its pid, which the log line above names.
+    func spawn(_ argv: [String], channel: Int32) -> pid_t {
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+        cargs.append(nil)
+        defer { for p in cargs { free(p) } }
+        return cargs.withUnsafeBufferPointer { b in
+            isthmus_spawn_channel(config.pppd, b.baseAddress, channel, -1, 2, secretsFile, optionsFile)
+        }
+    }
+
+    /// Ends a call's PPP: pppd gets SIGTERM (then SIGKILL if it lingers), our copy of the socket is closed (the kernel
+    /// session goes when pppd's is too), the address and interface name are free again.
+    public func removeSession(tunnelID: UInt32, sessionID: UInt32) {
+        guard let c = calls.removeValue(forKey: Key(tunnel: tunnelID, session: sessionID)) else { return }
+        release(c)
+        if kill(c.pid, SIGTERM) == 0 { stopping[c.pid] = Self.now() + 3 }
+    }
+
+    func release(_ c: Call) {
+        close(c.socket)
+        if let a = c.peerAddress { pool?.release(a) }
+    }
+
+    static func now() -> Double { L2TPDaemon.now() }
+
+    /// Reaps pppds, SIGKILLs those that outstayed their SIGTERM, notices links coming up. Returns the calls whose
+    /// pppd exited on its own (their sessions must be cleared), with why.
+    public func poll(now: Double) -> [(tunnelID: UInt32, sessionID: UInt32, reason: String)] {
+        for (pid, deadline) in stopping {
+            var st: Int32 = 0
+            let r = waitpid(pid, &st, WNOHANG)
+            if r == pid || (r < 0 && errno == ECHILD) { stopping[pid] = nil }
+            else if now >= deadline { kill(pid, SIGKILL) ; stopping[pid] = now + 3 }
+        }
+        var ended: [(UInt32, UInt32, String)] = []
+        for (k, c) in calls {
+            var st: Int32 = 0
+            let r = waitpid(c.pid, &st, WNOHANG)
+            guard r == c.pid || (r < 0 && errno == ECHILD) else { continue }
+            let reason: String
+            if r < 0 { reason = "pppd is gone" }
+            else if st & 0x7f == 0 { reason = PPPDInvocation.exitReason((st >> 8) & 0xff) }
+            else { reason = "pppd was killed by signal \(st & 0x7f)" }
+            calls[k] = nil
+            release(c)
+            log("session \(c.name): pppd \(c.pid) ended: \(reason)")
+            ended.append((k.tunnel, k.session, reason))
+        }
+        changed = false
+        if negotiating { noticeLinks() }
+        return ended
+    }
+
+    /// Some call's link is not up yet (the loop polls faster).
+    public var negotiating: Bool { calls.values.contains { $0.up == nil } }
+    /// A link came up since the last look (the status changed).
+    public internal(set) var changed = false
+
+    /// Whether any pppd still runs (a stopping agent waits for them).
+    public var running: Bool { !calls.isEmpty || !stopping.isEmpty }
+
+    /// Every call's pppd gets SIGTERM.
+    public func stopAll() {
+        for k in Array(calls.keys) { removeSession(tunnelID: k.tunnel, sessionID: k.session) }
+    }
+
+    /// Addresses of the calls' interfaces once IPCP has put them there (getifaddrs: local and point-to-point peer).
+    func noticeLinks() {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return }
+        defer { freeifaddrs(list) }
+        var found: [String: (String, String)] = [:]
+        var p = list
+        while let a = p {
+            defer { p = a.pointee.ifa_next }
+            guard let sa = a.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET),
+                  a.pointee.ifa_flags & UInt32(IFF_UP.rawValue) != 0 else { continue }
+            let name = String(cString: a.pointee.ifa_name)
+            let local = PeerAddress.from(UnsafeRawPointer(sa)).map { "\($0)" } ?? "?"
+            let peer = a.pointee.ifa_ifu.ifu_dstaddr.flatMap { PeerAddress.from(UnsafeRawPointer($0)) }.map { "\($0)" } ?? "?"
+            found[name] = (local, peer)
+        }
+        for c in calls.values where c.up == nil {
+            if let (l, r) = found[c.interface] {
+                c.up = (l, r)
+                changed = true
+                log("session \(c.name): ppp \(c.interface) up, local \(l) peer \(r)")
+            }
+        }
+    }
+
+    /// PREFIX + the lowest number that neither one of our calls nor an existing interface has.
+    func freeInterfaceName() -> String {
+        let ours = Set(calls.values.map(\.interface))
+        var n = 0
+        while true {
+            let name = "\(config.interfacePrefix)\(n)"
+            if !ours.contains(name) && if_nametoindex(name) == 0 { return name }
+            n += 1
+        }
+    }
+
+    public func call(tunnelID: UInt32, sessionID: UInt32) -> Call? { calls[Key(tunnel: tunnelID, session: sessionID)] }
+
+    /// The call's status entries: its interface, pppd, addresses and the kernel's counters.
+    public func status(tunnelID: UInt32, sessionID: UInt32) -> [String: Any]? {
+        guard let c = call(tunnelID: tunnelID, sessionID: sessionID) else { return nil }
+        var s: [String: Any] = ["interface": c.interface, "pppd_pid": Int(c.pid), "ppp": c.up == nil ? "negotiating" : "up",
+                                "lns_mode": c.lnsMode]
+        if let a = c.peerAddress { s["pool_address"] = "\(a)" }
+        if let u = c.up { s["ppp_local"] = u.local; s["ppp_peer"] = u.peer }
+        if let k = KernelPPPoL2TP.stats(c.socket) {
+            s["rx_packets"] = Int(k.rxPackets); s["rx_bytes"] = Int(k.rxBytes)
+            s["tx_packets"] = Int(k.txPackets); s["tx_bytes"] = Int(k.txBytes)
+            s["drops"] = Dictionary(k.drops.map { ($0.key.name, Int($0.value)) }, uniquingKeysWith: +)
+        }
+        return s
+    }
+}
