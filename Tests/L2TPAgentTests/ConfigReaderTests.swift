@@ -77,7 +77,15 @@ struct ConfigReaderExampleTests {
         x.listen = [Endpoint(address: "192.0.2.1", port: 1701)]
         x.secret = "s3cret"
         x.helloInterval = 30
+        var ppp = PPPConfig()
+        ppp.auth = .chap
+        ppp.localAddress = IPv4("10.9.0.1")
+        ppp.pool = AddressPool("10.9.0.10-10.9.0.250")
+        ppp.dns = [IPv4("10.9.0.1")!]
+        ppp.secrets = "/etc/isthmus/ppp-secrets"
+        x.ppp = ppp
         #expect(c == x)
+        #expect(c.ppp?.pool?.size == 241)
         #expect(c.challenge && !c.hideAVPs && c.tunnels.isEmpty && c.calls.isEmpty)
         #expect(c.resolvedStatusPath == "/run/isthmus/l2tp/lns.json")
     }
@@ -91,6 +99,11 @@ struct ConfigReaderExampleTests {
         t.redialMax = 30
         x.tunnels = [t]
         x.calls = [L2TPAgentConfig.Call(tunnel: "to-lns", number: "5551234")]
+        var ppp = PPPConfig()
+        ppp.user = "lac-1"
+        ppp.password = "its password"
+        ppp.options = ["defaultroute"]
+        x.ppp = ppp
         #expect(c == x)
         #expect(c.listen.isEmpty && c.tunnels[0].redial)
     }
@@ -524,5 +537,105 @@ struct ConfigReaderErrorTests {
             Expected(18, 1, "[[l2tp.pseudowire]] applies only to version = 3"),
             Expected(23, 10, "`tunnel` \"b\" in [[l2tp.call]] names no [[l2tp.tunnel]]; did you mean \"a\"?"),
         ])
+    }
+}
+
+// MARK: - [l2tp.ppp]
+
+@Suite("L2TP config reader: [l2tp.ppp]")
+struct PPPConfigReaderTests {
+    static let lns = """
+        [l2tp]
+        version = 2
+        listen = "10.0.0.1"
+
+        """
+
+    @Test func everyKey() throws {
+        let c = try valid(Self.lns + """
+            [l2tp.ppp]
+            auth = "mschap-v2"
+            local_address = "10.9.0.1"
+            pool = "10.9.0.0/28"
+            dns = ["10.9.0.1", "10.9.0.2"]
+            secrets = "/etc/isthmus/s"
+            user = "lns"
+            password = "pw"
+            mtu = 1400
+            mru = 1410
+            interface = "l2tp-ppp"
+            pppd = "/opt/pppd"
+            plugin = "pppol2tp.so"
+            options = ["debug", "lcp-max-configure", "20"]
+            sequencing = true
+            reorder_timeout = 250
+            lcp_echo_interval = 0
+            lcp_echo_failure = 7
+            kernel_api = "socket"
+            """)
+        let p = try #require(c.ppp)
+        #expect(p.auth == .mschapV2 && p.localAddress == IPv4("10.9.0.1") && p.dns.count == 2)
+        #expect(p.pool?.first == IPv4("10.9.0.1") && p.pool?.last == IPv4("10.9.0.14"))
+        #expect(p.secrets == "/etc/isthmus/s" && p.user == "lns" && p.password == "pw" && p.mtu == 1400 && p.mru == 1410)
+        #expect(p.interfacePrefix == "l2tp-ppp" && p.pppd == "/opt/pppd" && p.options == ["debug", "lcp-max-configure", "20"])
+        #expect(p.sequencing && p.reorderTimeout == 250 && p.lcpEchoInterval == 0 && p.lcpEchoFailure == 7 && p.kernelAPI == .socket)
+    }
+
+    @Test func withoutTheTableCallsAreControlOnly() throws {
+        #expect(try valid(Self.lns).ppp == nil)
+        #expect(try valid(Self.lns + "[l2tp.ppp]\n").ppp == PPPConfig())
+    }
+
+    @Test func outgoingCalls() throws {
+        let c = try valid("""
+            [l2tp]
+            version = 2
+            [[l2tp.tunnel]]
+            name = "t"
+            peer = "10.0.0.2"
+            [[l2tp.call]]
+            tunnel = "t"
+            outgoing = true
+            """)
+        #expect(c.calls == [L2TPAgentConfig.Call(tunnel: "t", outgoing: true)])
+    }
+
+    @Test func mistakesAreReportedWithTheirPlace() {
+        expectErrors(Self.lns + """
+            [l2tp.ppp]
+            auth = "mschap"
+            pool = "10.9.0.20-10.9.0.10"
+            dns = ["ns1", "10.0.0.1", "10.0.0.2"]
+            password = "x"
+            interface = "a-very-long-name"
+            secrets = "relative"
+            mtu = 100
+            kernal_api = "socket"
+            """, [
+            Expected(5, 8, "`auth`"),
+            Expected(6, 1, "`pool` needs `local_address`"),
+            Expected(6, 8, "is not a range of IPv4 addresses", hint: "FIRST-LAST"),
+            Expected(7, 7, "`dns` has 3 servers"),
+            Expected(7, 8, "`dns` entry \"ns1\" is not an IPv4 address"),
+            Expected(8, 1, "`password` needs `user`"),
+            Expected(9, 13, "`interface` prefix \"a-very-long-name\""),
+            Expected(10, 11, "`secrets` \"relative\" is not an absolute path"),
+            Expected(11, 7, "`mtu`"),
+            Expected(12, 1, "unknown key `kernal_api` in [l2tp.ppp]; did you mean `kernel_api`?"),
+        ])
+    }
+
+    @Test func onlyForVersion2() {
+        expectError("""
+            [l2tp]
+            version = 3
+            listen = "10.0.0.1"
+            [l2tp.ppp]
+            auth = "chap"
+            """, 4, 1, "[l2tp.ppp] applies only to version = 2 (L2TPv2)", hint: "set version = 2")
+    }
+
+    @Test func localAddressMustBeUnicast() {
+        expectError(Self.lns + "[l2tp.ppp]\nlocal_address = \"224.0.0.1\"\n", 5, 17, "`local_address` \"224.0.0.1\" is not a unicast IPv4 address")
     }
 }
