@@ -116,14 +116,12 @@ public final class L2TPDaemon {
             dataPlaneName = dataPath is KernelL2TPDataPath ? "kernel" : "userspace"
         }
         if config.version == .v2, let pc = config.ppp, ppp == nil {
-            switch config.dataPlane {
-            case .none: break
-            case .userspace:
-                throw DataPathError("data_plane = \"userspace\": PPP calls run only on the kernel's PPPoL2TP sockets (modules l2tp_ppp and ppp_generic); use data_plane = \"kernel\" or \"auto\"")
-            case .kernel, .auto:
+            if config.dataPlane != .none {
+                // auto: the kernel's PPPoL2TP when l2tp_ppp is there, else pppd over HDLC in userspace.
+                let userspace = config.dataPlane == .userspace || (config.dataPlane == .auto && !PPPCalls.kernelAvailable)
                 let dir = (config.resolvedStatusPath as NSString).deletingLastPathComponent
                 let p = try PPPCalls(config: pc, agentName: config.name, hostName: config.hostName, version: 2,
-                                     secretsDirectory: dir, log: { [weak self] in self?.log($0) })
+                                     secretsDirectory: dir, userspace: userspace, log: { [weak self] in self?.log($0) })
                 ppp = p
                 dataPlaneName = p.apiName
             }
@@ -210,12 +208,16 @@ public final class L2TPDaemon {
             fds.append(pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0))
             let extraBase = fds.count
             for e in extraFDs { fds.append(pollfd(fd: e.fd, events: Int16(POLLIN), revents: 0)) }
+            let streamBase = fds.count
+            let streams = ppp?.streams ?? []
+            for f in streams { fds.append(pollfd(fd: f, events: Int16(POLLIN), revents: 0)) }
             let wait = nextWake(now).map { max(0, min(1, $0 - now)) } ?? 1
             let n = poll(&fds, nfds_t(fds.count), Int32((wait * 1000).rounded(.up)))
             if n < 0 && errno != EINTR { throw DataPathError("poll failed: \(String(cString: strerror(errno)))") }
             let t = Self.now()
             if n > 0 {
                 for (k, e) in extraFDs.enumerated() where fds[extraBase + k].revents != 0 { e.readable() }
+                for (k, f) in streams.enumerated() where fds[streamBase + k].revents != 0 { ppp?.readable(f) }
                 if fds[socks.count].revents != 0 {
                     signals.drain()
                     shutdown(now: t)
@@ -271,6 +273,11 @@ public final class L2TPDaemon {
         for _ in 0..<256 {
             guard let (n, from) = socket.receive(into: &buffer) else { return }
             if n >= 2 && buffer[0] & 0x80 == 0 {
+                if buffer[1] & 0x0f == 2, let owner, let ppp, !ppp.inKernel {
+                    let ok = buffer.withUnsafeBytes { ppp.deliver(tunnelID: owner, datagram: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                    if !ok { count("data_without_session") }
+                    continue
+                }
                 guard buffer[1] & 0x0f == 3, let owner, let dataPath else { count("data_without_session"); continue }
                 buffer.withUnsafeBytes { dataPath.deliver(tunnelID: owner, datagram: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 continue

@@ -160,12 +160,27 @@ public struct PPPDInvocation: Equatable, Sendable {
     /// pppd's argv (without argv[0]). pppd stays in the foreground (`nodetach`) so the agent sees it exit, logs
     /// to its stderr, and gets the channel as fd 3 from the pppol2tp plugin. The LAC side accepts the addresses
     /// the LNS gives (`noipdefault`, `ipcp-accept-*`) and does not ask the LNS to authenticate itself (`noauth`).
-    public func arguments(_ c: PPPConfig, hostName: String) -> [String] {
-        var a = ["plugin", c.plugin, "pppol2tp", "\(Self.channelFD)"]
-        if lnsMode { a.append("pppol2tp_lns_mode") }
-        if c.sequencing { a += ["pppol2tp_send_seq", "pppol2tp_recv_seq"] }
-        if c.reorderTimeout > 0 { a += ["pppol2tp_reorderto", "\(c.reorderTimeout)"] }
-        a += ["pppol2tp_tunnel_id", "\(tunnelID)", "pppol2tp_session_id", "\(sessionID)"]
+    /// How pppd gets its frames.
+    public enum Channel: Sendable {
+        /// The kernel's PPPoL2TP socket as fd 3, through the pppol2tp plugin.
+        case pppol2tp
+        /// Async HDLC on stdin/stdout (`notty`: pppd makes its own pty), for the userspace data plane.
+        case stdio
+    }
+
+    public func arguments(_ c: PPPConfig, hostName: String, channel: Channel = .pppol2tp) -> [String] {
+        var a: [String]
+        switch channel {
+        case .pppol2tp:
+            a = ["plugin", c.plugin, "pppol2tp", "\(Self.channelFD)"]
+            if lnsMode { a.append("pppol2tp_lns_mode") }
+            if c.sequencing { a += ["pppol2tp_send_seq", "pppol2tp_recv_seq"] }
+            if c.reorderTimeout > 0 { a += ["pppol2tp_reorderto", "\(c.reorderTimeout)"] }
+            a += ["pppol2tp_tunnel_id", "\(tunnelID)", "pppol2tp_session_id", "\(sessionID)"]
+        case .stdio:
+            // No modem lines on a pipe; the agent escapes every control character towards pppd, so asyncmap 0.
+            a = ["notty", "local", "asyncmap", "0"]
+        }
         a += ["nodetach", "logfd", "2", "ifname", interface, "ipparam", callName, "noccp", "nopcomp", "noaccomp"]
         if lnsMode {
             switch c.auth {

@@ -2,17 +2,24 @@ import Foundation
 import CLinuxUAPI
 import Dataplane
 import DataplaneWire
+import L2TPWire
 
-/// The PPP side of an agent's calls: for each established session, a PPPoL2TP socket in the kernel
-/// (`KernelPPPoL2TP`) and a pppd that runs PPP over it, with its own interface and (LNS) a peer address from the
-/// pool. pppd's exit ends the call (the agent sends the CDN); a call the control protocol ends gets its pppd
-/// stopped (SIGTERM, then SIGKILL after 3 s). Everything here runs on the agent's loop thread.
+/// The PPP side of an agent's calls: for each established session a pppd, with its own interface and (LNS) a peer
+/// address from the pool, over one of two data planes:
+/// - the kernel's: a PPPoL2TP socket (`KernelPPPoL2TP`) that pppd's pppol2tp plugin makes its channel; the kernel
+///   moves the data between the tunnel's socket and the ppp interface.
+/// - userspace (hosts without l2tp_ppp): pppd runs `notty` on one end of a stream socket pair (its own pty and
+///   async HDLC, which needs ppp_generic and ppp_async) and the agent moves frames between the other end and the
+///   tunnel's socket: HDLC decoded (RFC 1662) into L2TPv2 data messages, and back, as xl2tpd does without the kernel.
+/// pppd's exit ends the call (the agent sends the CDN); a call the control protocol ends gets its pppd stopped
+/// (SIGTERM, then SIGKILL after 3 s). Everything here runs on the agent's loop thread.
 public final class PPPCalls {
     public let config: PPPConfig
     let agentName: String
     let hostName: String
     let version: UInt8
-    let kernel: KernelPPPoL2TP
+    /// nil: the userspace data plane.
+    let kernel: KernelPPPoL2TP?
     var log: (String) -> Void
     /// The secrets file pppd reads as /etc/ppp/*-secrets; nil: the system's.
     public private(set) var secretsFile: String?
@@ -32,6 +39,11 @@ public final class PPPCalls {
         public let lnsMode: Bool
         public internal(set) var up: (local: String, peer: String)?
         let started: Double
+        /// Userspace: the peer's session id, the HDLC decoder of pppd's output, the next Ns, the counters.
+        var peerSessionID: UInt32 = 0
+        var decoder = HDLCDecoder()
+        var ns: UInt16 = 0
+        let counters = Counters()
         init(tunnelID: UInt32, sessionID: UInt32, name: String, interface: String, peerAddress: IPv4?, socket: Int32,
              pid: pid_t, lnsMode: Bool, started: Double) {
             self.tunnelID = tunnelID; self.sessionID = sessionID; self.name = name; self.interface = interface
@@ -47,16 +59,22 @@ public final class PPPCalls {
 
     /// Checks what the calls need (the kernel's PPPoL2TP, pppd) and writes the secrets file; throws a sentence
     /// naming what is missing.
+    /// - userspace: the userspace data plane instead of the kernel's PPPoL2TP.
     public init(config: PPPConfig, agentName: String, hostName: String, version: UInt8, secretsDirectory: String,
-                log: @escaping (String) -> Void) throws {
+                userspace: Bool, log: @escaping (String) -> Void) throws {
         self.config = config; self.agentName = agentName; self.hostName = hostName; self.version = version; self.log = log
-        if let why = KernelPPPoL2TP.unavailableReason() {
-            throw DataPathError("PPP calls need the kernel's PPP over L2TP: \(why); no userspace PPP data plane is built")
-        }
         guard FileManager.default.isExecutableFile(atPath: config.pppd) else {
             throw DataPathError("ppp: pppd \"\(config.pppd)\" is not an executable file (apt-get install ppp)")
         }
-        kernel = try KernelPPPoL2TP(api: KernelPPPoL2TP.detect(config.kernelAPI))
+        if userspace {
+            if let why = Self.userspaceUnavailableReason() { throw DataPathError(why) }
+            kernel = nil
+        } else {
+            if let why = KernelPPPoL2TP.unavailableReason() {
+                throw DataPathError("PPP calls on the kernel's data plane: \(why); or data_plane = \"userspace\" (pppd over HDLC, needs ppp_generic and ppp_async)")
+            }
+            kernel = try KernelPPPoL2TP(api: KernelPPPoL2TP.detect(config.kernelAPI))
+        }
         pool = config.pool
         optionsFile = FileManager.default.fileExists(atPath: "/etc/ppp/options") ? "/dev/null" : nil
         let extra: String?
@@ -90,11 +108,28 @@ public final class PPPCalls {
         if let secretsFile { unlink(secretsFile) }
     }
 
-    public var apiName: String { kernel.api == .netlink ? "kernel (netlink)" : "kernel (PPPoL2TP tunnel socket)" }
+    public var apiName: String {
+        guard let kernel else { return "userspace (pppd over HDLC)" }
+        return kernel.api == .netlink ? "kernel (netlink)" : "kernel (PPPoL2TP tunnel socket)"
+    }
+
+    /// Whether the kernel takes the calls' data (else `deliver` and `readable` move it).
+    public var inKernel: Bool { kernel != nil }
+
+    /// Why pppd cannot run PPP here at all (no /dev/ppp: ppp_generic), nil when it can.
+    public static func userspaceUnavailableReason() -> String? {
+        let fd = open("/dev/ppp", O_RDWR | O_CLOEXEC)
+        if fd >= 0 { close(fd); return nil }
+        let e = errno
+        return "PPP calls need the kernel's PPP driver, which pppd always uses: /dev/ppp: \(String(cString: strerror(e))) (modules ppp_generic, and ppp_async for the userspace data plane, or l2tp_ppp for the kernel's: modprobe l2tp_ppp ppp_async)"
+    }
+
+    /// Whether the kernel can run PPP calls itself (l2tp_ppp); `auto` picks the userspace data plane otherwise.
+    public static var kernelAvailable: Bool { KernelPPPoL2TP.unavailableReason() == nil }
 
     /// The tunnel is up: the kernel takes its socket (data messages of its sessions are consumed there).
     public func addTunnel(tunnelID: UInt32, peerTunnelID: UInt32, socket: Int32, peer: UDPAddress) throws {
-        try kernel.addTunnel(version: version, tunnelID: tunnelID, peerTunnelID: peerTunnelID, socket: socket, peer: peer)
+        try kernel?.addTunnel(version: version, tunnelID: tunnelID, peerTunnelID: peerTunnelID, socket: socket, peer: peer)
         tunnels[tunnelID] = (socket, peer, peerTunnelID)
     }
 
@@ -102,7 +137,7 @@ public final class PPPCalls {
     public func removeTunnel(_ tunnelID: UInt32) {
         for k in calls.keys where k.tunnel == tunnelID { removeSession(tunnelID: tunnelID, sessionID: k.session) }
         tunnels[tunnelID] = nil
-        kernel.removeTunnel(tunnelID)
+        kernel?.removeTunnel(tunnelID)
     }
 
     /// Starts PPP on an established session: its socket, an interface name and (LNS) an address, and pppd.
@@ -118,27 +153,40 @@ public final class PPPCalls {
             address = a
         }
         let interface = freeInterfaceName()
+        // Kernel: the PPPoL2TP socket, pppd's channel. Userspace: a stream pair, one end pppd's stdin/stdout.
         let fd: Int32
+        var pppdEnd: Int32 = -1
         do {
-            fd = try kernel.openSession(version: version, tunnelSocket: t.socket, peer: t.peer, tunnelID: tunnelID,
-                                        sessionID: sessionID, peerTunnelID: t.peerTunnelID, peerSessionID: peerSessionID,
-                                        lnsMode: lnsMode, sequencing: config.sequencing, reorderTimeout: config.reorderTimeout)
+            if let kernel {
+                fd = try kernel.openSession(version: version, tunnelSocket: t.socket, peer: t.peer, tunnelID: tunnelID,
+                                            sessionID: sessionID, peerTunnelID: t.peerTunnelID, peerSessionID: peerSessionID,
+                                            lnsMode: lnsMode, sequencing: config.sequencing, reorderTimeout: config.reorderTimeout)
+            } else {
+                var pair: [Int32] = [-1, -1]
+                guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                    throw DataPathError("ppp: socketpair: \(String(cString: strerror(errno)))")
+                }
+                fd = pair[0]; pppdEnd = pair[1]
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            }
         } catch {
             if let address { pool?.release(address) }
             throw error
         }
         let inv = PPPDInvocation(lnsMode: lnsMode, tunnelID: tunnelID, sessionID: sessionID, interface: interface,
                                  peerAddress: address, callName: "\(agentName):\(name)", secretsFile: secretsFile)
-        let argv = [config.pppd] + inv.arguments(config, hostName: hostName)
-        let pid = spawn(argv, channel: fd)
+        let argv = [config.pppd] + inv.arguments(config, hostName: hostName, channel: kernel == nil ? .stdio : .pppol2tp)
+        let pid = spawn(argv, channel: kernel == nil ? -1 : fd, stdio: pppdEnd)
+        let spawnErrno = errno
+        if pppdEnd >= 0 { close(pppdEnd) }
         guard pid > 0 else {
-            let e = errno
             close(fd)
             if let address { pool?.release(address) }
-            throw DataPathError("ppp: cannot start \(config.pppd): \(String(cString: strerror(e)))")
+            throw DataPathError("ppp: cannot start \(config.pppd): \(String(cString: strerror(spawnErrno)))")
         }
         let call = Call(tunnelID: tunnelID, sessionID: sessionID, name: name, interface: interface, peerAddress: address,
                         socket: fd, pid: pid, lnsMode: lnsMode, started: now)
+        call.peerSessionID = peerSessionID
         calls[Key(tunnel: tunnelID, session: sessionID)] = call
         log("session \(name): pppd \(pid) on \(interface)" + (address.map { ", peer address \($0)" } ?? "")
             + (lnsMode ? " (LNS mode)" : ""))
@@ -147,13 +195,81 @@ public final class PPPCalls {
 
     /// pppd with the channel as fd 3 and its output on our stderr, each line prefixed by the call's name would need
     /// a pipe and a reader; pppd's own lines carry its pid, which the log line above names.
-    func spawn(_ argv: [String], channel: Int32) -> pid_t {
+    func spawn(_ argv: [String], channel: Int32, stdio: Int32) -> pid_t {
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
         cargs.append(nil)
         defer { for p in cargs { free(p) } }
         return cargs.withUnsafeBufferPointer { b in
-            isthmus_spawn_channel(config.pppd, b.baseAddress, channel, -1, 2, secretsFile, optionsFile)
+            isthmus_spawn_channel(config.pppd, b.baseAddress, channel, stdio, 2, secretsFile, optionsFile)
         }
+    }
+
+    // MARK: The userspace data plane
+
+    /// The calls' stream ends, for the loop to poll (userspace only).
+    public var streams: [Int32] { kernel == nil ? calls.values.map(\.socket) : [] }
+
+    private var byStream: [Int32: Key] { Dictionary(uniqueKeysWithValues: calls.map { ($0.value.socket, $0.key) }) }
+    private var readBuffer = [UInt8](repeating: 0, count: 65536)
+    private var frameBuffer: [UInt8] = []
+
+    /// pppd wrote to a call's stream: every complete HDLC frame (FCS checked) goes to the peer as an L2TPv2 data
+    /// message (FF 03 put back when pppd compressed it away). What the decoder drops is counted on the call.
+    public func readable(_ fd: Int32) {
+        guard let key = byStream[fd], let c = calls[key], let t = tunnels[key.tunnel] else { return }
+        for _ in 0..<64 {
+            let n = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return }   // EAGAIN, or pppd closed its end (its exit is seen by poll)
+            let before = c.decoder.counters
+            readBuffer.withUnsafeBytes { raw in
+                c.decoder.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) { frame in
+                    send(frame, of: c, tunnel: t)
+                }
+            }
+            let after = c.decoder.counters
+            let bad = (after.badFCS - before.badFCS) + (after.tooShort - before.tooShort) + (after.tooLong - before.tooLong)
+                + (after.aborted - before.aborted)
+            if bad > 0 { c.counters.drop(.malformed, Int(bad)) }
+        }
+    }
+
+    private func send(_ frame: UnsafeRawBufferPointer, of c: Call, tunnel t: (socket: Int32, peer: UDPAddress, peerTunnelID: UInt32)) {
+        var h = V2DataHeader(tunnelID: UInt16(truncatingIfNeeded: t.peerTunnelID), sessionID: UInt16(truncatingIfNeeded: c.peerSessionID))
+        if config.sequencing { h.ns = c.ns; h.nr = 0; c.ns &+= 1 }
+        let addControl = !PPPFrame.hasAddressControl(frame)
+        let length = frame.count + (addControl ? 2 : 0)
+        guard let header = try? h.encode(payloadLength: length) else { c.counters.drop(.malformed); return }
+        frameBuffer.removeAll(keepingCapacity: true)
+        frameBuffer += header
+        if addControl { frameBuffer += PPPFrame.addressControl }
+        frameBuffer += frame
+        let sent = frameBuffer.withUnsafeBytes { Glibc.send(t.socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if sent == frameBuffer.count {
+            c.counters.add(.txPackets, 1); c.counters.add(.txBytes, length)
+        } else {
+            c.counters.drop(.ioError)
+        }
+    }
+
+    /// An L2TPv2 data message from the tunnel's socket: its PPP frame goes to the call's pppd, HDLC encoded
+    /// (every control character escaped, which every pppd accepts). Unknown sessions and malformed headers are
+    /// dropped and counted (returned false).
+    @discardableResult
+    public func deliver(tunnelID: UInt32, datagram: UnsafeRawBufferPointer) -> Bool {
+        let bytes = Array(datagram)
+        guard case .v2Data(let h, let payload)? = try? L2TPHeader.parse(bytes, transport: .udp), h.tunnelID == UInt16(truncatingIfNeeded: tunnelID),
+              let c = calls[Key(tunnel: tunnelID, session: UInt32(h.sessionID))] else { return false }
+        let frame = bytes[payload]
+        guard !frame.isEmpty else { c.counters.drop(.malformed); return true }
+        var out: [UInt8] = []
+        frame.withUnsafeBytes { HDLCEncoder().encode($0, into: &out) }
+        let n = out.withUnsafeBytes { write(c.socket, $0.baseAddress, $0.count) }
+        if n == out.count {
+            c.counters.add(.rxPackets, 1); c.counters.add(.rxBytes, frame.count)
+        } else {
+            c.counters.drop(.ioError)   // pppd is not reading (its end is full) or gone
+        }
+        return true
     }
 
     /// Ends a call's PPP: pppd gets SIGTERM (then SIGKILL if it lingers), our copy of the socket is closed (the kernel
@@ -257,7 +373,7 @@ public final class PPPCalls {
                                 "lns_mode": c.lnsMode]
         if let a = c.peerAddress { s["pool_address"] = "\(a)" }
         if let u = c.up { s["ppp_local"] = u.local; s["ppp_peer"] = u.peer }
-        if let k = KernelPPPoL2TP.stats(c.socket) {
+        if let k = kernel == nil ? c.counters.snapshot : KernelPPPoL2TP.stats(c.socket) {
             s["rx_packets"] = Int(k.rxPackets); s["rx_bytes"] = Int(k.rxBytes)
             s["tx_packets"] = Int(k.txPackets); s["tx_bytes"] = Int(k.txBytes)
             s["drops"] = Dictionary(k.drops.map { ($0.key.name, Int($0.value)) }, uniquingKeysWith: +)
