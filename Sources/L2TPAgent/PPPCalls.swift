@@ -54,7 +54,7 @@ public final class PPPCalls {
     struct Key: Hashable { var tunnel: UInt32; var session: UInt32 }
     var calls: [Key: Call] = [:]
     /// pppds told to stop, and when they get SIGKILL.
-    var stopping: [pid_t: Double] = [:]
+    var stopping: [pid_t: (deadline: Double, name: String)] = [:]
     var tunnels: [UInt32: (socket: Int32, peer: UDPAddress, peerTunnelID: UInt32)] = [:]
 
     /// Checks what the calls need (the kernel's PPPoL2TP, pppd) and writes the secrets file; throws a sentence
@@ -277,7 +277,7 @@ public final class PPPCalls {
     public func removeSession(tunnelID: UInt32, sessionID: UInt32) {
         guard let c = calls.removeValue(forKey: Key(tunnel: tunnelID, session: sessionID)) else { return }
         release(c)
-        if kill(c.pid, SIGTERM) == 0 { stopping[c.pid] = Self.now() + 3 }
+        if kill(c.pid, SIGTERM) == 0 { stopping[c.pid] = (Self.now() + 3, c.name) }
     }
 
     func release(_ c: Call) {
@@ -290,11 +290,20 @@ public final class PPPCalls {
     /// Reaps pppds, SIGKILLs those that outstayed their SIGTERM, notices links coming up. Returns the calls whose
     /// pppd exited on its own (their sessions must be cleared), with why.
     public func poll(now: Double) -> [(tunnelID: UInt32, sessionID: UInt32, reason: String)] {
-        for (pid, deadline) in stopping {
+        for (pid, s) in stopping {
             var st: Int32 = 0
             let r = waitpid(pid, &st, WNOHANG)
-            if r == pid || (r < 0 && errno == ECHILD) { stopping[pid] = nil }
-            else if now >= deadline { kill(pid, SIGKILL) ; stopping[pid] = now + 3 }
+            if r == pid || (r < 0 && errno == ECHILD) {
+                stopping[pid] = nil
+                // pppd had already failed on its own (e.g. authentication) when the call was cleared: say why.
+                let code = (st >> 8) & 0xff
+                if r == pid, st & 0x7f == 0, code != 5, code != 0 {
+                    log("session \(s.name): pppd \(pid) ended: \(PPPDInvocation.exitReason(code))")
+                }
+            } else if now >= s.deadline {
+                kill(pid, SIGKILL)
+                stopping[pid] = (now + 3, s.name)
+            }
         }
         var ended: [(UInt32, UInt32, String)] = []
         for (k, c) in calls {

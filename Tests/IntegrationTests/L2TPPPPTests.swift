@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+
+/// PPP over L2TPv2 (issue 8): the agent's LNS and LAC against xl2tpd 1.3.18 and the real pppd 2.4.9, inside Debian's
+/// 6.1 kernel under QEMU (this host has neither /dev/ppp nor l2tp_ppp): `Tools/scenarios/l2tp-ppp.sh`.
+@Suite("PPP over L2TP", .serialized,
+       .enabled(if: Host.isRoot && Host.isthmusBinary != nil, "needs root and the isthmus binary"))
+struct L2TPPPPTests {
+    /// This host has no PPP in its kernel: the agent says so at start, naming the modules, and runs nothing.
+    @Test("without ppp_generic / l2tp_ppp the agent refuses to start and names the modules")
+    func missingModules() throws {
+        guard !FileManager.default.fileExists(atPath: "/dev/ppp") else { return }   // a host with PPP: nothing to show
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("isthmus-ppp-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (plane, words) in [("auto", ["/dev/ppp", "ppp_generic", "l2tp_ppp", "ppp_async"]),
+                               ("kernel", ["PPPoX", "l2tp_ppp", "ppp_generic", "data_plane = \"userspace\""]),
+                               ("userspace", ["/dev/ppp", "ppp_generic", "ppp_async"])] {
+            let file = dir.appendingPathComponent("\(plane).toml")
+            try """
+                [l2tp]
+                version = 2
+                listen = "127.0.0.1:17019"
+                data_plane = "\(plane)"
+                status = "\(dir.path)/\(plane).json"
+                [l2tp.ppp]
+                auth = "chap"
+                """.write(to: file, atomically: true, encoding: .utf8)
+            let r = try Host.run([Host.isthmusBinary!, "l2tp", "run", "--config", file.path])
+            #expect(r.status == 1, "\(plane): \(r.output)")
+            for w in words { #expect(r.output.contains(w), "\(plane): \(w) in \(r.output)") }
+            #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/\(plane).json"), "\(plane): nothing ran")
+        }
+    }
+}
