@@ -132,6 +132,8 @@ int isthmus_netns_delete(const char *path) {
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <linux/close_range.h>
+#include <sys/prctl.h>
+#include <signal.h>
 
 int isthmus_pppol2tp_connect(int sock, int version, int tunnel_fd, const struct sockaddr *peer, socklen_t peer_len,
                              uint32_t s_tunnel, uint32_t s_session, uint32_t d_tunnel, uint32_t d_session) {
@@ -204,6 +206,7 @@ static int isthmus_child_place(int fd, int target) {
 
 pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd, int stdio_fd, int log_fd,
                             const char *secrets, const char *options_file) {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0) return pid;
     // Child. Move the fds above the targets first so the dup2s below cannot overwrite one another.
@@ -221,6 +224,9 @@ pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd
         for (int fd = channel_fd >= 0 ? 4 : 3; fd < 1024; fd++) close(fd);
     }
     if (setsid() < 0) isthmus_child_fail(log_fd, "setsid");
+    // An agent killed without cleaning up takes its pppds with it (they would hold the kernel sessions).
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0) isthmus_child_fail(log_fd, "prctl(PR_SET_PDEATHSIG)");
+    if (getppid() != parent) _exit(1);
     if (secrets) {
         if (unshare(CLONE_NEWNS) < 0) isthmus_child_fail(log_fd, "unshare(CLONE_NEWNS)");
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) isthmus_child_fail(log_fd, "make / private");

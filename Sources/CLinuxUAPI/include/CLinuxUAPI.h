@@ -152,7 +152,7 @@ typedef struct {
 int isthmus_pppol2tp_get_stats(int sock, isthmus_pppol2tp_stats *out);
 
 /// Starts pppd (or any program) for one PPP channel: fork, then in the child only async-signal-safe calls:
-/// setsid; `channel_fd` becomes fd 3 (the `pppol2tp 3` argument, or -1 for none), `stdio_fd` becomes 0 and 1
+/// setsid, SIGTERM when the parent dies (PR_SET_PDEATHSIG); `channel_fd` becomes fd 3 (the `pppol2tp 3` argument, or -1 for none), `stdio_fd` becomes 0 and 1
 /// (-1: /dev/null), `log_fd` becomes 2; every other fd is closed. When `secrets` is set, the child gets a private
 /// mount namespace in which that file is bind-mounted over /etc/ppp/chap-secrets and /etc/ppp/pap-secrets, and
 /// `options_file` (if set) over /etc/ppp/options, so pppd sees exactly what the caller chose. A failing step
