@@ -38,8 +38,11 @@ public struct L2TPAgentConfig: Equatable, Sendable {
     /// A v3 Ethernet pseudowire (RFC 4719). The side naming a `tunnel` opens it (ICRQ) over that tunnel; the other
     /// side accepts an ICRQ whose Remote End ID is `name` from any peer.
     public struct Pseudowire: Equatable, Sendable {
+        /// What the pseudowire carries (RFC 4719 Ethernet, or PPP as in RFC 4591).
+        public enum Kind: String, CaseIterable, Equatable, Sendable { case ethernet, ppp }
         /// The Remote End ID both ends configure.
         public var name: String
+        public var type: Kind = .ethernet
         /// The interface the session gets (l2tpeth or TAP).
         public var interface: String
         /// Open over this tunnel (by name); nil: accept only.
@@ -100,7 +103,7 @@ public struct L2TPAgentConfig: Equatable, Sendable {
     public var tunnels: [Tunnel] = []
     public var pseudowires: [Pseudowire] = []
     public var calls: [Call] = []
-    /// v2: PPP over every call (pppd on the kernel's PPPoL2TP socket); nil: calls are control only.
+    /// v2: PPP over every call; v3: the PPP settings of `type = "ppp"` pseudowires. nil: v2 calls are control only.
     public var ppp: PPPConfig?
     /// Where status JSON is written; nil: /run/isthmus/l2tp/NAME.json.
     public var statusPath: String?

@@ -12,7 +12,7 @@ public enum L2TPConfigReader {
                                   "tunnel", "pseudowire", "call", "ppp"]
     public static let retransmitKeys = ["initial", "max", "count"]
     public static let tunnelKeys = ["name", "peer", "local", "redial", "redial_max"]
-    public static let pseudowireKeys = ["name", "interface", "tunnel", "cookie", "sublayer", "sequencing", "mtu", "bridge"]
+    public static let pseudowireKeys = ["name", "type", "interface", "tunnel", "cookie", "sublayer", "sequencing", "mtu", "bridge"]
     public static let callKeys = ["tunnel", "number", "outgoing"]
     public static let pppKeys = ["auth", "local_address", "pool", "dns", "secrets", "user", "password", "mtu", "mru",
                                  "interface", "pppd", "plugin", "options", "sequencing", "reorder_timeout",
@@ -144,6 +144,8 @@ struct L2TPConfigValidator: TOMLValidating {
     var errors: [ConfigError] = []
     /// Every tunnel with a valid name, even one with errors of its own: references to it are not reported again.
     var declaredTunnels: [String] = []
+    /// Some [[l2tp.pseudowire]] has type = "ppp" ([l2tp.ppp] then applies to v3).
+    var hasPPPPseudowire = false
 
     init(file: String, defaultName: String, defaultHostName: String) {
         self.file = file; self.defaultName = defaultName; self.defaultHostName = defaultHostName
@@ -403,6 +405,7 @@ struct L2TPConfigValidator: TOMLValidating {
             for t in pwTables {
                 if let pw = pseudowire(t, names: &names, interfaces: &interfaces) { config.pseudowires.append(pw) }
             }
+            hasPPPPseudowire = pwTables.contains { $0["type"]?.string == "ppp" }
         }
         let callTables = tables(l2tp, "call", example: "[[l2tp.call]]")
         if version == .v3 {
@@ -514,6 +517,17 @@ struct L2TPConfigValidator: TOMLValidating {
                   hint: "add sublayer = \"default\", or remove sequencing")
         }
         let mtu = integer(t, "mtu", 68...65535, example: "mtu = 1446")
+        let kind = choice(t, "type", L2TPAgentConfig.Pseudowire.Kind.self)?.0 ?? .ethernet
+        if kind == .ppp {
+            // The kernel makes a PPP pseudowire's session from its PPPoL2TP socket: no cookie, no sublayer (RFC 4591's
+            // default); pppd makes the interface, so it has no bridge and takes its MTU from [l2tp.ppp].
+            for key in ["cookie", "sublayer", "sequencing", "mtu", "bridge"] {
+                if let e = t[entry: key] {
+                    error(e.keyPosition, "`\(key)` applies to Ethernet pseudowires; this one has type = \"ppp\"",
+                          hint: key == "mtu" ? "set mtu in [l2tp.ppp]" : key == "sequencing" ? "set sequencing in [l2tp.ppp]" : "remove `\(key)`")
+                }
+            }
+        }
         var bridge: String?
         if let (b, e) = string(t, "bridge", example: "bridge = \"br0\"") {
             if let p = SiteConfig.interfaceNameProblem(b) {
@@ -524,6 +538,7 @@ struct L2TPConfigValidator: TOMLValidating {
         }
         guard errors.count == before, let name, let interface else { return nil }
         var pw = L2TPAgentConfig.Pseudowire(name: name, interface: interface, tunnel: tunnel)
+        pw.type = kind
         pw.cookie = cookie
         pw.sublayer = sublayer?.0 == .default
         pw.sequencing = sequencing?.0 ?? false
@@ -553,9 +568,9 @@ struct L2TPConfigValidator: TOMLValidating {
         let label = "[l2tp.ppp]"
         checkKeys(t, allowed: L2TPConfigReader.pppKeys, table: label)
         let before = errors.count
-        if version == .v3 {
-            error(t.position, "[l2tp.ppp] applies only to \(Self.versionLabel(.v2)); this file has \(Self.versionLabel(.v3))",
-                  hint: "L2TPv3 pseudowires here carry Ethernet; PPP runs over L2TPv2 calls: set version = 2 and add [[l2tp.call]]")
+        if version == .v3 && !hasPPPPseudowire {
+            error(t.position, "[l2tp.ppp] applies to L2TPv2 calls and to pseudowires with type = \"ppp\"; this file has \(Self.versionLabel(.v3)) and no PPP pseudowire",
+                  hint: "add type = \"ppp\" to a [[l2tp.pseudowire]], or set version = 2 and add [[l2tp.call]], or remove [l2tp.ppp]")
         }
         var c = PPPConfig()
         if let (a, _) = choice(t, "auth", PPPConfig.Auth.self) { c.auth = a }

@@ -115,6 +115,19 @@ public final class L2TPDaemon {
         } else if dataPath != nil {
             dataPlaneName = dataPath is KernelL2TPDataPath ? "kernel" : "userspace"
         }
+        let pppPseudowires = config.version == .v3 && config.pseudowires.contains { $0.type == .ppp }
+        if pppPseudowires, config.dataPlane != .none, ppp == nil {
+            // L2TPv3 PPP pseudowires: the kernel's tunnel (made by the Ethernet data path, over netlink) and a
+            // PPPoL2TP socket per session; there is no userspace PPP data plane for v3.
+            guard dataPath is KernelL2TPDataPath else {
+                throw DataPathError("pseudowires with type = \"ppp\" need the kernel's data plane (modules l2tp_ppp and l2tp_netlink); data plane here: \(dataPlaneName)")
+            }
+            let dir = (config.resolvedStatusPath as NSString).deletingLastPathComponent
+            var pc = config.ppp ?? PPPConfig()
+            pc.kernelAPI = .netlink
+            ppp = try PPPCalls(config: pc, agentName: config.name, hostName: config.hostName, version: 3,
+                               secretsDirectory: dir, userspace: false, log: { [weak self] in self?.log($0) })
+        }
         if config.version == .v2, let pc = config.ppp, ppp == nil {
             if config.dataPlane != .none {
                 // auto: the kernel's PPPoL2TP when l2tp_ppp is there, else pppd over HDLC in userspace.
@@ -154,6 +167,7 @@ public final class L2TPDaemon {
         if !config.tunnels.isEmpty && config.listen.isEmpty { c.closeHold = 3 }
         let registry = registry
         c.sessionIDInUse = { registry.inUse($0) }
+        if config.pseudowires.contains(where: { $0.type == .ppp }) { c.pseudowires = [L2TPProtocol.PseudowireType.ethernet, L2TPProtocol.PseudowireType.ppp] }
         let version = config.version
         let pseudowires = config.pseudowires
         c.acceptSession = { request in
@@ -161,6 +175,10 @@ public final class L2TPDaemon {
             let name = String(decoding: request.remoteEndID, as: UTF8.self)
             guard let pw = pseudowires.first(where: { $0.name == name }) else {
                 return .reject(.invalidDestination("no pseudowire \"\(name)\" is configured here"))
+            }
+            guard request.pseudowireType == (pw.type == .ppp ? L2TPProtocol.PseudowireType.ppp : L2TPProtocol.PseudowireType.ethernet) else {
+                return .reject(ResultCode(14, message: "pseudowire \"\(name)\" is configured with type = \"\(pw.type.rawValue)\" here",
+                                          forSession: true))
             }
             guard request.l2SpecificSublayer == (pw.sublayer ? 1 : 0) else {
                 return .reject(.general(ResultCode.errorOutOfRange,
@@ -405,6 +423,7 @@ public final class L2TPDaemon {
             guard registry.claim(pw.name) else { return }   // already up (the peer opened it)
             name = pw.name
             options.remoteEndID = Array(pw.name.utf8)
+            options.pseudowireType = pw.type == .ppp ? L2TPProtocol.PseudowireType.ppp : L2TPProtocol.PseudowireType.ethernet
             options.cookie = (0..<pw.cookie).map { _ in UInt8.random(in: 0...255, using: &random) }
             options.l2SpecificSublayer = pw.sublayer ? 1 : 0
             options.dataSequencing = pw.sequencing ? 2 : 0
@@ -456,6 +475,8 @@ public final class L2TPDaemon {
                         try dataPath.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd,
                                                ipv6: t.peer.ip.isV6)
                         t.dataPathAttached = true
+                        try ppp?.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd, peer: t.peer,
+                                           inKernel: true)
                     } catch {
                         log("tunnel \(t.name): data path: \(error)")
                     }
@@ -491,6 +512,20 @@ public final class L2TPDaemon {
                 }
                 guard config.version == .v3, let dataPath, t.dataPathAttached,
                       let pw = config.pseudowires.first(where: { $0.name == name }) else { continue }
+                if pw.type == .ppp, let ppp {
+                    do {
+                        // The side that accepted the pseudowire authenticates the other and gives it its address.
+                        try ppp.addSession(tunnelID: id, sessionID: info.localID, peerSessionID: info.peerID,
+                                           lnsMode: !info.initiatedLocally, name: pw.name, interface: pw.interface, now: now)
+                        t.interfaces[info.localID] = pw.interface
+                    } catch {
+                        log("session \(name): \(error); clearing it")
+                        let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources, "\(error)",
+                                                                                    forSession: true), now: now)
+                        perform(more, on: id, now: now)
+                    }
+                    continue
+                }
                 let m = ManagedSession(tunnelID: id, peerTunnelID: t.connection.peer.connectionID, sessionID: info.localID,
                                        peerSessionID: info.peerID, cookie: info.peerCookie, peerCookie: info.cookie,
                                        l2SpecificSublayer: info.l2SpecificSublayer == 1, interfaceName: pw.interface,
@@ -544,7 +579,8 @@ public final class L2TPDaemon {
     }
 
     func detachDataPath(_ id: UInt32) {
-        if config.version == .v2 { ppp?.removeTunnel(id) } else { dataPath?.removeTunnel(tunnelID: id) }
+        ppp?.removeTunnel(id)
+        if config.version == .v3 { dataPath?.removeTunnel(tunnelID: id) }
     }
 
     /// Reaps pppds; a call whose pppd ended gets its CDN, with pppd's reason.

@@ -128,8 +128,11 @@ public final class PPPCalls {
     public static var kernelAvailable: Bool { KernelPPPoL2TP.unavailableReason() == nil }
 
     /// The tunnel is up: the kernel takes its socket (data messages of its sessions are consumed there).
-    public func addTunnel(tunnelID: UInt32, peerTunnelID: UInt32, socket: Int32, peer: UDPAddress) throws {
-        try kernel?.addTunnel(version: version, tunnelID: tunnelID, peerTunnelID: peerTunnelID, socket: socket, peer: peer)
+    /// `inKernel`: the kernel already has the tunnel (an L2TPv3 tunnel the Ethernet data path handed over).
+    public func addTunnel(tunnelID: UInt32, peerTunnelID: UInt32, socket: Int32, peer: UDPAddress, inKernel: Bool = false) throws {
+        if !inKernel {
+            try kernel?.addTunnel(version: version, tunnelID: tunnelID, peerTunnelID: peerTunnelID, socket: socket, peer: peer)
+        }
         tunnels[tunnelID] = (socket, peer, peerTunnelID)
     }
 
@@ -143,7 +146,7 @@ public final class PPPCalls {
     /// Starts PPP on an established session: its socket, an interface name and (LNS) an address, and pppd.
     @discardableResult
     public func addSession(tunnelID: UInt32, sessionID: UInt32, peerSessionID: UInt32, lnsMode: Bool, name: String,
-                           now: Double) throws -> Call {
+                           interface wanted: String? = nil, now: Double) throws -> Call {
         guard let t = tunnels[tunnelID] else { throw DataPathError("ppp: tunnel \(tunnelID) has no kernel tunnel") }
         var address: IPv4?
         if lnsMode, pool != nil {
@@ -152,7 +155,7 @@ public final class PPPCalls {
             }
             address = a
         }
-        let interface = freeInterfaceName()
+        let interface = wanted ?? freeInterfaceName()
         // Kernel: the PPPoL2TP socket, pppd's channel. Userspace: a stream pair, one end pppd's stdin/stdout.
         let fd: Int32
         var pppdEnd: Int32 = -1

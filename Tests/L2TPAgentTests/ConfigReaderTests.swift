@@ -632,7 +632,33 @@ struct PPPConfigReaderTests {
             listen = "10.0.0.1"
             [l2tp.ppp]
             auth = "chap"
-            """, 4, 1, "[l2tp.ppp] applies only to version = 2 (L2TPv2)", hint: "set version = 2")
+            """, 4, 1, "[l2tp.ppp] applies to L2TPv2 calls and to pseudowires with type = \"ppp\"", hint: "set version = 2")
+    }
+
+    @Test func pppPseudowires() throws {
+        let c = try valid("""
+            [l2tp]
+            version = 3
+            listen = "10.0.0.1"
+            [[l2tp.pseudowire]]
+            name = "pw"
+            type = "ppp"
+            interface = "pppw0"
+            [l2tp.ppp]
+            auth = "chap"
+            """)
+        #expect(c.pseudowires.first?.type == .ppp && c.ppp?.auth == .chap)
+        expectErrors("""
+            [l2tp]
+            version = 3
+            listen = "10.0.0.1"
+            [[l2tp.pseudowire]]
+            name = "pw"
+            type = "ppp"
+            interface = "pppw0"
+            cookie = 8
+            bridge = "br0"
+            """, [Expected(8, 1, "`cookie` applies to Ethernet pseudowires"), Expected(9, 1, "`bridge` applies to Ethernet pseudowires")])
     }
 
     @Test func localAddressMustBeUnicast() {
