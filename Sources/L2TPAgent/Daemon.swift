@@ -21,6 +21,11 @@ public final class L2TPDaemon {
         let peer: UDPAddress
         /// The config entry when we initiated it.
         let spec: L2TPAgentConfig.Tunnel?
+        /// The config entry whose tunnel lost a tie break to this one (answered, not opened, by us): its calls and
+        /// pseudowires are opened over this connection instead, and it is dialled again if this one fails.
+        var adopted: L2TPAgentConfig.Tunnel?
+        /// The config entry whose sessions this side opens over the tunnel.
+        var opens: L2TPAgentConfig.Tunnel? { spec ?? adopted }
         var dataPathAttached = false
         /// Local session id → pseudowire name (or "call N").
         var sessionNames: [UInt32: String] = [:]
@@ -338,12 +343,14 @@ public final class L2TPDaemon {
         if stopping { return count("sccrq_while_stopping") }
         guard !listeners.isEmpty else { return count("sccrq_not_listening") }
         // Both ends opening at once: the tie breaker picks one (RFC 2661 §4.4.3, RFC 3931 §5.4.3).
+        var adopt: L2TPAgentConfig.Tunnel?
         if let (tid, t) = tunnels.first(where: { $0.value.peer.ip == from.ip && $0.value.connection.pendingTieBreaker != nil }) {
             switch ControlConnection.tieBreak(ours: t.connection.pendingTieBreaker, theirs: ident.tieBreaker) {
             case .keepOurs:
                 return count("lost_tie_break_sccrq")
             case .yieldToPeer, .bothDiscard:
-                log("tunnel \(t.name): the peer's SCCRQ wins the tie break; answering it instead")
+                log("tunnel \(t.name): the peer's SCCRQ wins the tie break; answering it instead, and opening this tunnel's sessions over it")
+                adopt = t.spec
                 let a = t.connection.yield(now: now)
                 perform(a, on: tid, now: now)
             }
@@ -360,6 +367,7 @@ public final class L2TPDaemon {
         let localID = allocateTunnelID()
         let t = Tunnel(name: "\(from)", connection: ControlConnection(connectionConfig(localID: localID), role: .responder),
                        socket: s, peer: from, spec: nil)
+        t.adopted = adopt
         tunnels[localID] = t
         let a = t.connection.receive(d, now: now)
         perform(a, on: localID, now: now)
@@ -461,7 +469,7 @@ public final class L2TPDaemon {
                 t.established = now
                 if t.spec == nil { t.name = "\(t.peer) \(peer.hostName)" }
                 log("tunnel \(t.name): established, peer \"\(peer.hostName)\" id \(peer.connectionID), our id \(id)")
-                if let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) { backoff[i] = nil }
+                if let spec = t.opens, let i = config.tunnels.firstIndex(of: spec) { backoff[i] = nil }
                 if config.version == .v2, let ppp {
                     do {
                         try ppp.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd, peer: t.peer)
@@ -481,12 +489,12 @@ public final class L2TPDaemon {
                         log("tunnel \(t.name): data path: \(error)")
                     }
                 }
-                if let spec = t.spec { for item in items(for: spec) { open(item: item, on: id, now: now) } }
+                if let spec = t.opens { for item in items(for: spec) { open(item: item, on: id, now: now) } }
             case .sessionEstablished(let info):
                 registry.add(info.localID)
                 if t.sessionNames[info.localID] == nil {
                     t.sessionNames[info.localID] = config.version == .v3 ? String(decoding: info.remoteEndID, as: UTF8.self)
-                                                                         : "call from peer"
+                                                 : info.outgoing ? "outgoing call from peer" : "call from peer"
                 }
                 let name = t.sessionNames[info.localID] ?? "?"
                 log("tunnel \(t.name): session \(name) up (ids \(info.localID)/\(info.peerID))")
@@ -548,7 +556,7 @@ public final class L2TPDaemon {
                 let lasted = t.sessionUp.removeValue(forKey: sid).map { now - $0 } ?? 0
                 if config.version == .v3 { reconcileClaims() }
                 if t.interfaces.removeValue(forKey: sid) != nil { dataPath?.removeSession(tunnelID: id, sessionID: sid) }
-                if let spec = t.spec, !stopping, t.connection.state == .established {
+                if let spec = t.opens, !stopping, t.connection.state == .established {
                     if config.version == .v3 {
                         if let item = config.pseudowires.firstIndex(where: { $0.name == name && $0.tunnel == spec.name }) {
                             reopen.append((id, item, now + 1))
@@ -569,7 +577,7 @@ public final class L2TPDaemon {
                 // The data path goes now, not after the close hold: a redial's new tunnel may take over the 4-tuple.
                 if t.dataPathAttached { detachDataPath(id); t.dataPathAttached = false }
                 // (After a lost tie break the peer's control connection, which we answer, is the one.)
-                if reason != .lostTieBreak, let spec = t.spec, let i = config.tunnels.firstIndex(of: spec) {
+                if reason != .lostTieBreak, let spec = t.opens, let i = config.tunnels.firstIndex(of: spec) {
                     scheduleRedial(i, now: now)
                 }
             case .finished:

@@ -353,7 +353,10 @@ public final class PPPCalls {
                   a.pointee.ifa_flags & UInt32(IFF_UP.rawValue) != 0 else { continue }
             let name = String(cString: a.pointee.ifa_name)
             let local = PeerAddress.from(UnsafeRawPointer(sa)).map { "\($0)" } ?? "?"
-            let peer = a.pointee.ifa_ifu.ifu_dstaddr.flatMap { PeerAddress.from(UnsafeRawPointer($0)) }.map { "\($0)" } ?? "?"
+            // pppd sets the local address first and the peer's a moment later: up once both are there.
+            guard a.pointee.ifa_flags & UInt32(IFF_POINTOPOINT.rawValue) != 0,
+                  let peer = a.pointee.ifa_ifu.ifu_dstaddr.flatMap({ PeerAddress.from(UnsafeRawPointer($0)) }).map({ "\($0)" }),
+                  peer != local, peer != "0.0.0.0" else { continue }
             found[name] = (local, peer)
         }
         for c in calls.values where c.up == nil {

@@ -32,4 +32,21 @@ struct L2TPPPPTests {
             #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/\(plane).json"), "\(plane): nothing ran")
         }
     }
+
+    static func verdict(_ r: (status: Int32, output: String), sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status == 0, "\(r.output)", sourceLocation: sourceLocation)
+        #expect(r.output.contains("every check passed"), "\(r.output)", sourceLocation: sourceLocation)
+        #expect(!r.output.contains("FAIL"), "\(r.output)", sourceLocation: sourceLocation)
+    }
+
+    static let modules = "modprobe -a l2tp_ppp l2tp_netlink l2tp_eth ppp_generic ppp_async veth"
+
+    /// Isthmus ↔ Isthmus: an LNS on the userspace PPP data plane (pppd over HDLC) and an LAC on the kernel's, an
+    /// incoming and an outgoing call (OCRQ) over one tunnel after a tie break, CHAP and pool addresses, ping both
+    /// ways; an L2TPv3 PPP pseudowire; SIGTERM leaves nothing.
+    @Test("Isthmus LAC ↔ Isthmus LNS: both data planes, incoming and outgoing calls, a v3 PPP pseudowire (QEMU guest)",
+          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func isthmusBothEnds() throws {
+        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-isthmus.sh", timeout: 300))
+    }
 }
