@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Many PPP calls, and many call cycles, from xl2tpd LACs (Debian's 1.3.18, real pppd 2.4.9) to one Isthmus LNS
+# (isthmus l2tp run, kernel PPPoL2TP), inside the QEMU guest. The LNS is 10.98.0.1 in one namespace; the LACs are
+# in another, each xl2tpd bound to an address of its own (10.98.0.101, .102, ...), as remote-access clients are.
+# (One xl2tpd places each [lac]'s tunnel from the same UDP 4-tuple; the kernel demultiplexes L2TP data by socket,
+# so tunnels that share a 4-tuple cannot all be in the kernel on either side -- one address per client avoids it.)
+#
+#   many    CALLS (default 20) concurrent calls: all get distinct pool addresses and pass traffic both ways; one
+#           call hung up by its LAC (CDN) leaves the others up; the LNS's pppd of another call killed with -9:
+#           the agent clears that call (CDN), and its kernel session and PPPoL2TP socket are gone, the rest stay.
+#   cycles  CYCLES (default 100) connect/disconnect cycles of one LAC: tunnel, call and PPP up, then StopCCN.
+#           The agent's open fds, the kernel's L2TP sessions and tunnels, ppp interfaces and the pool's free
+#           addresses are the same afterwards as before.
+#
+#   Tools/vm/isthmus-vm --timeout 600 -- sh -c 'modprobe -a l2tp_ppp l2tp_netlink ppp_generic veth &&
+#       Tools/scenarios/l2tp-ppp-load.sh many'
+#
+# Prints one "ok"/"FAIL" line per check; exits non-zero if anything failed. The guest's root is read-only: each
+# xl2tpd runs with bind mounts over /etc/ppp (empty options, alice's CHAP secret) and /run, private to its
+# `ip netns exec` mount namespace (see Tools/scenarios/l2tp-ppp.sh for why each is needed).
+set -u
+mode=${1:-}
+case "$mode" in many|cycles) ;; *) echo "usage: $0 many|cycles" >&2; exit 2 ;; esac
+here=$(cd "$(dirname "$0")/../.." && pwd)
+isthmus=${ISTHMUS:-$here/.build/debug/isthmus}
+calls=${CALLS:-20}
+cycles=${CYCLES:-100}
+work=$(mktemp -d /tmp/l2tp-ppp-load.XXXXXX 2>/dev/null || mktemp -d "$here/.build/l2tp-ppp-load.XXXXXX")
+lns=l2pl$$n lac=l2pl$$c
+secret="load-test-secret"
+fails=0
+ok() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@" >"$work/out" 2>&1; then ok "$what"; else fail "$what"; sed 's/^/     /' "$work/out" | tail -20; fi; }
+waitfor() { local n=$1; shift; for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  ip netns del "$lns" 2>/dev/null; ip netns del "$lac" 2>/dev/null
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+ip netns add "$lns" && ip netns add "$lac" &&
+ip link add vl netns "$lns" type veth peer name vc netns "$lac" &&
+ip -n "$lns" addr add 10.98.0.1/24 dev vl && ip -n "$lns" link set vl up && ip -n "$lns" link set lo up &&
+ip -n "$lac" link set vc up && ip -n "$lac" link set lo up || { echo "FAIL setup"; exit 1; }
+n_lac=$([ "$mode" = many ] && echo "$calls" || echo 1)
+for i in $(seq 1 "$n_lac"); do ip -n "$lac" addr add "10.98.0.$((100 + i))/24" dev vc || { echo "FAIL setup"; exit 1; }; done
+
+# The Isthmus LNS.
+printf '"alice" * "alice pw" *\n' >"$work/ppp-secrets"; chmod 600 "$work/ppp-secrets"
+cat >"$work/lns.toml" <<EOF
+[l2tp]
+version = 2
+host_name = "isthmus-lns"
+listen = "10.98.0.1"
+secret = "$secret"
+hello = 5
+data_plane = "kernel"
+status = "$work/lns.json"
+
+[l2tp.ppp]
+auth = "chap"
+local_address = "10.9.0.1"
+pool = "10.9.0.10-10.9.0.60"
+secrets = "$work/ppp-secrets"
+lcp_echo_interval = 0
+EOF
+ip netns exec "$lns" "$isthmus" l2tp run --config "$work/lns.toml" >"$work/lns.log" 2>&1 & pids+=($!); agent=$!
+waitfor 50 grep -q "listening on" "$work/lns.log" || { echo "FAIL the LNS did not start"; cat "$work/lns.log"; exit 1; }
+
+# xl2tpd LAC number I (address 10.98.0.(100+I)), one [lac lns] section; AUTODIAL yes|no.
+start_lac() {
+  local i=$1 autodial=$2 d=$work/lac$1
+  mkdir -p "$d/etc-ppp" "$d/run"
+  echo "# empty" >"$d/etc-ppp/options"
+  printf '"alice" * "alice pw" *\n' >"$d/etc-ppp/chap-secrets"; cp "$d/etc-ppp/chap-secrets" "$d/etc-ppp/pap-secrets"
+  chmod 600 "$d/etc-ppp/chap-secrets" "$d/etc-ppp/pap-secrets"
+  printf 'noauth\nlogfd 2\nnoccp\nnodefaultroute\nlcp-echo-interval 0\n' >"$d/etc-ppp/options.xl2tpd"
+  printf '* * %s\n' "$secret" >"$d/l2tp-secrets"; chmod 600 "$d/l2tp-secrets"
+  cat >"$d/xl2tpd.conf" <<EOF
+[global]
+listen-addr = 10.98.0.$((100 + i))
+port = 1701
+
+[lac lns]
+lns = 10.98.0.1
+name = alice
+challenge = yes
+require authentication = no
+autodial = $autodial
+pppoptfile = $d/etc-ppp/options.xl2tpd
+EOF
+  ip netns exec "$lac" sh -c 'mount --bind "$1/etc-ppp" /etc/ppp && mount --bind "$1/run" /run &&
+      exec xl2tpd -D -c "$1/xl2tpd.conf" -s "$1/l2tp-secrets" -p "$1/xl2tpd.pid" -C "$1/l2tp-control"' sh "$d" \
+    >"$d/log" 2>&1 &
+  pids+=($!); echo $! >"$d/pid"
+}
+ctl() { timeout 10 sh -c 'printf "%s\n" "$1" > "$2"' sh "$2" "$work/lac$1/l2tp-control"; }
+
+lns_calls_up() { "$isthmus" l2tp show --status "$work/lns.json" | grep -c ' ppp up '; }
+kernel_sessions() { ip netns exec "$lns" ip l2tp show session | grep -c '^Session'; }
+kernel_tunnels() { ip netns exec "$lns" ip l2tp show tunnel | grep -c '^Tunnel'; }
+agent_fds() { ls "/proc/$agent/fd" | wc -l; }
+ppp_links() { ip -n "$1" -o link show | grep -c ': ppp'; }
+pool_free() { "$isthmus" l2tp show --status "$work/lns.json" -j | sed -n 's/.*"free" : \([0-9]*\).*/\1/p'; }
+
+if [ "$mode" = many ]; then
+  fds0=$(agent_fds)
+  started=$(date +%s)
+  for i in $(seq 1 "$calls"); do start_lac "$i" yes; done
+  check "$calls calls: PPP up on the LNS for every one" waitfor 900 sh -c "[ \$($isthmus l2tp show --status $work/lns.json | grep -c ' ppp up ') = $calls ]"
+  echo "   (all $calls up $(( $(date +%s) - started )) s after the LACs started)"
+  check "$calls ppp interfaces on the LAC side, each with an address" \
+    waitfor 150 sh -c "[ \$(ip -n $lac -4 -o addr show | grep -c 'inet 10.9.0.[0-9]* peer 10.9.0.1/32') = $calls ]"
+  addrs=$(ip -n "$lac" -4 -o addr show | awk '$3 == "inet" && $5 == "peer" { print $4 }' | sort)
+  check "the $calls addresses are distinct and from the pool 10.9.0.10-60" \
+    sh -c "[ \$(echo '$addrs' | sort -u | grep -c '^10\.9\.0\.\([1-5][0-9]\|60\)$') = $calls ]"
+  check "the kernel has $calls tunnels and $calls sessions on the LNS" sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = $calls ] && [ \$(ip netns exec $lns ip l2tp show session | grep -c '^Session') = $calls ]"
+  pings=0
+  for a in $addrs; do
+    ip netns exec "$lns" ping -c 1 -W 3 "$a" >/dev/null 2>&1 && pings=$((pings + 1))
+  done
+  check "ping from the LNS to each of the $calls LAC addresses ($pings answered)" [ "$pings" = "$calls" ]
+  pings=0
+  for dev in $(ip -n "$lac" -o link show | awk -F': ' '$2 ~ /^ppp/ { print $2 }'); do
+    ip netns exec "$lac" ping -c 1 -W 3 -I "$dev" 10.9.0.1 >/dev/null 2>&1 && pings=$((pings + 1))
+  done
+  check "ping from each LAC ppp interface to the LNS ($pings answered)" [ "$pings" = "$calls" ]
+  echo "== isthmus l2tp show (LNS), first lines"; "$isthmus" l2tp show --status "$work/lns.json" | head -6 | sed 's/^/   /'
+  check "status: $calls distinct ppp interfaces" sh -c "[ \$($isthmus l2tp show --status $work/lns.json -j | grep -o '\"interface\" : \"ppp[0-9]*\"' | sort -u | wc -l) = $calls ]"
+
+  # One call hung up by its LAC: xl2tpd SIGTERMs that pppd and sends a CDN; the tunnel and the other calls stay.
+  callid=$(sed -n 's/.*Call established with .*Local: \([0-9]*\), Remote.*/\1/p' "$work/lac1/log" | head -1)
+  ctl 1 "h $callid"
+  check "LAC 1 hangs up its call $callid: the LNS gets a CDN" waitfor 100 grep -q "session call from peer down: peer sent CDN" "$work/lns.log"
+  check "$((calls - 1)) calls stay up, the kernel session of the cleared call is gone" \
+    waitfor 100 sh -c "[ \$($isthmus l2tp show --status $work/lns.json | grep -c ' ppp up ') = $((calls - 1)) ] && [ \$(ip netns exec $lns ip l2tp show session | grep -c '^Session') = $((calls - 1)) ]"
+  check "its tunnel stays" sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = $calls ]"
+
+  # The LNS's pppd of another call killed: the agent clears the call itself.
+  fds_before=$(agent_fds)
+  victim=$("$isthmus" l2tp show --status "$work/lns.json" -j | sed -n 's/.*"pppd_pid" : \([0-9]*\).*/\1/p' | head -1)
+  kill -9 "$victim"
+  check "kill -9 of the LNS's pppd $victim: the agent sees it and sends a CDN" waitfor 50 grep -q "pppd $victim ended: pppd was killed by signal 9" "$work/lns.log"
+  check "$((calls - 2)) calls stay up; kernel sessions $((calls - 2))" \
+    waitfor 100 sh -c "[ \$($isthmus l2tp show --status $work/lns.json | grep -c ' ppp up ') = $((calls - 2)) ] && [ \$(ip netns exec $lns ip l2tp show session | grep -c '^Session') = $((calls - 2)) ]"
+  check "the agent closed that call's PPPoL2TP socket (fds $fds_before → $((fds_before - 1)))" waitfor 25 sh -c "[ \$(ls /proc/$agent/fd | wc -l) = $((fds_before - 1)) ]"
+  pings=0
+  for a in $(ip -n "$lac" -4 -o addr show | awk '$3 == "inet" && $5 == "peer" { print $4 }'); do
+    ip netns exec "$lns" ping -c 1 -W 3 "$a" >/dev/null 2>&1 && pings=$((pings + 1))
+  done
+  check "the remaining calls still pass traffic ($pings)" [ "$pings" -ge $((calls - 2)) ]
+
+  for i in $(seq 1 "$calls"); do kill -INT "$(cat "$work/lac$i/pid")" 2>/dev/null; done
+  check "every LAC gone: the LNS has no tunnel, session or ppp interface left" \
+    waitfor 300 sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = 0 ] && [ \$(ip -n $lns -o link show | grep -c ': ppp') = 0 ]"
+  check "the agent's fds are back to $fds0" waitfor 50 sh -c "[ \$(ls /proc/$agent/fd | wc -l) = $fds0 ]"
+  check "the pool is whole again (51 free)" waitfor 25 sh -c "[ \"\$($isthmus l2tp show --status $work/lns.json -j | sed -n 's/.*\"free\" : \([0-9]*\).*/\1/p')\" = 51 ]"
+else
+  start_lac 1 no
+  waitfor 100 sh -c "[ -p '$work/lac1/l2tp-control' ] && grep -q 'Listening on IP address' '$work/lac1/log'"
+  # One cycle first, so that whatever is allocated once (e.g. the kernel's l2tp state) is in the baseline.
+  ctl 1 "c lns"; waitfor 150 sh -c "[ \$($isthmus l2tp show --status $work/lns.json | grep -c ' ppp up ') = 1 ]"
+  ctl 1 "d lns"; waitfor 100 sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = 0 ] && [ \$(ip -n $lns -o link show | grep -c ': ppp') = 0 ]"
+  sleep 1
+  fds0=$(agent_fds); sess0=$(kernel_sessions); tun0=$(kernel_tunnels); ppp0=$(ppp_links "$lns"); free0=$(pool_free)
+  echo "   before: agent fds $fds0, kernel sessions $sess0, tunnels $tun0, ppp interfaces $ppp0, pool free $free0"
+  started=$(date +%s); bad=0
+  for c in $(seq 1 "$cycles"); do
+    ctl 1 "c lns"
+    if ! waitfor 150 sh -c "[ \$($isthmus l2tp show --status $work/lns.json | grep -c ' ppp up ') = 1 ]"; then
+      echo "   cycle $c: PPP did not come up"; bad=$((bad + 1))
+    fi
+    ctl 1 "d lns"
+    if ! waitfor 150 sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = 0 ] && [ \$(ip -n $lns -o link show | grep -c ': ppp') = 0 ]"; then
+      echo "   cycle $c: not torn down"; bad=$((bad + 1))
+    fi
+  done
+  echo "   ($cycles cycles in $(( $(date +%s) - started )) s)"
+  check "$cycles cycles: PPP came up and went down every time" [ "$bad" = 0 ]
+  check "the agent reports no pppd still running" waitfor 50 sh -c "! $isthmus l2tp show --status $work/lns.json -j | grep -q pppd_pid"
+  sleep 1
+  fds1=$(agent_fds); sess1=$(kernel_sessions); tun1=$(kernel_tunnels); ppp1=$(ppp_links "$lns"); free1=$(pool_free)
+  echo "   after:  agent fds $fds1, kernel sessions $sess1, tunnels $tun1, ppp interfaces $ppp1, pool free $free1"
+  check "no leaked fd in the agent ($fds0 → $fds1)" [ "$fds0" = "$fds1" ]
+  check "no leaked kernel session or tunnel ($sess0/$tun0 → $sess1/$tun1)" [ "$sess0/$tun0" = "$sess1/$tun1" ]
+  check "no leaked ppp interface or pool address ($ppp0/$free0 → $ppp1/$free1)" [ "$ppp0/$free0" = "$ppp1/$free1" ]
+  check "no pppd left behind (no zombie either)" sh -c "! ps -eo stat,comm | grep -q 'pppd'"
+fi
+
+kill "$agent"
+check "the LNS exits on SIGTERM" waitfor 50 sh -c "! kill -0 $agent"
+echo "== lns.log (last lines)"; grep -v -E '^(rcvd|sent) \[' "$work/lns.log" | sed 's/^/   /' | tail -15
+if [ "$fails" = 0 ]; then echo "every check passed"; else echo "$fails check(s) FAILED"; exit 1; fi
