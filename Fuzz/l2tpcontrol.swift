@@ -148,6 +148,9 @@ struct Harness {
             case .established:
                 require(!t.established && !t.closed, "side \(side): established twice or after closed")
                 t.established = true
+            case .sessionAnswered(let info):
+                require(t.established && !t.closed, "side \(side): call answered while the connection is not up")
+                require(!t.up.contains(info.localID), "side \(side): session \(info.localID) answered while up")
             case .sessionEstablished(let info):
                 require(t.established && !t.closed, "side \(side): session up while the connection is not")
                 require(t.up.insert(info.localID).inserted, "side \(side): session \(info.localID) up twice")

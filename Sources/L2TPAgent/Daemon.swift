@@ -490,6 +490,17 @@ public final class L2TPDaemon {
                     }
                 }
                 if let spec = t.opens { for item in items(for: spec) { open(item: item, on: id, now: now) } }
+            case .sessionAnswered(let info):
+                // An LNS answering a PPP call starts pppd now (silent until the LAC's LCP arrives): the LAC's
+                // first Configure-Request follows its ICCN at once, and a kernel session made only on the ICCN
+                // would lose it (the LAC would retransmit only after its 3 s restart timer).
+                guard config.version == .v2, let ppp, t.dataPathAttached, !info.outgoing else { continue }
+                do {
+                    try ppp.addSession(tunnelID: id, sessionID: info.localID, peerSessionID: info.peerID, lnsMode: true,
+                                       name: "\(t.name) call from peer", silent: true, now: now)
+                } catch {
+                    log("session \(info.localID): \(error); trying again when the call is connected")
+                }
             case .sessionEstablished(let info):
                 registry.add(info.localID)
                 if t.sessionNames[info.localID] == nil {
@@ -500,6 +511,7 @@ public final class L2TPDaemon {
                 log("tunnel \(t.name): session \(name) up (ids \(info.localID)/\(info.peerID))")
                 t.sessionUp[info.localID] = now
                 if config.version == .v2, let ppp {
+                    if ppp.call(tunnelID: id, sessionID: info.localID) != nil { continue }   // started when answered
                     guard t.dataPathAttached else {
                         let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources,
                                                              "no PPP data path for this tunnel", forSession: true), now: now)

@@ -147,6 +147,9 @@ public struct PPPDInvocation: Equatable, Sendable {
     public var callName: String
     /// A secrets file pppd reads as /etc/ppp/*-secrets (bind-mounted in its private mount namespace).
     public var secretsFile: String?
+    /// Started before the call is connected (the LNS answering an incoming call): wait for the peer's LCP
+    /// (`silent`) instead of sending Configure-Requests into a session the peer has not made yet.
+    public var silent = false
 
     public init(lnsMode: Bool, tunnelID: UInt32, sessionID: UInt32, interface: String, peerAddress: IPv4? = nil,
                 callName: String, secretsFile: String? = nil) {
@@ -182,6 +185,7 @@ public struct PPPDInvocation: Equatable, Sendable {
             a = ["notty", "local", "asyncmap", "0"]
         }
         a += ["nodetach", "logfd", "2", "ifname", interface, "ipparam", callName, "noccp", "nopcomp", "noaccomp"]
+        if silent { a.append("silent") }
         if lnsMode {
             switch c.auth {
             case .none: a.append("noauth")

@@ -146,7 +146,7 @@ public final class PPPCalls {
     /// Starts PPP on an established session: its socket, an interface name and (LNS) an address, and pppd.
     @discardableResult
     public func addSession(tunnelID: UInt32, sessionID: UInt32, peerSessionID: UInt32, lnsMode: Bool, name: String,
-                           interface wanted: String? = nil, now: Double) throws -> Call {
+                           interface wanted: String? = nil, silent: Bool = false, now: Double) throws -> Call {
         guard let t = tunnels[tunnelID] else { throw DataPathError("ppp: tunnel \(tunnelID) has no kernel tunnel") }
         var address: IPv4?
         if lnsMode, pool != nil {
@@ -176,8 +176,9 @@ public final class PPPCalls {
             if let address { pool?.release(address) }
             throw error
         }
-        let inv = PPPDInvocation(lnsMode: lnsMode, tunnelID: tunnelID, sessionID: sessionID, interface: interface,
+        var inv = PPPDInvocation(lnsMode: lnsMode, tunnelID: tunnelID, sessionID: sessionID, interface: interface,
                                  peerAddress: address, callName: "\(agentName):\(name)", secretsFile: secretsFile)
+        inv.silent = silent
         let argv = [config.pppd] + inv.arguments(config, hostName: hostName, channel: kernel == nil ? .stdio : .pppol2tp)
         let pid = spawn(argv, channel: kernel == nil ? -1 : fd, stdio: pppdEnd)
         let spawnErrno = errno
@@ -279,6 +280,7 @@ public final class PPPCalls {
     /// session goes when pppd's is too), the address and interface name are free again.
     public func removeSession(tunnelID: UInt32, sessionID: UInt32) {
         guard let c = calls.removeValue(forKey: Key(tunnel: tunnelID, session: sessionID)) else { return }
+        kernel?.deleteSession(tunnelID: tunnelID, sessionID: sessionID)
         release(c)
         if kill(c.pid, SIGTERM) == 0 { stopping[c.pid] = (Self.now() + 3, c.name) }
     }

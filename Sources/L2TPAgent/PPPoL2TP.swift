@@ -78,6 +78,14 @@ public final class KernelPPPoL2TP: @unchecked Sendable {
         if netlinkTunnels.remove(tunnelID) != nil { try? client?.deleteTunnel(tunnelID) }
     }
 
+    /// Deletes a session in the kernel at once (netlink only; with the socket API it goes when its last socket is
+    /// closed). pppd's channel is then gone under it, so it hangs up and exits without its LCP Terminate-Request
+    /// round (up to 6 s towards a peer that already left).
+    public func deleteSession(tunnelID: UInt32, sessionID: UInt32) {
+        guard api == .netlink else { return }
+        try? client?.deleteSession(tunnelID: tunnelID, sessionID: sessionID)
+    }
+
     /// Whether `addTunnel` made `tunnelID`.
     public func hasTunnel(_ tunnelID: UInt32) -> Bool { managementSockets[tunnelID] != nil || netlinkTunnels.contains(tunnelID) }
 

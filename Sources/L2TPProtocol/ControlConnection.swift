@@ -134,6 +134,10 @@ public struct ControlConnection: Sendable {
         case send([UInt8])
         /// The control connection is up.
         case established(Peer)
+        /// An incoming call was answered (ICRP queued), before its ICCN: the answering side may prepare the data
+        /// path now, since the caller's first data messages can follow its ICCN at once (a PPP LAC's first LCP
+        /// Configure-Request does). `sessionEstablished` or `sessionClosed` follows.
+        case sessionAnswered(SessionInfo)
         /// A session is up.
         case sessionEstablished(SessionInfo)
         /// A session went down (its data path must go), by the peer's CDN or ours.
@@ -195,6 +199,10 @@ public struct ControlConnection: Sendable {
     public var random: any RandomNumberGenerator & Sendable
 
     var sessions: [UInt32: SessionRecord] = [:]
+    /// v2: the Session ID a ZLB carries — the peer's id of the session the last delivered message was about (0 for
+    /// the tunnel's own messages). xl2tpd releases a call it cleared only when the ZLB acknowledging its CDN names
+    /// that call, as its own ZLBs do.
+    var ackSessionID: UInt16 = 0
     var localNonce: [UInt8]?
     var peerNonce: [UInt8]?
     /// v2: the Challenge we sent, whose response we expect.
@@ -481,7 +489,12 @@ public struct ControlConnection: Sendable {
             case .deliver(let payload):
                 guard state != .closed else { continue }
                 switch payload {
-                case .incoming(let m): out += handle(m, now: now)
+                case .incoming(let m):
+                    if configuration.version == .v2 {
+                        ackSessionID = m.header.sessionID == 0 ? 0
+                            : sessions[UInt32(m.header.sessionID)].map { UInt16(truncatingIfNeeded: $0.info.peerID) } ?? 0
+                    }
+                    out += handle(m, now: now)
                 case .rejected(let type, let scope, let reason): out += refuse(type, scope, reason, now: now)
                 case .outgoing: break
                 }
@@ -519,7 +532,8 @@ public struct ControlConnection: Sendable {
 
     /// A ZLB; with v3 authentication an ACK message, so that the acknowledgement is authenticated too.
     mutating func encodeAck(ns: UInt16, nr: UInt16) -> [UInt8]? {
-        let header = ControlHeader(version: configuration.version, connectionID: peer.connectionID, ns: ns, nr: nr)
+        let header = ControlHeader(version: configuration.version, connectionID: peer.connectionID,
+                                   sessionID: configuration.version == .v2 ? ackSessionID : 0, ns: ns, nr: nr)
         if configuration.version == .v3, configuration.secret != nil {
             counters.sent["ACK", default: 0] += 1
             let avps = [AVP(.messageType, .messageType(.ack)),

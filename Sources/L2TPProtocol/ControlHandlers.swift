@@ -411,7 +411,7 @@ extension ControlConnection {
                      AVP(.dataSequencing, .u16(info.dataSequencing))]
             if !cookie.isEmpty { avps.append(AVP(.assignedCookie, .bytes(cookie))) }
         }
-        return out + queue(.icrp, avps, session: pid, now: now)
+        return out + queue(.icrp, avps, session: pid, now: now) + [.sessionAnswered(info)]
     }
 
     /// Answers a session request (or message) we will not take with a CDN; no session is kept.

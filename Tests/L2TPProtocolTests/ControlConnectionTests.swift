@@ -110,6 +110,27 @@ func config(_ version: L2TPVersion, id: UInt32, host: String, secret: String? = 
 }
 
 @Suite struct ControlConnectionTests {
+    /// xl2tpd releases a call it cleared only when the ZLB acknowledging its CDN names that call (the session id it
+    /// assigned); ZLBs acknowledging the tunnel's own messages carry 0. Also the ICCN's ZLB names the call.
+    @Test func v2ZLBsNameTheCallTheyAcknowledge() throws {
+        var p = Pair(config(.v2, id: 11, host: "lac"), config(.v2, id: 22, host: "lns"))
+        p.start()
+        p.run(until: 10) { $0.bothUp }
+        let id = try p.must(0)
+        p.run(until: 20) { $0.established(0).count == 1 && $0.established(1).count == 1 }
+        p.run(until: p.now + 1)
+        func zlbSessions(_ side: Int) -> [UInt16] {
+            p.sent[side].compactMap { b in b.count == 12 ? UInt16(b[6]) << 8 | UInt16(b[7]) : nil }
+        }
+        #expect(zlbSessions(1).contains(UInt16(id)), "the LNS's ZLB for the ICCN names the LAC's session \(id): \(zlbSessions(1))")
+        let before = p.sent[1].count
+        p.take(p.ends[0].closeSession(id, now: p.now), from: 0)
+        p.run(until: 30) { $0.closedSessions(1).count == 1 && $0.sent[1].count > before }
+        p.run(until: p.now + 1)
+        let after = Array(p.sent[1][before...]).filter { $0.count == 12 }
+        #expect(after.contains { UInt16($0[6]) << 8 | UInt16($0[7]) == UInt16(id) }, "the ZLB for the CDN names session \(id)")
+    }
+
     @Test(arguments: [L2TPVersion.v2, .v3], [nil, "s3cret"])
     func establishesAndCarriesASession(version: L2TPVersion, secret: String?) throws {
         var p = Pair(config(version, id: 11, host: "lac", secret: secret), config(version, id: 22, host: "lns", secret: secret))
