@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
-// Micro-benchmarks of DataplaneWire's per-packet paths (ordo-one/benchmark). A separate package, so the main
-// package's build, dependencies and CI are untouched. Run from this folder:
-//   swift package --allow-writing-to-package-directory benchmark
+// Micro-benchmarks of DataplaneWire's per-packet paths and of L2TPWire's PPP async-HDLC framing (ordo-one/benchmark).
+// A separate package, so the main package's build, dependencies and CI are untouched. Run from this folder:
+//   swift package --allow-writing-to-package-directory benchmark [--target DataplaneWireBenchmarks|L2TPWireBenchmarks]
 import PackageDescription
 
 import struct Foundation.URL
@@ -27,6 +27,18 @@ let package = Package(
                 .product(name: "DataplaneWire", package: mainPackage),
             ],
             path: "Benchmarks/DataplaneWireBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        ),
+        // The userspace PPP data plane's framing: FCS-16, HDLC encode (ACCM 0xFFFFFFFF and 0) and decode.
+        .executableTarget(
+            name: "L2TPWireBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "L2TPWire", package: mainPackage),
+            ],
+            path: "Benchmarks/L2TPWireBenchmarks",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark"),
             ]
