@@ -244,3 +244,12 @@ pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd
     isthmus_child_fail(log_fd, path);
     return -1;
 }
+
+#include <stdlib.h>
+
+int isthmus_open_pty(char *name, size_t len) {
+    int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -1;
+    if (grantpt(fd) < 0 || unlockpt(fd) < 0 || ptsname_r(fd, name, len) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}

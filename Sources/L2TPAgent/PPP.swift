@@ -167,8 +167,8 @@ public struct PPPDInvocation: Equatable, Sendable {
     public enum Channel: Sendable {
         /// The kernel's PPPoL2TP socket as fd 3, through the pppol2tp plugin.
         case pppol2tp
-        /// Async HDLC on stdin/stdout (`notty`: pppd makes its own pty), for the userspace data plane.
-        case stdio
+        /// Async HDLC on a tty (the slave of the agent's pty), for the userspace data plane.
+        case tty(String)
     }
 
     public func arguments(_ c: PPPConfig, hostName: String, channel: Channel = .pppol2tp) -> [String] {
@@ -180,9 +180,9 @@ public struct PPPDInvocation: Equatable, Sendable {
             if c.sequencing { a += ["pppol2tp_send_seq", "pppol2tp_recv_seq"] }
             if c.reorderTimeout > 0 { a += ["pppol2tp_reorderto", "\(c.reorderTimeout)"] }
             a += ["pppol2tp_tunnel_id", "\(tunnelID)", "pppol2tp_session_id", "\(sessionID)"]
-        case .stdio:
-            // No modem lines on a pipe; the agent escapes every control character towards pppd, so asyncmap 0.
-            a = ["notty", "local", "asyncmap", "0"]
+        case .tty(let device):
+            // No modem lines on a pty; the agent escapes every control character towards pppd, so asyncmap 0.
+            a = [device, "local", "asyncmap", "0"]
         }
         a += ["nodetach", "logfd", "2", "ifname", interface, "ipparam", callName, "noccp", "nopcomp", "noaccomp"]
         if silent { a.append("silent") }

@@ -8,8 +8,8 @@ import L2TPWire
 /// address from the pool, over one of two data planes:
 /// - the kernel's: a PPPoL2TP socket (`KernelPPPoL2TP`) that pppd's pppol2tp plugin makes its channel; the kernel
 ///   moves the data between the tunnel's socket and the ppp interface.
-/// - userspace (hosts without l2tp_ppp): pppd runs `notty` on one end of a stream socket pair (its own pty and
-///   async HDLC, which needs ppp_generic and ppp_async) and the agent moves frames between the other end and the
+/// - userspace (hosts without l2tp_ppp): pppd runs on the slave of a pty the agent opens (async HDLC framed by the
+///   kernel's ppp_async; ppp_generic for the interface) and the agent moves frames between the master and the
 ///   tunnel's socket: HDLC decoded (RFC 1662) into L2TPv2 data messages, and back, as xl2tpd does without the kernel.
 /// pppd's exit ends the call (the agent sends the CDN); a call the control protocol ends gets its pppd stopped
 /// (SIGTERM, then SIGKILL after 3 s). Everything here runs on the agent's loop thread.
@@ -71,7 +71,7 @@ public final class PPPCalls {
             kernel = nil
         } else {
             if let why = KernelPPPoL2TP.unavailableReason() {
-                throw DataPathError("PPP calls on the kernel's data plane: \(why); or data_plane = \"userspace\" (pppd over HDLC, needs ppp_generic and ppp_async)")
+                throw DataPathError("PPP calls on the kernel's data plane: \(why); or data_plane = \"userspace\" (pppd on a pty, needs ppp_generic and ppp_async)")
             }
             kernel = try KernelPPPoL2TP(api: KernelPPPoL2TP.detect(config.kernelAPI))
         }
@@ -156,21 +156,21 @@ public final class PPPCalls {
             address = a
         }
         let interface = wanted ?? freeInterfaceName()
-        // Kernel: the PPPoL2TP socket, pppd's channel. Userspace: a stream pair, one end pppd's stdin/stdout.
+        // Kernel: the PPPoL2TP socket, pppd's channel. Userspace: a pty's master; pppd opens the slave.
         let fd: Int32
-        var pppdEnd: Int32 = -1
+        var ptyName = ""
         do {
             if let kernel {
                 fd = try kernel.openSession(version: version, tunnelSocket: t.socket, peer: t.peer, tunnelID: tunnelID,
                                             sessionID: sessionID, peerTunnelID: t.peerTunnelID, peerSessionID: peerSessionID,
                                             lnsMode: lnsMode, sequencing: config.sequencing, reorderTimeout: config.reorderTimeout)
             } else {
-                var pair: [Int32] = [-1, -1]
-                guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-                    throw DataPathError("ppp: socketpair: \(String(cString: strerror(errno)))")
-                }
-                fd = pair[0]; pppdEnd = pair[1]
-                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                // A pty of our own: pppd opens its slave as its tty (the ppp_async line discipline frames there),
+                // the agent reads and writes the master. No `notty` character-shunt process in between.
+                var name = [CChar](repeating: 0, count: 64)
+                fd = isthmus_open_pty(&name, name.count)
+                guard fd >= 0 else { throw DataPathError("ppp: pty: \(String(cString: strerror(errno)))") }
+                ptyName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             }
         } catch {
             if let address { pool?.release(address) }
@@ -179,10 +179,9 @@ public final class PPPCalls {
         var inv = PPPDInvocation(lnsMode: lnsMode, tunnelID: tunnelID, sessionID: sessionID, interface: interface,
                                  peerAddress: address, callName: "\(agentName):\(name)", secretsFile: secretsFile)
         inv.silent = silent
-        let argv = [config.pppd] + inv.arguments(config, hostName: hostName, channel: kernel == nil ? .stdio : .pppol2tp)
-        let pid = spawn(argv, channel: kernel == nil ? -1 : fd, stdio: pppdEnd)
+        let argv = [config.pppd] + inv.arguments(config, hostName: hostName, channel: kernel == nil ? .tty(ptyName) : .pppol2tp)
+        let pid = spawn(argv, channel: kernel == nil ? -1 : fd, stdio: -1)
         let spawnErrno = errno
-        if pppdEnd >= 0 { close(pppdEnd) }
         guard pid > 0 else {
             close(fd)
             if let address { pool?.release(address) }
@@ -192,6 +191,7 @@ public final class PPPCalls {
                         socket: fd, pid: pid, lnsMode: lnsMode, started: now)
         call.peerSessionID = peerSessionID
         calls[Key(tunnel: tunnelID, session: sessionID)] = call
+        if kernel == nil { byStream[fd] = Key(tunnel: tunnelID, session: sessionID) }
         log("session \(name): pppd \(pid) on \(interface)" + (address.map { ", peer address \($0)" } ?? "")
             + (lnsMode ? " (LNS mode)" : ""))
         return call
@@ -213,9 +213,10 @@ public final class PPPCalls {
     /// The calls' stream ends, for the loop to poll (userspace only).
     public var streams: [Int32] { kernel == nil ? calls.values.map(\.socket) : [] }
 
-    private var byStream: [Int32: Key] { Dictionary(uniqueKeysWithValues: calls.map { ($0.value.socket, $0.key) }) }
+    private var byStream: [Int32: Key] = [:]
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
     private var frameBuffer: [UInt8] = []
+    private var encodeBuffer: [UInt8] = []
 
     /// pppd wrote to a call's stream: every complete HDLC frame (FCS checked) goes to the peer as an L2TPv2 data
     /// message (FF 03 put back when pppd compressed it away). What the decoder drops is counted on the call.
@@ -265,10 +266,10 @@ public final class PPPCalls {
               let c = calls[Key(tunnel: tunnelID, session: UInt32(h.sessionID))] else { return false }
         let frame = bytes[payload]
         guard !frame.isEmpty else { c.counters.drop(.malformed); return true }
-        var out: [UInt8] = []
-        frame.withUnsafeBytes { HDLCEncoder().encode($0, into: &out) }
-        let n = out.withUnsafeBytes { write(c.socket, $0.baseAddress, $0.count) }
-        if n == out.count {
+        encodeBuffer.removeAll(keepingCapacity: true)
+        frame.withUnsafeBytes { HDLCEncoder().encode($0, into: &encodeBuffer) }
+        let n = encodeBuffer.withUnsafeBytes { write(c.socket, $0.baseAddress, $0.count) }
+        if n == encodeBuffer.count {
             c.counters.add(.rxPackets, 1); c.counters.add(.rxBytes, frame.count)
         } else {
             c.counters.drop(.ioError)   // pppd is not reading (its end is full) or gone
@@ -286,6 +287,7 @@ public final class PPPCalls {
     }
 
     func release(_ c: Call) {
+        byStream[c.socket] = nil
         close(c.socket)
         if let a = c.peerAddress { pool?.release(a) }
     }

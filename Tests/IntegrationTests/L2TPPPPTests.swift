@@ -49,4 +49,32 @@ struct L2TPPPPTests {
     func isthmusBothEnds() throws {
         Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-isthmus.sh", timeout: 300))
     }
+
+    /// Isthmus LNS ↔ xl2tpd LAC: a tunnel secret (challenges both ways) and CHAP, IPCP from the pool, ping both ways
+    /// over ppp0; the LAC's pppd killed, `h` (CDN) and `d` (StopCCN) from xl2tpd; a wrong CHAP password and a wrong
+    /// tunnel secret fail with the reason on both sides (`Tools/scenarios/l2tp-ppp.sh lns`).
+    @Test("Isthmus LNS ↔ xl2tpd LAC (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func isthmusLNS() throws {
+        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp.sh lns", timeout: 420))
+    }
+
+    /// Isthmus LAC ↔ xl2tpd LNS: the same, the other way round (`Tools/scenarios/l2tp-ppp.sh lac`).
+    @Test("Isthmus LAC ↔ xl2tpd LNS (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func isthmusLAC() throws {
+        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp.sh lac", timeout: 420))
+    }
+
+    /// 20 xl2tpd LACs to one Isthmus LNS: distinct pool addresses, traffic on every call, a CDN and a killed pppd
+    /// clearing only their own call and socket (`Tools/scenarios/l2tp-ppp-load.sh many`).
+    @Test("20 concurrent calls to one Isthmus LNS (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func twentyCalls() throws {
+        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh many", timeout: 600))
+    }
+
+    /// 100 connect/disconnect cycles (PPP up each time): the agent's fds, the kernel's sessions and tunnels, ppp
+    /// interfaces and the pool are as before (`Tools/scenarios/l2tp-ppp-load.sh cycles`).
+    @Test("100 connect/disconnect cycles leak nothing (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func hundredCycles() throws {
+        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh cycles", timeout: 900))
+    }
 }

@@ -159,3 +159,7 @@ int isthmus_pppol2tp_get_stats(int sock, isthmus_pppol2tp_stats *out);
 /// writes "isthmus: <step>: <error>" to log_fd and exits 127. Returns the child's pid, or -1 (errno).
 pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd, int stdio_fd, int log_fd,
                             const char *secrets, const char *options_file);
+
+/// A pty master (non-blocking, close-on-exec) for the userspace PPP data plane; its slave's path in `name`.
+/// glibc declares posix_openpt/ptsname_r only for _GNU_SOURCE. Returns the master fd or -1 (errno).
+int isthmus_open_pty(char *name, size_t len);
