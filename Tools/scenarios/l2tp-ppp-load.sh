@@ -177,7 +177,7 @@ else
     local i=$1 d=$work/lac$1
     rm -f "$d/up" "$d/down"
     ctl "$i" "c lns"
-    waitfor 300 test -e "$d/up" || { echo "LAC $i: PPP did not come up"; return 1; }
+    waitfor 300 test -e "$d/up" || { echo "LAC $i: PPP did not come up"; grep -v -E '^(rcvd|sent) \[' "$d/log" | tail -12 | sed "s/^/     LAC $i: /"; return 1; }
     ctl "$i" "d lns"
     waitfor 300 test -e "$d/down" || { echo "LAC $i: PPP did not go down"; return 1; }
     waitfor 300 sh -c "! ip netns exec $lns ip l2tp show tunnel | grep -q 'to 10.98.0.$((100 + i))\$'" \
