@@ -247,9 +247,19 @@ pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd
 
 #include <stdlib.h>
 
-int isthmus_open_pty(char *name, size_t len) {
+#include <termios.h>
+
+int isthmus_open_pty(char *name, size_t len, int *slave) {
     int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return -1;
     if (grantpt(fd) < 0 || unlockpt(fd) < 0 || ptsname_r(fd, name, len) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    // Raw at once: a new pty echoes, and frames from the peer written before pppd has set up the slave would come
+    // back out of the master as if pppd had sent them (pppd then sees its own magic number: "looped back").
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    struct termios t;
+    if (s < 0 || tcgetattr(s, &t) < 0) { int e = errno; if (s >= 0) close(s); close(fd); errno = e; return -1; }
+    cfmakeraw(&t);
+    if (tcsetattr(s, TCSANOW, &t) < 0) { int e = errno; close(s); close(fd); errno = e; return -1; }
+    *slave = s;
     return fd;
 }

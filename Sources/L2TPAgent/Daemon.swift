@@ -355,6 +355,12 @@ public final class L2TPDaemon {
                 perform(a, on: tid, now: now)
             }
         }
+        // A connection from the same address and port still held after its StopCCN (to acknowledge retransmissions)
+        // is over: the peer has moved on. Its connected socket must go now, or the kernel could deliver the new
+        // tunnel's datagrams to it (two connected sockets with one 4-tuple), and the new tunnel's data would be lost.
+        for (tid, old) in tunnels where old.peer == from && (old.connection.state == .closing || old.connection.state == .closed) {
+            teardown(tid)
+        }
         let local = UDPAddress(ip: socket.local.ip, port: socket.local.port)
         let s: ControlSocket
         do {

@@ -44,6 +44,8 @@ public final class PPPCalls {
         var decoder = HDLCDecoder()
         var ns: UInt16 = 0
         let counters = Counters()
+        /// Userspace: our fd of the pty's slave, kept for the call so its raw settings hold until pppd has it.
+        var ptySlave: Int32 = -1
         init(tunnelID: UInt32, sessionID: UInt32, name: String, interface: String, peerAddress: IPv4?, socket: Int32,
              pid: pid_t, lnsMode: Bool, started: Double) {
             self.tunnelID = tunnelID; self.sessionID = sessionID; self.name = name; self.interface = interface
@@ -159,6 +161,7 @@ public final class PPPCalls {
         // Kernel: the PPPoL2TP socket, pppd's channel. Userspace: a pty's master; pppd opens the slave.
         let fd: Int32
         var ptyName = ""
+        var ptySlave: Int32 = -1
         do {
             if let kernel {
                 fd = try kernel.openSession(version: version, tunnelSocket: t.socket, peer: t.peer, tunnelID: tunnelID,
@@ -168,7 +171,7 @@ public final class PPPCalls {
                 // A pty of our own: pppd opens its slave as its tty (the ppp_async line discipline frames there),
                 // the agent reads and writes the master. No `notty` character-shunt process in between.
                 var name = [CChar](repeating: 0, count: 64)
-                fd = isthmus_open_pty(&name, name.count)
+                fd = isthmus_open_pty(&name, name.count, &ptySlave)
                 guard fd >= 0 else { throw DataPathError("ppp: pty: \(String(cString: strerror(errno)))") }
                 ptyName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             }
@@ -184,11 +187,13 @@ public final class PPPCalls {
         let spawnErrno = errno
         guard pid > 0 else {
             close(fd)
+            if ptySlave >= 0 { close(ptySlave) }
             if let address { pool?.release(address) }
             throw DataPathError("ppp: cannot start \(config.pppd): \(String(cString: strerror(spawnErrno)))")
         }
         let call = Call(tunnelID: tunnelID, sessionID: sessionID, name: name, interface: interface, peerAddress: address,
                         socket: fd, pid: pid, lnsMode: lnsMode, started: now)
+        call.ptySlave = ptySlave
         call.peerSessionID = peerSessionID
         calls[Key(tunnel: tunnelID, session: sessionID)] = call
         if kernel == nil { byStream[fd] = Key(tunnel: tunnelID, session: sessionID) }
@@ -289,6 +294,7 @@ public final class PPPCalls {
     func release(_ c: Call) {
         byStream[c.socket] = nil
         close(c.socket)
+        if c.ptySlave >= 0 { close(c.ptySlave) }
         if let a = c.peerAddress { pool?.release(a) }
     }
 

@@ -58,6 +58,15 @@ struct L2TPPPPTests {
         Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp.sh lns", timeout: 420))
     }
 
+    /// The Isthmus LNS on the userspace PPP data plane (pppd on the agent's pty, HDLC in the agent) with xl2tpd's
+    /// kernel LAC: one call, CHAP, ping both ways.
+    @Test("Isthmus LNS on the userspace PPP data plane ↔ xl2tpd LAC (QEMU guest)",
+          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func isthmusUserspaceLNS() throws {
+        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) ISTHMUS_PLANE=userspace STEPS=single-call Tools/scenarios/l2tp-ppp.sh lns",
+                                 timeout: 300))
+    }
+
     /// Isthmus LAC ↔ xl2tpd LNS: the same, the other way round (`Tools/scenarios/l2tp-ppp.sh lac`).
     @Test("Isthmus LAC ↔ xl2tpd LNS (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
     func isthmusLAC() throws {

@@ -4,9 +4,10 @@
 # xl2tpd (Debian's 1.3.18, pppd 2.4.9 with its pppol2tp plugin: the kernel's PPPoL2TP data plane). Cases:
 #   isthmus-kernel     `isthmus l2tp run` LNS, data_plane = "kernel": pppd's pppol2tp channel, the kernel moves the
 #                      data between the tunnel's UDP socket and ppp0 (the agent sees no data packet).
-#   isthmus-userspace  the same LNS, data_plane = "userspace": pppd `notty` on a stream socket pair (pppd's own pty
-#                      and the kernel's ppp_async), the agent moves every frame between that stream (async HDLC,
-#                      RFC 1662) and L2TPv2 data messages on the tunnel's socket (Sources/L2TPAgent/PPPCalls.swift).
+#   isthmus-userspace  the same LNS, data_plane = "userspace": pppd on the slave of a pty the agent opens itself
+#                      (the kernel's ppp_async line discipline there; no `notty`), the agent moves every frame
+#                      between the pty's master (async HDLC, RFC 1662) and L2TPv2 data messages on the tunnel's
+#                      socket (Sources/L2TPAgent/PPPCalls.swift).
 #   xl2tpd             xl2tpd as the LNS too (the kernel data plane at both ends): the reference.
 # Meant to run inside the QEMU guest (Tools/vm), which has the modules the host lacks:
 #
@@ -32,9 +33,9 @@
 #   LNS->LAC  `iperf3 -R`: the server at the LNS sends (pppd's frames HDLC-decoded into data messages: `readable`).
 # Only one call carries traffic at a time; the others are idle (LCP echoes). Throughput: the receiver's
 # sum_received; retransmissions: the sender's. CPU: utime + stime of the LNS process ("agent": isthmus or xl2tpd)
-# and of its descendants ("pppd": pppd and, with `notty`, the child pppd forks to copy between its stdin/stdout and
-# its pty), as % of one CPU over the client's run, for the median run. The kernel's softirq work (the whole data
-# path of the kernel cases) is in no process and so not in these numbers. Median of RUNS runs per direction (the
+# and of its descendants ("pppd": pppd alone; with the agent's pty there is no `notty` character-shunt child), as %
+# of one CPU over the client's run, for the median run. The kernel's softirq work (the whole data path of the
+# kernel cases) is in no process and so not in these numbers. Median of RUNS runs per direction (the
 # lower middle one when RUNS is even). A case whose setup fails, or whose call or daemons die, is reported FAILED
 # and dropped; the others go on.
 # The xl2tpd auth file takes the tunnel secret unquoted (the rest of the line). Each xl2tpd runs in a mount

@@ -20,7 +20,7 @@
 #   (planned by others: many = 20 calls through Isthmus, cycles = 100 connect/disconnect; see the placeholders at
 #   the end.)
 #
-# Environment: ISTHMUS (isthmus binary, for lns/lac), CALLS and MANY_LAC (baseline-many), KEEP=1 keeps the work
+# Environment: ISTHMUS (isthmus binary, for lns/lac), ISTHMUS_PLANE (the Isthmus LNS's data_plane, default auto), CALLS and MANY_LAC (baseline-many), KEEP=1 keeps the work
 # directory, CAPTURE=1 lists every control message seen on the LNS's veth at the end (tcpdump + tshark), STEPS
 # (baseline/lns/lac: a subset of "single-call wrong-chap wrong-secret-c wrong-secret-n").
 #
@@ -134,6 +134,10 @@ kernel_sessions() { ip netns exec "$1" ip l2tp show session 2>/dev/null | grep -
 # kernel_is NS TUNNELS SESSIONS
 kernel_is() { [ "$(kernel_tunnels "$1")" = "$2" ] && [ "$(kernel_sessions "$1")" = "$3" ]; }
 both_kernel() { kernel_is "$ns_lns" "$1" "$2" && kernel_is "$ns_lac" "$1" "$2"; }
+# Both sides' kernels, or only the LAC's when the Isthmus LNS runs the userspace data plane (ISTHMUS_PLANE).
+kernel_sides() {
+  if [ "$mode" = lns ] && [ "${ISTHMUS_PLANE:-auto}" = userspace ]; then kernel_is "$ns_lac" "$1" "$2"; else both_kernel "$1" "$2"; fi
+}
 no_tunnels_both() { both_kernel 0 0; }
 gone_both() { no_ppp_both && no_tunnels_both; }
 
@@ -255,6 +259,7 @@ listen = "10.98.0.1"
 secret = "$secret"
 hello = 2
 status = "$dir/status.json"
+data_plane = "${ISTHMUS_PLANE:-auto}"
 
 [l2tp.ppp]
 auth = "chap"
@@ -343,7 +348,7 @@ single_call() {
   check "LAC ppp0: the pool address, peer 10.9.0.1" [ "$lacaddr" = "$peer 10.9.0.1" ]
   check "ping LAC → LNS over ppp0" ip netns exec "$ns_lac" ping -c 3 -i 0.2 -W 3 10.9.0.1
   check "ping LNS → LAC over ppp0, 1400 bytes" ip netns exec "$ns_lns" ping -c 2 -i 0.2 -W 3 -s 1400 "$peer"
-  check "the kernel carries it: one L2TP tunnel and one session on each side" both_kernel 1 1
+  check "the kernel carries it: one L2TP tunnel and one session on each side" kernel_sides 1 1
   echo "== ip l2tp show tunnel / session (LAC)"; ip netns exec "$ns_lac" ip l2tp show tunnel | sed 's/^/   /'; ip netns exec "$ns_lac" ip l2tp show session | sed 's/^/   /'
   echo "== ip -d link show ppp0 (LAC)"; ip -n "$ns_lac" -d addr show ppp0 | sed 's/^/   /'
   [ "$lns_kind" = xl2tpd ] && echo "== LNS pppd: $(pppd_argv "$L/log")"
@@ -385,7 +390,7 @@ xl2tpd_lac_teardowns() {
   check "kill -9 LAC pppd: LNS ppp0 gone too (CDN)" waitfor 100 no_ppp "$ns_lns"
   echo "   (LNS side cleared $(since "$t0") s after the kill)"
   check "LAC xl2tpd noticed: pppd terminated ... by signal 9" grep -q 'pppd terminated for call .* by signal 9' "$A/log"
-  check "the tunnel stays (a kernel tunnel on both sides, no session)" waitfor 25 both_kernel 1 0
+  check "the tunnel stays (a kernel tunnel on both sides, no session)" waitfor 25 kernel_sides 1 0
   # xl2tpd logs a received CDN as "control_finish: Connection closed to PEER, serial N (MESSAGE)" and a received
   # StopCCN as "control_finish: Connection closed to PEER, port 1701 (MESSAGE), Local: T, Remote: T".
   [ "$lns_kind" = xl2tpd ] && check "LNS xl2tpd got a CDN (Connection closed to 10.98.0.2, serial N), no StopCCN" \

@@ -162,4 +162,6 @@ pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd
 
 /// A pty master (non-blocking, close-on-exec) for the userspace PPP data plane; its slave's path in `name`.
 /// glibc declares posix_openpt/ptsname_r only for _GNU_SOURCE. Returns the master fd or -1 (errno).
-int isthmus_open_pty(char *name, size_t len);
+/// The slave is opened too and put in raw mode (no echo); `*slave` is its fd, which the caller keeps open until
+/// pppd has it (so the raw settings stay) and then closes.
+int isthmus_open_pty(char *name, size_t len, int *slave);
