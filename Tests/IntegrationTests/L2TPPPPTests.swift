@@ -50,6 +50,14 @@ struct L2TPPPPTests {
         Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-isthmus.sh", timeout: 300))
     }
 
+    /// An IPv6 underlay: an L2TPv2 call and an L2TPv3 PPP pseudowire (the sockaddr_pppol2tpin6 and
+    /// sockaddr_pppol2tpv3in6 variants), PPP up and ping across (`Tools/scenarios/l2tp-ppp-ipv6.sh`).
+    @Test("PPP over L2TPv2 and L2TPv3 with an IPv6 underlay (QEMU guest)",
+          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func ipv6Underlay() throws {
+        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-ipv6.sh", timeout: 300))
+    }
+
     /// Isthmus LNS ↔ xl2tpd LAC: a tunnel secret (challenges both ways) and CHAP, IPCP from the pool, ping both ways
     /// over ppp0; the LAC's pppd killed, `h` (CDN) and `d` (StopCCN) from xl2tpd; a wrong CHAP password and a wrong
     /// tunnel secret fail with the reason on both sides (`Tools/scenarios/l2tp-ppp.sh lns`).
