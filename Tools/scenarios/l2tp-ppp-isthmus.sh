@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # PPP over L2TP between two Isthmus agents (isthmus l2tp run) in two namespaces, inside the QEMU guest:
-#  1. L2TPv2: the LNS on the userspace PPP data plane (pppd over HDLC), the LAC on the kernel's PPPoL2TP socket;
+#  1. L2TPv2: the LNS on the userspace PPP data plane (pppd on a pty, HDLC in the agent), the LAC on the kernel's
+#     PPPoL2TP socket with the tunnel made by the old API (a PPPoL2TP tunnel management socket, no netlink);
 #     CHAP, an address from the pool, ping both ways, 1400-byte pings; the LNS asks for an outgoing call (OCRQ) on
 #     the same tunnel, which gets the next pool address and passes traffic; `isthmus l2tp show` lists both calls.
 #  2. L2TPv3 PPP pseudowire (type = "ppp", pseudowire type 7): the kernel's v3 PPPoL2TP socket, CHAP, ping.
@@ -83,11 +84,13 @@ tunnel = "to-lns"
 user = "lac-a"
 password = "a password"
 interface = "pppa"
+kernel_api = "socket"
 EOF
 ip netns exec "$a" "$isthmus" l2tp run --config "$work/lac.toml" >"$work/lac.log" 2>&1 & pids+=($!); lacpid=$!
 ip netns exec "$b" "$isthmus" l2tp run --config "$work/lns.toml" >"$work/lns.log" 2>&1 & pids+=($!); lnspid=$!
 check "the LNS runs its calls on the userspace PPP data plane" waitfor 50 grep -q "data plane userspace (pppd over HDLC)" "$work/lns.log"
-check "the LAC on the kernel's (netlink)" waitfor 50 grep -q "data plane kernel (netlink)" "$work/lac.log"
+check "the LAC on the kernel's, tunnel made with L2TPv2's tunnel management socket (kernel_api = \"socket\")" \
+  waitfor 50 grep -q "data plane kernel (PPPoL2TP tunnel socket)" "$work/lac.log"
 check "two calls up on the LAC (incoming and outgoing), with addresses from the pool" \
   waitfor 200 sh -c "[ \$(ip -n $a -4 -o addr show | grep -c 'inet 10.7.0.1[0-9] peer 10.7.0.1/32') = 2 ]"
 echo "== LAC addresses"; ip -n "$a" -4 -o addr show | grep pppa | sed 's/^/   /'
@@ -102,7 +105,7 @@ echo "== isthmus l2tp show (LNS)"; "$isthmus" l2tp show --status "$work/lns.json
 check "show: the LNS's two calls are up with their pppd, and the pool has 9 of 11 free" \
   sh -c "[ \$($isthmus l2tp show --status $work/lns.json | grep -c 'ppp up 10.7.0.1 peer 10.7.0.1[0-9] pppd') = 2 ] && $isthmus l2tp show --status $work/lns.json | grep -q 'pool 10.7.0.10-10.7.0.20: 9 free'"
 check "show -j: the userspace counters moved" sh -c "$isthmus l2tp show --status $work/lns.json -j | grep -q '\"rx_packets\" : [1-9]'"
-check "the LAC's kernel has both sessions" sh -c "[ \$(ip netns exec $a ip l2tp show session | grep -c '^Session') = 2 ]"
+check "the LAC's kernel has both sessions (and the management socket's session 0)" sh -c "[ \$(ip netns exec $a ip l2tp show session | grep -c '^Session [1-9]') = 2 ]"
 
 # 3 (for v2). SIGTERM both: StopCCN, pppds and interfaces gone.
 kill "$lacpid" "$lnspid"
