@@ -519,9 +519,7 @@ public final class L2TPDaemon {
                 if config.version == .v2, let ppp {
                     if ppp.call(tunnelID: id, sessionID: info.localID) != nil { continue }   // started when answered
                     guard t.dataPathAttached else {
-                        let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources,
-                                                             "no PPP data path for this tunnel", forSession: true), now: now)
-                        perform(more, on: id, now: now)
+                        clearForDataPath(info.localID, on: id, "no PPP data path for this tunnel", now: now)
                         continue
                     }
                     do {
@@ -530,9 +528,7 @@ public final class L2TPDaemon {
                                            lnsMode: info.initiatedLocally == info.outgoing, name: "\(t.name) \(name)", now: now)
                     } catch {
                         log("session \(name): \(error); clearing it")
-                        let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources, "\(error)",
-                                                                                    forSession: true), now: now)
-                        perform(more, on: id, now: now)
+                        clearForDataPath(info.localID, on: id, "\(error)", now: now)
                     }
                     continue
                 }
@@ -546,9 +542,7 @@ public final class L2TPDaemon {
                         t.interfaces[info.localID] = pw.interface
                     } catch {
                         log("session \(name): \(error); clearing it")
-                        let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources, "\(error)",
-                                                                                    forSession: true), now: now)
-                        perform(more, on: id, now: now)
+                        clearForDataPath(info.localID, on: id, "\(error)", now: now)
                     }
                     continue
                 }
@@ -562,9 +556,7 @@ public final class L2TPDaemon {
                     try Bridging.attach(pw.interface, to: pw.bridge, alias: pw.alias)
                 } catch {
                     log("session \(name): data path: \(error); clearing it")
-                    let more = t.connection.closeSession(info.localID, .general(ResultCode.errorInsufficientResources, "\(error)", forSession: true),
-                                              now: now)
-                    perform(more, on: id, now: now)
+                    clearForDataPath(info.localID, on: id, "\(error)", now: now)
                 }
             case .sessionClosed(let sid, let result, let byPeer):
                 let name = t.sessionNames.removeValue(forKey: sid) ?? "\(sid)"
@@ -602,6 +594,14 @@ public final class L2TPDaemon {
                 teardown(id)
             }
         }
+    }
+
+    /// Clears an established session whose data path could not be made: CDN 2 (general error), error 4
+    /// (insufficient resources), with why.
+    func clearForDataPath(_ sid: UInt32, on id: UInt32, _ why: String, now: Double) {
+        guard let t = tunnels[id] else { return }
+        let a = t.connection.closeSession(sid, .general(ResultCode.errorInsufficientResources, why, forSession: true), now: now)
+        perform(a, on: id, now: now)
     }
 
     func detachDataPath(_ id: UInt32) {
