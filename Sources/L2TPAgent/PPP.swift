@@ -1,4 +1,5 @@
 import Foundation
+import Sites
 
 /// PPP over L2TP calls (RFC 2661; the L2TPv3 PPP pseudowire, RFC 3931): what the agent asks pppd to do for each
 /// call, as values. `[l2tp.ppp]` in the agent's file (docs/L2TP.md). The I/O is `PPPCalls`.
@@ -59,15 +60,10 @@ public struct PPPConfig: Equatable, Sendable {
 public struct IPv4: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var value: UInt32
     public init(_ value: UInt32) { self.value = value }
+    /// A dotted quad, as the rest of the configuration reads one (`Sites.IPAddress`).
     public init?(_ text: String) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var v: UInt32 = 0
-        for p in parts {
-            guard !p.isEmpty, p.count <= 3, p.allSatisfy(\.isASCII), let n = UInt32(p), n <= 255 else { return nil }
-            v = v << 8 | n
-        }
-        value = v
+        guard let a = IPAddress(text), !a.isIPv6 else { return nil }
+        value = a.bytes.reduce(0) { $0 << 8 | UInt32($1) }
     }
     public var description: String { "\(value >> 24).\(value >> 16 & 255).\(value >> 8 & 255).\(value & 255)" }
     public static func < (a: IPv4, b: IPv4) -> Bool { a.value < b.value }
@@ -206,6 +202,12 @@ public struct PPPDInvocation: Equatable, Sendable {
         if let m = c.mtu { a += ["mtu", "\(m)"] }
         if let m = c.mru { a += ["mru", "\(m)"] }
         return a + c.options
+    }
+
+    /// What a waitpid status of pppd means: its exit reason, or the signal that killed it; and the exit code.
+    public static func waitReason(_ status: Int32) -> (reason: String, exitCode: Int32?) {
+        if status & 0x7f == 0 { let code = (status >> 8) & 0xff; return (exitReason(code), code) }
+        return ("pppd was killed by signal \(status & 0x7f)", nil)
     }
 
     /// What pppd's exit status means (pppd(8), EXIT STATUS), for logs and the CDN's message.

@@ -309,9 +309,9 @@ public final class PPPCalls {
             if r == pid || (r < 0 && errno == ECHILD) {
                 stopping[pid] = nil
                 // pppd had already failed on its own (e.g. authentication) when the call was cleared: say why.
-                let code = (st >> 8) & 0xff
-                if r == pid, st & 0x7f == 0, code != 5, code != 0 {
-                    log("session \(s.name): pppd \(pid) ended: \(PPPDInvocation.exitReason(code))")
+                let (reason, code) = PPPDInvocation.waitReason(st)
+                if r == pid, let code, code != 5, code != 0 {
+                    log("session \(s.name): pppd \(pid) ended: \(reason)")
                 }
             } else if now >= s.deadline {
                 kill(pid, SIGKILL)
@@ -323,10 +323,7 @@ public final class PPPCalls {
             var st: Int32 = 0
             let r = waitpid(c.pid, &st, WNOHANG)
             guard r == c.pid || (r < 0 && errno == ECHILD) else { continue }
-            let reason: String
-            if r < 0 { reason = "pppd is gone" }
-            else if st & 0x7f == 0 { reason = PPPDInvocation.exitReason((st >> 8) & 0xff) }
-            else { reason = "pppd was killed by signal \(st & 0x7f)" }
+            let reason = r < 0 ? "pppd is gone" : PPPDInvocation.waitReason(st).reason
             calls[k] = nil
             release(c)
             log("session \(c.name): pppd \(c.pid) ended: \(reason)")
