@@ -131,13 +131,13 @@ struct L2TPKernelTests {
     }
 
     @Test("seed tunnel and session built by ip and by isthmus agree, and pass traffic")
-    func mirroredPseudowires() throws {
+    func mirroredPseudowires() async throws {
         if let reason = VM.unavailableReason, !VM.insideVM { try Test.cancel("the test VM cannot start: \(reason)") }
         guard let isthmus = Self.isthmusBinary else {
             try Test.cancel("the isthmus binary is not built; run `swift build` before `swift test`")
         }
         let script = Self.script(isthmus: isthmus)
-        let r = VM.insideVM ? try Host.run(["bash", "-c", script]) : try runInVM(script, timeout: 300)
+        let r = VM.insideVM ? try Host.run(["bash", "-c", script]) : try await runInVM(script, timeout: 300)
         let s = Self.sections(r.output)
         try #require(s["modprobe"]?.status == 0, "the VM kernel has no l2tp modules:\n\(r.output)")
 

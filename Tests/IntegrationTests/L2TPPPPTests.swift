@@ -46,52 +46,52 @@ struct L2TPPPPTests {
     /// ways; an L2TPv3 PPP pseudowire; SIGTERM leaves nothing.
     @Test("Isthmus LAC ↔ Isthmus LNS: both data planes, incoming and outgoing calls, a v3 PPP pseudowire (QEMU guest)",
           .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func isthmusBothEnds() throws {
-        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-isthmus.sh", timeout: 300))
+    func isthmusBothEnds() async throws {
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-isthmus.sh", timeout: 300))
     }
 
     /// An IPv6 underlay: an L2TPv2 call and an L2TPv3 PPP pseudowire (the sockaddr_pppol2tpin6 and
     /// sockaddr_pppol2tpv3in6 variants), PPP up and ping across (`Tools/scenarios/l2tp-ppp-ipv6.sh`).
     @Test("PPP over L2TPv2 and L2TPv3 with an IPv6 underlay (QEMU guest)",
           .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func ipv6Underlay() throws {
-        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-ipv6.sh", timeout: 300))
+    func ipv6Underlay() async throws {
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-ipv6.sh", timeout: 300))
     }
 
     /// Isthmus LNS ↔ xl2tpd LAC: a tunnel secret (challenges both ways) and CHAP, IPCP from the pool, ping both ways
     /// over ppp0; the LAC's pppd killed, `h` (CDN) and `d` (StopCCN) from xl2tpd; a wrong CHAP password and a wrong
     /// tunnel secret fail with the reason on both sides (`Tools/scenarios/l2tp-ppp.sh lns`).
     @Test("Isthmus LNS ↔ xl2tpd LAC (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func isthmusLNS() throws {
-        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp.sh lns", timeout: 420))
+    func isthmusLNS() async throws {
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp.sh lns", timeout: 420))
     }
 
     /// The Isthmus LNS on the userspace PPP data plane (pppd on the agent's pty, HDLC in the agent) with xl2tpd's
     /// kernel LAC: one call, CHAP, ping both ways.
     @Test("Isthmus LNS on the userspace PPP data plane ↔ xl2tpd LAC (QEMU guest)",
           .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func isthmusUserspaceLNS() throws {
-        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) ISTHMUS_PLANE=userspace STEPS=single-call Tools/scenarios/l2tp-ppp.sh lns",
+    func isthmusUserspaceLNS() async throws {
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) ISTHMUS_PLANE=userspace STEPS=single-call Tools/scenarios/l2tp-ppp.sh lns",
                                  timeout: 300))
     }
 
     /// Isthmus LAC ↔ xl2tpd LNS: the same, the other way round (`Tools/scenarios/l2tp-ppp.sh lac`).
     @Test("Isthmus LAC ↔ xl2tpd LNS (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func isthmusLAC() throws {
-        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp.sh lac", timeout: 420))
+    func isthmusLAC() async throws {
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp.sh lac", timeout: 420))
     }
 
     /// 20 xl2tpd LACs to one Isthmus LNS: distinct pool addresses, traffic on every call, a CDN and a killed pppd
     /// clearing only their own call and socket (`Tools/scenarios/l2tp-ppp-load.sh many`).
     @Test("20 concurrent calls to one Isthmus LNS (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func twentyCalls() throws {
-        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh many", timeout: 600))
+    func twentyCalls() async throws {
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh many", timeout: 600))
     }
 
     /// 100 connect/disconnect cycles (PPP up each time): the agent's fds, the kernel's sessions and tunnels, ppp
     /// interfaces and the pool are as before (`Tools/scenarios/l2tp-ppp-load.sh cycles`).
     @Test("100 connect/disconnect cycles leak nothing (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func hundredCycles() throws {
-        Self.verdict(try runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh cycles", timeout: 900))
+    func hundredCycles() async throws {
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh cycles", timeout: 900))
     }
 }

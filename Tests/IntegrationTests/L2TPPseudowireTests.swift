@@ -23,8 +23,8 @@ struct L2TPPseudowireTests {
     }
 
     @Test("kernel data plane (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func kernel() throws {
-        Self.verdict(try runInVM("modprobe -a l2tp_eth l2tp_netlink veth && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-pseudowire.sh kernel",
+    func kernel() async throws {
+        Self.verdict(try await runInVM("modprobe -a l2tp_eth l2tp_netlink veth && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-pseudowire.sh kernel",
                                  timeout: 300))
     }
 
@@ -42,9 +42,9 @@ struct L2TPPseudowireTests {
 
     @Test("site segment with control = \"l2tpv3\": kernel data plane (QEMU guest)",
           .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func siteKernel() throws {
+    func siteKernel() async throws {
         let words = (["l2tpv3", "kernel", "1178"] + Self.segmentLines).map { "'" + $0 + "'" }.joined(separator: " ")
-        let r = try runInVM("modprobe -a l2tp_eth l2tp_netlink veth bridge && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/two-sites.sh \(words)",
+        let r = try await runInVM("modprobe -a l2tp_eth l2tp_netlink veth bridge && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/two-sites.sh \(words)",
                             timeout: 420)
         #expect(r.status == 0 && r.output.contains("every check passed") && !r.output.contains("FAIL"), "\(r.output)")
         #expect(r.output.contains("l2tpeth, mtu 1500; control established"), "\(r.output)")

@@ -88,13 +88,13 @@ struct LabExampleTests {
 
     @Test("inside the QEMU guest: the examples this kernel cannot run pass, their broken variants fail",
           .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)), arguments: brokenInVM)
-    func inVM(_ b: Broken) throws {
+    func inVM(_ b: Broken) async throws {
         // Broken copies live under the repo (.vm-cache is git-ignored): the guest sees the host root read-only.
         let dir = VM.repoRoot.appendingPathComponent(".vm-cache/labs-\(getpid())-\(b.example)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = try Self.writeBroken(b, into: dir)
         let bin = Host.isthmusBinary!
-        let r = try runInVM("""
+        let r = try await runInVM("""
             modprobe -a l2tp_eth l2tp_ip ipip veth bridge 8021q
             \(bin) lab run \(Self.examples)/\(b.example).toml --json; echo "exit=$?"
             \(bin) lab run \(file) --json; echo "exit=$?"

@@ -17,10 +17,10 @@ struct SiteKernelTests {
     ]
 
     @Test("two sites, kernel data plane", arguments: 0..<3)
-    func twoSites(_ index: Int) throws {
+    func twoSites(_ index: Int) async throws {
         let (kind, mss, extra) = Self.cases[index]
         let words = ([kind, "kernel", "\(mss)"] + extra).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let r = try runInVM("modprobe -a l2tp_eth l2tp_ip ip_gre veth bridge && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/two-sites.sh \(words.joined(separator: " "))",
+        let r = try await runInVM("modprobe -a l2tp_eth l2tp_ip ip_gre veth bridge && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/two-sites.sh \(words.joined(separator: " "))",
                             timeout: 420)
         #expect(r.status == 0, "\(kind) \(extra):\n\(r.output)")
         #expect(r.output.contains("every check passed"), "\(r.output)")

@@ -124,9 +124,9 @@ struct TunnelKernelTests {
 
     @Test("ip link add/set and ip tunnel add/change/del vs isthmus: same ip -d -j link show",
           .enabled(if: !binaryMissing, "the isthmus binary is not built (swift build first)"))
-    func sameState() throws {
+    func sameState() async throws {
         let bin = try #require(Self.isthmusBinary)
-        let r = try runInVM(Self.stateScript(isthmus: bin), timeout: 400)
+        let r = try await runInVM(Self.stateScript(isthmus: bin), timeout: 400)
         #expect(r.status == 0, "\(r.output)")
         #expect(!r.output.contains("FAIL "), "\(r.output.split(separator: "\n").filter { $0.hasPrefix("FAIL ") }.joined(separator: "\n"))")
         let s = Self.sections(r.output)
@@ -188,9 +188,9 @@ struct TunnelKernelTests {
 
     @Test("gretap, ipip (tunnel add) and ip6gretap carry pings between namespaces",
           .enabled(if: !binaryMissing, "the isthmus binary is not built (swift build first)"))
-    func traffic() throws {
+    func traffic() async throws {
         let bin = try #require(Self.isthmusBinary)
-        let r = try runInVM(Self.trafficScript(isthmus: bin), timeout: 300)
+        let r = try await runInVM(Self.trafficScript(isthmus: bin), timeout: 300)
         #expect(r.status == 0, "\(r.output)")
         for name in ["gretap", "ipip", "ip6gretap", "gretap-mixed"] {
             #expect(r.output.contains("PASS \(name)\n"), "\(name): \(r.output)")

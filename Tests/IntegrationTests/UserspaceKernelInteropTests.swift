@@ -380,12 +380,12 @@ struct UserspaceKernelInteropTests {
         return out
     }
 
-    /// The script's run, once for the whole suite.
-    static let outcome: Result<Run, any Error> = Result {
+    /// The script's run, once for the whole suite (a task, so that the tests waiting for it hold no thread).
+    static let outcome = Task<Run, any Error> {
         guard let bin = isthmusBinary else { throw VMError(description: "the isthmus binary is not built") }
         let script = Self.script(isthmus: bin)
         let t0 = Date()
-        let r = VM.insideVM ? try Host.run(["bash", "-c", script]) : try runInVM(script, timeout: 420)
+        let r = VM.insideVM ? try Host.run(["bash", "-c", script]) : try await runInVM(script, timeout: 420)
         let run = Run(status: r.status, output: r.output, seconds: Date().timeIntervalSince(t0), sections: sections(r.output))
         var timing = "UserspaceKernelInteropTests: one VM run, \(String(format: "%.1f", run.seconds)) s"
         func took(_ section: String) -> String { run[section]?.text.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?" }
@@ -396,8 +396,8 @@ struct UserspaceKernelInteropTests {
         return run
     }
 
-    static func vmRun() throws -> Run {
-        let run = try outcome.get()
+    static func vmRun() async throws -> Run {
+        let run = try await outcome.value
         try #require(run.status == 0 && run["total-elapsed"] != nil, "the VM script did not finish (status \(run.status)):\n\(run.output.suffix(4000))")
         try #require(run["modprobe"]?.status == 0, "the VM kernel lacks modules:\n\(run["modprobe"]?.text ?? run.output)")
         try #require(run["underlay"]?.status == 0, "underlay setup failed:\n\(run["underlay"]?.text ?? run.output)")
@@ -429,8 +429,8 @@ struct UserspaceKernelInteropTests {
     // MARK: tests
 
     @Test("ping both ways, MTU-sized pings, ARP, 1 MiB over TCP, counters, clean stop", arguments: pairs)
-    func traffic(_ p: Pair) throws {
-        let run = try Self.vmRun()
+    func traffic(_ p: Pair) async throws {
+        let run = try await Self.vmRun()
         let x = p.name
         let context = { "\n\n\(run.context(x))" }
         func ran(_ step: String) {
@@ -487,8 +487,8 @@ struct UserspaceKernelInteropTests {
     }
 
     @Test("a wrong peer_cookie on the L2TPv3/IP pair: no ping, bad_cookie counted")
-    func wrongCookie() throws {
-        let run = try Self.vmRun()
+    func wrongCookie() async throws {
+        let run = try await Self.vmRun()
         let context = { "\n\n\(run.context("badcookie"))" }
         #expect(run["badcookie-start"]?.status == 0, "\(context())")
         #expect(run["badcookie-overlay"]?.status == 0, "\(context())")
@@ -562,9 +562,9 @@ struct UserspaceKernelInteropTests {
     }
 
     @Test("the kernel and isthmus write the same encapsulation; tshark finds nothing malformed", arguments: pairs)
-    func wire(_ p: Pair) throws {
+    func wire(_ p: Pair) async throws {
         try #require(Host.which("tshark"), "tshark is not installed on this host (apt-get install tshark)")
-        let run = try Self.vmRun()
+        let run = try await Self.vmRun()
         let x = p.name, w = p.wire
         let b64 = try #require(run["\(x)-pcap"]?.text.trimmingCharacters(in: .whitespacesAndNewlines), "no capture for \(x)")
         let data = try #require(Data(base64Encoded: b64), "the capture of \(x) is not base64: \(b64.prefix(200))")

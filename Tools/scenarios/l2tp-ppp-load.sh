@@ -162,7 +162,10 @@ if [ "$mode" = many ]; then
   for i in $(seq 1 "$calls"); do kill -INT "$(cat "$work/lac$i/pid")" 2>/dev/null; done
   check "every LAC gone: the LNS has no tunnel, session or ppp interface left" \
     waitfor 300 sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = 0 ] && [ \$(ip -n $lns -o link show | grep -c ': ppp') = 0 ]"
-  check "the agent's fds are back to $fds0" waitfor 50 sh -c "[ \$(ls /proc/$agent/fd | wc -l) = $fds0 ]"
+  # Closed connections are kept for a retransmission cycle (RFC 2661 §5.7, 31 s) with their socket: wait them out.
+  check "every closed connection is forgotten after its hold" waitfor 300 sh -c "! grep -q '\"peer_host\"' $work/lns.json"
+  check "the agent's fds are back to $fds0" \
+    sh -c "waitfor() { for _ in \$(seq 50); do [ \$(ls /proc/$agent/fd | wc -l) = $fds0 ] && return 0; sleep 0.2; done; return 1; }; waitfor || { ls -l /proc/$agent/fd; false; }"
   check "the pool is whole again (51 free)" waitfor 25 sh -c "[ \"\$(sed -n 's/.*\"free\" : \([0-9]*\).*/\1/p' $work/lns.json)\" = 51 ]"
 else
   # CYCLERS (default 5) LACs cycle at once, each CYCLES/CYCLERS times (the agent sees overlapping set-ups and

@@ -6,8 +6,8 @@ import Foundation
 ///
 ///     @Suite(.serialized, .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
 ///     struct L2TPTests {
-///         @Test func tunnel() throws {
-///             let r = try runInVM("modprobe l2tp_eth && ip l2tp show tunnel")
+///         @Test func tunnel() async throws {
+///             let r = try await runInVM("modprobe l2tp_eth && ip l2tp show tunnel")
 ///             #expect(r.status == 0, "\(r.output)")
 ///         }
 ///     }
@@ -67,8 +67,48 @@ struct VMError: Error, CustomStringConvertible {
 /// seconds, 125 that the harness itself failed (the output says why).
 ///
 /// Each call boots its own guest (about 3 to 4 s on an idle host, TCG), so put several checks in one script.
+///
+/// Async, and the guest is waited for on a thread of its own: swift-testing runs tests on the cooperative pool, which
+/// has one thread per core (two here), and a test blocked for minutes in a guest would hold one of them, starving
+/// every other test -- and the time limits of short tests then expire before they get to run. At most
+/// `VMSlots.shared.limit` guests run at once (each TCG guest keeps a host core busy); the rest wait without a thread.
 @discardableResult
-func runInVM(_ script: String, timeout: Int = 300, memoryMB: Int = 1024) throws -> (status: Int32, output: String) {
+func runInVM(_ script: String, timeout: Int = 300, memoryMB: Int = 1024) async throws -> (status: Int32, output: String) {
+    await VMSlots.shared.acquire()
+    do {
+        let r = try await withCheckedThrowingContinuation { (c: CheckedContinuation<(status: Int32, output: String), any Error>) in
+            let t = Thread { c.resume(with: Result { try runInVMBlocking(script, timeout: timeout, memoryMB: memoryMB) }) }
+            t.name = "runInVM"
+            t.start()
+        }
+        await VMSlots.shared.release()
+        return r
+    } catch {
+        await VMSlots.shared.release()
+        throw error
+    }
+}
+
+/// How many guests may run at once, and the tests waiting for one (FIFO, without holding a thread).
+actor VMSlots {
+    static let shared = VMSlots(limit: max(1, ProcessInfo.processInfo.activeProcessorCount))
+    let limit: Int
+    private var running = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func acquire() async {
+        if running < limit { running += 1; return }
+        await withCheckedContinuation { waiting.append($0) }   // the slot is handed over by release()
+    }
+
+    func release() {
+        if waiting.isEmpty { running -= 1 } else { waiting.removeFirst().resume() }
+    }
+}
+
+private func runInVMBlocking(_ script: String, timeout: Int, memoryMB: Int) throws -> (status: Int32, output: String) {
     if let reason = VM.unavailableReason {
         throw VMError(description: "cannot start the test VM: \(reason)")
     }
