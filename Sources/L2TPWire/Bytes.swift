@@ -6,6 +6,14 @@
     UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
 }
 
+@inline(__always) func be16<D: RandomAccessCollection<UInt8>>(_ b: D, _ i: Int) -> UInt16 where D.Index == Int {
+    UInt16(b[i]) << 8 | UInt16(b[i + 1])
+}
+
+@inline(__always) func be32<D: RandomAccessCollection<UInt8>>(_ b: D, _ i: Int) -> UInt32 where D.Index == Int {
+    UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
+}
+
 @inline(__always) func be64(_ b: [UInt8], _ i: Int) -> UInt64 { UInt64(be32(b, i)) << 32 | UInt64(be32(b, i + 4)) }
 
 extension Array where Element == UInt8 {

@@ -94,28 +94,36 @@ public struct V2DataHeader: Hashable, Sendable {
 
     /// The header bytes for a payload of `payloadLength` bytes (Length, when present, counts both).
     public func encode(payloadLength: Int) throws(L2TPWireError) -> [UInt8] {
+        var out: [UInt8] = []
+        try encode(payloadLength: payloadLength, into: &out)
+        return out
+    }
+
+    /// Appends the header bytes to `out` (a send buffer the payload follows); on error `out` is as it was.
+    public func encode(payloadLength: Int, into out: inout [UInt8]) throws(L2TPWireError) {
+        let start = out.count
         let sequenced = ns != nil || nr != nil
         var flags: UInt8 = 0
         if hasLength { flags |= 0x40 }
         if sequenced { flags |= 0x08 }
         if offsetPad != nil { flags |= 0x02 }
         if priority { flags |= 0x01 }
-        var out: [UInt8] = [flags, L2TPVersion.v2.rawValue]
-        if hasLength { out.appendBE16(0) }
+        if let pad = offsetPad, pad.count > 0xffff { throw L2TPWireError(.valueOutOfRange) }
+        let headerLength = 6 + (hasLength ? 2 : 0) + (sequenced ? 4 : 0) + (offsetPad.map { 2 + $0.count } ?? 0)
+        if hasLength {
+            guard payloadLength >= 0, headerLength + payloadLength <= 0xffff else { throw L2TPWireError(.valueOutOfRange) }
+        }
+        out.append(flags)
+        out.append(L2TPVersion.v2.rawValue)
+        if hasLength { out.appendBE16(UInt16(headerLength + payloadLength)) }
         out.appendBE16(tunnelID)
         out.appendBE16(sessionID)
         if sequenced { out.appendBE16(ns ?? 0); out.appendBE16(nr ?? 0) }
         if let pad = offsetPad {
-            guard pad.count <= 0xffff else { throw L2TPWireError(.valueOutOfRange) }
             out.appendBE16(UInt16(pad.count))
             out += pad
         }
-        if hasLength {
-            let length = out.count + payloadLength
-            guard payloadLength >= 0, length <= 0xffff else { throw L2TPWireError(.valueOutOfRange) }
-            out.putBE16(UInt16(length), at: 2)
-        }
-        return out
+        assert(out.count - start == headerLength)
     }
 }
 
@@ -149,6 +157,17 @@ public enum L2TPHeader: Hashable, Sendable {
     /// Reads the header of `datagram` as it came over `transport` (for IP: the bytes after the IP header).
     /// Never traps; anything malformed throws with its reason.
     public static func parse(_ d: [UInt8], transport: L2TPTransport) throws(L2TPWireError) -> L2TPHeader {
+        try parse(bytes: d, transport: transport)
+    }
+
+    /// `parse` on bytes in place (a receive buffer), without copying them into an array first.
+    public static func parse(_ d: UnsafeRawBufferPointer, transport: L2TPTransport) throws(L2TPWireError) -> L2TPHeader {
+        try parse(bytes: d, transport: transport)
+    }
+
+    /// The one implementation of both (specialized for each; indices from 0).
+    static func parse<D: RandomAccessCollection<UInt8>>(bytes d: D, transport: L2TPTransport) throws(L2TPWireError) -> L2TPHeader
+    where D.Index == Int {
         if transport == .ip {
             // RFC 3931 §4.1.1.2: a zero session id marks a control message.
             guard d.count >= 4 else { throw L2TPWireError(.tooShort, offset: 0) }
@@ -182,7 +201,8 @@ public enum L2TPHeader: Hashable, Sendable {
     }
 
     /// The 12-byte control header at `at` (T, L, S and the version already checked).
-    static func parseControl(_ d: [UInt8], at p: Int, version: L2TPVersion) throws(L2TPWireError) -> L2TPHeader {
+    static func parseControl<D: RandomAccessCollection<UInt8>>(_ d: D, at p: Int, version: L2TPVersion) throws(L2TPWireError) -> L2TPHeader
+    where D.Index == Int {
         guard d.count - p >= ControlHeader.size else { throw L2TPWireError(.tooShort, offset: p) }
         let length = Int(be16(d, p + 2))
         guard length >= ControlHeader.size, length <= d.count - p else {
@@ -199,7 +219,7 @@ public enum L2TPHeader: Hashable, Sendable {
     }
 
     /// An L2TPv2 data header (RFC 2661 §3.1).
-    static func parseV2Data(_ d: [UInt8]) throws(L2TPWireError) -> L2TPHeader {
+    static func parseV2Data<D: RandomAccessCollection<UInt8>>(_ d: D) throws(L2TPWireError) -> L2TPHeader where D.Index == Int {
         let flags = d[0]
         let hasLength = flags & 0x40 != 0, sequenced = flags & 0x08 != 0, offset = flags & 0x02 != 0
         let fixed = 2 + (hasLength ? 2 : 0) + 4 + (sequenced ? 4 : 0) + (offset ? 2 : 0)

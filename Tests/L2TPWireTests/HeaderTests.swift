@@ -200,6 +200,45 @@ struct HeaderTests {
             .reason == .valueOutOfRange)
     }
 
+    @Test("v2 data encode(into:) appends the same header after what is there, and on an error leaves it unchanged")
+    func v2DataEncodeInto() throws {
+        let full = V2DataHeader(tunnelID: 5, sessionID: 6, ns: 10, nr: 0, hasLength: true, priority: true, offsetPad: [0xee, 0xff])
+        var out: [UInt8] = [1, 2, 3]
+        try full.encode(payloadLength: 2, into: &out)
+        #expect(out == [1, 2, 3] + Array(Self.v2DataAllFlags.prefix(16)))
+        #expect(wireError { try V2DataHeader(tunnelID: 1, sessionID: 1, hasLength: true).encode(payloadLength: 65530, into: &out) }?
+            .reason == .valueOutOfRange)
+        #expect(wireError { try V2DataHeader(tunnelID: 1, sessionID: 1, offsetPad: [UInt8](repeating: 0, count: 0x1_0000))
+                                .encode(payloadLength: 0, into: &out) }?.reason == .valueOutOfRange)
+        #expect(out == [1, 2, 3] + Array(Self.v2DataAllFlags.prefix(16)))
+    }
+
+    /// The same answer, or the same error, from the bytes in place as from an array: every header form, every prefix
+    /// of each, and 20,000 mutations of them.
+    @Test("parse of bytes in place agrees with parse of an array, on goldens, their prefixes and random mutations")
+    func parseInPlace() {
+        func both(_ d: [UInt8], _ t: L2TPTransport) -> Bool {
+            let a = Result { () throws(L2TPWireError) in try L2TPHeader.parse(d, transport: t) }
+            let b = d.withUnsafeBytes { raw in Result { () throws(L2TPWireError) in try L2TPHeader.parse(raw, transport: t) } }
+            return "\(a)" == "\(b)"
+        }
+        let forms: [([UInt8], L2TPTransport)] = [(Self.v2Control, .udp), (Self.v3ControlUDP, .udp), (Self.v3ControlIP, .ip),
+                                                 (Self.v3DataUDP, .udp), (Self.v3DataIP, .ip), (Self.v2DataAllFlags, .udp),
+                                                 (Self.v2DataMinimal, .udp)]
+        var rng = SystemRandomNumberGenerator()
+        var disagreements: [String] = []
+        for (d, t) in forms {
+            for n in 0...d.count where !both(Array(d.prefix(n)), t) { disagreements.append(hex(Array(d.prefix(n)))) }
+            for _ in 0..<20_000 / forms.count {
+                var m = d
+                for _ in 0..<Int.random(in: 1...4, using: &rng) { m[Int.random(in: 0..<m.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+                if Bool.random(using: &rng) { m += (0..<Int.random(in: 0...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+                if !both(m, t) { disagreements.append(hex(m)) }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(5))")
+    }
+
     @Test("every reason has a distinct snake_case name")
     func reasonNames() {
         let names = L2TPWireError.Reason.allCases.map(\.name)
