@@ -290,6 +290,8 @@ public final class L2TPDaemon {
     }
 
     func drain(_ socket: ControlSocket, now: Double) {
+        // The userspace PPP plane's frames for pppd go in one write per call per drain.
+        defer { if let ppp, !ppp.inKernel { ppp.flush() } }
         // The tunnel whose socket this is, for data messages (the userspace data plane's hot path: found once, and
         // the datagram handed over from the buffer without a copy).
         let owner = tunnels.first(where: { $0.value.socket === socket })?.key ?? tunnels.keys.first

@@ -46,6 +46,9 @@ public final class PPPCalls {
         let counters = Counters()
         /// Userspace: our fd of the pty's slave, kept for the call so its raw settings hold until pppd has it.
         var ptySlave: Int32 = -1
+        /// Userspace: HDLC frames for pppd not yet written, and where each ends (with its frame's size).
+        var toPPPD: [UInt8] = []
+        var toPPPDFrames: [(end: Int, bytes: Int)] = []
         init(tunnelID: UInt32, sessionID: UInt32, name: String, interface: String, peerAddress: IPv4?, socket: Int32,
              pid: pid_t, lnsMode: Bool, started: Double) {
             self.tunnelID = tunnelID; self.sessionID = sessionID; self.name = name; self.interface = interface
@@ -106,6 +109,7 @@ public final class PPPCalls {
     }
 
     deinit {
+        batch.deallocate()
         for c in calls.values { kill(c.pid, SIGKILL); close(c.socket) }
         if let secretsFile { unlink(secretsFile) }
     }
@@ -220,22 +224,33 @@ public final class PPPCalls {
 
     private var byStream: [Int32: Key] = [:]
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
-    private var frameBuffer: [UInt8] = []
-    private var encodeBuffer: [UInt8] = []
+    /// pppd → peer: the data messages made from one read of the pty (each one's range), sent with one sendmmsg.
+    private var outBuffer: [UInt8] = []
+    private var outRanges: [(range: Range<Int>, payload: Int)] = []
+    private let batch = UnsafeMutablePointer<isthmus_dgram>.allocate(capacity: PPPCalls.batchMax)
+    static let batchMax = 64
+    /// Peer → pppd: the calls with HDLC frames waiting in `toPPPD` for `flush` (a drain's worth, one write each).
+    private var unflushed: [Call] = []
+    /// A call's frames are written before they reach this many bytes (the pty takes a write of this size whole).
+    static let flushThreshold = 32768
 
     /// pppd wrote to a call's stream: every complete HDLC frame (FCS checked) goes to the peer as an L2TPv2 data
-    /// message (FF 03 put back when pppd compressed it away). What the decoder drops is counted on the call.
+    /// message (FF 03 put back when pppd compressed it away), the frames of one read in one sendmmsg. What the
+    /// decoder drops is counted on the call.
     public func readable(_ fd: Int32) {
         guard let key = byStream[fd], let c = calls[key], let t = tunnels[key.tunnel] else { return }
         for _ in 0..<64 {
             let n = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { return }   // EAGAIN, or pppd closed its end (its exit is seen by poll)
             let before = c.decoder.counters
+            outBuffer.removeAll(keepingCapacity: true)
+            outRanges.removeAll(keepingCapacity: true)
             readBuffer.withUnsafeBytes { raw in
                 c.decoder.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) { frame in
-                    send(frame, of: c, tunnel: t)
+                    append(frame, of: c, tunnel: t)
                 }
             }
+            sendAppended(of: c, socket: t.socket)
             let after = c.decoder.counters
             let bad = (after.badFCS - before.badFCS) + (after.tooShort - before.tooShort) + (after.tooLong - before.tooLong)
                 + (after.aborted - before.aborted)
@@ -243,43 +258,80 @@ public final class PPPCalls {
         }
     }
 
-    private func send(_ frame: UnsafeRawBufferPointer, of c: Call, tunnel t: (socket: Int32, peer: UDPAddress, peerTunnelID: UInt32)) {
+    /// Adds `frame` as a data message to the next batch.
+    private func append(_ frame: UnsafeRawBufferPointer, of c: Call, tunnel t: (socket: Int32, peer: UDPAddress, peerTunnelID: UInt32)) {
         var h = V2DataHeader(tunnelID: UInt16(truncatingIfNeeded: t.peerTunnelID), sessionID: UInt16(truncatingIfNeeded: c.peerSessionID))
-        if config.sequencing { h.ns = c.ns; h.nr = 0; c.ns &+= 1 }
+        if config.sequencing { h.ns = c.ns; h.nr = 0 }
         let addControl = !PPPFrame.hasAddressControl(frame)
         let length = frame.count + (addControl ? 2 : 0)
-        guard let header = try? h.encode(payloadLength: length) else { c.counters.drop(.malformed); return }
-        frameBuffer.removeAll(keepingCapacity: true)
-        frameBuffer += header
-        if addControl { frameBuffer += PPPFrame.addressControl }
-        frameBuffer += frame
-        let sent = frameBuffer.withUnsafeBytes { Glibc.send(t.socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-        if sent == frameBuffer.count {
-            c.counters.add(.txPackets, 1); c.counters.add(.txBytes, length)
-        } else {
-            c.counters.drop(.ioError)
+        let start = outBuffer.count
+        guard (try? h.encode(payloadLength: length, into: &outBuffer)) != nil else { c.counters.drop(.malformed); return }
+        if config.sequencing { c.ns &+= 1 }
+        if addControl { outBuffer += PPPFrame.addressControl }
+        outBuffer.append(contentsOf: frame)
+        outRanges.append((start..<outBuffer.count, length))
+    }
+
+    /// Sends the batch `append` made (sendmmsg, up to `batchMax` at a time); what the socket refuses is counted.
+    private func sendAppended(of c: Call, socket: Int32) {
+        guard !outRanges.isEmpty else { return }
+        outBuffer.withUnsafeMutableBytes { raw in
+            var next = 0
+            while next < outRanges.count {
+                let n = min(Self.batchMax, outRanges.count - next)
+                for i in 0..<n {
+                    let r = outRanges[next + i].range
+                    batch[i] = isthmus_dgram()
+                    batch[i].base = raw.baseAddress! + r.lowerBound
+                    batch[i].length = UInt32(r.count)
+                }
+                // Connected socket: no address. Non-blocking, so a full socket buffer refuses the rest (-1: all).
+                let sent = max(0, Int(isthmus_send_batch(socket, batch, UInt32(n))))
+                for i in 0..<n {
+                    if i < sent {
+                        c.counters.add(.txPackets, 1); c.counters.add(.txBytes, outRanges[next + i].payload)
+                    } else {
+                        c.counters.drop(.ioError)
+                    }
+                }
+                next += n
+            }
         }
     }
 
-    /// An L2TPv2 data message from the tunnel's socket: its PPP frame goes to the call's pppd, HDLC encoded
-    /// (every control character escaped, which every pppd accepts). Unknown sessions and malformed headers are
-    /// dropped and counted (returned false).
+    /// An L2TPv2 data message from the tunnel's socket: its PPP frame, HDLC encoded (every control character
+    /// escaped, which every pppd accepts), joins the call's frames for pppd, which `flush` writes (or this, once they
+    /// reach `flushThreshold` bytes). Unknown sessions and malformed headers are dropped and counted (returned false).
     @discardableResult
     public func deliver(tunnelID: UInt32, datagram: UnsafeRawBufferPointer) -> Bool {
-        let bytes = Array(datagram)
-        guard case .v2Data(let h, let payload)? = try? L2TPHeader.parse(bytes, transport: .udp), h.tunnelID == UInt16(truncatingIfNeeded: tunnelID),
+        guard case .v2Data(let h, let payload)? = try? L2TPHeader.parse(datagram, transport: .udp), h.tunnelID == UInt16(truncatingIfNeeded: tunnelID),
               let c = calls[Key(tunnel: tunnelID, session: UInt32(h.sessionID))] else { return false }
-        let frame = bytes[payload]
-        guard !frame.isEmpty else { c.counters.drop(.malformed); return true }
-        encodeBuffer.removeAll(keepingCapacity: true)
-        frame.withUnsafeBytes { HDLCEncoder().encode($0, into: &encodeBuffer) }
-        let n = encodeBuffer.withUnsafeBytes { write(c.socket, $0.baseAddress, $0.count) }
-        if n == encodeBuffer.count {
-            c.counters.add(.rxPackets, 1); c.counters.add(.rxBytes, frame.count)
-        } else {
-            c.counters.drop(.ioError)   // pppd is not reading (its end is full) or gone
-        }
+        guard !payload.isEmpty else { c.counters.drop(.malformed); return true }
+        if c.toPPPD.isEmpty { unflushed.append(c) }
+        HDLCEncoder().encode(UnsafeRawBufferPointer(rebasing: datagram[payload]), into: &c.toPPPD)
+        c.toPPPDFrames.append((end: c.toPPPD.count, bytes: payload.count))
+        if c.toPPPD.count >= Self.flushThreshold { writeOut(c) }
         return true
+    }
+
+    /// Writes every call's waiting frames to its pppd: the loop calls this after each drain of a tunnel socket.
+    public func flush() {
+        for c in unflushed { writeOut(c) }
+        unflushed.removeAll(keepingCapacity: true)
+    }
+
+    /// One write of the call's waiting frames. A short write (pppd's end is full, or pppd is gone) loses the frames
+    /// not wholly written, counted as io_error; the next write starts with a flag, so pppd drops the cut frame
+    /// (bad FCS) and finds the next.
+    private func writeOut(_ c: Call) {
+        guard !c.toPPPD.isEmpty else { return }
+        let n = c.toPPPD.withUnsafeBytes { Glibc.write(c.socket, $0.baseAddress, $0.count) }
+        var packets = 0, bytes = 0
+        for f in c.toPPPDFrames where f.end <= n { packets += 1; bytes += f.bytes }
+        c.counters.add(.rxPackets, packets); c.counters.add(.rxBytes, bytes)
+        if packets < c.toPPPDFrames.count { c.counters.drop(.ioError, c.toPPPDFrames.count - packets) }
+        c.toPPPD.removeAll(keepingCapacity: true)
+        c.toPPPDFrames.removeAll(keepingCapacity: true)
     }
 
     /// Ends a call's PPP: pppd gets SIGTERM (then SIGKILL if it lingers), our copy of the socket is closed (the kernel
@@ -292,6 +344,9 @@ public final class PPPCalls {
     }
 
     func release(_ c: Call) {
+        // Frames still waiting for this pppd go with it (the fd is closed here and may be reused).
+        c.toPPPD.removeAll(); c.toPPPDFrames.removeAll()
+        unflushed.removeAll { $0 === c }
         byStream[c.socket] = nil
         close(c.socket)
         if c.ptySlave >= 0 { close(c.ptySlave) }
