@@ -199,9 +199,13 @@ public struct ControlConnection: Sendable {
     public var random: any RandomNumberGenerator & Sendable
 
     var sessions: [UInt32: SessionRecord] = [:]
-    /// v2: the Session ID a ZLB carries — the peer's id of the session the last delivered message was about (0 for
-    /// the tunnel's own messages). xl2tpd releases a call it cleared only when the ZLB acknowledging its CDN names
-    /// that call, as its own ZLBs do.
+    /// v2: the Session ID the next ZLB carries: the peer's id of the call whose CDN was just delivered, else 0.
+    /// xl2tpd releases a call it cleared only when the ZLB acknowledging its CDN names that call. But a ZLB naming a
+    /// call xl2tpd no longer has goes to its handle_special, which counts it as a message (its expected Ns goes one
+    /// up) without the undo its ZLB path does: from then on it refuses every message and ZLB of ours as out of order,
+    /// and so never sees another acknowledgement from us. So only the CDN's first ZLB names the call (not the
+    /// acknowledgements of ICRQ or ICCN, which can arrive after the call is gone, nor the repeat for a retransmitted
+    /// CDN, which can arrive after our first ZLB released it).
     var ackSessionID: UInt16 = 0
     var localNonce: [UInt8]?
     var peerNonce: [UInt8]?
@@ -491,7 +495,7 @@ public struct ControlConnection: Sendable {
                 switch payload {
                 case .incoming(let m):
                     if configuration.version == .v2 {
-                        ackSessionID = m.header.sessionID == 0 ? 0
+                        ackSessionID = m.messageType != .cdn || m.header.sessionID == 0 ? 0
                             : sessions[UInt32(m.header.sessionID)].map { UInt16(truncatingIfNeeded: $0.info.peerID) } ?? 0
                     }
                     out += handle(m, now: now)
@@ -534,6 +538,7 @@ public struct ControlConnection: Sendable {
     mutating func encodeAck(ns: UInt16, nr: UInt16) -> [UInt8]? {
         let header = ControlHeader(version: configuration.version, connectionID: peer.connectionID,
                                    sessionID: configuration.version == .v2 ? ackSessionID : 0, ns: ns, nr: nr)
+        ackSessionID = 0   // named once (see ackSessionID)
         if configuration.version == .v3, configuration.secret != nil {
             counters.sent["ACK", default: 0] += 1
             let avps = [AVP(.messageType, .messageType(.ack)),
