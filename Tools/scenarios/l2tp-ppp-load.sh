@@ -69,6 +69,11 @@ pool = "10.9.0.10-10.9.0.60"
 secrets = "$work/ppp-secrets"
 lcp_echo_interval = 0
 EOF
+# CAPTURE=1: the LNS's control messages (T bit set) go to a pcap, and a failed cycle prints those of its LAC.
+if [ -n "${CAPTURE:-}" ]; then
+  ip netns exec "$lns" tcpdump -Z root -i any -n -U -s 200 -w "$work/control.pcap" 'udp port 1701 and udp[8] & 0x80 != 0' 2>/dev/null &
+  pids+=($!)
+fi
 ip netns exec "$lns" "$isthmus" l2tp run --config "$work/lns.toml" >"$work/lns.log" 2>&1 & pids+=($!); agent=$!
 waitfor 50 grep -q "listening on" "$work/lns.log" || { echo "FAIL the LNS did not start"; cat "$work/lns.log"; exit 1; }
 
@@ -176,11 +181,25 @@ else
     waitfor 100 sh -c "[ -p '$work/lac$i/l2tp-control' ] && grep -q 'Listening on IP address' '$work/lac$i/log'"
   done
   # cycle I: c, PPP up on the LAC (its ip-up ran), d, PPP down (its ip-down ran) and the LAC's tunnel gone.
+  # What both ends and the LNS's sockets say about LAC I, when a cycle fails.
+  diagnose() {
+    local i=$1 d=$work/lac$1 peer=10.98.0.$((100 + $1))
+    grep -v -E '^(rcvd|sent) \[' "$d/log" | tail -40 | sed "s/^/     LAC $i: /"
+    grep -F "$peer" "$work/lns.log" | tail -30 | sed "s/^/     LNS: /"
+    ip netns exec "$lns" ss -uanpe | grep -F -e "$peer" -e "Recv-Q" | sed "s/^/     LNS ss: /"
+    ip netns exec "$lns" ip l2tp show tunnel | sed "s/^/     LNS kernel: /"
+    [ -s "$work/control.pcap" ] && tshark -n -r "$work/control.pcap" -d udp.port==1701,l2tp -Y "ip.addr == $peer" \
+      -T fields -e frame.time_relative -e ip.src -e udp.srcport -e udp.dstport -e l2tp.tunnel -e l2tp.session \
+      -e l2tp.Ns -e l2tp.Nr -e l2tp.avp.message_type 2>/dev/null | tail -40 | sed "s/^/     LNS pcap: /"
+    python3 -c 'import json, sys
+for t in json.load(open(sys.argv[1])).get("tunnels", []):
+    if t.get("peer", "").startswith(sys.argv[2] + ":"): print(json.dumps(t, sort_keys=True))' "$work/lns.json" "$peer" 2>&1 | sed "s/^/     LNS status: /"
+  }
   cycle() {
     local i=$1 d=$work/lac$1
     rm -f "$d/up" "$d/down"
     ctl "$i" "c lns"
-    waitfor 300 test -e "$d/up" || { echo "LAC $i: PPP did not come up"; grep -v -E '^(rcvd|sent) \[' "$d/log" | tail -12 | sed "s/^/     LAC $i: /"; return 1; }
+    waitfor 300 test -e "$d/up" || { echo "LAC $i: PPP did not come up"; diagnose "$i"; return 1; }
     ctl "$i" "d lns"
     waitfor 300 test -e "$d/down" || { echo "LAC $i: PPP did not go down"; return 1; }
     waitfor 300 sh -c "! ip netns exec $lns ip l2tp show tunnel | grep -q 'to 10.98.0.$((100 + i))\$'" \
