@@ -9,6 +9,8 @@
 #                      between the pty's master (async HDLC, RFC 1662) and L2TPv2 data messages on the tunnel's
 #                      socket (Sources/L2TPAgent/PPPCalls.swift).
 #   xl2tpd             xl2tpd as the LNS too (the kernel data plane at both ends): the reference.
+#   isthmus-userspace-base  (only when named) isthmus-userspace with the binary $ISTHMUS_BASE, another build to
+#                      compare with, interleaved with the others like every case.
 # Meant to run inside the QEMU guest (Tools/vm), which has the modules the host lacks:
 #
 #   Tools/vm/isthmus-vm --timeout 600 -- sh -c \
@@ -46,7 +48,8 @@
 # after 5 s), then any pppd left in its namespaces (children of a stopped daemon), and deletes its namespaces by
 # name.
 # usage: Tools/bench/ppp-throughput.sh [ISTHMUS_BINARY] [SECONDS=5] [RUNS=3] [CASES...]
-#   ISTHMUS_BINARY defaults to $ISTHMUS, else .build/debug/isthmus; CASES default to all three, in the order above.
+#   ISTHMUS_BINARY defaults to $ISTHMUS, else .build/debug/isthmus; CASES default to the first three, in the order
+#   above.
 set -euo pipefail
 cmdline=$(printf '%q ' "$0" "$@")
 I=${1:-${ISTHMUS:-}}
@@ -56,8 +59,9 @@ I=${I:-$PWD/.build/debug/isthmus}
 DUR=${2:-5}
 RUNS=${3:-3}
 shift $(($# < 3 ? $# : 3))
-ALL=(isthmus-kernel isthmus-userspace xl2tpd)
-if (($#)); then CASES=("$@"); else CASES=("${ALL[@]}"); fi
+ALL=(isthmus-kernel isthmus-userspace xl2tpd isthmus-userspace-base)
+if (($#)); then CASES=("$@"); else CASES=("${ALL[@]:0:3}"); fi
+BASE=${ISTHMUS_BASE:-}
 [[ $DUR =~ ^[0-9]+$ ]] && ((DUR >= 2)) || { echo "bench: SECONDS must be a whole number >= 2" >&2; exit 1; }
 [[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 1)) || { echo "bench: RUNS must be a whole number >= 1" >&2; exit 1; }
 for c in "${CASES[@]}"; do
@@ -163,7 +167,7 @@ start_xl2tpd() {
     printf 'alice * \"$CHAP\" *\n' > /etc/ppp/chap-secrets && chmod 600 /etc/ppp/chap-secrets && : > /etc/ppp/pap-secrets &&
     : > /etc/ppp/options && exec xl2tpd -D -c $w/xl2tpd.conf -s $w/l2tp-secrets -p $w/xl2tpd.pid -C $w/control"
 }
-start_lns_isthmus() { # start_lns_isthmus DATA_PLANE
+start_lns_isthmus() { # start_lns_isthmus DATA_PLANE [BINARY]
   local w=$D/lns
   printf 'alice * "%s" *\n' "$CHAP" > "$w/chap"
   chmod 600 "$w/chap"
@@ -185,7 +189,7 @@ secrets = "$w/chap"
 mtu = 1400
 mru = 1400
 EOF
-  spawn "$w/lns.log" ip netns exec "$NSL" "$I" l2tp run --config "$w/lns.toml"
+  spawn "$w/lns.log" ip netns exec "$NSL" "${2:-$I}" l2tp run --config "$w/lns.toml"
 }
 start_lns_xl2tpd() {
   local w=$D/lns
@@ -251,6 +255,7 @@ setup_case() { # setup_case CASE N: namespaces, LNS, LAC, until the call is up
   case $CASE in
     isthmus-kernel) start_lns_isthmus kernel ;;
     isthmus-userspace) start_lns_isthmus userspace ;;
+    isthmus-userspace-base) start_lns_isthmus userspace "$BASE" ;;
     xl2tpd) start_lns_xl2tpd ;;
   esac
   LNS=$spawned
@@ -335,6 +340,7 @@ echo "command: ${cmdline% }"
 echo "host: Linux $(uname -r), $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo))$([ -n "${ISTHMUS_IN_VM:-}" ] && echo ', QEMU guest (TCG)')"
 echo "tools: $(iperf3 --version | head -n 1 | cut -d' ' -f1-2), $(xl2tpd -v 2>&1 | grep -o 'xl2tpd-[0-9.]*'), pppd $(pppd --version 2>&1 | grep -o '[0-9][0-9.]*' | head -n 1)"
 echo "isthmus: $I"
+[ -z "$BASE" ] || echo "isthmus (isthmus-userspace-base): $BASE"
 declare -A state
 run_step() { # run_step CASE FUNCTION ARGS...: runs the step in a subshell; a failure marks the case and tears it down
   local rc=0
@@ -357,7 +363,10 @@ for c in "${CASES[@]}"; do
   : > "$tmp/$c/up"
   : > "$tmp/$c/down"
   state[$c]=ok
-  case $c in isthmus-*) [ -x "$I" ] || { state[$c]=skipped; echo "$c: skipped: isthmus binary not found: $I"; continue; } ;; esac
+  case $c in
+    isthmus-userspace-base) [ -n "$BASE" ] && [ -x "$BASE" ] || { state[$c]=skipped; echo "$c: skipped: ISTHMUS_BASE is not an executable: '$BASE'"; continue; } ;;
+    isthmus-*) [ -x "$I" ] || { state[$c]=skipped; echo "$c: skipped: isthmus binary not found: $I"; continue; } ;;
+  esac
   n=$((n + 1))
   run_step "$c" setup_case "$c" "$n"
 done
