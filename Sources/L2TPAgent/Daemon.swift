@@ -233,14 +233,21 @@ public final class L2TPDaemon {
             for e in extraFDs { fds.append(pollfd(fd: e.fd, events: Int16(POLLIN), revents: 0)) }
             let streamBase = fds.count
             let streams = ppp?.streams ?? []
-            for f in streams { fds.append(pollfd(fd: f, events: Int16(POLLIN), revents: 0)) }
+            for f in streams {
+                let out = ppp?.wantsWrite(f) == true ? Int16(POLLOUT) : 0
+                fds.append(pollfd(fd: f, events: Int16(POLLIN) | out, revents: 0))
+            }
             let wait = nextWake(now).map { max(0, min(1, $0 - now)) } ?? 1
             let n = poll(&fds, nfds_t(fds.count), Int32((wait * 1000).rounded(.up)))
             if n < 0 && errno != EINTR { throw DataPathError("poll failed: \(String(cString: strerror(errno)))") }
             let t = Self.now()
             if n > 0 {
                 for (k, e) in extraFDs.enumerated() where fds[extraBase + k].revents != 0 { e.readable() }
-                for (k, f) in streams.enumerated() where fds[streamBase + k].revents != 0 { ppp?.readable(f) }
+                for (k, f) in streams.enumerated() where fds[streamBase + k].revents != 0 {
+                    let r = fds[streamBase + k].revents
+                    if r & Int16(POLLOUT) != 0 { ppp?.writable(f) }
+                    if r & ~Int16(POLLOUT) != 0 { ppp?.readable(f) }
+                }
                 if fds[socks.count].revents != 0 {
                     signals.drain()
                     shutdown(now: t)

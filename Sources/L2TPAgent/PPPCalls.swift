@@ -46,7 +46,8 @@ public final class PPPCalls {
         let counters = Counters()
         /// Userspace: our fd of the pty's slave, kept for the call so its raw settings hold until pppd has it.
         var ptySlave: Int32 = -1
-        /// Userspace: HDLC frames for pppd not yet written, and where each ends (with its frame's size).
+        /// Userspace: HDLC frames for pppd not yet written (the first may be partly written already: `writeOut`
+        /// drops what the pty took), and where each ends (with its frame's size).
         var toPPPD: [UInt8] = []
         var toPPPDFrames: [(end: Int, bytes: Int)] = []
         init(tunnelID: UInt32, sessionID: UInt32, name: String, interface: String, peerAddress: IPv4?, socket: Int32,
@@ -231,8 +232,11 @@ public final class PPPCalls {
     static let batchMax = 64
     /// Peer → pppd: the calls with HDLC frames waiting in `toPPPD` for `flush` (a drain's worth, one write each).
     private var unflushed: [Call] = []
-    /// A call's frames are written before they reach this many bytes (the pty takes a write of this size whole).
+    /// A call's frames are written before they reach this many bytes.
     static let flushThreshold = 32768
+    /// Bytes that may wait for one pppd when its pty is full (about 170 full frames; the pty buffers 64 KiB more).
+    /// Beyond it the peer's frames are dropped (io_error): the tunnel's socket keeps its own backlog meanwhile.
+    static let backlogLimit = 262_144
 
     /// pppd wrote to a call's stream: every complete HDLC frame (FCS checked) goes to the peer as an L2TPv2 data
     /// message (FF 03 put back when pppd compressed it away), the frames of one read in one sendmmsg. What the
@@ -307,6 +311,7 @@ public final class PPPCalls {
         guard case .v2Data(let h, let payload)? = try? L2TPHeader.parse(datagram, transport: .udp), h.tunnelID == UInt16(truncatingIfNeeded: tunnelID),
               let c = calls[Key(tunnel: tunnelID, session: UInt32(h.sessionID))] else { return false }
         guard !payload.isEmpty else { c.counters.drop(.malformed); return true }
+        guard c.toPPPD.count < Self.backlogLimit else { c.counters.drop(.ioError); return true }
         if c.toPPPD.isEmpty { unflushed.append(c) }
         HDLCEncoder().encode(UnsafeRawBufferPointer(rebasing: datagram[payload]), into: &c.toPPPD)
         c.toPPPDFrames.append((end: c.toPPPD.count, bytes: payload.count))
@@ -320,18 +325,42 @@ public final class PPPCalls {
         unflushed.removeAll(keepingCapacity: true)
     }
 
-    /// One write of the call's waiting frames. A short write (pppd's end is full, or pppd is gone) loses the frames
-    /// not wholly written, counted as io_error; the next write starts with a flag, so pppd drops the cut frame
-    /// (bad FCS) and finds the next.
+    /// Whether a call's stream has frames waiting for pppd (the loop then polls it for POLLOUT too).
+    public func wantsWrite(_ fd: Int32) -> Bool {
+        guard let key = byStream[fd], let c = calls[key] else { return false }
+        return !c.toPPPD.isEmpty
+    }
+
+    /// pppd's end has room again: the frames still waiting go on.
+    public func writable(_ fd: Int32) {
+        guard let key = byStream[fd], let c = calls[key] else { return }
+        writeOut(c)
+    }
+
+    /// Writes as much of the call's waiting frames as the pty takes; the rest waits for POLLOUT (a full pty is
+    /// back-pressure, not loss: frames are never cut). Frames are counted as received once wholly written. A
+    /// write error other than EAGAIN (pppd is gone) drops them all, as io_error.
     private func writeOut(_ c: Call) {
         guard !c.toPPPD.isEmpty else { return }
         let n = c.toPPPD.withUnsafeBytes { Glibc.write(c.socket, $0.baseAddress, $0.count) }
-        var packets = 0, bytes = 0
-        for f in c.toPPPDFrames where f.end <= n { packets += 1; bytes += f.bytes }
-        c.counters.add(.rxPackets, packets); c.counters.add(.rxBytes, bytes)
-        if packets < c.toPPPDFrames.count { c.counters.drop(.ioError, c.toPPPDFrames.count - packets) }
-        c.toPPPD.removeAll(keepingCapacity: true)
-        c.toPPPDFrames.removeAll(keepingCapacity: true)
+        if n < 0 {
+            guard errno != EAGAIN && errno != EINTR else { return }
+            c.counters.drop(.ioError, c.toPPPDFrames.count)
+            c.toPPPD.removeAll(keepingCapacity: true)
+            c.toPPPDFrames.removeAll(keepingCapacity: true)
+            return
+        }
+        var done = 0, bytes = 0
+        while done < c.toPPPDFrames.count && c.toPPPDFrames[done].end <= n { bytes += c.toPPPDFrames[done].bytes; done += 1 }
+        c.counters.add(.rxPackets, done); c.counters.add(.rxBytes, bytes)
+        if n == c.toPPPD.count {
+            c.toPPPD.removeAll(keepingCapacity: true)
+            c.toPPPDFrames.removeAll(keepingCapacity: true)
+        } else {
+            c.toPPPD.removeFirst(n)
+            c.toPPPDFrames.removeFirst(done)
+            for i in c.toPPPDFrames.indices { c.toPPPDFrames[i].end -= n }
+        }
     }
 
     /// Ends a call's PPP: pppd gets SIGTERM (then SIGKILL if it lingers), our copy of the socket is closed (the kernel
