@@ -10,7 +10,7 @@ import Glibc
 /// The engine as a library (as the site agent uses it): one engine, two sessions (two TAPs, VNIs 10 and 20), the
 /// first with two peers — frames to a learned MAC go to one peer, broadcasts to both — against the kernel's VXLAN
 /// in two other namespaces.
-@Suite("Data plane engine: several sessions and peers", .serialized, .enabled(if: Host.isRoot, "needs root"), .timeLimit(.minutes(5)))
+@Suite("Data plane engine: several sessions and peers", .serialized, .enabled(if: Host.isRoot, "needs root"), .timeLimit(.minutes(10)))
 struct EngineTests {
     @Test("one engine, two VNIs, two peers on one of them")
     func multiSessionMultiPeer() throws {

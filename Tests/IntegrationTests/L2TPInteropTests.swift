@@ -13,7 +13,7 @@ import Glibc
        .enabled(if: Host.isRoot, Comment(rawValue: Host.notRootReason)),
        .enabled(if: XL2TPD.unavailableReason == nil, Comment(rawValue: XL2TPD.unavailableReason ?? "")),
        .enabled(if: Host.isthmusBinary != nil, "needs the isthmus binary (swift build)"),
-       .timeLimit(.minutes(5)))
+       .timeLimit(.minutes(10)))
 struct L2TPInteropTests {
     static func agentConfig(secret: String?, lac: Bool) -> String {
         var t = "[l2tp]\nversion = 2\nhost_name = \"isthmus-\(lac ? "lac" : "lns")\"\nhello = 2\n"

@@ -20,7 +20,7 @@ import Glibc
        .enabled(if: Host.isRoot, Comment(rawValue: Host.notRootReason)),
        .enabled(if: Host.isthmusBinary != nil, "needs the isthmus binary (swift build)"),
        .enabled(if: Host.which("python3"), "needs python3 for Tools/relay/lossy-udp-relay.py"),
-       .timeLimit(.minutes(5)))
+       .timeLimit(.minutes(10)))
 struct L2TPResilienceTests {
     static let sessions = 100
     /// Small enough for a quick test, generous enough for 20% loss: a message is given up only after 11 transmissions.

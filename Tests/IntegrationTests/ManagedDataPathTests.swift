@@ -17,7 +17,7 @@ import Glibc
 /// namespaces joined by a veth; two sessions in one tunnel (4-/8-byte cookies with the default sublayer, and one
 /// with neither); ping and TCP across, the wire decoded by tshark, injected garbage dropped and counted.
 /// The kernel data path needs l2tp modules this host kernel does not have (see KernelL2TPDataPath).
-@Suite("Managed L2TPv3 data path (userspace)", .serialized, .enabled(if: Host.isRoot, "needs root"), .timeLimit(.minutes(5)))
+@Suite("Managed L2TPv3 data path (userspace)", .serialized, .enabled(if: Host.isRoot, "needs root"), .timeLimit(.minutes(10)))
 struct ManagedDataPathTests {
     /// Reads a tunnel socket like the runtime's poll loop: data messages go to the data path, the rest is ignored.
     final class Pump: @unchecked Sendable {

@@ -8,7 +8,7 @@ import Glibc
 /// Isthmus ↔ Isthmus for every encapsulation (IPv4 and IPv6 underlay), Isthmus ↔ the kernel's VXLAN, drops counted
 /// by reason for injected garbage, and a clean start/stop. Interop with the kernel's l2tp_eth, gretap and ipip runs
 /// in the VM (UserspaceKernelInteropTests).
-@Suite("Userspace data plane on this kernel", .serialized, .enabled(if: Host.isRoot, "needs root"), .timeLimit(.minutes(5)))
+@Suite("Userspace data plane on this kernel", .serialized, .enabled(if: Host.isRoot, "needs root"), .timeLimit(.minutes(10)))
 struct UserspaceDataplaneTests {
     /// A running `isthmus tunnel run`, its output in a file.
     final class Tunnel {

@@ -12,7 +12,7 @@ import Glibc
 @Suite("xl2tpd interop harness: xl2tpd LAC ↔ xl2tpd LNS", .serialized,
        .enabled(if: Host.isRoot, Comment(rawValue: Host.notRootReason)),
        .enabled(if: XL2TPD.unavailableReason == nil, Comment(rawValue: XL2TPD.unavailableReason ?? "")),
-       .timeLimit(.minutes(5)))
+       .timeLimit(.minutes(10)))
 struct XL2TPDHarnessTests {
     typealias Bed = L2TPBed
 
