@@ -1,11 +1,6 @@
 // Big-endian reads and writes. Reads do not check bounds: every caller has checked the range first.
 
-@inline(__always) func be16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) << 8 | UInt16(b[i + 1]) }
-
-@inline(__always) func be32(_ b: [UInt8], _ i: Int) -> UInt32 {
-    UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
-}
-
+// Arrays and raw buffers alike (both index from 0; specialized for each).
 @inline(__always) func be16<D: RandomAccessCollection<UInt8>>(_ b: D, _ i: Int) -> UInt16 where D.Index == Int {
     UInt16(b[i]) << 8 | UInt16(b[i + 1])
 }
