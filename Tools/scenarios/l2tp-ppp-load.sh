@@ -116,19 +116,27 @@ kernel_tunnels() { ip netns exec "$lns" ip l2tp show tunnel | grep -c '^Tunnel';
 agent_fds() { ls "/proc/$agent/fd" | wc -l; }
 ppp_links() { ip -n "$1" -o link show | grep -c ': ppp'; }
 pool_free() { sed -n 's/.*"free" : \([0-9]*\).*/\1/p' "$work/lns.json"; }
+# Predicates for waitfor and check (which run their command in this shell, so these functions work there).
+calls_up_and_sessions() { [ "$(lns_calls_up)" = "$1" ] && [ "$(kernel_sessions)" = "$1" ]; }
+tunnels_and_sessions() { [ "$(kernel_tunnels)" = "$1" ] && [ "$(kernel_sessions)" = "$1" ]; }
+calls_up() { [ "$(lns_calls_up)" = "$1" ]; }
+fds_are() { [ "$(agent_fds)" = "$1" ]; }
+fds_back() { waitfor 50 fds_are "$1" || { ls -l "/proc/$agent/fd"; return 1; }; }
+# Closed connections are kept for a retransmission cycle (RFC 2661 §5.7, 31 s) with their socket: wait them out.
+no_tunnels() { waitfor 300 sh -c "! grep -q '\"peer_host\"' $work/lns.json"; }
 
 if [ "$mode" = many ]; then
   fds0=$(agent_fds)
   started=$(date +%s)
   for i in $(seq 1 "$calls"); do start_lac "$i" yes; done
-  check "$calls calls: PPP up on the LNS for every one" waitfor 900 sh -c "[ \$(grep -c '\"ppp\" : \"up\"' $work/lns.json) = $calls ]"
+  check "$calls calls: PPP up on the LNS for every one" waitfor 900 calls_up "$calls"
   echo "   (all $calls up $(( $(date +%s) - started )) s after the LACs started)"
   check "$calls ppp interfaces on the LAC side, each with an address" \
     waitfor 150 sh -c "[ \$(ip -n $lac -4 -o addr show | grep -c 'inet 10.9.0.[0-9]* peer 10.9.0.1/32') = $calls ]"
   addrs=$(ip -n "$lac" -4 -o addr show | awk '$3 == "inet" && $5 == "peer" { print $4 }' | sort)
   check "the $calls addresses are distinct and from the pool 10.9.0.10-60" \
     sh -c "[ \$(echo '$addrs' | sort -u | grep -c '^10\.9\.0\.\([1-5][0-9]\|60\)$') = $calls ]"
-  check "the kernel has $calls tunnels and $calls sessions on the LNS" sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = $calls ] && [ \$(ip netns exec $lns ip l2tp show session | grep -c '^Session') = $calls ]"
+  check "the kernel has $calls tunnels and $calls sessions on the LNS" tunnels_and_sessions "$calls"
   pings=0
   for a in $addrs; do
     ip netns exec "$lns" ping -c 1 -W 3 "$a" >/dev/null 2>&1 && pings=$((pings + 1))
@@ -147,8 +155,8 @@ if [ "$mode" = many ]; then
   ctl 1 "h $callid"
   check "LAC 1 hangs up its call $callid: the LNS gets a CDN" waitfor 100 grep -q "session call from peer down: peer sent CDN" "$work/lns.log"
   check "$((calls - 1)) calls stay up, the kernel session of the cleared call is gone" \
-    waitfor 100 sh -c "[ \$(grep -c '\"ppp\" : \"up\"' $work/lns.json) = $((calls - 1)) ] && [ \$(ip netns exec $lns ip l2tp show session | grep -c '^Session') = $((calls - 1)) ]"
-  check "its tunnel stays" sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = $calls ]"
+    waitfor 100 calls_up_and_sessions $((calls - 1))
+  check "its tunnel stays" [ "$(kernel_tunnels)" = "$calls" ]
 
   # The LNS's pppd of another call killed: the agent clears the call itself.
   fds_before=$(agent_fds)
@@ -156,8 +164,8 @@ if [ "$mode" = many ]; then
   kill -9 "$victim"
   check "kill -9 of the LNS's pppd $victim: the agent sees it and sends a CDN" waitfor 50 grep -q "pppd $victim ended: pppd was killed by signal 9" "$work/lns.log"
   check "$((calls - 2)) calls stay up; kernel sessions $((calls - 2))" \
-    waitfor 100 sh -c "[ \$(grep -c '\"ppp\" : \"up\"' $work/lns.json) = $((calls - 2)) ] && [ \$(ip netns exec $lns ip l2tp show session | grep -c '^Session') = $((calls - 2)) ]"
-  check "the agent closed that call's PPPoL2TP socket (fds $fds_before → $((fds_before - 1)))" waitfor 25 sh -c "[ \$(ls /proc/$agent/fd | wc -l) = $((fds_before - 1)) ]"
+    waitfor 100 calls_up_and_sessions $((calls - 2))
+  check "the agent closed that call's PPPoL2TP socket (fds $fds_before → $((fds_before - 1)))" waitfor 25 fds_are $((fds_before - 1))
   pings=0
   for a in $(ip -n "$lac" -4 -o addr show | awk '$3 == "inet" && $5 == "peer" { print $4 }'); do
     ip netns exec "$lns" ping -c 1 -W 3 "$a" >/dev/null 2>&1 && pings=$((pings + 1))
@@ -167,10 +175,8 @@ if [ "$mode" = many ]; then
   for i in $(seq 1 "$calls"); do kill -INT "$(cat "$work/lac$i/pid")" 2>/dev/null; done
   check "every LAC gone: the LNS has no tunnel, session or ppp interface left" \
     waitfor 300 sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = 0 ] && [ \$(ip -n $lns -o link show | grep -c ': ppp') = 0 ]"
-  # Closed connections are kept for a retransmission cycle (RFC 2661 §5.7, 31 s) with their socket: wait them out.
-  check "every closed connection is forgotten after its hold" waitfor 300 sh -c "! grep -q '\"peer_host\"' $work/lns.json"
-  check "the agent's fds are back to $fds0" \
-    sh -c "waitfor() { for _ in \$(seq 50); do [ \$(ls /proc/$agent/fd | wc -l) = $fds0 ] && return 0; sleep 0.2; done; return 1; }; waitfor || { ls -l /proc/$agent/fd; false; }"
+  check "every closed connection is forgotten after its hold" no_tunnels
+  check "the agent's fds are back to $fds0" fds_back "$fds0"
   check "the pool is whole again (51 free)" waitfor 25 sh -c "[ \"\$(sed -n 's/.*\"free\" : \([0-9]*\).*/\1/p' $work/lns.json)\" = 51 ]"
 else
   # CYCLERS (default 5) LACs cycle at once, each CYCLES/CYCLERS times (the agent sees overlapping set-ups and
@@ -208,8 +214,6 @@ for t in json.load(open(sys.argv[1])).get("tunnels", []):
   # One cycle each first, so that whatever is allocated once is in the baseline.
   # (`wait` on the cyclers' pids only: the agent and the xl2tpds are children of this shell too.)
   cyc=(); for i in $(seq 1 "$cyclers"); do cycle "$i" >>"$work/cycle-errors" & cyc+=($!); done; wait "${cyc[@]}"
-  # Closed connections are kept for a retransmission cycle (RFC 2661 §5.7) with their socket: wait them out.
-  no_tunnels() { waitfor 300 sh -c "! grep -q '\"peer_host\"' $work/lns.json"; }
   no_tunnels
   fds0=$(agent_fds); sess0=$(kernel_sessions); tun0=$(kernel_tunnels); ppp0=$(ppp_links "$lns"); free0=$(pool_free)
   echo "   before: agent fds $fds0, kernel sessions $sess0, tunnels $tun0, ppp interfaces $ppp0, pool free $free0"
