@@ -80,23 +80,6 @@ struct TunnelKernelTests {
         return v
     }
 
-    /// Sections printed as "=== NAME" lines by the scripts.
-    static func sections(_ out: String) -> [String: String] {
-        var result: [String: String] = [:]
-        var name: String?
-        var body: [Substring] = []
-        for line in out.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("=== ") {
-                if let name { result[name] = body.joined(separator: "\n") }
-                name = String(line.dropFirst(4)); body = []
-            } else {
-                body.append(line)
-            }
-        }
-        if let name { result[name] = body.joined(separator: "\n") }
-        return result
-    }
-
     static func stateScript(isthmus: String) -> String {
         """
         set -u
@@ -129,7 +112,7 @@ struct TunnelKernelTests {
         let r = try await runInVM(Self.stateScript(isthmus: bin), timeout: 400)
         #expect(r.status == 0, "\(r.output)")
         #expect(!r.output.contains("FAIL "), "\(r.output.split(separator: "\n").filter { $0.hasPrefix("FAIL ") }.joined(separator: "\n"))")
-        let s = Self.sections(r.output)
+        let s = scriptSections(r.output).mapValues(\.text)
         let a = try JSONSerialization.jsonObject(with: Data(try #require(s["A"]).utf8)) as? [Any] ?? []
         let b = try JSONSerialization.jsonObject(with: Data(try #require(s["B"]).utf8)) as? [Any] ?? []
         #expect(a.count == b.count, "A has \(a.count) links, B \(b.count)")

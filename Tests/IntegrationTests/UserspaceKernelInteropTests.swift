@@ -341,43 +341,20 @@ struct UserspaceKernelInteropTests {
 
     // MARK: the one VM run
 
-    struct Section: Sendable {
-        var status: Int32
-        var text: String
-    }
-
     struct Run: Sendable {
         var status: Int32
         var output: String
         var seconds: Double
-        var sections: [String: Section]
+        var sections: [String: ScriptSection]
 
-        subscript(_ name: String) -> Section? { sections[name] }
+        subscript(_ name: String) -> ScriptSection? { sections[name] }
 
         /// The sections of one pair, for failure messages.
         func context(_ prefix: String) -> String {
             sections.filter { $0.key.hasPrefix(prefix + "-") && !$0.key.hasSuffix("-pcap") }
                 .sorted { $0.key < $1.key }
-                .map { "--- \($0.key) (rc \($0.value.status))\n\($0.value.text)" }.joined(separator: "\n")
+                .map { "--- \($0.key) (rc \($0.value.status.map(String.init) ?? "none"))\n\($0.value.text)" }.joined(separator: "\n")
         }
-    }
-
-    /// "=== NAME" ... "=== rc N" sections of the script's output.
-    static func sections(_ output: String) -> [String: Section] {
-        var out: [String: Section] = [:]
-        var name: String?
-        var lines: [Substring] = []
-        for line in output.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("=== rc "), let n = name {
-                out[n] = Section(status: Int32(line.dropFirst(7)) ?? -1, text: lines.joined(separator: "\n"))
-                name = nil
-            } else if line.hasPrefix("=== ") {
-                name = String(line.dropFirst(4)); lines = []
-            } else if name != nil {
-                lines.append(line)
-            }
-        }
-        return out
     }
 
     /// The script's run, once for the whole suite (a task, so that the tests waiting for it hold no thread).
@@ -386,7 +363,7 @@ struct UserspaceKernelInteropTests {
         let script = Self.script(isthmus: bin)
         let t0 = Date()
         let r = VM.insideVM ? try Host.run(["bash", "-c", script]) : try await runInVM(script, timeout: 420)
-        let run = Run(status: r.status, output: r.output, seconds: Date().timeIntervalSince(t0), sections: sections(r.output))
+        let run = Run(status: r.status, output: r.output, seconds: Date().timeIntervalSince(t0), sections: scriptSections(r.output))
         var timing = "UserspaceKernelInteropTests: one VM run, \(String(format: "%.1f", run.seconds)) s"
         func took(_ section: String) -> String { run[section]?.text.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?" }
         timing += " (in the guest: setup \(took("setup-elapsed"))"
@@ -492,7 +469,7 @@ struct UserspaceKernelInteropTests {
         let context = { "\n\n\(run.context("badcookie"))" }
         #expect(run["badcookie-start"]?.status == 0, "\(context())")
         #expect(run["badcookie-overlay"]?.status == 0, "\(context())")
-        #expect(run["badcookie-ping"]?.status != 0 && run["badcookie-ping"]?.text.contains(" 0 received") == true,
+        #expect((run["badcookie-ping"]?.status).map { $0 != 0 } == true && run["badcookie-ping"]?.text.contains(" 0 received") == true,
                 "the ping must fail when isthmus expects another cookie\(context())")
         let show = run["badcookie-show"]?.text
         let t = try #require(Self.userspaceTunnel(show, "pw0"), "\(show ?? "")\(context())")

@@ -62,7 +62,7 @@ struct VMError: Error, CustomStringConvertible {
 }
 
 /// Runs `script` with bash as root inside a fresh VM and returns its exit status and its combined
-/// stdout+stderr (plus, on harness failures, the harness's diagnostics). The working directory in the
+/// stdout+stderr, then, after a "--- isthmus-vm (host side) stderr ---" line, anything the harness printed. The working directory in the
 /// guest is the repo root; ISTHMUS_IN_VM=1 is set. Status 124 means the VM was killed after `timeout`
 /// seconds, 125 that the harness itself failed (the output says why).
 ///
@@ -120,16 +120,38 @@ private func runInVMBlocking(_ script: String, timeout: Int, memoryMB: Int) thro
     try script.write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
 
+    // The harness's stderr (its diagnostics, and whatever the host's shell setup prints) goes to a file of its own
+    // and is appended after the guest's output: on one pipe, its bytes could land inside a line of the script's
+    // output and break the "=== NAME" markers the tests parse (a CI host's pyenv hook did exactly that).
+    let errFile = dir.appendingPathComponent("test-\(UUID().uuidString).err")
+    guard FileManager.default.createFile(atPath: errFile.path, contents: nil) else {
+        throw VMError(description: "cannot create \(errFile.path)")
+    }
+    defer { try? FileManager.default.removeItem(at: errFile) }
+    let errHandle = try FileHandle(forWritingTo: errFile)
+    defer { try? errHandle.close() }
+
     let process = Process()
     process.executableURL = URL(fileURLWithPath: VM.harnessPath)
     process.arguments = ["--timeout", String(timeout), "--mem", String(memoryMB), "--", "/bin/bash", file.path]
     process.currentDirectoryURL = VM.repoRoot
+    // No start-up files for the harness's bash (the guest's command runs with a clean environment anyway).
+    var env = ProcessInfo.processInfo.environment
+    env["BASH_ENV"] = nil
+    env["ENV"] = nil
+    process.environment = env
     let pipe = Pipe()
     process.standardOutput = pipe
-    process.standardError = pipe
+    process.standardError = errHandle
     process.standardInput = FileHandle.nullDevice
     try process.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    var output = String(decoding: data, as: UTF8.self)
+    let err = String(decoding: (try? Data(contentsOf: errFile)) ?? Data(), as: UTF8.self)
+    if !err.isEmpty {
+        if !output.isEmpty && !output.hasSuffix("\n") { output += "\n" }
+        output += "--- isthmus-vm (host side) stderr ---\n" + err
+    }
+    return (process.terminationStatus, output)
 }
