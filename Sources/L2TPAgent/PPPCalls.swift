@@ -50,6 +50,11 @@ public final class PPPCalls {
         /// drops what the pty took), and where each ends (with its frame's size).
         var toPPPD: [UInt8] = []
         var toPPPDFrames: [(end: Int, bytes: Int)] = []
+        /// Forgets the frames waiting for pppd (both lists together).
+        func dropWaiting(keepingCapacity: Bool = true) {
+            toPPPD.removeAll(keepingCapacity: keepingCapacity)
+            toPPPDFrames.removeAll(keepingCapacity: keepingCapacity)
+        }
         init(tunnelID: UInt32, sessionID: UInt32, name: String, interface: String, peerAddress: IPv4?, socket: Int32,
              pid: pid_t, lnsMode: Bool, started: Double) {
             self.tunnelID = tunnelID; self.sessionID = sessionID; self.name = name; self.interface = interface
@@ -256,8 +261,7 @@ public final class PPPCalls {
             }
             sendAppended(of: c, socket: t.socket)
             let after = c.decoder.counters
-            let bad = (after.badFCS - before.badFCS) + (after.tooShort - before.tooShort) + (after.tooLong - before.tooLong)
-                + (after.aborted - before.aborted)
+            let bad = after.dropped &- before.dropped
             if bad > 0 { c.counters.drop(.malformed, Int(bad)) }
         }
     }
@@ -346,16 +350,14 @@ public final class PPPCalls {
         if n < 0 {
             guard errno != EAGAIN && errno != EINTR else { return }
             c.counters.drop(.ioError, c.toPPPDFrames.count)
-            c.toPPPD.removeAll(keepingCapacity: true)
-            c.toPPPDFrames.removeAll(keepingCapacity: true)
+            c.dropWaiting()
             return
         }
         var done = 0, bytes = 0
         while done < c.toPPPDFrames.count && c.toPPPDFrames[done].end <= n { bytes += c.toPPPDFrames[done].bytes; done += 1 }
         c.counters.add(.rxPackets, done); c.counters.add(.rxBytes, bytes)
         if n == c.toPPPD.count {
-            c.toPPPD.removeAll(keepingCapacity: true)
-            c.toPPPDFrames.removeAll(keepingCapacity: true)
+            c.dropWaiting()
         } else {
             c.toPPPD.removeFirst(n)
             c.toPPPDFrames.removeFirst(done)
@@ -374,7 +376,7 @@ public final class PPPCalls {
 
     func release(_ c: Call) {
         // Frames still waiting for this pppd go with it (the fd is closed here and may be reused).
-        c.toPPPD.removeAll(); c.toPPPDFrames.removeAll()
+        c.dropWaiting(keepingCapacity: false)
         unflushed.removeAll { $0 === c }
         byStream[c.socket] = nil
         close(c.socket)
