@@ -157,7 +157,7 @@ struct L2TPKernelTests {
         #expect(s["b-del-session"]?.status == 0, "\(s["b-del-session"]?.text ?? "")")
         #expect(s["b-del-tunnel"]?.status == 0, "\(s["b-del-tunnel"]?.text ?? "")")
         #expect(s["b-after-json"]?.text == "[]\n")
-        #expect(s["b-missing"].map { $0.status != nil && $0.status != 0 } == true, "deleting a missing tunnel must fail: \(s["b-missing"]?.text ?? "missing")")
+        #expect(s["b-missing"]?.failed == true, "deleting a missing tunnel must fail: \(s["b-missing"]?.text ?? "missing")")
         #expect(s["b-missing"]?.text.contains("delete L2TP tunnel 1002") == true, "\(s["b-missing"]?.text ?? "")")
     }
 }

@@ -11,6 +11,7 @@ struct ScriptSectionsTests {
         #expect(s["b"] == ScriptSection(status: 3, text: ""))
         #expect(s["unfinished"] == ScriptSection(status: nil, text: "partial"))
         #expect(s.count == 3)
+        #expect(s["a"]?.failed == false && s["b"]?.failed == true && s["unfinished"]?.failed == false)
     }
 
     @Test("sections without a status end at the next marker or at the end")

@@ -469,7 +469,7 @@ struct UserspaceKernelInteropTests {
         let context = { "\n\n\(run.context("badcookie"))" }
         #expect(run["badcookie-start"]?.status == 0, "\(context())")
         #expect(run["badcookie-overlay"]?.status == 0, "\(context())")
-        #expect((run["badcookie-ping"]?.status).map { $0 != 0 } == true && run["badcookie-ping"]?.text.contains(" 0 received") == true,
+        #expect(run["badcookie-ping"]?.failed == true && run["badcookie-ping"]?.text.contains(" 0 received") == true,
                 "the ping must fail when isthmus expects another cookie\(context())")
         let show = run["badcookie-show"]?.text
         let t = try #require(Self.userspaceTunnel(show, "pw0"), "\(show ?? "")\(context())")

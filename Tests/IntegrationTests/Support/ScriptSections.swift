@@ -3,6 +3,8 @@
 struct ScriptSection: Sendable, Equatable {
     var status: Int32?
     var text: String
+    /// The step ran to its end and failed (a non-zero status; not a section that never finished).
+    var failed: Bool { status.map { $0 != 0 } ?? false }
 }
 
 /// The "=== NAME" ... ["=== rc N"] sections of a script's output, by name. Lines outside every section are ignored;

@@ -75,18 +75,13 @@ struct VMError: Error, CustomStringConvertible {
 @discardableResult
 func runInVM(_ script: String, timeout: Int = 300, memoryMB: Int = 1024) async throws -> (status: Int32, output: String) {
     await VMSlots.shared.acquire()
-    do {
-        let r = try await withCheckedThrowingContinuation { (c: CheckedContinuation<(status: Int32, output: String), any Error>) in
-            let t = Thread { c.resume(with: Result { try runInVMBlocking(script, timeout: timeout, memoryMB: memoryMB) }) }
-            t.name = "runInVM"
-            t.start()
-        }
-        await VMSlots.shared.release()
-        return r
-    } catch {
-        await VMSlots.shared.release()
-        throw error
+    let r = await withCheckedContinuation { (c: CheckedContinuation<Result<(status: Int32, output: String), any Error>, Never>) in
+        let t = Thread { c.resume(returning: Result { try runInVMBlocking(script, timeout: timeout, memoryMB: memoryMB) }) }
+        t.name = "runInVM"
+        t.start()
     }
+    await VMSlots.shared.release()   // whatever the run's outcome
+    return try r.get()
 }
 
 /// How many guests may run at once, and the tests waiting for one (FIFO, without holding a thread).
