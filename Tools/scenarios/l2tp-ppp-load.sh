@@ -116,11 +116,14 @@ kernel_tunnels() { ip netns exec "$lns" ip l2tp show tunnel | grep -c '^Tunnel';
 agent_fds() { ls "/proc/$agent/fd" | wc -l; }
 ppp_links() { ip -n "$1" -o link show | grep -c ': ppp'; }
 pool_free() { sed -n 's/.*"free" : \([0-9]*\).*/\1/p' "$work/lns.json"; }
+lac_addrs() { ip -n "$lac" -4 -o addr show | awk '$3 == "inet" && $5 == "peer" { print $4 }'; }
 # Predicates for waitfor and check (which run their command in this shell, so these functions work there).
 calls_up_and_sessions() { [ "$(lns_calls_up)" = "$1" ] && [ "$(kernel_sessions)" = "$1" ]; }
 tunnels_and_sessions() { [ "$(kernel_tunnels)" = "$1" ] && [ "$(kernel_sessions)" = "$1" ]; }
 calls_up() { [ "$(lns_calls_up)" = "$1" ]; }
 fds_are() { [ "$(agent_fds)" = "$1" ]; }
+pool_is() { [ "$(pool_free)" = "$1" ]; }
+no_tunnels_or_ppp() { [ "$(kernel_tunnels)" = 0 ] && [ "$(ppp_links "$lns")" = 0 ]; }
 fds_back() { waitfor 50 fds_are "$1" || { ls -l "/proc/$agent/fd"; return 1; }; }
 # Closed connections are kept for a retransmission cycle (RFC 2661 §5.7, 31 s) with their socket: wait them out.
 no_tunnels() { waitfor 300 sh -c "! grep -q '\"peer_host\"' $work/lns.json"; }
@@ -133,7 +136,7 @@ if [ "$mode" = many ]; then
   echo "   (all $calls up $(( $(date +%s) - started )) s after the LACs started)"
   check "$calls ppp interfaces on the LAC side, each with an address" \
     waitfor 150 sh -c "[ \$(ip -n $lac -4 -o addr show | grep -c 'inet 10.9.0.[0-9]* peer 10.9.0.1/32') = $calls ]"
-  addrs=$(ip -n "$lac" -4 -o addr show | awk '$3 == "inet" && $5 == "peer" { print $4 }' | sort)
+  addrs=$(lac_addrs | sort)
   check "the $calls addresses are distinct and from the pool 10.9.0.10-60" \
     sh -c "[ \$(echo '$addrs' | sort -u | grep -c '^10\.9\.0\.\([1-5][0-9]\|60\)$') = $calls ]"
   check "the kernel has $calls tunnels and $calls sessions on the LNS" tunnels_and_sessions "$calls"
@@ -167,17 +170,17 @@ if [ "$mode" = many ]; then
     waitfor 100 calls_up_and_sessions $((calls - 2))
   check "the agent closed that call's PPPoL2TP socket (fds $fds_before → $((fds_before - 1)))" waitfor 25 fds_are $((fds_before - 1))
   pings=0
-  for a in $(ip -n "$lac" -4 -o addr show | awk '$3 == "inet" && $5 == "peer" { print $4 }'); do
+  for a in $(lac_addrs); do
     ip netns exec "$lns" ping -c 1 -W 3 "$a" >/dev/null 2>&1 && pings=$((pings + 1))
   done
   check "the remaining calls still pass traffic ($pings)" [ "$pings" -ge $((calls - 2)) ]
 
   for i in $(seq 1 "$calls"); do kill -INT "$(cat "$work/lac$i/pid")" 2>/dev/null; done
   check "every LAC gone: the LNS has no tunnel, session or ppp interface left" \
-    waitfor 300 sh -c "[ \$(ip netns exec $lns ip l2tp show tunnel | grep -c '^Tunnel') = 0 ] && [ \$(ip -n $lns -o link show | grep -c ': ppp') = 0 ]"
+    waitfor 300 no_tunnels_or_ppp
   check "every closed connection is forgotten after its hold" no_tunnels
   check "the agent's fds are back to $fds0" fds_back "$fds0"
-  check "the pool is whole again (51 free)" waitfor 25 sh -c "[ \"\$(sed -n 's/.*\"free\" : \([0-9]*\).*/\1/p' $work/lns.json)\" = 51 ]"
+  check "the pool is whole again (51 free)" waitfor 25 pool_is 51
 else
   # CYCLERS (default 5) LACs cycle at once, each CYCLES/CYCLERS times (the agent sees overlapping set-ups and
   # teardowns; and under TCG one at a time would take 10 minutes). Each LAC's pppd marks IPCP up and down with
