@@ -49,8 +49,17 @@ struct L2TPCommand: ParsableCommand {
             }
             var all: [[String: Any]] = []
             for p in paths {
-                guard let d = FileManager.default.contents(atPath: p),
-                      let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else {
+                // A `status` path outside /run/isthmus is written in place, not replaced whole: a read may catch it
+                // half-written, so a file that does not parse is read again.
+                func read() -> [String: Any]? {
+                    FileManager.default.contents(atPath: p).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+                }
+                var status = read()
+                for _ in 0..<5 where status == nil && FileManager.default.fileExists(atPath: p) {
+                    usleep(20_000)
+                    status = read()
+                }
+                guard let o = status else {
                     throw L2TPFailure("l2tp show: no status at \(p) (is the agent running?)")
                 }
                 if let pid = o["pid"] as? Int, kill(pid_t(pid), 0) != 0 { continue }   // left by an agent that died

@@ -112,6 +112,9 @@ public struct L2TPAgentConfig: Equatable, Sendable {
         self.name = name; self.version = version; self.hostName = hostName
     }
 
+    /// Isthmus's own directory for agents' files: default status files and the PPP secrets files.
+    public static let runDirectory = "/run/isthmus/l2tp"
+
     /// The status file.
-    public var resolvedStatusPath: String { statusPath ?? "/run/isthmus/l2tp/\(name).json" }
+    public var resolvedStatusPath: String { statusPath ?? "\(Self.runDirectory)/\(name).json" }
 }

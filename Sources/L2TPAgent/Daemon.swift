@@ -3,6 +3,7 @@ import Dataplane
 import DataplaneWire
 import L2TPProtocol
 import L2TPWire
+import Netlink
 
 /// The L2TP agent: runs every control connection of a config over UDP sockets in one poll loop, gives established
 /// Ethernet pseudowires their data path, redials, writes status, and on SIGTERM/SIGINT sends StopCCN and waits
@@ -72,6 +73,8 @@ public final class L2TPDaemon {
     var stopDeadline: Double?
     public private(set) var dropped: [String: Int] = [:]
     var statusDirty = true
+    /// The last status write failed (logged once until one succeeds again).
+    var statusWriteFailed = false
     var lastStatus = 0.0
     /// How long the last status write took. Writes are at least 10 times that apart (and 0.1 s): with 1,000
     /// sessions one takes ~50 ms of JSONSerialization, and rewriting it every 0.1 s starved the protocol.
@@ -127,7 +130,7 @@ public final class L2TPDaemon {
             guard dataPath is KernelL2TPDataPath else {
                 throw DataPathError("pseudowires with type = \"ppp\" need the kernel's data plane (modules l2tp_ppp and l2tp_netlink); data plane here: \(dataPlaneName)")
             }
-            let dir = (config.resolvedStatusPath as NSString).deletingLastPathComponent
+            let dir = L2TPAgentConfig.runDirectory   // Isthmus's own, wherever `status` points
             var pc = config.ppp ?? PPPConfig()
             pc.kernelAPI = .netlink
             ppp = try PPPCalls(config: pc, agentName: config.name, hostName: config.hostName, version: 3,
@@ -137,7 +140,7 @@ public final class L2TPDaemon {
             if config.dataPlane != .none {
                 // auto: the kernel's PPPoL2TP when l2tp_ppp is there, else pppd over HDLC in userspace.
                 let userspace = config.dataPlane == .userspace || (config.dataPlane == .auto && !PPPCalls.kernelAvailable)
-                let dir = (config.resolvedStatusPath as NSString).deletingLastPathComponent
+                let dir = L2TPAgentConfig.runDirectory
                 let p = try PPPCalls(config: pc, agentName: config.name, hostName: config.hostName, version: 2,
                                      secretsDirectory: dir, userspace: userspace, log: { [weak self] in self?.log($0) })
                 ppp = p
@@ -718,9 +721,16 @@ public final class L2TPDaemon {
             log("status: cannot encode \(value)")
             return
         }
-        let dir = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let tmp = path + ".tmp"
-        if FileManager.default.createFile(atPath: tmp, contents: data) { _ = rename(tmp, path) }
+        // In Isthmus's own directory the file is replaced whole (a reader never sees half of it); a `status` path
+        // elsewhere is the user's: written in place, never replaced (it may be /dev/null or a link).
+        do {
+            if OwnedFiles.isInside(path) { try OwnedFiles.replace(path, with: Array(data)) }
+            else { try OwnedFiles.overwrite(path, with: Array(data), create: true) }
+        } catch {
+            if !statusWriteFailed { log("status: \(error)") }
+            statusWriteFailed = true
+            return
+        }
+        statusWriteFailed = false
     }
 }

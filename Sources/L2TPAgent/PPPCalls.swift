@@ -3,6 +3,7 @@ import CLinuxUAPI
 import Dataplane
 import DataplaneWire
 import L2TPWire
+import Netlink
 
 /// The PPP side of an agent's calls: for each established session a pppd, with its own interface and (LNS) a peer
 /// address from the pool, over one of two data planes:
@@ -70,6 +71,7 @@ public final class PPPCalls {
 
     /// Checks what the calls need (the kernel's PPPoL2TP, pppd) and writes the secrets file; throws a sentence
     /// naming what is missing.
+    /// - secretsDirectory: Isthmus's own directory (/run/isthmus/l2tp) for the secrets file NAME.ppp-secrets.
     /// - userspace: the userspace data plane instead of the kernel's PPPoL2TP.
     public init(config: PPPConfig, agentName: String, hostName: String, version: UInt8, secretsDirectory: String,
                 userspace: Bool, log: @escaping (String) -> Void) throws {
@@ -101,15 +103,10 @@ public final class PPPCalls {
             for f in ["/etc/ppp/chap-secrets", "/etc/ppp/pap-secrets"] where !FileManager.default.fileExists(atPath: f) {
                 throw DataPathError("ppp: \(f) must exist for pppd to be shown the agent's secrets in its place (apt-get install ppp)")
             }
-            try? FileManager.default.createDirectory(atPath: secretsDirectory, withIntermediateDirectories: true)
             let path = "\(secretsDirectory)/\(agentName).ppp-secrets"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw DataPathError("ppp: cannot write \(path): \(String(cString: strerror(errno)))") }
-            fchmod(fd, 0o600)
-            let bytes = Array(text.utf8)
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            guard n == bytes.count else { throw DataPathError("ppp: cannot write \(path)") }
+            do { try OwnedFiles.replace(path, with: Array(text.utf8), mode: 0o600, within: secretsDirectory) } catch {
+                throw DataPathError("ppp: cannot write the secrets file: \(error)")
+            }
             secretsFile = path
         }
     }

@@ -54,21 +54,30 @@ public struct LabChecks {
         return Output(status: p.terminationStatus, text: String(decoding: data, as: UTF8.self))
     }
 
-    /// Starts ARGS in the background inside NODE; returns the process (its output goes to `file`).
-    func spawn(_ node: String, _ args: [String], timeout: Int, output file: String) throws -> Process {
+    /// Starts ARGS in the background inside NODE; returns the process. Its output goes to `file` (a scratch file,
+    /// see `scratch`), or nowhere when `file` is nil.
+    func spawn(_ node: String, _ args: [String], timeout: Int, output file: String?) throws -> Process {
         let p = process(node, args, timeout: timeout)
-        _ = FileManager.default.createFile(atPath: file, contents: nil)
-        let h = FileHandle(forWritingAtPath: file)!
+        let h = try file.map { try scratchHandle($0) } ?? FileHandle.nullDevice
         p.standardOutput = h
         p.standardError = h
         try p.run()
         return p
     }
 
+    /// The lab's directory for the checks' scratch files, /run/isthmus/labs/LAB.d: Isthmus's own (`down` removes it).
+    var scratchDirectory: String { "\(LabRunner.stateDirectory)/\(lab.name).d" }
+
     func scratch(_ name: String) -> String {
-        let dir = "\(LabRunner.stateDirectory)/\(lab.name).d"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return "\(dir)/\(name)"
+        try? OwnedFiles.makeDirectory(scratchDirectory)
+        return "\(scratchDirectory)/\(name)"
+    }
+
+    /// A scratch file opened for writing, created empty (or emptied) in place; only paths in `scratchDirectory`.
+    func scratchHandle(_ path: String) throws -> FileHandle {
+        guard OwnedFiles.isInside(path, scratchDirectory) else { throw LabError("\(path): not a scratch file of lab \(lab.name)") }
+        return FileHandle(fileDescriptor: try OwnedFiles.openForWriting(path, create: true, truncate: true, mode: 0o600),
+                          closeOnDealloc: true)
     }
 
     /// The node whose addresses (configured, or made by its commands) include `address`.
@@ -127,7 +136,7 @@ public struct LabChecks {
             var bytes = [UInt8](repeating: 0, count: c.bytes)
             var g = SystemRandomNumberGenerator()
             for i in 0..<bytes.count { bytes[i] = UInt8.random(in: 0...255, using: &g) }
-            _ = FileManager.default.createFile(atPath: tx, contents: Data(bytes))
+            try OwnedFiles.replace(tx, with: bytes, mode: 0o600, within: scratchDirectory)
             let listener = try spawn(server, ["socat", "-u", "TCP-LISTEN:\(c.port),reuseaddr", "CREATE:\(rx)"], timeout: 30, output: rx + ".log")
             defer { try? FileManager.default.removeItem(atPath: rx + ".log") }
             for _ in 0..<50 {
@@ -184,10 +193,8 @@ public struct LabChecks {
     /// Starts tcpdump in `node` (all interfaces) and waits until it listens; the caller waits for the process.
     func capture(_ node: String, _ filter: String, seconds: Int, into file: String) throws -> Process {
         let p = process(node, ["tcpdump", "-Z", "root", "--immediate-mode", "-l", "-nn", "-v", "-i", "any", filter], timeout: seconds)
-        _ = FileManager.default.createFile(atPath: file, contents: nil)
-        _ = FileManager.default.createFile(atPath: file + ".err", contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: file)!
-        p.standardError = FileHandle(forWritingAtPath: file + ".err")!
+        p.standardOutput = try scratchHandle(file)
+        p.standardError = try scratchHandle(file + ".err")
         try p.run()
         for _ in 0..<50 {
             if (try? String(contentsOfFile: file + ".err", encoding: .utf8))?.contains("listening on") == true { break }
@@ -216,7 +223,7 @@ public struct LabChecks {
         defer { for f in [synFile, ackFile] { try? FileManager.default.removeItem(atPath: f); try? FileManager.default.removeItem(atPath: f + ".err") } }
         let syn = try capture(server, "tcp port \(c.port) and tcp[tcpflags] == tcp-syn", seconds: 30, into: synFile)
         let ack = try capture(c.from, "tcp port \(c.port) and tcp[tcpflags] == (tcp-syn|tcp-ack)", seconds: 30, into: ackFile)
-        let listener = try spawn(server, ["socat", "-u", "TCP-LISTEN:\(c.port),reuseaddr", "/dev/null"], timeout: 20, output: "/dev/null")
+        let listener = try spawn(server, ["socat", "-u", "TCP-LISTEN:\(c.port),reuseaddr", "/dev/null"], timeout: 20, output: nil)
         for _ in 0..<50 {
             if try exec(server, ["ss", "-ltnH", "sport = :\(c.port)"], timeout: 5).text.contains(":\(c.port)") { break }
             usleep(100_000)
@@ -256,7 +263,7 @@ public struct LabChecks {
         let p = try capture(c.to, "(\(filter)) or udp port 9999", seconds: 30, into: cap)
         let script = scratch("send-\(UUID().uuidString).py")
         defer { try? FileManager.default.removeItem(atPath: script) }
-        try Self.senderScript(frame: frame, device: dev).write(toFile: script, atomically: true, encoding: .utf8)
+        try OwnedFiles.replace(script, with: Array(Self.senderScript(frame: frame, device: dev).utf8), within: scratchDirectory)
         let sent = try exec(c.from, ["python3", script], timeout: 10)
         // The control goes out last: once it is seen (or 5 s passed) everything sent before it had its chance.
         finish(p, cap, within: 5) { $0.contains(".9999") }

@@ -49,10 +49,10 @@ public final class LabRunner {
     }
 
     func write(_ s: State) throws {
-        try FileManager.default.createDirectory(atPath: Self.stateDirectory, withIntermediateDirectories: true)
         let d = try JSONEncoder().encode(s)
-        guard FileManager.default.createFile(atPath: statePath + ".tmp", contents: d),
-              rename(statePath + ".tmp", statePath) == 0 else { throw LabError("cannot write \(statePath)") }
+        do { try OwnedFiles.replace(statePath, with: Array(d), within: Self.stateDirectory) } catch {
+            throw LabError("cannot write the lab's state: \(error)")
+        }
     }
 
     /// Kernel modules the lab names in `requires` that this kernel has not.

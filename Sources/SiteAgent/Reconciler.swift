@@ -152,10 +152,8 @@ public final class Reconciler {
                 // The agent sets the alias (and the bridge, MTU, up) on the device it makes once the session is up.
                 if let secret = site.config.secret {
                     let path = DesiredState.secretPath(segment: site.config.name)
-                    try FileManager.default.createDirectory(atPath: TunnelProcesses.logDirectory, withIntermediateDirectories: true)
-                    guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8),
-                                                         attributes: [.posixPermissions: 0o600]) else {
-                        throw SiteError("cannot write the segment's secret to \(path)")
+                    do { try OwnedFiles.replace(path, with: Array((secret + "\n").utf8), mode: 0o600, within: TunnelProcesses.logDirectory) } catch {
+                        throw SiteError("cannot write the segment's secret: \(error)")
                     }
                 }
                 try processes.start(name: spec.name, words: spec.parameterWords)

@@ -1,4 +1,5 @@
 import Foundation
+import Netlink
 import Sites
 
 /// `isthmus service install|uninstall`: a systemd unit per segment that runs `isthmus up --foreground` at boot (after
@@ -8,11 +9,32 @@ public enum Service {
 
     public static func unitName(segment: String) -> String { "isthmus-\(segment).service" }
 
+    /// The first line of every unit Isthmus writes: a unit file without it is not Isthmus's to replace or remove.
+    static let marker = "# Written by `isthmus service install`; `isthmus service uninstall` removes it."
+
+    /// Whether `path` is a unit file Isthmus wrote (a regular file, not a link, starting with `marker`).
+    static func isOurs(_ path: String) -> Bool {
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG,
+              let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
+        return text.hasPrefix(marker + "\n")
+    }
+
+    /// What is at `path` when it is not Isthmus's unit, in words for an error; nil when nothing is there or it is ours.
+    static func foreign(_ path: String) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0, !isOurs(path) else { return nil }
+        if st.st_mode & S_IFMT == S_IFLNK, let to = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
+            return to == "/dev/null" ? "a link to /dev/null: the unit is masked (systemctl unmask it first)" : "a link to \(to)"
+        }
+        return st.st_mode & S_IFMT == S_IFREG ? "a unit file not written by isthmus service install" : "not a regular file"
+    }
+
     /// The unit file's text.
     public static func unit(segment: String, site: String, configPath: String, binary: String, netns: String?) -> String {
         let ns = netns.map { " -n \($0)" } ?? ""
         return """
-            # Written by `isthmus service install`; `isthmus service uninstall` removes it.
+            \(marker)
             [Unit]
             Description=Isthmus segment \(segment) (site \(site))
             Wants=network-online.target
@@ -40,11 +62,14 @@ public enum Service {
         let config = URL(fileURLWithPath: configPath).standardizedFileURL.path
         let name = unitName(segment: segment)
         let path = "\(directory)/\(name)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let what = foreign(path) { throw SiteError("\(path) exists and is \(what); nothing was written") }
         let text = unit(segment: segment, site: site, configPath: config, binary: binary, netns: netns)
-        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw SiteError("cannot write \(path): \(error.localizedDescription)")
-        }
+        // The unit directory is systemd's, not Isthmus's: the file is written in place (created if missing), never
+        // through a temporary file renamed over whatever is there.
+        do {
+            try OwnedFiles.makeDirectory(directory)
+            try OwnedFiles.overwrite(path, with: Array(text.utf8), create: true)
+        } catch { throw SiteError("cannot write the unit: \(error)") }
         var out = ["wrote \(path)"]
         if binary.contains("/.build/") {
             out.append("warning: the unit runs \(binary), a build directory; install isthmus (e.g. to /usr/local/bin) and reinstall the unit")
@@ -66,8 +91,13 @@ public enum Service {
             let wants = "\(directory)/multi-user.target.wants"
             try FileManager.default.createDirectory(atPath: wants, withIntermediateDirectories: true)
             let link = "\(wants)/\(name)"
-            try? FileManager.default.removeItem(atPath: link)
-            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+            if let to = try? FileManager.default.destinationOfSymbolicLink(atPath: link) {
+                guard to == path else { throw SiteError("\(link) exists and links to \(to), not \(path); it was left alone") }
+            } else {
+                do { try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path) } catch {
+                    throw SiteError("cannot enable the unit: \(link): \(error.localizedDescription)")
+                }
+            }
             out.append("enabled: \(link) -> \(path) (systemd is not running here; the unit starts at the next boot)")
         }
         return out
@@ -85,11 +115,18 @@ public enum Service {
             p.waitUntilExit()
             out.append("systemctl disable --now \(name)")
         }
-        for path in ["\(directory)/multi-user.target.wants/\(name)", "\(directory)/\(name)"] {
-            if (try? FileManager.default.attributesOfItem(atPath: path)) != nil {
-                try FileManager.default.removeItem(atPath: path)
-                out.append("removed \(path)")
-            }
+        // Only what install made: the link to this unit, and the unit if it is Isthmus's (a mask or a user's own
+        // unit of the same name stays).
+        let unitPath = "\(directory)/\(name)", link = "\(directory)/multi-user.target.wants/\(name)"
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == unitPath {
+            try FileManager.default.removeItem(atPath: link)
+            out.append("removed \(link)")
+        }
+        if isOurs(unitPath) {
+            try FileManager.default.removeItem(atPath: unitPath)
+            out.append("removed \(unitPath)")
+        } else if let what = foreign(unitPath) {
+            out.append("left \(unitPath) alone: it is \(what)")
         }
         if out.isEmpty { out.append("no unit \(name) in \(directory)") }
         return out

@@ -32,9 +32,12 @@ public struct TunnelProcesses {
 
     /// Starts the tunnel and waits (up to 10 s) until it answers on its status socket.
     public func start(name: String, words: String) throws {
-        try FileManager.default.createDirectory(atPath: Self.logDirectory, withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
-        guard let log = FileHandle(forWritingAtPath: logPath) else { throw SiteError("cannot write \(logPath)") }
+        // Opened in place, appending (created if missing): every tunnel of the segment writes to the same log.
+        let log: FileHandle
+        do {
+            try OwnedFiles.makeDirectory(Self.logDirectory)
+            log = FileHandle(fileDescriptor: try OwnedFiles.openForWriting(logPath, create: true, append: true), closeOnDealloc: true)
+        } catch { throw SiteError("cannot write the tunnel log: \(error)") }
         defer { try? log.close() }
         let offset = log.seekToEndOfFile()
         let p = Process()

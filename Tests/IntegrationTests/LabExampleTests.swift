@@ -66,8 +66,13 @@ struct LabExampleTests {
         return "\(dir)/\(b.example).toml"
     }
 
-    @Test("passes here", arguments: ["two-sites", "vxlan-router", "nat-egress", "macvlan-bridge"])
+    /// `lab run` is the demo's command (Tools/demo runs `lab run examples/two-sites.toml`). Every check kind runs
+    /// here — tcp and mss (whose listeners write to files and to /dev/null), no-cross, throughput, mtu — and
+    /// afterwards /dev/null must still be the null device (issue 14: it used to be renamed over by a regular file).
+    @Test("passes here, and leaves /dev/null the character device 1,3", arguments: ["two-sites", "vxlan-router", "nat-egress", "macvlan-bridge"])
     func passes(_ name: String) throws {
+        DevNull.expectIntact(after: "something before lab run \(name)")
+        defer { DevNull.expectIntact(after: "lab run \(name)") }
         let r = try Host.run([Host.isthmusBinary!, "lab", "run", "\(Self.examples)/\(name).toml", "--json"])
         let rep = try #require(Self.report(r.output), "\(r.output)")
         #expect(r.status == 0 && !rep.isEmpty && rep.values.allSatisfy { $0 }, "\(r.output)")

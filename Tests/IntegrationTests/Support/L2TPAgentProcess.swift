@@ -40,9 +40,15 @@ final class L2TPAgentProcess {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// The last status the agent wrote.
+    /// (The file is outside /run/isthmus, so the agent writes it in place: a read that catches it half-written is
+    /// made again.)
     var status: [String: Any]? {
-        guard let d = FileManager.default.contents(atPath: statusPath) else { return nil }
-        return try? JSONSerialization.jsonObject(with: d) as? [String: Any]
+        for attempt in 0..<5 {
+            if attempt > 0 { usleep(10_000) }
+            guard let d = FileManager.default.contents(atPath: statusPath) else { return nil }
+            if let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] { return o }
+        }
+        return nil
     }
 
     var tunnels: [[String: Any]] { (status?["tunnels"] as? [[String: Any]]) ?? [] }
