@@ -47,6 +47,9 @@
 ///   tunnel (or nowhere when it is down). So RS/RA (133/134) and DHCPv6 are the pair to block. Neighbour
 ///   solicitations/advertisements (135/136) must cross for the shared segment to work; redirects (137) come only from
 ///   a router a host already uses, which, with RAs blocked, is never a router at another site.
+///   Not covered: what the tunnel device's own IPv6 stack sends (a bridge port keeps its link-local address, and the
+///   kernel solicits routers on it at link-up and again after 4 s, 8 s, ...). Those frames leave straight through
+///   the port and pass no bridge hook; the other site's table drops them where they enter its bridge.
 /// - MSS: SYN and SYN-ACK (SYN set, RST clear) crossing in either direction whose MSS option exceeds the clamp get
 ///   it lowered (the kernel rewrites the option and updates the TCP checksum incrementally). One counter,
 ///   `mss_clamped`, counts both families.
