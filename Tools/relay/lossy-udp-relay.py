@@ -26,6 +26,7 @@ import random
 import select
 import signal
 import socket
+import stat
 import sys
 import time
 
@@ -116,9 +117,20 @@ def main():
     def write_stats():
         if not args.stats:
             return
-        tmp = args.stats + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(snapshot(), f, sort_keys=True)
+        text = json.dumps(snapshot(), sort_keys=True)
+        try:
+            st = os.lstat(args.stats)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            # Not a regular file (/dev/null, a FIFO, a link): written in place, never renamed over.
+            with open(args.stats, "w") as f:
+                f.write(text)
+            return
+        # A new file beside it (never an existing one: O_EXCL), then renamed over the regular file or the empty path.
+        tmp = "%s.%d.tmp" % (args.stats, os.getpid())
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "w") as f:
+            f.write(text)
         os.replace(tmp, args.stats)
 
     def relay(direction, data):
