@@ -1,4 +1,5 @@
 import Foundation
+@testable import L2TPAgent
 import Netlink
 import SiteAgent
 import Testing
@@ -104,6 +105,33 @@ struct OwnedFilesTests {
         #expect(write(fd, "+", 1) == 1)
         close(fd)
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "short+")
+    }
+
+    @Test("l2tp status: replaced whole under /run/isthmus; a user's path (/dev/null, a device, a link to it) written in place")
+    func l2tpStatus() throws {
+        let s = try Scratch("l2tpstatus")
+        func write(_ path: String?) -> L2TPAgentConfig {
+            var c = L2TPAgentConfig(name: "owned-files-\(getpid())", version: .v3, hostName: "t")
+            c.statusPath = path
+            L2TPDaemon(config: c).writeStatus(L2TPDaemon.now())
+            return c
+        }
+        for path in [s.link, s.null, DevNull.path] { _ = write(path) }
+        #expect(DevNull.problem(s.null) == nil)
+        #expect(s.isLinkToDevNull(s.link))
+        DevNull.expectIntact(after: "an L2TP agent's status written to /dev/null")
+
+        func name(_ path: String) -> String? {
+            let o = FileManager.default.contents(atPath: path).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            return o?["name"] as? String
+        }
+        let file = s.dir + "/status.json"
+        let c = write(file)
+        #expect(name(file) == c.name, "a user's regular file gets the status in place")
+        let own = write(nil).resolvedStatusPath
+        defer { unlink(own) }
+        #expect(own.hasPrefix(L2TPAgentConfig.runDirectory + "/") && name(own) == c.name)
+        #expect(!((try? FileManager.default.contentsOfDirectory(atPath: L2TPAgentConfig.runDirectory)) ?? []).contains { $0.contains("owned-files-\(getpid())") && $0.hasSuffix(".tmp") })
     }
 
     @Test("service install leaves a masked unit (a link to /dev/null) and a user's own unit alone; uninstall too")
