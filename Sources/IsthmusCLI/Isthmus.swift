@@ -49,13 +49,38 @@ struct Isthmus: ParsableCommand {
         var set = sigset_t()
         sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM); sigaddset(&set, SIGHUP)
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        if batch == nil {
+            do {
+                if words.first == "__complete" {
+                    for c in Completions.candidates(Array(words.dropFirst())) { print(c) }
+                    return
+                }
+                if words.first == "completion" {
+                    guard words.count == 2 else { throw HelpFailure(Help.completionHelp) }
+                    print(try Completions.script(words[1]), terminator: "")
+                    return
+                }
+                if words == ["man"] { print(ManPage.render(), terminator: ""); return }
+                if let text = try Help.request(words) { print(text); return }
+            } catch let e as HelpFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            }
+        }
         if batch == nil, words.first == "lab" {
             do {
-                let cmd = try LabCommand.parse(Array(words.dropFirst()))
+                let cmd: LabCommand
+                do { cmd = try LabCommand.parse(Array(words.dropFirst())) } catch { throw Help.usageFailure(LabCommand.self, "lab", error) }
                 try cmd.run()
             } catch let e as LabFailure {
                 FileHandleStderr.write("isthmus: \(e)\n")
                 throw ExitCode(1)
+            } catch let e as HelpFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            } catch let e as HelpScreen {
+                print(e.text)
+                return
             } catch let e as ExitCode {
                 throw e
             } catch {
@@ -65,11 +90,18 @@ struct Isthmus: ParsableCommand {
         }
         if batch == nil, L2TPCommand.handles(words) {
             do {
-                let cmd = try L2TPCommand.parse(Array(words.dropFirst()))
+                let cmd: L2TPCommand
+                do { cmd = try L2TPCommand.parse(Array(words.dropFirst())) } catch { throw Help.usageFailure(L2TPCommand.self, "l2tp", error) }
                 try cmd.run()
             } catch let e as L2TPFailure {
                 FileHandleStderr.write("isthmus: \(e)\n")
                 throw ExitCode(1)
+            } catch let e as HelpFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            } catch let e as HelpScreen {
+                print(e.text)
+                return
             } catch let e as ExitCode {
                 throw e
             } catch {
@@ -83,6 +115,12 @@ struct Isthmus: ParsableCommand {
             } catch let e as SiteFailure {
                 FileHandleStderr.write("isthmus: \(e)\n")
                 throw ExitCode(1)
+            } catch let e as HelpFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            } catch let e as HelpScreen {
+                print(e.text)
+                return
             }
             return
         }

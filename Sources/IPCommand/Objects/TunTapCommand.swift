@@ -7,10 +7,11 @@ import NetlinkWire
 /// `tuntap add|del [dev] NAME mode tun|tap [user U] [group G] [one_queue] [pi] [vnet_hdr] [multi_queue]` and
 /// `tuntap show`, as `ip tuntap`.
 public enum TunTapCommand {
+    static let verbs = ["add", "delete", "show", "list", "lst"]
     static let keywords = ["dev", "mode", "user", "group", "one_queue", "pi", "vnet_hdr", "multi_queue", "name"]
 
     public static func run(_ args: inout Arguments, _ session: Session) throws {
-        let verb = try args.verb(["add", "delete", "show", "list", "lst"], default: "show")
+        let verb = try args.verb(verbs, default: "show")
         if verb == "show" || verb == "list" || verb == "lst" {
             var a = Arguments(["type", "tun"])
             try LinkShow.show(&a, session)
