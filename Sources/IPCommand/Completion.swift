@@ -43,6 +43,8 @@ public enum Completion {
         case ("tunnel", "run"): return typed.count == 2 ? [] : ["mtu", "type"]
         case ("tuntap", _): return TunTapCommand.keywords
         case ("mtu", _): return MTUCommand.keywords
+        case ("netns", "exec"), ("netns", "delete"), ("netns", "pids"), ("netns", "set"), ("netns", "attach"):
+            return typed.count == 2 ? namespaceNames() : []
         default: return []
         }
     }

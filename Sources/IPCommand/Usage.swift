@@ -126,6 +126,24 @@ public enum Usage {
                isthmus tuntap help
         """
 
+    static let netns = """
+        Usage: isthmus netns list
+               isthmus netns add NAME
+               isthmus netns attach NAME PID
+               isthmus netns set NAME NETNSID
+               isthmus netns delete NAME
+               isthmus netns identify [ PID ]
+               isthmus netns pids NAME
+               isthmus netns exec NAME COMMAND ...
+               isthmus netns list-id
+               isthmus netns help
+
+        NETNSID := { auto | POSITIVE-INT }
+        The names are ip's: /run/netns/NAME bind mounts, so `ip netns` and `isthmus netns` see the same namespaces.
+        exec runs COMMAND in NAME in a mount namespace of its own with that namespace's /sys and the files of
+        /etc/netns/NAME bound over /etc, as ip netns exec does.
+        """
+
     static var mtu: String {
         """
         Usage: isthmus mtu KIND [ underlay MTU ] [ lan MTU ] [ ipv6 ] [ cookie 0|4|8 ] [ l2spec_type none|default ]

@@ -150,6 +150,15 @@ struct Isthmus: ParsableCommand {
         } else {
             do {
                 try IPCommandRunner.run(words, session: session)
+            } catch let e as HelpRequested {
+                print(e.text)
+                return
+            } catch let e as NetnsExec {
+                flushOutput(session)
+                do { try NetworkNamespace.exec(e.name, e.command) } catch {
+                    FileHandleStderr.write("isthmus: \(error)\n")
+                    throw ExitCode(error is NamespaceError ? 255 : 1)
+                }
             } catch {
                 FileHandleStderr.write("isthmus: \(error)\n")
                 flushOutput(session)

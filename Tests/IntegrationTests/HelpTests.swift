@@ -55,6 +55,7 @@ struct HelpTests {
         (["fdb"], "Usage: isthmus fdb", ["append", "dst", "vni"]),
         (["l2tp"], "Usage: isthmus l2tp", ["add tunnel", "add session", "run --config"]),
         (["tuntap"], "Usage: isthmus tuntap", ["mode", "multi_queue"]),
+        (["netns"], "Usage: isthmus netns", ["add NAME", "exec NAME", "pids", "identify", "list-id"]),
     ] as [([String], String, [String])])
     func commandHelp(_ command: [String], _ usage: String, _ options: [String]) throws {
         var forms = [command + ["--help"], command + ["-h"], ["help"] + command]
@@ -152,6 +153,7 @@ struct HelpTests {
         #expect(try Self.bashComplete(["lab", "ch"]) == ["check"])
         #expect(try Self.bashComplete(["help", "tun"]) == ["tunnel", "tuntap"])
         #expect(try Self.bashComplete(["completion", ""]) == ["bash", "zsh", "fish"])
+        #expect(try Self.bashComplete(["netns", "ex"]) == ["exec"])
         // A file name after --config (the shell's own file completion).
         let files = try Self.bashComplete(["up", "--config", Host.repoRoot.appendingPathComponent("examples/two-sites.t").path])
         #expect(files == [Host.repoRoot.appendingPathComponent("examples/two-sites.toml").path], "\(files)")
