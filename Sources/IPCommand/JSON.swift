@@ -83,6 +83,7 @@ public indirect enum JSON: Equatable, Sendable, ExpressibleByStringLiteral, Expr
 public struct JSONObject {
     public private(set) var fields: [(String, JSON)] = []
     public init() {}
+    public init(_ fields: [(String, JSON)]) { self.fields = fields }
     public mutating func set(_ key: String, _ value: JSON?) { if let value { fields.append((key, value)) } }
     public mutating func set<T: BinaryInteger>(_ key: String, _ value: T?) { if let value { fields.append((key, JSON(value))) } }
     public mutating func set(_ key: String, _ value: String?) { if let value { fields.append((key, .string(value))) } }

@@ -121,6 +121,17 @@ enum Help {
         return nil
     }
 
+    /// The arguments with each `-h` before an iproute2 object spelled `-human` (ip's -h[uman-readable]); `-h` alone or
+    /// before anything else stays a request for help.
+    static func humanReadableFlag(_ args: [String]) -> [String] {
+        var i = 0
+        while i < args.count, args[i].hasPrefix("-") {
+            i += Completions.globalOptionsWithValue.contains(args[i]) ? 2 : 1
+        }
+        guard i < args.count, IPCommandRunner.object(named: args[i]) != nil else { return args }
+        return args.enumerated().map { $0.offset < i && $0.element == "-h" ? "-human" : $0.element }
+    }
+
     /// The help of one topic: `[]` the overview, `["up"]`, `["link"]`, `["l2tp", "run"]` ...
     static func topic(_ words: [String]) throws -> String {
         guard let first = words.first else { return overview }

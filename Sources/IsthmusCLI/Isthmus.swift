@@ -21,14 +21,26 @@ struct Isthmus: ParsableCommand {
         """
     )
 
-    @Flag(name: [.customShort("j"), .customLong("json")], help: "Print JSON, like ip -j.")
+    @Flag(name: [.customShort("j"), .customLong("json"), .customLong("json", withSingleDash: true)], help: "Print JSON, like ip -j.")
     var json = false
-    @Flag(name: [.customShort("p"), .customLong("pretty")], help: "Accepted for compatibility with ip -p.")
+    @Flag(name: [.customShort("p"), .customLong("pretty"), .customLong("pretty", withSingleDash: true)], help: "Accepted for compatibility with ip -p.")
     var pretty = false
-    @Flag(name: [.customShort("d"), .customLong("details")], help: "Show details (link kind data).")
+    @Flag(name: [.customShort("d"), .customLong("details"), .customLong("details", withSingleDash: true)], help: "Show details (link kind data).")
     var details = false
-    @Flag(name: [.customShort("s"), .customLong("stats")], help: "Show statistics.")
-    var stats = false
+    @Flag(name: [.customShort("s"), .customLong("stats"), .customLong("stats", withSingleDash: true),
+                 .customLong("statistics", withSingleDash: true)], help: "Show statistics (twice: with error details).")
+    var stats: Int
+    @Flag(name: [.customLong("br", withSingleDash: true), .customLong("brief", withSingleDash: true), .customLong("brief")],
+          help: "Brief: one line per link with its state and addresses, like ip -br.")
+    var brief = false
+    @Flag(name: [.customShort("o"), .customLong("oneline", withSingleDash: true), .customLong("oneline")],
+          help: "One line per record, line breaks written as \\, like ip -o.")
+    var oneline = false
+    @Flag(name: [.customLong("human", withSingleDash: true), .customLong("human-readable", withSingleDash: true)],
+          help: "Counters in k, M, G (ip's -h before an object).")
+    var human = false
+    @Flag(name: [.customShort("c"), .customLong("color", withSingleDash: true)], help: "Accepted for compatibility with ip -c; output is never coloured.")
+    var color = false
     @Option(name: [.customShort("n"), .customLong("netns")], help: "Run inside the named network namespace, like ip -n.")
     var netns: String?
     @Option(name: [.customLong("batch", withSingleDash: true), .customShort("b")], help: "Read commands from FILE (- for stdin), one netlink socket for all.")
@@ -42,6 +54,12 @@ struct Isthmus: ParsableCommand {
 
     @Argument(parsing: .captureForPassthrough, help: "OBJECT COMMAND [ARGS...]")
     var words: [String] = []
+
+    /// ip's `-h` is -human-readable when an object follows (`isthmus -h -s link`), help otherwise: the arguments are
+    /// read with that `-h` spelled `-human`.
+    static func main() {
+        main(Help.humanReadableFlag(Array(CommandLine.arguments.dropFirst())))
+    }
 
     func run() throws {
         // A parent may have started us with SIGINT/SIGTERM blocked (test runners do); they are inherited through exec,
@@ -126,6 +144,7 @@ struct Isthmus: ParsableCommand {
         }
         var o = Options()
         o.json = json; o.pretty = pretty; o.details = details; o.statistics = stats
+        o.brief = brief; o.oneline = oneline; o.human = human
         o.netns = netns; o.force = force
         if inet4 { o.family = UInt8(AF_INET) }
         if inet6 { o.family = UInt8(AF_INET6) }

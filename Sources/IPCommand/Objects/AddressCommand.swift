@@ -269,19 +269,49 @@ public enum AddressCommand {
             let selected = mine.filter { filter.matches($0, session: session, names: names) }
             // ipaddr_filter(): keep a link with a matching address, or one with no addresses when no family is asked for.
             if selected.isEmpty && !(mine.isEmpty && filter.family == 0) { continue }
+            if session.options.brief {
+                // ip -br address: the link's name and state, then each address as ADDR[ peer PEER]/LEN.
+                var (t, obj) = LinkShow.brief(link, links, session, withAddress: false)
+                var infos: [JSON] = []
+                for a in selected {
+                    guard let l = a.local else { continue }
+                    var j = JSONObject()
+                    j.set("local", l.description); t += l.description
+                    if let p = a.peer { j.set("address", p.description); t += " peer \(p)" }
+                    j.set("prefixlen", Int(a.header.prefixLength)); t += "/\(a.header.prefixLength) "
+                    infos.append(j.json)
+                }
+                obj.set("addr_info", JSON.array(infos))
+                if session.options.json { session.emit(obj.json) } else { session.print(t) }
+                continue
+            }
             var linkText: [String] = []
             var obj = JSONObject()
-            if filter.label == nil {
+            // With -o, ip prints no link lines: each address on a line of its own that names its link.
+            if filter.label == nil && !session.options.oneline {
                 LinkSummary.describe(link, names: names, links: links, family: filter.family, details: session.options.details, text: &linkText, json: &obj)
+                if !linkText.isEmpty { session.print(record: linkText) }
             }
             var infos: [JSON] = []
             for a in selected {
-                let (lines, j) = describe(a)
-                linkText += lines
+                var (lines, j) = describe(a)
+                if session.options.oneline {
+                    let dev = names[idx] ?? "if\(idx)"
+                    var k = JSONObject()
+                    k.set("index", Int(idx)); k.set("dev", dev)
+                    j = JSONObject(k.fields + j.fields)
+                    lines[0] = "\(idx): \(dev)" + lines[0]
+                }
+                if !session.options.json { session.print(record: lines) }
                 infos.append(j.json)
             }
             obj.set("addr_info", JSON.array(infos))
-            if session.options.json { session.emit(obj.json) } else { linkText.forEach(session.print) }
+            let stats = session.options.statistics > 0 ? LinkStatistics(link) : nil
+            if let stats {
+                if session.options.json { obj.set(stats.key, stats.json(level: session.options.statistics)) }
+                else { session.print(record: stats.lines(level: session.options.statistics, human: session.options.human)) }
+            }
+            if session.options.json { session.emit(obj.json) }
         }
     }
 

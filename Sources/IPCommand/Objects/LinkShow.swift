@@ -28,7 +28,19 @@ enum LinkShow {
             if let masterIndex, l.master != masterIndex { continue }
             if let group, l.group != group { continue }
             if upOnly, l.header.flags & UInt32(IFF_UP.rawValue) == 0 { continue }
-            if session.options.json { session.emit(json(l, session)) } else { for line in text(l, session) { session.print(line) } }
+            let stats = session.options.statistics > 0 && !session.options.brief ? LinkStatistics(l) : nil
+            if session.options.brief {
+                let b = brief(l, links, session, withAddress: true)
+                if session.options.json { session.emit(b.json.json) } else { session.print(b.text) }
+            } else if session.options.json {
+                var o = json(l, links, session)
+                if let stats { o.set(stats.key, stats.json(level: session.options.statistics)) }
+                session.emit(o.json)
+            } else {
+                var lines = text(l, links, session)
+                if let stats { lines += stats.lines(level: session.options.statistics, human: session.options.human) }
+                session.print(record: lines)
+            }
         }
     }
 
@@ -54,25 +66,16 @@ enum LinkShow {
         return all
     }
 
-    static let flagNames: [(Int32, String)] = [
-        (Int32(IFF_LOOPBACK.rawValue), "LOOPBACK"), (Int32(IFF_BROADCAST.rawValue), "BROADCAST"),
-        (Int32(IFF_POINTOPOINT.rawValue), "POINTOPOINT"), (Int32(IFF_MULTICAST.rawValue), "MULTICAST"),
-        (Int32(IFF_NOARP.rawValue), "NOARP"), (Int32(IFF_ALLMULTI.rawValue), "ALLMULTI"),
-        (Int32(IFF_PROMISC.rawValue), "PROMISC"), (Int32(IFF_MASTER.rawValue), "MASTER"),
-        (Int32(IFF_SLAVE.rawValue), "SLAVE"), (Int32(IFF_DEBUG.rawValue), "DEBUG"),
-        (Int32(IFF_DYNAMIC.rawValue), "DYNAMIC"), (Int32(IFF_AUTOMEDIA.rawValue), "AUTOMEDIA"),
-        (Int32(IFF_PORTSEL.rawValue), "PORTSEL"), (Int32(IFF_NOTRAILERS.rawValue), "NOTRAILERS"),
-        (Int32(IFF_UP.rawValue), "UP"), (Int32(IFF_LOWER_UP.rawValue), "LOWER_UP"), (Int32(IFF_DORMANT.rawValue), "DORMANT"),
-        (Int32(IFF_ECHO.rawValue), "ECHO"),
-    ]
     static let operStates = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"]
 
-    static func flagList(_ flags: UInt32) -> [String] {
-        var f = flags
-        // iproute2 hides LOWER_UP when the link is not up... it prints it only when set; keep its order.
-        var out: [String] = []
-        for (bit, name) in flagNames where f & UInt32(bit) != 0 { out.append(name); f &= ~UInt32(bit) }
-        return out
+    /// The flags as ip prints them: NO-CARRIER for an up link without carrier, M-DOWN when the link it sits on (a veth
+    /// peer, a macvlan's lower device) is down. A peer not among `links` counts as up, as ip's cache miss does.
+    static func flags(_ l: LinkMessage, _ links: [LinkMessage]) -> [String] {
+        var mdown = false
+        if let peer = l.link, peer != 0, l.linkNetnsID == nil, let p = links.first(where: { $0.header.index == peer }) {
+            mdown = p.header.flags & UInt32(IFF_UP.rawValue) == 0
+        }
+        return LinkSummary.flagList(l.header.flags, mdown: mdown)
     }
 
     static func linkType(_ t: UInt16) -> String {
@@ -100,12 +103,12 @@ enum LinkShow {
         return (kind, "", nil)
     }
 
-    static func text(_ l: LinkMessage, _ session: Session) -> [String] {
+    static func text(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session) -> [String] {
         var first = "\(l.header.index): \(l.name ?? "?")"
         if let peer = l.link, peer != 0 {
             if l.linkNetnsID != nil { first += "@if\(peer)" } else { first += "@\(session.ifname(peer) ?? "if\(peer)")" }
         }
-        first += ": <\(flagList(l.header.flags).joined(separator: ","))>"
+        first += ": <\(flags(l, links).joined(separator: ","))>"
         if let mtu = l.mtu { first += " mtu \(mtu)" }
         if let q = l.attributes.first(IFLA_QDISC)?.string { first += " qdisc \(q)" }
         if let m = l.master, m != 0 { first += " master \(session.ifname(m) ?? "if\(m)")" }
@@ -126,14 +129,40 @@ enum LinkShow {
         return lines
     }
 
-    static func json(_ l: LinkMessage, _ session: Session) -> JSON {
+    /// `-br`: name (with @peer), state, address and flags, padded like ip's print_linkinfo_brief(); the address and
+    /// flags only for `link show` (`address show -br` lists addresses after the state instead).
+    static func brief(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session, withAddress: Bool) -> (text: String, json: JSONObject) {
+        var o = JSONObject()
+        var name = l.name ?? "if\(l.header.index)"
+        if let peer = l.link, peer != 0 {
+            if l.linkNetnsID != nil { o.set("link_index", peer); name += "@if\(peer)" } else {
+                let peerName = session.ifname(peer) ?? "if\(peer)"
+                o.set("link", peerName); name += "@" + peerName
+            }
+        }
+        o.set("ifname", l.name ?? "if\(l.header.index)")
+        var t = name.padding(16) + " "
+        if let st = l.operstate {
+            let state = st < operStates.count ? operStates[Int(st)] : "\(st)"
+            o.set("operstate", state); t += state.padding(14) + " "
+        }
+        if withAddress {
+            if let a = l.address { let s = LinkSummary.hardwareAddress(a, type: l.header.type); o.set("address", s); t += s + " " }
+            let f = flags(l, links)
+            o.set("flags", .array(f.map { .string($0) }))
+            t += "<" + f.joined(separator: ",") + "> "
+        }
+        return (t, o)
+    }
+
+    static func json(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session) -> JSONObject {
         var o = JSONObject()
         o.set("ifindex", l.header.index)
         if let peer = l.link, peer != 0 {
             if l.linkNetnsID != nil { o.set("link_index", peer) } else { o.set("link", session.ifname(peer)) }
         }
         o.set("ifname", l.name)
-        o.set("flags", .array(flagList(l.header.flags).map { .string($0) }))
+        o.set("flags", .array(flags(l, links).map { .string($0) }))
         o.set("mtu", l.mtu)
         o.set("qdisc", l.attributes.first(IFLA_QDISC)?.string)
         if let m = l.master, m != 0 { o.set("master", session.ifname(m)) }
@@ -157,11 +186,14 @@ enum LinkShow {
                 o.set("linkinfo", li.json)
             }
         }
-        return o.json
+        return o
     }
 }
 
 extension String {
+    /// Left-aligned in `width` columns, like printf's `%-*s` (never cut).
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+
     func trimmingTrailingSpaces() -> String {
         var s = self
         while s.hasSuffix(" ") { s.removeLast() }
