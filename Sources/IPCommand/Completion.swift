@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Shell completion for the iproute2 objects: what may follow `OBJECT ...` (verbs, keywords, link kinds, interface
 /// names). The shells' scripts ask `isthmus __complete WORDS` and show what comes back, so completion knows exactly
 /// the words the parsers take.
@@ -50,23 +46,10 @@ public enum Completion {
     }
 
     /// This namespace's interfaces, from sysfs (no netlink socket for a keystroke).
-    static func interfaceNames() -> [String] { directoryEntries("/sys/class/net") }
+    static func interfaceNames() -> [String] { FileSystem.entries("/sys/class/net").sorted() }
 
     /// Named network namespaces (ip netns's /run/netns).
-    public static func namespaceNames() -> [String] { directoryEntries("/run/netns") }
-
-    static func directoryEntries(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
+    public static func namespaceNames() -> [String] { FileSystem.entries("/run/netns").sorted() }
 
     /// The candidates that begin with what was typed, each once, in order.
     public static func filter(_ candidates: [String], typed: String) -> [String] {

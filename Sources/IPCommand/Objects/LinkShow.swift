@@ -78,29 +78,44 @@ enum LinkShow {
         return LinkSummary.flagList(l.header.flags, mdown: mdown)
     }
 
-    static func linkType(_ t: UInt16) -> String {
-        switch Int32(t) {
-        case ARPHRD_ETHER: return "ether"
-        case ARPHRD_LOOPBACK: return "loopback"
-        case ARPHRD_NONE: return "none"
-        case ARPHRD_TUNNEL: return "ipip"
-        case ARPHRD_SIT: return "sit"
-        case ARPHRD_IPGRE: return "gre"
-        case ARPHRD_TUNNEL6: return "tunnel6"
-        case ARPHRD_IP6GRE: return "gre6"
-        case ARPHRD_PPP: return "ppp"
-        case ARPHRD_VOID: return "void"
-        default: return "[\(t)]"
-        }
-    }
-
     static func kindDetails(_ l: LinkMessage, _ session: Session) -> (kind: String?, text: String, json: JSONObject?) {
         guard let li = l.linkInfo, let kind = li.kind else { return (nil, "", nil) }
         if let k = LinkKinds.find(kind) {
             let d = k.describe(li.data, session: session)
             return (kind, d.text, d.json)
         }
+        if kind == "tun" { let d = TunDetails.describe(li.data); return (kind, d.text, d.json) }
         return (kind, "", nil)
+    }
+
+    /// The port's details under its master (`bridge_slave ...`), when the master's kind has them.
+    static func slaveDetails(_ l: LinkMessage, _ session: Session) -> (kind: String, text: String, json: JSONObject?)? {
+        guard let li = l.linkInfo, let kind = li.slaveKind else { return nil }
+        if kind == "bridge" { let d = BridgeDetails.port(li.slaveData, session: session); return (kind, d.text, d.json) }
+        return (kind, "", nil)
+    }
+
+    /// `-d`'s fields of every link, in ip's order: before the kind (promiscuity ... maxmtu) and after it
+    /// (addrgenmode, queues, GSO/TSO/GRO limits).
+    static func genericDetails(_ l: LinkMessage, linkShow: Bool) -> (before: DetailPrinter, after: DetailPrinter) {
+        var before = DetailPrinter(), after = DetailPrinter()
+        func u(_ t: Int32) -> UInt64? { l.attributes.first(t)?.u32.map(UInt64.init) }
+        before.uint("promiscuity", "promiscuity", u(Int32(IFLA_PROMISCUITY)))
+        before.uint("allmulti", "allmulti", u(Int32(IFLA_ALLMULTI)))
+        before.uint("min_mtu", "minmtu", u(Int32(IFLA_MIN_MTU)))
+        before.uint("max_mtu", "maxmtu", u(Int32(IFLA_MAX_MTU)))
+        if linkShow { after.string("inet6_addr_gen_mode", "addrgenmode", AddressGenerationMode.name(l)) }
+        after.uint("num_tx_queues", "numtxqueues", u(Int32(IFLA_NUM_TX_QUEUES)))
+        after.uint("num_rx_queues", "numrxqueues", u(Int32(IFLA_NUM_RX_QUEUES)))
+        after.uint("gso_max_size", "gso_max_size", u(Int32(IFLA_GSO_MAX_SIZE)))
+        after.uint("gso_max_segs", "gso_max_segs", u(Int32(IFLA_GSO_MAX_SEGS)))
+        after.uint("tso_max_size", "tso_max_size", u(Int32(IFLA_TSO_MAX_SIZE)))
+        after.uint("tso_max_segs", "tso_max_segs", u(Int32(IFLA_TSO_MAX_SEGS)))
+        after.uint("gro_max_size", "gro_max_size", u(Int32(IFLA_GRO_MAX_SIZE)))
+        after.string("phys_port_name", "portname", l.attributes.first(IFLA_PHYS_PORT_NAME)?.string)
+        after.string("parentbus", "parentbus", l.attributes.first(IFLA_PARENT_DEV_BUS_NAME)?.string)
+        after.string("parentdev", "parentdev", l.attributes.first(IFLA_PARENT_DEV_NAME)?.string)
+        return (before, after)
     }
 
     static func text(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session) -> [String] {
@@ -116,17 +131,52 @@ enum LinkShow {
         first += " mode \(l.attributes.first(IFLA_LINKMODE)?.u8 == 1 ? "DORMANT" : "DEFAULT")"
         first += " group \(l.group.map { $0 == 0 ? "default" : "\($0)" } ?? "default")"
         if let q = l.txqlen { first += " qlen \(q)" }
-        var second = "    link/\(linkType(l.header.type))"
-        if let a = l.address { second += " \(formatHardwareAddress(a))" }
-        if let b = l.broadcast { second += " brd \(formatHardwareAddress(b))" }
-        if let nsid = l.linkNetnsID { second += " link-netnsid \(nsid)" }
+        var ignored = JSONObject()
+        let second = LinkSummary.linkLayer(l, json: &ignored)
         var lines = [first, second]
-        if session.options.details {
-            let d = kindDetails(l, session)
-            if let kind = d.kind { lines.append("    \(kind) \(d.text)".trimmingTrailingSpaces()) }
-        }
+        if session.options.details { appendDetails(l, session, linkShow: true, to: &lines) }
         if let alias = l.attributes.first(IFLA_IFALIAS)?.string { lines.append("    alias \(alias)") }
         return lines
+    }
+
+    /// `-d`'s text after a link's first two lines, as ip prints it: each part ends in a space, the kind and the port
+    /// data begin lines of their own, the fields after them continue the last line. `linkShow`: addrgenmode is
+    /// printed by `link show` only.
+    static func appendDetails(_ l: LinkMessage, _ session: Session, linkShow: Bool, to lines: inout [String]) {
+        // ip's formats: " promiscuity %u ", " allmulti %u ", "minmtu %u ", "maxmtu %u ".
+        func u(_ t: Int32) -> UInt32? { l.attributes.first(t)?.u32 }
+        lines[lines.count - 1] += (u(Int32(IFLA_PROMISCUITY)).map { " promiscuity \($0) " } ?? "")
+            + (u(Int32(IFLA_ALLMULTI)).map { " allmulti \($0) " } ?? "")
+            + (u(Int32(IFLA_MIN_MTU)).map { "minmtu \($0) " } ?? "") + (u(Int32(IFLA_MAX_MTU)).map { "maxmtu \($0) " } ?? "")
+        let d = kindDetails(l, session)
+        if let kind = d.kind { lines.append("    \(kind) " + (d.text.isEmpty ? "" : d.text + " ")) }
+        if let s = slaveDetails(l, session) { lines.append("    \(s.kind)_slave " + (s.text.isEmpty ? "" : s.text + " ")) }
+        let after = genericDetails(l, linkShow: linkShow).after
+        if !after.words.isEmpty {
+            if !lines[lines.count - 1].hasSuffix(" ") { lines[lines.count - 1] += " " }
+            lines[lines.count - 1] += after.text + " "
+        }
+    }
+
+    /// `-d`'s JSON fields, in ip's order.
+    static func appendDetails(_ l: LinkMessage, _ session: Session, linkShow: Bool, to o: inout JSONObject) {
+        let g = genericDetails(l, linkShow: linkShow)
+        for (k, v) in g.before.json.fields { o.set(k, v) }
+        let d = kindDetails(l, session)
+        let slave = slaveDetails(l, session)
+        if d.kind != nil || slave != nil {
+            var li = JSONObject()
+            if let kind = d.kind {
+                li.set("info_kind", kind)
+                if let j = d.json, !j.fields.isEmpty { li.set("info_data", j.json) }
+            }
+            if let slave {
+                li.set("info_slave_kind", slave.kind)
+                if let j = slave.json { li.set("info_slave_data", j.json) }
+            }
+            o.set("linkinfo", li.json)
+        }
+        for (k, v) in g.after.json.fields { o.set(k, v) }
     }
 
     /// `-br`: name (with @peer), state, address and flags, padded like ip's print_linkinfo_brief(); the address and
@@ -170,22 +220,9 @@ enum LinkShow {
         o.set("linkmode", l.attributes.first(IFLA_LINKMODE)?.u8 == 1 ? "DORMANT" : "DEFAULT")
         o.set("group", l.group.map { $0 == 0 ? "default" : "\($0)" } ?? "default")
         o.set("txqlen", l.txqlen)
-        o.set("link_type", linkType(l.header.type))
-        o.set("address", l.address.map(formatHardwareAddress))
-        o.set("broadcast", l.broadcast.map(formatHardwareAddress))
-        o.set("link_netnsid", l.linkNetnsID)
-        if session.options.details {
-            o.set("min_mtu", l.attributes.first(IFLA_MIN_MTU)?.u32)
-            o.set("max_mtu", l.attributes.first(IFLA_MAX_MTU)?.u32)
-            let d = kindDetails(l, session)
-            if let kind = d.kind {
-                var li = JSONObject()
-                li.set("info_kind", kind)
-                if let j = d.json, !j.fields.isEmpty { li.set("info_data", j.json) }
-                if let sk = l.linkInfo?.slaveKind { li.set("info_slave_kind", sk) }
-                o.set("linkinfo", li.json)
-            }
-        }
+        _ = LinkSummary.linkLayer(l, json: &o)
+        if session.options.details { appendDetails(l, session, linkShow: true, to: &o) }
+        o.set("ifalias", l.attributes.first(IFLA_IFALIAS)?.string)
         return o
     }
 }

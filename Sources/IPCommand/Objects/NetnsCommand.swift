@@ -85,16 +85,7 @@ public enum NetnsCommand {
     }
 
     /// /proc's numeric entries, in directory order.
-    static func processIDs() -> [Int32] {
-        guard let dir = opendir("/proc") else { return [] }
-        defer { closedir(dir) }
-        var out: [Int32] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let pid = Int32(name) { out.append(pid) }
-        }
-        return out
-    }
+    static func processIDs() -> [Int32] { FileSystem.entries("/proc").compactMap { Int32($0) } }
 
     static func list(_ args: inout Arguments, _ session: Session) throws {
         if let extra = args.next() { throw args.unknown(extra, validChoices: []) }
