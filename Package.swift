@@ -52,8 +52,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
-            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            plugins: ["GitVersion"]
         ),
+        // Build tool: `git describe` of the checkout into the CLI, for `isthmus --version`.
+        .plugin(name: "GitVersion", capability: .buildTool()),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
         .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire", "TestSupport"]),
         .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "L2TPWire", "TestSupport"]),

@@ -89,7 +89,10 @@ int isthmus_set_thread_name(const char *name) { return pthread_setname_np(pthrea
 // short-lived thread created with unshare(CLONE_NEWNET), on a /run/netns that is a shared mount point.
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
+#include <string.h>
+#include <dirent.h>
 
 struct isthmus_netns_job { const char *path; int err; };
 
@@ -100,7 +103,9 @@ static void *isthmus_netns_thread(void *arg) {
     return NULL;
 }
 
-int isthmus_netns_create(const char *dir, const char *path) {
+/// /run/netns as ip makes it: a directory that is a shared mount point, so the namespaces' bind mounts propagate to
+/// other mount namespaces.
+static int isthmus_netns_directory(const char *dir) {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -1;
     // Make the directory a shared mount point (bind it onto itself first if it is not a mount point yet), so the
     // namespaces' bind mounts propagate to other mount namespaces, as iproute2 does.
@@ -109,6 +114,11 @@ int isthmus_netns_create(const char *dir, const char *path) {
         if (mount(dir, dir, "none", MS_BIND | MS_REC, NULL) != 0) return -1;
         if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) return -1;
     }
+    return 0;
+}
+
+int isthmus_netns_create(const char *dir, const char *path) {
+    if (isthmus_netns_directory(dir) != 0) return -1;
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
     if (fd < 0) return -1;
     close(fd);
@@ -119,6 +129,52 @@ int isthmus_netns_create(const char *dir, const char *path) {
     if (e == 0) e = job.err;
     if (e != 0) { unlink(path); errno = e; return -1; }
     return 0;
+}
+
+int isthmus_netns_attach(const char *dir, const char *path, const char *source) {
+    if (isthmus_netns_directory(dir) != 0) return -1;
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
+    if (fd < 0) return -1;
+    close(fd);
+    if (mount(source, path, "none", MS_BIND, NULL) != 0) { int e = errno; unlink(path); errno = e; return -1; }
+    return 0;
+}
+
+int isthmus_netns_exec(const char *path, const char *name, char *const argv[]) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = setns(fd, CLONE_NEWNET);
+    close(fd);
+    if (r != 0) return -1;
+    // A mount namespace of our own whose mounts do not propagate back, with the namespace's own /sys.
+    if (unshare(CLONE_NEWNS) != 0) return -1;
+    if (mount("", "/", "none", MS_SLAVE | MS_REC, NULL) != 0) return -1;
+    unsigned long flags = 0;
+    struct statvfs fs;
+    if (statvfs("/sys", &fs) == 0 && (fs.f_flag & ST_RDONLY)) flags = MS_RDONLY;
+    if (umount2("/sys", MNT_DETACH) == 0 || errno == EINVAL) {
+        if (mount(name, "/sys", "sysfs", flags, NULL) != 0) return -1;
+    }
+    // /etc/netns/NAME/FILE bound over /etc/FILE (resolv.conf, hosts ... of that namespace).
+    char etc[4096];
+    if (snprintf(etc, sizeof etc, "/etc/netns/%s", name) < (int)sizeof etc) {
+        DIR *d = opendir(etc);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+                char from[4096 + 256], to[4096 + 256];
+                snprintf(from, sizeof from, "%s/%s", etc, e->d_name);
+                snprintf(to, sizeof to, "/etc/%s", e->d_name);
+                if (mount(from, to, "none", MS_BIND, NULL) != 0) {
+                    fprintf(stderr, "Bind %s -> %s failed: %s\n", from, to, strerror(errno));
+                }
+            }
+            closedir(d);
+        }
+    }
+    execvp(argv[0], argv);
+    return -1;
 }
 
 int isthmus_netns_delete(const char *path) {

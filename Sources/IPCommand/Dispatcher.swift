@@ -4,23 +4,28 @@ import NetlinkWire
 /// One iproute2 object ("link", "address", ...): its name, accepted abbreviations and entry point.
 public struct ObjectCommand: Sendable {
     public var name: String
+    /// The verbs it takes (`add`, `show`, ...), for completion.
+    public var verbs: [String]
     public var aliases: [String]
+    /// What `isthmus OBJECT help` prints (Usage).
+    public var usage: String
     public var run: @Sendable (inout Arguments, Session) throws -> Void
 }
 
 /// Parses and runs iproute2-style commands (`link add ...`) and `-batch` files against a Session.
 public enum IPCommandRunner {
     public static let objects: [ObjectCommand] = [
-        ObjectCommand(name: "link", aliases: ["l", "li", "lin"], run: LinkCommand.run),
-        ObjectCommand(name: "address", aliases: ["a", "ad", "add", "addr", "addre", "addres"], run: AddressCommand.run),
-        ObjectCommand(name: "route", aliases: ["r", "ro", "rou", "rout"], run: RouteCommand.run),
-        ObjectCommand(name: "neighbour", aliases: ["n", "ne", "nei", "neigh", "neighbor", "neighb", "neighbo"], run: NeighbourCommand.run),
-        ObjectCommand(name: "fdb", aliases: ["f", "fd"], run: FDBCommand.run),
-        ObjectCommand(name: "l2tp", aliases: ["l2", "l2t"], run: L2TPCommand.run),
-        ObjectCommand(name: "tunnel", aliases: ["t", "tu", "tun", "tunn", "tunne"], run: TunnelCommand.run),
-        ObjectCommand(name: "tuntap", aliases: ["tunt", "tunta", "tap"], run: TunTapCommand.run),
+        ObjectCommand(name: "link", verbs: LinkCommand.verbs, aliases: ["l", "li", "lin"], usage: Usage.link, run: LinkCommand.run),
+        ObjectCommand(name: "address", verbs: AddressCommand.verbs, aliases: ["a", "ad", "add", "addr", "addre", "addres"], usage: Usage.address, run: AddressCommand.run),
+        ObjectCommand(name: "route", verbs: RouteCommand.verbs, aliases: ["r", "ro", "rou", "rout"], usage: Usage.route, run: RouteCommand.run),
+        ObjectCommand(name: "neighbour", verbs: NeighbourCommand.verbs, aliases: ["n", "ne", "nei", "neigh", "neighbor", "neighb", "neighbo"], usage: Usage.neighbour, run: NeighbourCommand.run),
+        ObjectCommand(name: "fdb", verbs: FDBCommand.verbs, aliases: ["f", "fd"], usage: Usage.fdb, run: FDBCommand.run),
+        ObjectCommand(name: "l2tp", verbs: L2TPCommand.verbs + ["run"], aliases: ["l2", "l2t"], usage: Usage.l2tp, run: L2TPCommand.run),
+        ObjectCommand(name: "tunnel", verbs: TunnelCommand.verbs, aliases: ["t", "tu", "tun", "tunn", "tunne"], usage: Usage.tunnel, run: TunnelCommand.run),
+        ObjectCommand(name: "tuntap", verbs: TunTapCommand.verbs, aliases: ["tunt", "tunta", "tap"], usage: Usage.tuntap, run: TunTapCommand.run),
+        ObjectCommand(name: "netns", verbs: NetnsCommand.verbs, aliases: ["netn", "net"], usage: Usage.netns, run: NetnsCommand.run),
         // Isthmus's own, not iproute2's:
-        ObjectCommand(name: "mtu", aliases: [], run: MTUCommand.run),
+        ObjectCommand(name: "mtu", verbs: MTUCommand.kinds, aliases: [], usage: Usage.mtu, run: MTUCommand.run),
     ]
 
     public static var objectNames: [String] { objects.map(\.name) }
@@ -38,7 +43,15 @@ public enum IPCommandRunner {
         guard let obj = object(named: word) else {
             throw UsageError.unknown(word, in: "", validChoices: objectNames)
         }
+        if isHelpRequest(words) { throw HelpRequested(obj.usage) }
         try obj.run(&args, session)
+    }
+
+    /// `OBJECT help`, `OBJECT VERB help`, or `-h`/`--help` last on an object's line: the words ask for the object's
+    /// usage. (`help` elsewhere may be a name, as in ip.)
+    public static func isHelpRequest(_ words: [String]) -> Bool {
+        guard words.count >= 2, let last = words.last, Usage.helpWords.contains(last) else { return false }
+        return last != "help" || words.count <= 3
     }
 
     /// Runs one command line (`link set eth0 up`) and waits for the kernel's answer to everything it sent.

@@ -3,6 +3,8 @@ public indirect enum JSON: Equatable, Sendable, ExpressibleByStringLiteral, Expr
     case string(String)
     case int(Int64)
     case uint(UInt64)
+    /// A number written as it is ("264.37": ip's timers, printed with two decimals).
+    case number(String)
     case bool(Bool)
     case null
     case array([JSON])
@@ -18,6 +20,7 @@ public indirect enum JSON: Equatable, Sendable, ExpressibleByStringLiteral, Expr
         case let (.string(x), .string(y)): return x == y
         case let (.int(x), .int(y)): return x == y
         case let (.uint(x), .uint(y)): return x == y
+        case let (.number(x), .number(y)): return x == y
         case let (.int(x), .uint(y)), let (.uint(y), .int(x)): return x >= 0 && UInt64(x) == y
         case let (.bool(x), .bool(y)): return x == y
         case (.null, .null): return true
@@ -43,6 +46,7 @@ public indirect enum JSON: Equatable, Sendable, ExpressibleByStringLiteral, Expr
         case .string(let v): JSON.quote(v, into: &s)
         case .int(let v): s += String(v)
         case .uint(let v): s += String(v)
+        case .number(let v): s += v
         case .bool(let v): s += v ? "true" : "false"
         case .null: s += "null"
         case .array(let a):
@@ -83,6 +87,7 @@ public indirect enum JSON: Equatable, Sendable, ExpressibleByStringLiteral, Expr
 public struct JSONObject {
     public private(set) var fields: [(String, JSON)] = []
     public init() {}
+    public init(_ fields: [(String, JSON)]) { self.fields = fields }
     public mutating func set(_ key: String, _ value: JSON?) { if let value { fields.append((key, value)) } }
     public mutating func set<T: BinaryInteger>(_ key: String, _ value: T?) { if let value { fields.append((key, JSON(value))) } }
     public mutating func set(_ key: String, _ value: String?) { if let value { fields.append((key, .string(value))) } }

@@ -10,7 +10,14 @@ public struct Options: Sendable {
     public var json = false
     public var pretty = false
     public var details = false
-    public var statistics = false
+    /// -s: 1 for the counters, 2 (-s -s) for their error details too.
+    public var statistics = 0
+    /// -br: one line per link, name, state and addresses.
+    public var brief = false
+    /// -o: each record on one line, its line breaks written as `\`.
+    public var oneline = false
+    /// -h with an object (-human): counters in k, M, G.
+    public var human = false
     public var netns: String?
     public var force = false
     public var family: UInt8 = 0
@@ -142,6 +149,10 @@ public final class Session {
     public func learn(name: String, index: Int32) { indexByName[name] = index }
 
     public func print(_ line: String) { output.lines.append(line) }
+    /// One record of several lines (a link, an address): with -o one line, its breaks written as `\` like ip's _SL_.
+    public func print(record lines: [String]) {
+        if options.oneline { output.lines.append(lines.joined(separator: "\\")) } else { output.lines += lines }
+    }
     public func emit(_ value: JSON) { output.json.append(value) }
 }
 

@@ -21,14 +21,26 @@ struct Isthmus: ParsableCommand {
         """
     )
 
-    @Flag(name: [.customShort("j"), .customLong("json")], help: "Print JSON, like ip -j.")
+    @Flag(name: [.customShort("j"), .customLong("json"), .customLong("json", withSingleDash: true)], help: "Print JSON, like ip -j.")
     var json = false
-    @Flag(name: [.customShort("p"), .customLong("pretty")], help: "Accepted for compatibility with ip -p.")
+    @Flag(name: [.customShort("p"), .customLong("pretty"), .customLong("pretty", withSingleDash: true)], help: "Accepted for compatibility with ip -p.")
     var pretty = false
-    @Flag(name: [.customShort("d"), .customLong("details")], help: "Show details (link kind data).")
+    @Flag(name: [.customShort("d"), .customLong("details"), .customLong("details", withSingleDash: true)], help: "Show details (link kind data).")
     var details = false
-    @Flag(name: [.customShort("s"), .customLong("stats")], help: "Show statistics.")
-    var stats = false
+    @Flag(name: [.customShort("s"), .customLong("stats"), .customLong("stats", withSingleDash: true),
+                 .customLong("statistics", withSingleDash: true)], help: "Show statistics (twice: with error details).")
+    var stats: Int
+    @Flag(name: [.customLong("br", withSingleDash: true), .customLong("brief", withSingleDash: true), .customLong("brief")],
+          help: "Brief: one line per link with its state and addresses, like ip -br.")
+    var brief = false
+    @Flag(name: [.customShort("o"), .customLong("oneline", withSingleDash: true), .customLong("oneline")],
+          help: "One line per record, line breaks written as \\, like ip -o.")
+    var oneline = false
+    @Flag(name: [.customLong("human", withSingleDash: true), .customLong("human-readable", withSingleDash: true)],
+          help: "Counters in k, M, G (ip's -h before an object).")
+    var human = false
+    @Flag(name: [.customShort("c"), .customLong("color", withSingleDash: true)], help: "Accepted for compatibility with ip -c; output is never coloured.")
+    var color = false
     @Option(name: [.customShort("n"), .customLong("netns")], help: "Run inside the named network namespace, like ip -n.")
     var netns: String?
     @Option(name: [.customLong("batch", withSingleDash: true), .customShort("b")], help: "Read commands from FILE (- for stdin), one netlink socket for all.")
@@ -43,19 +55,50 @@ struct Isthmus: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "OBJECT COMMAND [ARGS...]")
     var words: [String] = []
 
+    /// ip's `-h` is -human-readable when an object follows (`isthmus -h -s link`), help otherwise: the arguments are
+    /// read with that `-h` spelled `-human`.
+    static func main() {
+        main(Help.humanReadableFlag(Array(CommandLine.arguments.dropFirst())))
+    }
+
     func run() throws {
         // A parent may have started us with SIGINT/SIGTERM blocked (test runners do); they are inherited through exec,
         // by us and by every tool we start (tcpdump under `timeout` would then never stop). Undo that.
         var set = sigset_t()
         sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM); sigaddset(&set, SIGHUP)
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        if batch == nil {
+            do {
+                if words.first == "__complete" {
+                    for c in Completions.candidates(Array(words.dropFirst())) { print(c) }
+                    return
+                }
+                if words.first == "completion" {
+                    guard words.count == 2 else { throw HelpFailure(Help.completionHelp) }
+                    print(try Completions.script(words[1]), terminator: "")
+                    return
+                }
+                if words == ["man"] { print(ManPage.render(), terminator: ""); return }
+                if let text = try Help.request(words) { print(text); return }
+            } catch let e as HelpFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            }
+        }
         if batch == nil, words.first == "lab" {
             do {
-                let cmd = try LabCommand.parse(Array(words.dropFirst()))
+                let cmd: LabCommand
+                do { cmd = try LabCommand.parse(Array(words.dropFirst())) } catch { throw Help.usageFailure(LabCommand.self, "lab", error) }
                 try cmd.run()
             } catch let e as LabFailure {
                 FileHandleStderr.write("isthmus: \(e)\n")
                 throw ExitCode(1)
+            } catch let e as HelpFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            } catch let e as HelpScreen {
+                print(e.text)
+                return
             } catch let e as ExitCode {
                 throw e
             } catch {
@@ -65,11 +108,18 @@ struct Isthmus: ParsableCommand {
         }
         if batch == nil, L2TPCommand.handles(words) {
             do {
-                let cmd = try L2TPCommand.parse(Array(words.dropFirst()))
+                let cmd: L2TPCommand
+                do { cmd = try L2TPCommand.parse(Array(words.dropFirst())) } catch { throw Help.usageFailure(L2TPCommand.self, "l2tp", error) }
                 try cmd.run()
             } catch let e as L2TPFailure {
                 FileHandleStderr.write("isthmus: \(e)\n")
                 throw ExitCode(1)
+            } catch let e as HelpFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            } catch let e as HelpScreen {
+                print(e.text)
+                return
             } catch let e as ExitCode {
                 throw e
             } catch {
@@ -83,11 +133,18 @@ struct Isthmus: ParsableCommand {
             } catch let e as SiteFailure {
                 FileHandleStderr.write("isthmus: \(e)\n")
                 throw ExitCode(1)
+            } catch let e as HelpFailure {
+                FileHandleStderr.write("isthmus: \(e)\n")
+                throw ExitCode(1)
+            } catch let e as HelpScreen {
+                print(e.text)
+                return
             }
             return
         }
         var o = Options()
         o.json = json; o.pretty = pretty; o.details = details; o.statistics = stats
+        o.brief = brief; o.oneline = oneline; o.human = human
         o.netns = netns; o.force = force
         if inet4 { o.family = UInt8(AF_INET) }
         if inet6 { o.family = UInt8(AF_INET6) }
@@ -112,6 +169,15 @@ struct Isthmus: ParsableCommand {
         } else {
             do {
                 try IPCommandRunner.run(words, session: session)
+            } catch let e as HelpRequested {
+                print(e.text)
+                return
+            } catch let e as NetnsExec {
+                flushOutput(session)
+                do { try NetworkNamespace.exec(e.name, e.command) } catch {
+                    FileHandleStderr.write("isthmus: \(error)\n")
+                    throw ExitCode(error is NamespaceError ? 255 : 1)
+                }
             } catch {
                 FileHandleStderr.write("isthmus: \(error)\n")
                 flushOutput(session)

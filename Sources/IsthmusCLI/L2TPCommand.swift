@@ -9,10 +9,9 @@ struct L2TPCommand: ParsableCommand {
         commandName: "l2tp",
         abstract: "Run the L2TP control protocol (LAC/LNS/LCCE) from a config file, or show what it is doing.",
         discussion: """
-        run: stay in the foreground; SIGTERM or SIGINT sends StopCCN to every peer and exits. Status is written to
-        /run/isthmus/l2tp/NAME.json (or the config's `status`).
+        run: stay in the foreground; SIGTERM or SIGINT sends StopCCN to every peer and exits. Status is written to /run/isthmus/l2tp/NAME.json (or the config's `status`).
         show: the tunnels and sessions of a running agent (--config FILE, --status PATH, or every agent).
-        The file format is in docs/L2TP.md. Static tunnels: isthmus l2tp add tunnel ... (like ip l2tp).
+        The file format is in docs/L2TP.md. Static tunnels: isthmus l2tp add tunnel ... (like ip l2tp; isthmus l2tp help).
         """)
 
     @Argument(help: "run | show")

@@ -10,10 +10,13 @@ struct LabCommand: ParsableCommand {
         commandName: "lab",
         abstract: "Build a network of namespaces from a lab file, check it, tear it down.",
         discussion: """
-        up: build it (state kept in /run/isthmus/labs). check: run its checks, print a table, exit 1 if any failed.
-        down: remove exactly what up created (also after a crash). status: is it up. run: up, check, down.
-        --vm (run, check): do it inside Debian's full kernel under QEMU (Tools/vm/isthmus-vm), for labs that need
-        kernel modules this kernel lacks.
+        up: build it (state kept in /run/isthmus/labs).
+        check: run its checks, print a table, exit 1 if any failed.
+        down: remove exactly what up created (also after a crash).
+        status: is it up.
+        run: up, check, down.
+        --vm (run, check): do it inside Debian's full kernel under QEMU (Tools/vm/isthmus-vm), for labs that need kernel modules this kernel lacks.
+        The file format is documented on LabConfig (Sources/Lab/LabConfig.swift); examples/ has one lab per scenario.
         """)
 
     @Argument(help: "up | check | down | status | run")

@@ -58,6 +58,11 @@ enum SiteCommands {
         var noEnable = false
     }
 
+    /// A command's arguments, or a usage failure that names the command and shows its usage line.
+    static func parse<C: ParsableCommand>(_ command: C.Type, _ name: String, _ words: [String]) throws -> C {
+        do { return try C.parse(words) } catch { throw Help.usageFailure(command, name, error) }
+    }
+
     static func run(_ words: [String], netns: String?, json globalJSON: Bool) throws {
         let verb = words[0], rest = Array(words.dropFirst())
         func load(_ c: Common) throws -> Reconciler {
@@ -68,7 +73,7 @@ enum SiteCommands {
         do {
             switch verb {
             case "plan":
-                let cmd = try Plan.parse(rest)
+                let cmd = try parse(Plan.self, "plan", rest)
                 let r = try load(cmd.common)
                 let p = try r.plan(down: cmd.down)
                 if cmd.common.json || globalJSON {
@@ -83,7 +88,7 @@ enum SiteCommands {
                 }
                 if cmd.exitCode && !p.isEmpty { throw ExitCode(3) }
             case "up":
-                let cmd = try Up.parse(rest)
+                let cmd = try parse(Up.self, "up", rest)
                 let r = try load(cmd.common)
                 r.failBefore = cmd.failBefore
                 for w in r.site.config.warnings { stderr("warning: \(w)") }
@@ -95,18 +100,18 @@ enum SiteCommands {
                     print(done.isEmpty ? "no changes: \(r.site.config.name) is up" : "\(r.site.config.name) is up (\(done.count) changes)")
                 }
             case "down":
-                let cmd = try Down.parse(rest)
+                let cmd = try parse(Down.self, "down", rest)
                 let r = try load(cmd.common)
                 r.log = { print($0) }
                 let done = try r.down()
                 print(done.isEmpty ? "nothing to remove: \(r.site.config.name) is down" : "\(r.site.config.name) is down (\(done.count) changes)")
             case "status":
-                let cmd = try Status.parse(rest)
+                let cmd = try parse(Status.self, "status", rest)
                 let r = try load(cmd.common)
                 let s = try SiteStatus.gather(r)
                 if cmd.common.json || globalJSON { print(s.json.serialized()) } else { for l in s.text { print(l) } }
             default:
-                let cmd = try ServiceCommand.parse(rest)
+                let cmd = try parse(ServiceCommand.self, "service", rest)
                 let site = try Site.load(file: cmd.common.config, site: cmd.common.site, netns: netns)
                 let lines: [String]
                 switch cmd.action {

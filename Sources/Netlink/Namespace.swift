@@ -42,6 +42,45 @@ public enum NetworkNamespace {
         }
     }
 
+    /// Names /run/netns/NAME after the namespace of process `pid`, as `ip netns attach NAME PID` does.
+    public static func attach(_ name: String, pid: Int32) throws {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { throw NamespaceError.badName(name) }
+        if isthmus_netns_attach(directory, "\(directory)/\(name)", "/proc/\(pid)/ns/net") != 0 {
+            if errno == EEXIST { throw NamespaceError.exists(name) }
+            throw SystemError("attach network namespace \(name) to process \(pid)")
+        }
+    }
+
+    /// Runs `command` inside the named namespace in place of this process, as `ip netns exec NAME COMMAND` does:
+    /// a private mount namespace with that namespace's /sys and /etc/netns/NAME bound over /etc. Returns only by
+    /// throwing (the namespace or the command could not be entered).
+    public static func exec(_ name: String, _ command: [String]) throws -> Never {
+        guard !name.isEmpty, !name.contains("/") else { throw NamespaceError.badName(name) }
+        guard exists(name) else { throw NamespaceError.notFound(name) }
+        var argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        _ = isthmus_netns_exec("\(directory)/\(name)", name, &argv)
+        throw SystemError("exec of \"\(command.first ?? "")\" failed")
+    }
+
+    /// The names in /run/netns, in directory order (as `ip netns list` prints them).
+    public static func names() -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    /// The device and inode that identify a namespace file (/run/netns/NAME, /proc/PID/ns/net), or nil.
+    public static func identity(path: String) -> (dev: UInt64, ino: UInt64)? {
+        var st = stat()
+        return stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
+    }
+
     /// Whether /run/netns/NAME exists.
     public static func exists(_ name: String) -> Bool { access("\(directory)/\(name)", F_OK) == 0 }
 

@@ -13,6 +13,8 @@
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/net_namespace.h>
+#include <linux/fib_rules.h>
 #include <linux/genetlink.h>
 #include <linux/if_link.h>
 #include <linux/if_addr.h>
@@ -101,6 +103,11 @@ int isthmus_setns(int fd, int nstype);
 int isthmus_netns_create(const char *dir, const char *path);
 /// Removes a named network namespace (the namespace itself lives on while a process is in it); 0 or -1 with errno.
 int isthmus_netns_delete(const char *path);
+/// `ip netns attach`: /run/netns/NAME (in `dir`, made a shared mount point) bound to `source` (/proc/PID/ns/net).
+int isthmus_netns_attach(const char *dir, const char *path, const char *source);
+/// `ip netns exec`: enters the namespace at `path`, a private mount namespace with its /sys and /etc/netns/NAME bound
+/// over /etc, then execvp(argv). Returns (-1, errno) only on failure.
+int isthmus_netns_exec(const char *path, const char *name, char *const argv[]);
 
 // nftables (SiteAgent): libnftables.so.1 is opened with dlopen at run time (nftables.c), so building needs no
 // libnftables-dev. A context opens its netlink socket when it is created, in the calling thread's network namespace.

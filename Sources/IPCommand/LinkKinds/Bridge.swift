@@ -35,24 +35,8 @@ public enum BridgeKind: LinkKind {
     }
 
     public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        var t: [String] = []
-        var j = JSONObject()
-        for (name, type, width) in options {
-            guard let a = d.first(type) else { continue }
-            let v: UInt64?
-            switch width {
-            case .u8: v = a.u8.map(UInt64.init)
-            case .u16: v = a.u16.map(UInt64.init)
-            case .u32: v = a.u32.map(UInt64.init)
-            case .u64: v = a.u64
-            }
-            if let v { t.append("\(name) \(v)"); j.set(name, v) }
-        }
-        if let p = d.first(IFLA_BR_VLAN_PROTOCOL)?.be16 {
-            let s = p == UInt16(ETH_P_8021AD) ? "802.1ad" : "802.1Q"
-            t.append("vlan_protocol \(s)"); j.set("vlan_protocol", s)
-        }
-        return (t.joined(separator: " "), j)
+        let p = BridgeDetails.bridge(d)
+        return (p.text, p.json)
     }
 }
 
@@ -103,7 +87,18 @@ public enum MacvlanKind: LinkKind {
         var j = JSONObject()
         var t: [String] = []
         if let m = d.first(IFLA_MACVLAN_MODE)?.u32, let name = modes.first(where: { $0.1 == m })?.0 { t.append("mode \(name)"); j.set("mode", name) }
-        if let f = d.first(IFLA_MACVLAN_FLAGS)?.u16, f & UInt16(MACVLAN_FLAG_NOPROMISC) != 0 { t.append("nopromisc"); j.set("nopromisc", true) }
+        let flags = d.first(IFLA_MACVLAN_FLAGS)?.u16 ?? 0
+        if flags & UInt16(MACVLAN_FLAG_NOPROMISC) != 0 { t.append("nopromisc"); j.set("nopromisc", true) }
+        if flags & UInt16(MACVLAN_FLAG_NODST) != 0 { t.append("nodst"); j.set("nodst", true) }
+        if let q = d.first(IFLA_MACVLAN_BC_QUEUE_LEN)?.u32 { t.append("bcqueuelen \(q)"); j.set("bcqueuelen", q) }
+        if let q = d.first(IFLA_MACVLAN_BC_QUEUE_LEN_USED)?.u32 { t.append("usedbcqueuelen \(q)"); j.set("usedbcqueuelen", q) }
+        if d.first(IFLA_MACVLAN_MODE)?.u32 == UInt32(MACVLAN_MODE_SOURCE.rawValue), let count = d.first(IFLA_MACVLAN_MACADDR_COUNT)?.u32 {
+            t.append("remotes (\(count))"); j.set("macaddr_count", count)
+            if let list = try? d.first(IFLA_MACVLAN_MACADDR_DATA)?.children() {
+                let macs = list.filter { $0.type == UInt16(IFLA_MACVLAN_MACADDR) && $0.data.count >= 6 }.map { formatHardwareAddress(Array($0.data.prefix(6))) }
+                t += macs; j.set("macaddr_data", .array(macs.map { .string($0) }))
+            }
+        }
         return (t.joined(separator: " "), j)
     }
 }

@@ -166,14 +166,16 @@ public enum VXLANKind: LinkKind {
         t.append(ttl == 0 ? "ttl auto" : "ttl \(ttl)"); j.set("ttl", ttl)
         if let df = d.first(IFLA_VXLAN_DF)?.u8 {
             let s = df == UInt8(VXLAN_DF_SET.rawValue) ? "set" : df == UInt8(VXLAN_DF_INHERIT.rawValue) ? "inherit" : "unset"
-            t.append("df \(s)"); j.set("df", s)
+            // ip prints the default ("unset") in JSON only.
+            if s != "unset" { t.append("df \(s)") }
+            j.set("df", s)
         }
         if let l = d.first(IFLA_VXLAN_LABEL)?.be32, l != 0 { t.append("flowlabel 0x\(String(l, radix: 16))"); j.set("label", "0x\(String(l, radix: 16))") }
-        if let a = d.first(IFLA_VXLAN_AGEING)?.u32 { t.append("ageing \(a)"); j.set("ageing", a) }
+        if let a = d.first(IFLA_VXLAN_AGEING)?.u32 { t.append(a == 0 ? "ageing none" : "ageing \(a)"); j.set("ageing", a) }
         if let m = d.first(IFLA_VXLAN_LIMIT)?.u32, m != 0 { t.append("maxaddr \(m)"); j.set("limit", m) }
         if let c = d.first(IFLA_VXLAN_UDP_CSUM)?.u8 { t.append(c != 0 ? "udpcsum" : "noudpcsum"); j.set("udp_csum", c != 0) }
-        if let c = d.first(IFLA_VXLAN_UDP_ZERO_CSUM6_TX)?.u8 { if c != 0 { t.append("udp6zerocsumtx") }; j.set("udp_zero_csum6_tx", c != 0) }
-        if let c = d.first(IFLA_VXLAN_UDP_ZERO_CSUM6_RX)?.u8 { if c != 0 { t.append("udp6zerocsumrx") }; j.set("udp_zero_csum6_rx", c != 0) }
+        if let c = d.first(IFLA_VXLAN_UDP_ZERO_CSUM6_TX)?.u8 { t.append(c != 0 ? "udp6zerocsumtx" : "noudp6zerocsumtx"); j.set("udp_zero_csum6_tx", c != 0) }
+        if let c = d.first(IFLA_VXLAN_UDP_ZERO_CSUM6_RX)?.u8 { t.append(c != 0 ? "udp6zerocsumrx" : "noudp6zerocsumrx"); j.set("udp_zero_csum6_rx", c != 0) }
         if d.first(IFLA_VXLAN_GBP) != nil { t.append("gbp"); j.set("gbp", true) }
         if d.first(IFLA_VXLAN_GPE) != nil { t.append("gpe"); j.set("gpe", true) }
         return (t.joined(separator: " "), j)

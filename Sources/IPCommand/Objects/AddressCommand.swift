@@ -269,19 +269,56 @@ public enum AddressCommand {
             let selected = mine.filter { filter.matches($0, session: session, names: names) }
             // ipaddr_filter(): keep a link with a matching address, or one with no addresses when no family is asked for.
             if selected.isEmpty && !(mine.isEmpty && filter.family == 0) { continue }
+            if session.options.brief {
+                // ip -br address: the link's name and state, then each address as ADDR[ peer PEER]/LEN.
+                var (t, obj) = LinkShow.brief(link, links, session, withAddress: false)
+                var infos: [JSON] = []
+                for a in selected {
+                    guard let l = a.local else { continue }
+                    var j = JSONObject()
+                    j.set("local", l.description); t += l.description
+                    if let p = a.peer { j.set("address", p.description); t += " peer \(p)" }
+                    j.set("prefixlen", Int(a.header.prefixLength)); t += "/\(a.header.prefixLength) "
+                    infos.append(j.json)
+                }
+                obj.set("addr_info", JSON.array(infos))
+                if session.options.json { session.emit(obj.json) } else { session.print(t) }
+                continue
+            }
             var linkText: [String] = []
             var obj = JSONObject()
-            if filter.label == nil {
+            // With -o, ip prints no link lines: each address on a line of its own that names its link.
+            if filter.label == nil && !session.options.oneline {
                 LinkSummary.describe(link, names: names, links: links, family: filter.family, details: session.options.details, text: &linkText, json: &obj)
+                if session.options.details {
+                    LinkShow.appendDetails(link, session, linkShow: false, to: &linkText)
+                    LinkShow.appendDetails(link, session, linkShow: false, to: &obj)
+                    if let alias = link.attributes.first(IFLA_IFALIAS)?.string {
+                        linkText.append("    alias \(alias)"); obj.set("ifalias", alias)
+                    }
+                }
+                if !linkText.isEmpty { session.print(record: linkText) }
             }
             var infos: [JSON] = []
             for a in selected {
-                let (lines, j) = describe(a)
-                linkText += lines
+                var (lines, j) = describe(a)
+                if session.options.oneline {
+                    let dev = names[idx] ?? "if\(idx)"
+                    var k = JSONObject()
+                    k.set("index", Int(idx)); k.set("dev", dev)
+                    j = JSONObject(k.fields + j.fields)
+                    lines[0] = "\(idx): \(dev)" + lines[0]
+                }
+                if !session.options.json { session.print(record: lines) }
                 infos.append(j.json)
             }
             obj.set("addr_info", JSON.array(infos))
-            if session.options.json { session.emit(obj.json) } else { linkText.forEach(session.print) }
+            let stats = session.options.statistics > 0 ? LinkStatistics(link) : nil
+            if let stats {
+                if session.options.json { obj.set(stats.key, stats.json(level: session.options.statistics)) }
+                else { session.print(record: stats.lines(level: session.options.statistics, human: session.options.human)) }
+            }
+            if session.options.json { session.emit(obj.json) }
         }
     }
 
@@ -685,6 +722,25 @@ enum LinkSummary {
         return out
     }
 
+    /// The `    link/TYPE ADDRESS brd|peer ADDRESS [permaddr ...] [link-netnsid N]` line and its JSON fields, as
+    /// print_linkinfo() writes them for `link show` and `address show` alike.
+    static func linkLayer(_ l: LinkMessage, json j: inout JSONObject) -> String {
+        let type = l.header.type
+        let tn = linkTypeName(type)
+        var t2 = "    link/\(tn) "
+        j.set("link_type", tn)
+        if let a = l.address { let s = hardwareAddress(a, type: type); j.set("address", s); t2 += s }
+        if let b = l.broadcast {
+            if l.header.flags & CLinuxUAPI.IFF_POINTOPOINT.rawValue != 0 { t2 += " peer "; j.set("link_pointtopoint", true) } else { t2 += " brd " }
+            let s = hardwareAddress(b, type: type); j.set("broadcast", s); t2 += s
+        }
+        if let p = l.attributes.first(IFLA_PERM_ADDRESS)?.bytes, p != (l.address ?? []) {
+            let s = hardwareAddress(p, type: type); j.set("permaddr", s); t2 += " permaddr \(s)"
+        }
+        if let id = l.linkNetnsID { j.set("link_netnsid", Int(id)); t2 += id >= 0 ? " link-netnsid \(id)" : " link-netnsid unknown" }
+        return t2
+    }
+
     /// Appends the text lines and JSON fields iproute2 prints before addr_info.
     static func describe(_ l: LinkMessage, names: [Int32: String], links: [LinkMessage], family: UInt8, details: Bool, text: inout [String], json j: inout JSONObject) {
         let idx = l.header.index
@@ -723,20 +779,7 @@ enum LinkSummary {
         if let q = l.txqlen, q != 0 { j.set("txqlen", Int(q)); t += "qlen \(q)" }
         text.append(t)
         if family == 0 || family == UInt8(AF_PACKET) || details {
-            let type = l.header.type
-            let tn = linkTypeName(type)
-            var t2 = "    link/\(tn) "
-            j.set("link_type", tn)
-            if let a = l.address { let s = hardwareAddress(a, type: type); j.set("address", s); t2 += s }
-            if let b = l.broadcast {
-                if l.header.flags & CLinuxUAPI.IFF_POINTOPOINT.rawValue != 0 { t2 += " peer "; j.set("link_pointtopoint", true) } else { t2 += " brd " }
-                let s = hardwareAddress(b, type: type); j.set("broadcast", s); t2 += s
-            }
-            if let p = l.attributes.first(IFLA_PERM_ADDRESS)?.bytes, p != (l.address ?? []) {
-                let s = hardwareAddress(p, type: type); j.set("permaddr", s); t2 += " permaddr \(s)"
-            }
-            if let id = l.linkNetnsID { j.set("link_netnsid", Int(id)); t2 += id >= 0 ? " link-netnsid \(id)" : " link-netnsid unknown" }
-            text.append(t2)
+            text.append(linkLayer(l, json: &j))
         } else if let id = l.linkNetnsID {
             j.set("link_netnsid", Int(id))
         }

@@ -224,7 +224,7 @@ public enum FDBCommand {
         }
         if let id = n.nextHopID { j.set("nhid", id); t += "nhid \(id) " }
         if let id = n.linkNetnsID { j.set("linkNetNsId", Int(id)); t += "link-netnsid \(id) " }
-        if session.options.statistics, let ci = n.cacheInfo {
+        if session.options.statistics > 0, let ci = n.cacheInfo {
             let hz = UInt32(max(1, sysconf(Int32(_SC_CLK_TCK))))
             j.set("used", ci.used / hz); j.set("updated", ci.updated / hz)
             t += "used \(ci.used / hz)/\(ci.updated / hz) "

@@ -19,7 +19,7 @@ public enum LinkCommand {
         case "delete": try delete(&args, session)
         case "set", "change": try set(&args, session)
         case "show", "list", "lst": try LinkShow.show(&args, session)
-        default: throw UsageError("usage: isthmus link { add | delete | set | show } ...")
+        default: throw UsageError(Usage.link)
         }
     }
 

@@ -28,7 +28,19 @@ enum LinkShow {
             if let masterIndex, l.master != masterIndex { continue }
             if let group, l.group != group { continue }
             if upOnly, l.header.flags & UInt32(IFF_UP.rawValue) == 0 { continue }
-            if session.options.json { session.emit(json(l, session)) } else { for line in text(l, session) { session.print(line) } }
+            let stats = session.options.statistics > 0 && !session.options.brief ? LinkStatistics(l) : nil
+            if session.options.brief {
+                let b = brief(l, links, session, withAddress: true)
+                if session.options.json { session.emit(b.json.json) } else { session.print(b.text) }
+            } else if session.options.json {
+                var o = json(l, links, session)
+                if let stats { o.set(stats.key, stats.json(level: session.options.statistics)) }
+                session.emit(o.json)
+            } else {
+                var lines = text(l, links, session)
+                if let stats { lines += stats.lines(level: session.options.statistics, human: session.options.human) }
+                session.print(record: lines)
+            }
         }
     }
 
@@ -54,41 +66,16 @@ enum LinkShow {
         return all
     }
 
-    static let flagNames: [(Int32, String)] = [
-        (Int32(IFF_LOOPBACK.rawValue), "LOOPBACK"), (Int32(IFF_BROADCAST.rawValue), "BROADCAST"),
-        (Int32(IFF_POINTOPOINT.rawValue), "POINTOPOINT"), (Int32(IFF_MULTICAST.rawValue), "MULTICAST"),
-        (Int32(IFF_NOARP.rawValue), "NOARP"), (Int32(IFF_ALLMULTI.rawValue), "ALLMULTI"),
-        (Int32(IFF_PROMISC.rawValue), "PROMISC"), (Int32(IFF_MASTER.rawValue), "MASTER"),
-        (Int32(IFF_SLAVE.rawValue), "SLAVE"), (Int32(IFF_DEBUG.rawValue), "DEBUG"),
-        (Int32(IFF_DYNAMIC.rawValue), "DYNAMIC"), (Int32(IFF_AUTOMEDIA.rawValue), "AUTOMEDIA"),
-        (Int32(IFF_PORTSEL.rawValue), "PORTSEL"), (Int32(IFF_NOTRAILERS.rawValue), "NOTRAILERS"),
-        (Int32(IFF_UP.rawValue), "UP"), (Int32(IFF_LOWER_UP.rawValue), "LOWER_UP"), (Int32(IFF_DORMANT.rawValue), "DORMANT"),
-        (Int32(IFF_ECHO.rawValue), "ECHO"),
-    ]
     static let operStates = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"]
 
-    static func flagList(_ flags: UInt32) -> [String] {
-        var f = flags
-        // iproute2 hides LOWER_UP when the link is not up... it prints it only when set; keep its order.
-        var out: [String] = []
-        for (bit, name) in flagNames where f & UInt32(bit) != 0 { out.append(name); f &= ~UInt32(bit) }
-        return out
-    }
-
-    static func linkType(_ t: UInt16) -> String {
-        switch Int32(t) {
-        case ARPHRD_ETHER: return "ether"
-        case ARPHRD_LOOPBACK: return "loopback"
-        case ARPHRD_NONE: return "none"
-        case ARPHRD_TUNNEL: return "ipip"
-        case ARPHRD_SIT: return "sit"
-        case ARPHRD_IPGRE: return "gre"
-        case ARPHRD_TUNNEL6: return "tunnel6"
-        case ARPHRD_IP6GRE: return "gre6"
-        case ARPHRD_PPP: return "ppp"
-        case ARPHRD_VOID: return "void"
-        default: return "[\(t)]"
+    /// The flags as ip prints them: NO-CARRIER for an up link without carrier, M-DOWN when the link it sits on (a veth
+    /// peer, a macvlan's lower device) is down. A peer not among `links` counts as up, as ip's cache miss does.
+    static func flags(_ l: LinkMessage, _ links: [LinkMessage]) -> [String] {
+        var mdown = false
+        if let peer = l.link, peer != 0, l.linkNetnsID == nil, let p = links.first(where: { $0.header.index == peer }) {
+            mdown = p.header.flags & UInt32(IFF_UP.rawValue) == 0
         }
+        return LinkSummary.flagList(l.header.flags, mdown: mdown)
     }
 
     static func kindDetails(_ l: LinkMessage, _ session: Session) -> (kind: String?, text: String, json: JSONObject?) {
@@ -97,15 +84,46 @@ enum LinkShow {
             let d = k.describe(li.data, session: session)
             return (kind, d.text, d.json)
         }
+        if kind == "tun" { let d = TunDetails.describe(li.data); return (kind, d.text, d.json) }
         return (kind, "", nil)
     }
 
-    static func text(_ l: LinkMessage, _ session: Session) -> [String] {
+    /// The port's details under its master (`bridge_slave ...`), when the master's kind has them.
+    static func slaveDetails(_ l: LinkMessage, _ session: Session) -> (kind: String, text: String, json: JSONObject?)? {
+        guard let li = l.linkInfo, let kind = li.slaveKind else { return nil }
+        if kind == "bridge" { let d = BridgeDetails.port(li.slaveData, session: session); return (kind, d.text, d.json) }
+        return (kind, "", nil)
+    }
+
+    /// `-d`'s fields of every link, in ip's order: before the kind (promiscuity ... maxmtu) and after it
+    /// (addrgenmode, queues, GSO/TSO/GRO limits).
+    static func genericDetails(_ l: LinkMessage, linkShow: Bool) -> (before: DetailPrinter, after: DetailPrinter) {
+        var before = DetailPrinter(), after = DetailPrinter()
+        func u(_ t: Int32) -> UInt64? { l.attributes.first(t)?.u32.map(UInt64.init) }
+        before.uint("promiscuity", "promiscuity", u(Int32(IFLA_PROMISCUITY)))
+        before.uint("allmulti", "allmulti", u(Int32(IFLA_ALLMULTI)))
+        before.uint("min_mtu", "minmtu", u(Int32(IFLA_MIN_MTU)))
+        before.uint("max_mtu", "maxmtu", u(Int32(IFLA_MAX_MTU)))
+        if linkShow { after.string("inet6_addr_gen_mode", "addrgenmode", AddressGenerationMode.name(l)) }
+        after.uint("num_tx_queues", "numtxqueues", u(Int32(IFLA_NUM_TX_QUEUES)))
+        after.uint("num_rx_queues", "numrxqueues", u(Int32(IFLA_NUM_RX_QUEUES)))
+        after.uint("gso_max_size", "gso_max_size", u(Int32(IFLA_GSO_MAX_SIZE)))
+        after.uint("gso_max_segs", "gso_max_segs", u(Int32(IFLA_GSO_MAX_SEGS)))
+        after.uint("tso_max_size", "tso_max_size", u(Int32(IFLA_TSO_MAX_SIZE)))
+        after.uint("tso_max_segs", "tso_max_segs", u(Int32(IFLA_TSO_MAX_SEGS)))
+        after.uint("gro_max_size", "gro_max_size", u(Int32(IFLA_GRO_MAX_SIZE)))
+        after.string("phys_port_name", "portname", l.attributes.first(IFLA_PHYS_PORT_NAME)?.string)
+        after.string("parentbus", "parentbus", l.attributes.first(IFLA_PARENT_DEV_BUS_NAME)?.string)
+        after.string("parentdev", "parentdev", l.attributes.first(IFLA_PARENT_DEV_NAME)?.string)
+        return (before, after)
+    }
+
+    static func text(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session) -> [String] {
         var first = "\(l.header.index): \(l.name ?? "?")"
         if let peer = l.link, peer != 0 {
             if l.linkNetnsID != nil { first += "@if\(peer)" } else { first += "@\(session.ifname(peer) ?? "if\(peer)")" }
         }
-        first += ": <\(flagList(l.header.flags).joined(separator: ","))>"
+        first += ": <\(flags(l, links).joined(separator: ","))>"
         if let mtu = l.mtu { first += " mtu \(mtu)" }
         if let q = l.attributes.first(IFLA_QDISC)?.string { first += " qdisc \(q)" }
         if let m = l.master, m != 0 { first += " master \(session.ifname(m) ?? "if\(m)")" }
@@ -113,27 +131,88 @@ enum LinkShow {
         first += " mode \(l.attributes.first(IFLA_LINKMODE)?.u8 == 1 ? "DORMANT" : "DEFAULT")"
         first += " group \(l.group.map { $0 == 0 ? "default" : "\($0)" } ?? "default")"
         if let q = l.txqlen { first += " qlen \(q)" }
-        var second = "    link/\(linkType(l.header.type))"
-        if let a = l.address { second += " \(formatHardwareAddress(a))" }
-        if let b = l.broadcast { second += " brd \(formatHardwareAddress(b))" }
-        if let nsid = l.linkNetnsID { second += " link-netnsid \(nsid)" }
+        var ignored = JSONObject()
+        let second = LinkSummary.linkLayer(l, json: &ignored)
         var lines = [first, second]
-        if session.options.details {
-            let d = kindDetails(l, session)
-            if let kind = d.kind { lines.append("    \(kind) \(d.text)".trimmingTrailingSpaces()) }
-        }
+        if session.options.details { appendDetails(l, session, linkShow: true, to: &lines) }
         if let alias = l.attributes.first(IFLA_IFALIAS)?.string { lines.append("    alias \(alias)") }
         return lines
     }
 
-    static func json(_ l: LinkMessage, _ session: Session) -> JSON {
+    /// `-d`'s text after a link's first two lines, as ip prints it: each part ends in a space, the kind and the port
+    /// data begin lines of their own, the fields after them continue the last line. `linkShow`: addrgenmode is
+    /// printed by `link show` only.
+    static func appendDetails(_ l: LinkMessage, _ session: Session, linkShow: Bool, to lines: inout [String]) {
+        // ip's formats: " promiscuity %u ", " allmulti %u ", "minmtu %u ", "maxmtu %u ".
+        func u(_ t: Int32) -> UInt32? { l.attributes.first(t)?.u32 }
+        lines[lines.count - 1] += (u(Int32(IFLA_PROMISCUITY)).map { " promiscuity \($0) " } ?? "")
+            + (u(Int32(IFLA_ALLMULTI)).map { " allmulti \($0) " } ?? "")
+            + (u(Int32(IFLA_MIN_MTU)).map { "minmtu \($0) " } ?? "") + (u(Int32(IFLA_MAX_MTU)).map { "maxmtu \($0) " } ?? "")
+        let d = kindDetails(l, session)
+        if let kind = d.kind { lines.append("    \(kind) " + (d.text.isEmpty ? "" : d.text + " ")) }
+        if let s = slaveDetails(l, session) { lines.append("    \(s.kind)_slave " + (s.text.isEmpty ? "" : s.text + " ")) }
+        let after = genericDetails(l, linkShow: linkShow).after
+        if !after.words.isEmpty {
+            if !lines[lines.count - 1].hasSuffix(" ") { lines[lines.count - 1] += " " }
+            lines[lines.count - 1] += after.text + " "
+        }
+    }
+
+    /// `-d`'s JSON fields, in ip's order.
+    static func appendDetails(_ l: LinkMessage, _ session: Session, linkShow: Bool, to o: inout JSONObject) {
+        let g = genericDetails(l, linkShow: linkShow)
+        for (k, v) in g.before.json.fields { o.set(k, v) }
+        let d = kindDetails(l, session)
+        let slave = slaveDetails(l, session)
+        if d.kind != nil || slave != nil {
+            var li = JSONObject()
+            if let kind = d.kind {
+                li.set("info_kind", kind)
+                if let j = d.json, !j.fields.isEmpty { li.set("info_data", j.json) }
+            }
+            if let slave {
+                li.set("info_slave_kind", slave.kind)
+                if let j = slave.json { li.set("info_slave_data", j.json) }
+            }
+            o.set("linkinfo", li.json)
+        }
+        for (k, v) in g.after.json.fields { o.set(k, v) }
+    }
+
+    /// `-br`: name (with @peer), state, address and flags, padded like ip's print_linkinfo_brief(); the address and
+    /// flags only for `link show` (`address show -br` lists addresses after the state instead).
+    static func brief(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session, withAddress: Bool) -> (text: String, json: JSONObject) {
+        var o = JSONObject()
+        var name = l.name ?? "if\(l.header.index)"
+        if let peer = l.link, peer != 0 {
+            if l.linkNetnsID != nil { o.set("link_index", peer); name += "@if\(peer)" } else {
+                let peerName = session.ifname(peer) ?? "if\(peer)"
+                o.set("link", peerName); name += "@" + peerName
+            }
+        }
+        o.set("ifname", l.name ?? "if\(l.header.index)")
+        var t = name.padding(16) + " "
+        if let st = l.operstate {
+            let state = st < operStates.count ? operStates[Int(st)] : "\(st)"
+            o.set("operstate", state); t += state.padding(14) + " "
+        }
+        if withAddress {
+            if let a = l.address { let s = LinkSummary.hardwareAddress(a, type: l.header.type); o.set("address", s); t += s + " " }
+            let f = flags(l, links)
+            o.set("flags", .array(f.map { .string($0) }))
+            t += "<" + f.joined(separator: ",") + "> "
+        }
+        return (t, o)
+    }
+
+    static func json(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session) -> JSONObject {
         var o = JSONObject()
         o.set("ifindex", l.header.index)
         if let peer = l.link, peer != 0 {
             if l.linkNetnsID != nil { o.set("link_index", peer) } else { o.set("link", session.ifname(peer)) }
         }
         o.set("ifname", l.name)
-        o.set("flags", .array(flagList(l.header.flags).map { .string($0) }))
+        o.set("flags", .array(flags(l, links).map { .string($0) }))
         o.set("mtu", l.mtu)
         o.set("qdisc", l.attributes.first(IFLA_QDISC)?.string)
         if let m = l.master, m != 0 { o.set("master", session.ifname(m)) }
@@ -141,27 +220,17 @@ enum LinkShow {
         o.set("linkmode", l.attributes.first(IFLA_LINKMODE)?.u8 == 1 ? "DORMANT" : "DEFAULT")
         o.set("group", l.group.map { $0 == 0 ? "default" : "\($0)" } ?? "default")
         o.set("txqlen", l.txqlen)
-        o.set("link_type", linkType(l.header.type))
-        o.set("address", l.address.map(formatHardwareAddress))
-        o.set("broadcast", l.broadcast.map(formatHardwareAddress))
-        o.set("link_netnsid", l.linkNetnsID)
-        if session.options.details {
-            o.set("min_mtu", l.attributes.first(IFLA_MIN_MTU)?.u32)
-            o.set("max_mtu", l.attributes.first(IFLA_MAX_MTU)?.u32)
-            let d = kindDetails(l, session)
-            if let kind = d.kind {
-                var li = JSONObject()
-                li.set("info_kind", kind)
-                if let j = d.json, !j.fields.isEmpty { li.set("info_data", j.json) }
-                if let sk = l.linkInfo?.slaveKind { li.set("info_slave_kind", sk) }
-                o.set("linkinfo", li.json)
-            }
-        }
-        return o.json
+        _ = LinkSummary.linkLayer(l, json: &o)
+        if session.options.details { appendDetails(l, session, linkShow: true, to: &o) }
+        o.set("ifalias", l.attributes.first(IFLA_IFALIAS)?.string)
+        return o
     }
 }
 
 extension String {
+    /// Left-aligned in `width` columns, like printf's `%-*s` (never cut).
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+
     func trimmingTrailingSpaces() -> String {
         var s = self
         while s.hasSuffix(" ") { s.removeLast() }

@@ -4,11 +4,10 @@ import Sites
 /// explains what a tunnel adds, its MTU, whether full-size LAN packets need outer fragmentation, and the TCP MSS
 /// clamp. Not an iproute2 object: Isthmus's own.
 public enum MTUCommand {
+    /// The encapsulations `mtu KIND` explains.
+    static let kinds = TunnelOverhead.Kind.allCases.map(\.rawValue)
     static let keywords = ["underlay", "ipv6", "cookie", "l2spec_type", "key", "csum", "seq", "lan"]
-    static var usage: String {
-        "usage: isthmus mtu { \(TunnelOverhead.Kind.allCases.map(\.rawValue).joined(separator: " | ")) } [ underlay MTU ] [ ipv6 ] " +
-            "[ cookie 0|4|8 ] [ l2spec_type none|default ] [ key ] [ csum ] [ seq ] [ lan MTU ]"
-    }
+    static var usage: String { Usage.mtu }
 
     public static func run(_ args: inout Arguments, _ session: Session) throws {
         guard let word = args.next(), word != "help" else { throw UsageError(usage) }

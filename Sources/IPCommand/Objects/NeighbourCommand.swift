@@ -251,7 +251,7 @@ public enum NeighbourCommand {
         if let ext = n.extendedFlags, ext & UInt32(NTF_EXT_MANAGED) != 0 { j.set("managed", JSON.null); t += "managed " }
         if h.flags & UInt8(NTF_EXT_LEARNED) != 0 { j.set("extern_learn", JSON.null); t += "extern_learn " }
         if h.flags & UInt8(NTF_OFFLOADED) != 0 { j.set("offload", JSON.null); t += "offload " }
-        if session.options.statistics {
+        if session.options.statistics > 0 {
             if let ci = n.cacheInfo {
                 let hz = UInt32(max(1, sysconf(Int32(_SC_CLK_TCK))))
                 // print_cacheinfo(): " ref N" only when referenced, then " used U/C/U" with no trailing space.

@@ -1,19 +1,20 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinuxUAPI
 import Netlink
 import NetlinkWire
 
 /// `tuntap add|del [dev] NAME mode tun|tap [user U] [group G] [one_queue] [pi] [vnet_hdr] [multi_queue]` and
 /// `tuntap show`, as `ip tuntap`.
 public enum TunTapCommand {
+    static let verbs = ["add", "delete", "show", "list", "lst"]
     static let keywords = ["dev", "mode", "user", "group", "one_queue", "pi", "vnet_hdr", "multi_queue", "name"]
 
     public static func run(_ args: inout Arguments, _ session: Session) throws {
-        let verb = try args.verb(["add", "delete", "show", "list", "lst"], default: "show")
+        let verb = try args.verb(verbs, default: "show")
         if verb == "show" || verb == "list" || verb == "lst" {
-            var a = Arguments(["type", "tun"])
-            try LinkShow.show(&a, session)
+            try show(&args, session)
             return
         }
         var name: String?, mode: TunTap.Mode?, user: UInt32?, group: UInt32?
@@ -50,5 +51,63 @@ public enum TunTapCommand {
             try TunTap.delete(name: name, mode: mode, flags: flags, netns: session.options.netns)
             session.invalidateNames()
         }
+    }
+
+    /// `tuntap show`: each tun/tap device as `NAME: FLAGS [user U] [group G]`, like ip's print_tuntap(); the flags
+    /// from the device's IFLA_TUN_* data (what ip reads from sysfs's tun_flags). With -d, the processes that have
+    /// it open (`Attached to processes:`).
+    static func show(_ args: inout Arguments, _ session: Session) throws {
+        if let extra = args.next() { throw args.unknown(extra, validChoices: []) }
+        try session.flush()
+        for l in try LinkShow.dumpLinks(session, dev: nil) {
+            guard let name = l.name, let info = l.linkInfo, info.kind == "tun",
+                  Int32(l.header.type) == ARPHRD_ETHER || Int32(l.header.type) == ARPHRD_NONE else { continue }
+            let d = info.data
+            var flags: [String] = []
+            let type = d.first(IFLA_TUN_TYPE)?.u8
+            if type == UInt8(IFF_TUN) { flags.append("tun") }
+            if type == UInt8(IFF_TAP) { flags.append("tap") }
+            // IFF_NO_PI and IFF_NOFILTER are the same bit: a device with packet information also shows "filter".
+            let pi = d.first(IFLA_TUN_PI)?.u8 ?? 0 != 0
+            if pi { flags.append("pi") }
+            if d.first(IFLA_TUN_MULTI_QUEUE)?.u8 ?? 0 != 0 { flags.append("multi_queue") }
+            if d.first(IFLA_TUN_VNET_HDR)?.u8 ?? 0 != 0 { flags.append("vnet_hdr") }
+            if d.first(IFLA_TUN_PERSIST)?.u8 ?? 0 != 0 { flags.append("persist") }
+            if pi { flags.append("filter") }
+            let owner = d.first(IFLA_TUN_OWNER)?.u32, group = d.first(IFLA_TUN_GROUP)?.u32
+            let processes = session.options.details ? attachedProcesses(name) : []
+            if session.options.json {
+                var o = JSONObject()
+                o.set("ifname", name)
+                o.set("flags", .array(flags.map { .string($0) }))
+                o.set("user", owner); o.set("group", group)
+                if session.options.details {
+                    o.set("processes", .array(processes.map { p in var j = JSONObject(); j.set("name", p.name); j.set("pid", p.pid); return j.json }))
+                }
+                session.emit(o.json)
+            } else {
+                var line = "\(name):" + flags.map { " " + $0 }.joined() + (owner.map { " user \($0)" } ?? "") + (group.map { " group \($0)" } ?? "")
+                if session.options.details {
+                    line += "\n\tAttached to processes:" + processes.map { "\($0.name)(\($0.pid))" }.joined()
+                }
+                session.print(line)
+            }
+        }
+    }
+
+    /// Processes with /dev/net/tun open on `name` (their fdinfo's `iff:` line), as ip's show_processes().
+    static func attachedProcesses(_ name: String) -> [(name: String, pid: Int32)] {
+        var out: [(String, Int32)] = []
+        for pid in NetnsCommand.processIDs() where pid != getpid() {
+            let fdDir = "/proc/\(pid)/fd"
+            for fd in FileSystem.entries(fdDir) where FileSystem.link("\(fdDir)/\(fd)") == "/dev/net/tun" {
+                guard let info = FileSystem.read("/proc/\(pid)/fdinfo/\(fd)"),
+                      info.split(separator: "\n").contains(where: { $0.hasPrefix("iff:") && $0.split(separator: "\t").last.map(String.init) == name })
+                else { continue }
+                let comm = FileSystem.read("/proc/\(pid)/comm")?.split(separator: "\n").first.map(String.init) ?? "<NULL>"
+                out.append((comm, pid))
+            }
+        }
+        return out
     }
 }
