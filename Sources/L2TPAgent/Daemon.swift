@@ -71,6 +71,8 @@ public final class L2TPDaemon {
     var stopping = false
     var stopDeadline: Double?
     public private(set) var dropped: [String: Int] = [:]
+    /// Why peers' messages were dropped unanswered (authentication), one line per address per 10 s at most.
+    var authLog = RateLimitedLog()
     var statusDirty = true
     var lastStatus = 0.0
     /// How long the last status write took. Writes are at least 10 times that apart (and 0.1 s): with 1,000
@@ -259,6 +261,7 @@ public final class L2TPDaemon {
                 perform(actions, on: id, now: t)
             }
             pollPPP(t)
+            for line in authLog.summaries(now: t) { log(line) }
             writeStatusIfDue(t)
         }
         for id in tunnels.keys.sorted() { teardown(id) }
@@ -339,8 +342,15 @@ public final class L2TPDaemon {
         }
         guard version == config.version.rawValue else { return count("wrong_version") }
         guard let from else { return count("no_source_address") }
-        guard let ident = ControlConnection.sccrqIdentity(d, secret: config.secret.map { Array($0.utf8) }) else {
-            return count("not_sccrq")
+        // Authenticated before anything exists for it: an SCCRQ whose digest does not verify (or whose hidden AVPs
+        // do not decode) is dropped here, counted and logged (rate-limited), and leaves no connection or socket.
+        let ident: (peerID: UInt32, tieBreaker: UInt64?)
+        switch ControlConnection.screenSCCRQ(d, secret: config.secret.map { Array($0.utf8) }) {
+        case .notSCCRQ: return count("not_sccrq")
+        case .unauthenticated(let why):
+            count(why.counter)
+            return noteUnauthenticated(from, "SCCRQ from \(from) dropped: \(why)", about: "SCCRQs dropped: \(why)", now: now)
+        case .sccrq(_, let peerID, let tieBreaker): ident = (peerID, tieBreaker)
         }
         // A retransmitted SCCRQ: the connection already answering it takes it.
         if let (tid, t) = tunnels.first(where: { $0.value.peer == from && $0.value.spec == nil
@@ -351,6 +361,15 @@ public final class L2TPDaemon {
         }
         if stopping { return count("sccrq_while_stopping") }
         guard !listeners.isEmpty else { return count("sccrq_not_listening") }
+        // Connections being set up are not authenticated yet (v2 proves the secret only in SCCCN; without a secret
+        // nothing is proved): they time out, but a flood of SCCRQs must not hold a socket each meanwhile.
+        let pending = tunnels.values.filter { $0.spec == nil && ($0.connection.state == .idle || $0.connection.state == .waitConnect) }
+        if pending.count >= Self.maxPendingResponders || pending.filter({ $0.peer.ip == from.ip }).count >= Self.maxPendingPerAddress {
+            count("too_many_pending_sccrq")
+            return noteUnauthenticated(from, "SCCRQ from \(from) dropped: \(pending.count) connections are being set up "
+                                       + "(at most \(Self.maxPendingPerAddress) per address, \(Self.maxPendingResponders) in all)",
+                                       about: "SCCRQs dropped: too many connections being set up", now: now)
+        }
         // Both ends opening at once: the tie breaker picks one (RFC 2661 §4.4.3, RFC 3931 §5.4.3).
         var adopt: L2TPAgentConfig.Tunnel?
         if let (tid, t) = tunnels.first(where: { $0.value.peer.ip == from.ip && $0.value.connection.pendingTieBreaker != nil }) {
@@ -386,6 +405,16 @@ public final class L2TPDaemon {
         tunnels[localID] = t
         let a = t.connection.receive(d, now: now)
         perform(a, on: localID, now: now)
+        // An SCCRQ the connection did not take (nothing answered it) leaves nothing behind.
+        if let t = tunnels[localID], t.connection.state == .idle { teardown(localID) }
+    }
+
+    /// At most this many answered connections not yet established, in all and from one address.
+    static let maxPendingResponders = 256, maxPendingPerAddress = 16
+
+    /// Logs, rate-limited per peer address (see `RateLimitedLog`), why a peer's message was dropped unanswered.
+    func noteUnauthenticated(_ from: UDPAddress, _ line: String, about: String, now: Double) {
+        if let l = authLog.note("\(from.ip)", line, about: about, now: now) { log(l) }
     }
 
     // MARK: Initiating
@@ -592,7 +621,7 @@ public final class L2TPDaemon {
                 log("tunnel \(t.name): \(a)")
             case .closed(let reason):
                 // Every session's sessionClosed came first (names, claims, interfaces are gone with them).
-                log("tunnel \(t.name): down: \(reason)")
+                log("tunnel \(t.name): down: \(reason)" + (t.connection.likelyCause.map { "; " + $0 } ?? ""))
                 // The data path goes now, not after the close hold: a redial's new tunnel may take over the 4-tuple.
                 if t.dataPathAttached { detachDataPath(id); t.dataPathAttached = false }
                 // (After a lost tie break the peer's control connection, which we answer, is the one.)
@@ -601,6 +630,9 @@ public final class L2TPDaemon {
                 }
             case .finished:
                 teardown(id)
+            case .authenticationFailed(let why):
+                noteUnauthenticated(t.peer, "tunnel \(t.name): message from \(t.peer) dropped: \(why)",
+                                    about: "messages dropped: \(why)", now: now)
             }
         }
     }
