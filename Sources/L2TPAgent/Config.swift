@@ -114,4 +114,11 @@ public struct L2TPAgentConfig: Equatable, Sendable {
 
     /// The status file.
     public var resolvedStatusPath: String { statusPath ?? "/run/isthmus/l2tp/\(name).json" }
+    /// Where the running agent answers status queries (`l2tp show`): next to its status file, `.sock` for `.json`.
+    public var resolvedStatusSocketPath: String { Self.statusSocketPath(forStatus: resolvedStatusPath) }
+
+    /// The status socket that goes with the status file `path`.
+    public static func statusSocketPath(forStatus path: String) -> String {
+        path.hasSuffix(".json") ? String(path.dropLast(5)) + ".sock" : path + ".sock"
+    }
 }

@@ -74,6 +74,8 @@ public final class L2TPDaemon {
     /// Why peers' messages were dropped unanswered (authentication), one line per address per 10 s at most.
     var authLog = RateLimitedLog()
     var statusDirty = true
+    /// Answers `l2tp show` with the status of the moment (see `run`).
+    var statusServer: StatusServer?
     var lastStatus = 0.0
     /// How long the last status write took. Writes are at least 10 times that apart (and 0.1 s): with 1,000
     /// sessions one takes ~50 ms of JSONSerialization, and rewriting it every 0.1 s starved the protocol.
@@ -216,11 +218,16 @@ public final class L2TPDaemon {
 
     // MARK: The loop
 
-    /// Runs until SIGTERM/SIGINT, then shuts down cleanly.
+    /// Runs until SIGTERM/SIGINT, then shuts down cleanly. While it runs, `l2tp show` asks it for its status over the
+    /// status socket (answered at once, with what is true now); the status file is also written, at most every
+    /// `statusInterval`. Both are removed when it returns.
     public func run() throws {
+        try openStatusServer()
+        defer { removeStatus() }
         try prepare()
         let signals = try StopSignals()
         defer { signals.close() }
+        let served = statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []
         log("\(config.name): L2TPv\(config.version.rawValue), data plane \(dataPlaneName)"
             + (listeners.isEmpty ? "" : ", listening on " + listeners.map { "\($0.local)" }.joined(separator: ", ")))
         while true {
@@ -232,7 +239,8 @@ public final class L2TPDaemon {
             var fds = socks.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0))
             let extraBase = fds.count
-            for e in extraFDs { fds.append(pollfd(fd: e.fd, events: Int16(POLLIN), revents: 0)) }
+            let extras = extraFDs + served
+            for e in extras { fds.append(pollfd(fd: e.fd, events: Int16(POLLIN), revents: 0)) }
             let streamBase = fds.count
             let streams = ppp?.streams ?? []
             for f in streams {
@@ -244,7 +252,7 @@ public final class L2TPDaemon {
             if n < 0 && errno != EINTR { throw DataPathError("poll failed: \(String(cString: strerror(errno)))") }
             let t = Self.now()
             if n > 0 {
-                for (k, e) in extraFDs.enumerated() where fds[extraBase + k].revents != 0 { e.readable() }
+                for (k, e) in extras.enumerated() where fds[extraBase + k].revents != 0 { e.readable() }
                 for (k, f) in streams.enumerated() where fds[streamBase + k].revents != 0 {
                     let r = fds[streamBase + k].revents
                     if r & Int16(POLLOUT) != 0 { ppp?.writable(f) }
@@ -271,7 +279,6 @@ public final class L2TPDaemon {
             let until = Self.now() + 4
             while ppp.running && Self.now() < until { _ = ppp.poll(now: Self.now()); usleep(50_000) }
         }
-        writeStatus(Self.now())
         log("\(config.name): stopped")
     }
 
@@ -685,6 +692,44 @@ public final class L2TPDaemon {
     }
 
     // MARK: Status
+
+    /// Opens the status socket (`l2tp show` asks it); refuses to start when another agent answers there. A socket
+    /// that cannot be made (a path too long for one) leaves `show` with the status file, and is said.
+    func openStatusServer() throws {
+        let path = config.resolvedStatusSocketPath
+        if let other = Self.liveStatus(statusPath: config.resolvedStatusPath) {
+            throw DataPathError("another L2TP agent (pid \(other["pid"] ?? "?")) answers on \(path): give this one another `name` or `status`")
+        }
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        do {
+            statusServer = try StatusServer(path: path) { [weak self] in self?.statusJSON() ?? "" }
+        } catch {
+            log("status socket: \(error); `l2tp show` reads the status file (written at most every \(statusInterval) s)")
+        }
+    }
+
+    /// The status a running agent answers on the socket that goes with the status file `statusPath`; nil when no
+    /// agent answers there.
+    public static func liveStatus(statusPath: String) -> [String: Any]? {
+        guard case .success(let r) = TunnelStatus.query(path: L2TPAgentConfig.statusSocketPath(forStatus: statusPath)) else {
+            return nil
+        }
+        return try? JSONSerialization.jsonObject(with: Data(r.utf8)) as? [String: Any]
+    }
+
+    /// The status now, as `l2tp show` gets it from the socket.
+    func statusJSON() -> String {
+        guard let d = try? JSONSerialization.data(withJSONObject: status(), options: [.sortedKeys]) else { return "" }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// An agent that stops leaves no status behind: neither its socket nor its file.
+    func removeStatus() {
+        statusServer?.shutdown()
+        statusServer = nil
+        unlink(config.resolvedStatusPath)
+        unlink(config.resolvedStatusPath + ".tmp")
+    }
 
     func writeStatusIfDue(_ now: Double) {
         guard statusDirty || now - lastStatus > 5, now - lastStatus >= statusInterval else { return }
