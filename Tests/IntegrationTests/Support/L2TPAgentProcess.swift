@@ -1,4 +1,5 @@
 import Foundation
+import L2TPAgent
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,8 +40,9 @@ final class L2TPAgentProcess {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// The last status the agent wrote.
+    /// The agent's status now (asked on its status socket, as `l2tp show` does), else the last one it wrote.
     var status: [String: Any]? {
+        if let s = L2TPDaemon.liveStatus(statusPath: statusPath) { return s }
         guard let d = FileManager.default.contents(atPath: statusPath) else { return nil }
         return try? JSONSerialization.jsonObject(with: d) as? [String: Any]
     }
