@@ -628,7 +628,9 @@ public final class L2TPDaemon {
                 log("tunnel \(t.name): \(a)")
             case .closed(let reason):
                 // Every session's sessionClosed came first (names, claims, interfaces are gone with them).
-                log("tunnel \(t.name): down: \(reason)" + (t.connection.likelyCause.map { "; " + $0 } ?? ""))
+                // (A tunnel this side opened is named by its config entry: the line names the peer too.)
+                log("tunnel \(t.spec == nil ? t.name : "\(t.name) (peer \(t.peer))"): down: \(reason)"
+                    + (t.connection.likelyCause.map { "; " + $0 } ?? ""))
                 // The data path goes now, not after the close hold: a redial's new tunnel may take over the 4-tuple.
                 if t.dataPathAttached { detachDataPath(id); t.dataPathAttached = false }
                 // (After a lost tie break the peer's control connection, which we answer, is the one.)
