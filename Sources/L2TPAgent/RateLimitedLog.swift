@@ -52,6 +52,7 @@ struct RateLimitedLog {
     /// The summaries due now: one per address with suppressed lines whose interval is over (its entry then starts
     /// a new interval; a quiet one is forgotten), and one for the addresses that did not fit.
     mutating func summaries(now: Double) -> [String] {
+        guard !entries.isEmpty || overflow > 0 else { return [] }   // the usual case, on every turn of the loop
         var out: [String] = []
         for (k, e) in entries.sorted(by: { $0.key < $1.key }) where now - e.last >= interval {
             if e.suppressed > 0 {
