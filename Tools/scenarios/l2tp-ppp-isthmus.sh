@@ -120,7 +120,7 @@ check "both agents exit on SIGTERM" waitfor 60 sh -c "! kill -0 $lacpid && ! kil
 check "no ppp interface, kernel tunnel or process left" \
   sh -c "! ip -n $a link show | grep -q ppp && ! ip -n $b link show | grep -q ppp && [ -z \"\$(ip netns exec $a ip l2tp show tunnel)\" ] && [ -z \"\$(ip netns pids $a)\$(ip netns pids $b)\" ]"
 check "no secrets file left" sh -c "! ls $work/*.ppp-secrets"
-check "no status file or socket left" sh -c "! ls $work/lac.json $work/lac.sock $work/lns.json $work/lns.sock"
+check "no status file or socket left" sh -c "for f in lac.json lac.sock lns.json lns.sock; do [ ! -e $work/\$f ] || { echo \$f; exit 1; }; done"
 
 # 2. L2TPv3 PPP pseudowire.
 cat >"$work/a3.toml" <<EOF
