@@ -64,7 +64,8 @@ public enum VLANCommand {
             throw UsageError.invalid(vid.1.map { "\(vid.0)-\($0)" } ?? "\(vid.0)", for: "vid", expected: "a VLAN ID (1..4094)")
         }
         if vid.1 != nil && flags & UInt16(BRIDGE_VLAN_INFO_PVID) != 0 { throw UsageError("pvid cannot be configured for a vlan range") }
-        if let t = tunnel, (t.1 == nil) != (vid.1 == nil) || (t.1 ?? 0) - t.0 != (vid.1 ?? 0) - vid.0 {
+        // Ranges have end > start (range() checks), so the widths below cannot underflow.
+        if let t = tunnel, (t.1 == nil) != (vid.1 == nil) || (t.1.map { $0 - t.0 } != vid.1.map { $0 - vid.0 }) {
             throw UsageError("tunnel_info id range must match the vid range (\(vid.0)\(vid.1.map { "-\($0)" } ?? ""))")
         }
         var h = IfInfoHeader(index: try session.ifindex(dev))
