@@ -26,6 +26,12 @@ public struct Arguments: Sendable {
 
     public init(_ words: [String]) { self.words = words }
 
+    /// Whether a word was meant as an address or prefix (a digit first, or a ':' or '/' in it) rather than a keyword.
+    public static func looksLikeAddress(_ word: String) -> Bool {
+        guard let first = word.first else { return false }
+        return first.isNumber || word.contains(":") || word.contains("/")
+    }
+
     public var isEmpty: Bool { index >= words.count }
     public var peek: String? { index < words.count ? words[index] : nil }
     public var remaining: [String] { Array(words[min(index, words.count)...]) }

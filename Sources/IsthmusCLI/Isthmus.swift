@@ -87,8 +87,9 @@ struct Isthmus: ParsableCommand {
         }
         if batch == nil, words.first == "lab" {
             do {
-                let cmd: LabCommand
+                var cmd: LabCommand
                 do { cmd = try LabCommand.parse(Array(words.dropFirst())) } catch { throw Help.usageFailure(LabCommand.self, "lab", error) }
+                cmd.json = cmd.json || json   // the global -j, as for every other command
                 try cmd.run()
             } catch let e as LabFailure {
                 FileHandleStderr.write("isthmus: \(e)\n")
@@ -108,8 +109,9 @@ struct Isthmus: ParsableCommand {
         }
         if batch == nil, L2TPCommand.handles(words) {
             do {
-                let cmd: L2TPCommand
+                var cmd: L2TPCommand
                 do { cmd = try L2TPCommand.parse(Array(words.dropFirst())) } catch { throw Help.usageFailure(L2TPCommand.self, "l2tp", error) }
+                cmd.json = cmd.json || json
                 try cmd.run()
             } catch let e as L2TPFailure {
                 FileHandleStderr.write("isthmus: \(e)\n")
@@ -181,7 +183,8 @@ struct Isthmus: ParsableCommand {
             } catch {
                 FileHandleStderr.write("isthmus: \(error)\n")
                 flushOutput(session)
-                throw ExitCode(2)
+                // As ip: 2 when the kernel refused the request, 1 for what was wrong with the words.
+                throw ExitCode(error is NetlinkError ? 2 : 1)
             }
         }
         flushOutput(session)

@@ -42,12 +42,18 @@ struct LabCommand: ParsableCommand {
         let lab: LabConfig
         do { lab = try LabRunner.load(file) } catch { throw LabFailure("\(error)") }
         let runner = LabRunner(lab: lab)
-        runner.log = { print("  " + $0) }
+        // With -j standard output is one JSON document: the progress goes to standard error.
+        let json = self.json
+        func say(_ line: String) { if json { FileHandleStderr.write(line + "\n") } else { print(line) } }
+        func emit(_ object: [String: Any]) {
+            if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) { print(String(decoding: d, as: UTF8.self)) }
+        }
+        runner.log = { say("  " + $0) }
         var failed = false
         func up() throws {
-            print("lab \(lab.name)\(lab.description.isEmpty ? "" : ": \(lab.description)")")
+            say("lab \(lab.name)\(lab.description.isEmpty ? "" : ": \(lab.description)")")
             do { try runner.up() } catch { throw LabFailure("\(error)") }
-            print("lab \(lab.name) is up: \(lab.nodes.count) namespaces (\(lab.name)-NODE)")
+            say("lab \(lab.name) is up: \(lab.nodes.count) namespaces (\(lab.name)-NODE)")
         }
         func check() {
             let filter = only.map { Set($0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }) }
@@ -56,16 +62,22 @@ struct LabCommand: ParsableCommand {
             failed = failed || results.contains { !$0.passed }
         }
         switch action {
-        case "up": try up()
+        case "up":
+            try up()
+            if json { emit(["lab": lab.name, "up": true, "namespaces": lab.nodes.map { lab.namespace($0.name) }]) }
         case "check":
             guard runner.status().up else { throw LabFailure("lab \(lab.name) is not up; run isthmus lab up \(file) first") }
             check()
         case "down":
             let done = try runner.down()
-            print(done.isEmpty ? "lab \(lab.name): nothing to remove" : done.joined(separator: "\n") + "\nlab \(lab.name) is down")
+            if json { emit(["lab": lab.name, "up": false, "removed": done]) } else {
+                print(done.isEmpty ? "lab \(lab.name): nothing to remove" : done.joined(separator: "\n") + "\nlab \(lab.name) is down")
+            }
         case "status":
             let s = runner.status()
-            if !s.up { print("lab \(lab.name) is down") } else {
+            if json {
+                emit(["lab": lab.name, "up": s.up, "namespaces": s.namespaces.map { ["name": $0.0, "present": $0.1] as [String: Any] }])
+            } else if !s.up { print("lab \(lab.name) is down") } else {
                 print("lab \(lab.name) is up")
                 for (n, exists) in s.namespaces { print("  \(n) \(exists ? "" : "(MISSING)")") }
             }
@@ -73,7 +85,7 @@ struct LabCommand: ParsableCommand {
             try up()
             check()
             let done = (try? runner.down()) ?? []
-            print("lab \(lab.name) is down (\(done.count) things removed)")
+            say("lab \(lab.name) is down (\(done.count) things removed)")
         }
         if failed { throw ExitCode(1) }
     }

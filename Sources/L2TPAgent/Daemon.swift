@@ -77,6 +77,9 @@ public final class L2TPDaemon {
     var statusDirty = true
     /// The last status write failed (logged once until one succeeds again).
     var statusWriteFailed = false
+    /// Whether the status file is this agent's to remove when it stops: in Isthmus's directory, or a `status` path
+    /// where nothing existed when the agent started (never a file, device or link the user had there).
+    var statusFileIsOurs = true
     /// Answers `l2tp show` with the status of the moment (see `run`).
     var statusServer: StatusServer?
     var lastStatus = 0.0
@@ -225,6 +228,8 @@ public final class L2TPDaemon {
     /// status socket (answered at once, with what is true now); the status file is also written, at most every
     /// `statusInterval`. Both are removed when it returns.
     public func run() throws {
+        var st = stat()
+        statusFileIsOurs = OwnedFiles.isInside(config.resolvedStatusPath) || lstat(config.resolvedStatusPath, &st) != 0
         try openStatusServer()
         defer { removeStatus() }
         try prepare()
@@ -732,10 +737,11 @@ public final class L2TPDaemon {
     func removeStatus() {
         statusServer?.shutdown()
         statusServer = nil
-        // Only a status file in Isthmus's own directory is removed: a `status` elsewhere is the user's path (it may
-        // be /dev/null), left as it is.
+        // Only a status file this agent made is removed; a `status` path that held something before it started (a
+        // user's file, /dev/null, a link) is left as it is.
         let path = config.resolvedStatusPath
-        if OwnedFiles.isInside(path) { unlink(path) }
+        var st = stat()
+        if statusFileIsOurs, lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(path) }
     }
 
     func writeStatusIfDue(_ now: Double) {

@@ -53,7 +53,7 @@ public enum AddressCommand {
     // MARK: add / change / replace / delete
 
     static func modify(_ args: inout Arguments, _ session: Session, type: Int, flags: NetlinkFlags, verb: String) throws {
-        let command = "address " + args.words.joined(separator: " ")
+        let command = args.words.joined(separator: " ")   // the words as typed, object word included
         var header = IfAddrHeader(family: session.options.family)
         var w = AttributeWriter()
         var dev: String?
@@ -123,6 +123,9 @@ public enum AddressCommand {
                 if word == "help" { throw UsageError(usage) }
                 guard let p = Inet.parsePrefix(addressWord, family: header.family) else {
                     if key == "local" { throw UsageError.invalid(addressWord, for: "local", expected: Inet.expected(header.family, prefix: true)) }
+                    if Arguments.looksLikeAddress(word) {
+                        throw UsageError("invalid prefix \"\(word)\": expected \(Inet.expected(header.family, prefix: true))")
+                    }
                     throw args.unknown(word, validChoices: modifyKeywords.names + ["ADDR[/PLEN]"])
                 }
                 if local != nil { throw UsageError("duplicate local address \"\(addressWord)\"") }

@@ -41,7 +41,7 @@ public enum FDBCommand {
     // MARK: add / append / replace / delete
 
     static func modify(_ args: inout Arguments, _ session: Session, type: Int, flags: NetlinkFlags) throws {
-        let command = "fdb " + args.words.joined(separator: " ")
+        let command = args.words.joined(separator: " ")   // the words as typed, object word included
         var h = NeighbourHeader(family: UInt8(AF_BRIDGE), state: UInt16(NUD_NOARP))
         var dev: String?
         var mac: String?

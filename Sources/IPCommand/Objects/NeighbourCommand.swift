@@ -52,7 +52,7 @@ public enum NeighbourCommand {
     // MARK: add / change / replace / delete
 
     static func modify(_ args: inout Arguments, _ session: Session, type: Int, flags: NetlinkFlags) throws {
-        let command = "neighbour " + args.words.joined(separator: " ")
+        let command = args.words.joined(separator: " ")   // the words as typed, object word included
         var h = NeighbourHeader(family: session.options.family, state: UInt16(NUD_PERMANENT))
         var w = AttributeWriter()
         var extFlags: UInt32 = 0

@@ -53,7 +53,7 @@ public enum RouteCommand {
     // MARK: add / change / replace / append / delete
 
     static func modify(_ args: inout Arguments, _ session: Session, type: Int, flags: NetlinkFlags) throws {
-        let command = "route " + args.words.joined(separator: " ")
+        let command = args.words.joined(separator: " ")   // the words as typed, object word included
         var h = RouteHeader(family: session.options.family, table: UInt8(RT_TABLE_MAIN.rawValue), scope: UInt8(RT_SCOPE_NOWHERE.rawValue))
         if type != RTM_DELROUTE {
             h.proto = UInt8(RTPROT_BOOT); h.scope = UInt8(RT_SCOPE_UNIVERSE.rawValue); h.type = UInt8(RTN_UNICAST)
@@ -178,6 +178,11 @@ public enum RouteCommand {
                 }
                 guard let p = Inet.parsePrefix(target, family: h.family) else {
                     if key == "to" || typeOK { throw UsageError.invalid(target, for: "to", expected: Inet.expected(h.family, prefix: true)) }
+                    // A word that looks like an address is a prefix that did not parse (as ip says); any other is
+                    // more likely a mistyped keyword.
+                    if Arguments.looksLikeAddress(word) {
+                        throw UsageError("invalid prefix \"\(word)\": expected \(Inet.expected(h.family, prefix: true)) or default")
+                    }
                     throw args.unknown(word, validChoices: modifyKeywords.names + RTNames.routeTypes.map(\.0) + ["PREFIX", "default"])
                 }
                 if dstOK { throw UsageError("duplicate destination \"\(target)\"") }
