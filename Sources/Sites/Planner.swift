@@ -445,10 +445,13 @@ public enum Planner {
 
         // 2. Create what is missing; replace what drifted (kind or parameters changed).
         var created = Set<String>()
+        // A bridge that is replaced takes the host's configuration on it along: put back on the new one below.
+        var replacedBridge: ObservedInterface?
         if let p = d.fouPort, !cur.fouPorts.contains("\(p) ipproto 47") { emit(.addFou(port: p)) }
         for s in d.owned {
             if let o = cur[s.name] {
                 if let why = drift(s, o, process: cur.userspaceTunnels[s.name]) {
+                    if s.kind == "bridge" { replacedBridge = o }
                     emit(.delete(name: s.name, userspace: cur.userspaceTunnels[s.name] != nil, reason: why))
                     emit(.create(s, alias: mine, reason: why))
                     created.insert(s.name)
@@ -484,6 +487,9 @@ public enum Planner {
             if !o.up { emit(.setUp(name: s.name, wasDown: byHand)) }
             for a in s.addresses where !o.addresses.contains(a) { emit(.addAddress(dev: s.name, prefix: a)) }
             if s.kind == "bridge" {
+                for a in replacedBridge?.addresses ?? [] where cur[s.name]?.addresses.contains(a) == false {
+                    emit(.addAddress(dev: s.name, prefix: a, reason: "kept from the replaced \(s.name)"))
+                }
                 // The host's own addresses on its LAN ports stop working once a port is enslaved (its frames go to
                 // the bridge): they are added on the bridge first, so the host keeps them throughout.
                 for p in d.ports {
@@ -504,6 +510,9 @@ public enum Planner {
             for r in s.routes where !o.routes.contains(r) { emit(.addRoute(dev: s.name, route: r)) }
             for f in s.fdb where !o.fdb.contains(f) { emit(.fdbAppend(dev: s.name, dst: f)) }
             for f in o.fdb.sorted() where !s.fdb.contains(f) { emit(.fdbDel(dev: s.name, dst: f)) }
+        }
+        if let old = replacedBridge {
+            for r in old.routes where cur[old.name]?.routes.contains(r) == false { emit(.addRoute(dev: old.name, route: r)) }
         }
         return out
     }

@@ -149,6 +149,7 @@ struct SiteLANTests {
         }
         try lab.must("up", site: "a")
         let up = try snapshot()
+        #expect(up.contains("br-lab 192.168.50.2/24") && up.contains("default via 192.168.50.1 dev br-lab"), "\(up)")
         for n in [1, 3, 5] {
             let r = try lab.isthmus("down", site: "a", ["--fail-before", "\(n)"])
             #expect(r.status == 1 && r.output.contains("injected failure"), "\(r.output)")
