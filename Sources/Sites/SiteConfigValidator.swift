@@ -268,8 +268,14 @@ struct ConfigValidator: TOMLValidating {
                                                 : "add the LAN's prefix length, e.g. \"\(s)/\(IPAddress(s)?.isIPv6 == true ? 64 : 24)\"")
                     continue
                 }
+                let bytes = p.address.bytes
                 if p.address.isUnspecified || p.address.isMulticast {
                     error(node.position, "bridge_address \"\(s)\" is not a unicast address", hint: "use this gateway's own address on the LAN")
+                } else if p.address.isIPv6 ? (bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80) || bytes == [UInt8](repeating: 0, count: 15) + [1]
+                                            : bytes[0] == 127 {
+                    // The kernel makes the bridge's IPv6 link-local address itself (and it is never configuration).
+                    error(node.position, "bridge_address \"\(s)\" is a \(p.address.isIPv6 && bytes[0] == 0xfe ? "link-local" : "loopback") address",
+                          hint: "use a global or unique-local address of the LAN (the kernel gives the bridge its fe80:: address itself)")
                 } else if p.isNetwork && p.length < p.address.bytes.count * 8 - 1 {
                     error(node.position, "bridge_address \"\(s)\" is a network address, not a host address",
                           hint: "use this gateway's own address inside \(p), e.g. the one it has on the LAN")

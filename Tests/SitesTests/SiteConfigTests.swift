@@ -266,6 +266,8 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
         #expect(errors(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.2\"]"])).first?.hint.contains("192.168.1.2/24") == true)
         expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.0/24\"]"]), 8, 19, "is a network address")
         expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"224.0.0.1/24\"]"]), 8, 19, "is not a unicast address")
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"fe80::2/64\"]"]), 8, 19, "is a link-local address")
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"127.0.0.2/8\"]"]), 8, 19, "is a loopback address")
         expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.2/24\", \"192.168.1.2/25\"]"]), 8, 37,
                   "bridge_address 192.168.1.2 is listed twice (first at 8:19)")
         expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = \"192.168.1.2/24\""]), 8, 18, "must be an array of strings")
