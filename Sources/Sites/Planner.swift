@@ -412,7 +412,9 @@ public enum Planner {
             let hostAddresses = home == nil ? [] : (cur[b.name]?.addresses ?? []).filter { !isthmusAddresses.contains($0) }
             let hostRoutes = home == nil ? [] : cur[b.name]?.routes ?? []
             if let home {
-                for a in hostAddresses where cur[home]?.addresses.contains(a) == false { emit(.addAddress(dev: home, prefix: a)) }
+                for a in hostAddresses where cur[home]?.addresses.contains(a) == false {
+                    emit(.addAddress(dev: home, prefix: a, reason: "moving from \(b.name)"))
+                }
             }
             for s in members {
                 emit(.setMaster(name: s, master: nil, was: b.name, reason: "releasing from \(b.name)"))

@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import SiteAgent
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -157,6 +158,36 @@ struct SiteLANTests {
         }
         try lab.must("down", site: "a")
         #expect(try snapshot() == before)
+    }
+}
+
+/// Sites of one segment often share a host (a lab, the tests, namespaces): their userspace tunnels' output must not
+/// land in one file, nor one process's writes over another's.
+@Suite("Sites: one appended log per site and namespace", .enabled(if: Host.isRoot, "\(Host.notRootReason)"))
+struct SiteLogTests {
+    @Test("each site and namespace has its own log; writers append, never overwrite")
+    func logs() throws {
+        let a = TunnelProcesses(binary: "isthmus", netns: "ns-a", segment: "lab", site: "a")
+        let b = TunnelProcesses(binary: "isthmus", netns: "ns-b", segment: "lab", site: "b")
+        let here = TunnelProcesses(binary: "isthmus", netns: nil, segment: "lab", site: "a")
+        #expect(a.logPath == "/run/isthmus/sites/lab-a-ns-a.log" && b.logPath == "/run/isthmus/sites/lab-b-ns-b.log")
+        #expect(Set([a.logPath, b.logPath, here.logPath]).count == 3)
+        #expect(TunnelProcesses(binary: "isthmus", netns: "../x", segment: "lab", site: "a").logPath == "/run/isthmus/sites/lab-a-.._x.log")
+
+        // Two processes' handles on one log (a restarted tunnel beside the old one): every write lands at the end.
+        let path = "/run/isthmus/sites/lab-logtest-\(getpid()).log"
+        defer { unlink(path) }
+        let (first, start) = try TunnelProcesses.openLog(path)
+        #expect(start == 0)
+        let (second, _) = try TunnelProcesses.openLog(path)
+        first.write(Data("one\n".utf8))
+        second.write(Data("two\n".utf8))
+        first.write(Data("three\n".utf8))
+        try first.close(); try second.close()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "one\ntwo\nthree\n")
+        let (third, size) = try TunnelProcesses.openLog(path)
+        try third.close()
+        #expect(size == 14)
     }
 }
 

@@ -1037,9 +1037,9 @@ struct HostAddressPlannerTests {
         #expect(up["br-lab"]!.addresses.contains("192.168.1.9/24"))
         let down = try Planner.plan(desired: nil, observed: up, segment: "lab", config: d)
         #expect(lines(down) == [
-            "+ addr add 192.168.1.2/24 dev eth1",
-            "+ addr add 192.168.1.3/24 dev eth1",
-            "+ addr add fd00:1::2/64 dev eth1",
+            "+ addr add 192.168.1.2/24 dev eth1 (moving from br-lab)",
+            "+ addr add 192.168.1.3/24 dev eth1 (moving from br-lab)",
+            "+ addr add fd00:1::2/64 dev eth1 (moving from br-lab)",
             "~ link set eth1 nomaster (releasing from br-lab)",
             "- route del 0.0.0.0/0 via 192.168.1.1 dev br-lab (moving to eth1)",
             "+ route add 0.0.0.0/0 via 192.168.1.1 dev eth1",
