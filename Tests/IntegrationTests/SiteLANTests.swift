@@ -34,10 +34,24 @@ struct SiteLANTests {
         }
         for s in servers { #expect(s.waitFor("ready"), "\(s.output)") }
 
-        /// The LAN's IPv6 routers advertise, and a LAN host of each site takes a DHCP lease from its own router.
-        func lanTraffic() throws {
+        /// The LAN's IPv6 routers advertise (as they do every few seconds).
+        func advertise() throws {
             try helper.run(lab["ha"], "ra", "lan", "2001:db8:a::")
             try helper.run(lab["hb"], "ra", "lan", "2001:db8:b::")
+        }
+        /// Waits until the kernel acted on the advertisements, advertising again each second meanwhile (an RA that
+        /// arrives while an interface is not ready yet is ignored, as it is on a real LAN until the next one).
+        func waitForRA(_ what: String, _ condition: () throws -> Bool) throws {
+            var polls = 0
+            try lab.waitFor(what) {
+                polls += 1
+                if polls % 10 == 0 { try advertise() }
+                return try condition()
+            }
+        }
+        /// The routers advertise, and a LAN host of each site takes a DHCP lease from its own router.
+        func lanTraffic() throws {
+            try advertise()
             #expect(try helper.run(lab["a1"], "dhclient", "eth0") == "ack 192.168.50.100 from 192.168.50.1\n")
             #expect(try helper.run(lab["b1"], "dhclient", "eth0") == "ack 192.168.50.200 from 192.168.50.254\n")
         }
@@ -53,7 +67,7 @@ struct SiteLANTests {
 
         // Before Isthmus: the LAN port has the gateway's address, its default route, and what the RA gave it.
         try lanTraffic()
-        try lab.waitFor("SLAAC on gwa's LAN port") { try lab.exec("gwa", "ip -6 addr show dev lan scope global dynamic").output.contains("2001:db8:a:") }
+        try waitForRA("SLAAC on gwa's LAN port") { try lab.exec("gwa", "ip -6 addr show dev lan scope global dynamic").output.contains("2001:db8:a:") }
         try reachable("before up")
 
         for s in ["a", "b"] {
@@ -66,7 +80,7 @@ struct SiteLANTests {
         // The gateway's address, default route and the RA's are on the bridge now, and none of them is drift.
         try lanTraffic()
         for (gw, prefix) in [("gwa", "2001:db8:a:"), ("gwb", "2001:db8:b:")] {
-            try lab.waitFor("SLAAC and an RA default route on \(gw)'s bridge") {
+            try waitForRA("SLAAC and an RA default route on \(gw)'s bridge") {
                 try lab.exec(gw, "ip -6 addr show dev br-lab scope global dynamic").output.contains(prefix)
                     && lab.exec(gw, "ip -6 route show dev br-lab proto ra").output.contains("default via fe80::")
             }
