@@ -35,6 +35,9 @@ public final class Reconciler {
 
     var alias: String { site.desired.alias }
 
+    /// Where this site's userspace tunnels write their output (one log per site and namespace).
+    public var logPath: String { processes.logPath }
+
     /// The host as netlink and the status sockets report it.
     public func observe() throws -> ObservedState {
         try HostObserver(session: site.session()).observe(owner: alias, ports: site.desired.ports.map(\.name))
