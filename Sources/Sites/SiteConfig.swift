@@ -168,7 +168,8 @@ public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible 
 /// lan = ["eth1"]            # Ethernet kinds: LAN ports to bridge (required; may be [] only if bridge is given)
 /// bridge = "br-lab"         # Ethernet kinds: default "br-" + segment name, cut to 15 bytes
 /// # bridge_address = ["192.168.1.2/24", "fd00:1::2/64"]   # Ethernet kinds, optional: addresses (CIDR, host bits
-///                           # set) Isthmus puts on the bridge, e.g. this gateway's own LAN address
+///                           # set; not link-local or loopback; each on one site only) Isthmus puts on the bridge,
+///                           # e.g. this gateway's own LAN address
 /// hostname = "gw-east"      # optional: the hostname that selects this site when --site is not given
 ///
 /// [sites.west]
@@ -196,7 +197,7 @@ public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible 
 /// addresses, and routes through it: the set-up `ip link set eth0 master br0` needs) has it moved to the bridge by
 /// `up` — addresses added on the bridge before the port is enslaved, routes through the port re-added through the
 /// bridge, then the port's copies removed, so the gateway keeps its LAN and its default route — and `down` moves the
-/// bridge's addresses and routes (other than `bridge_address`) back to the first LAN port before it releases it. A
+/// bridge's addresses and routes (other than `bridge_address`) back to the first port of `lan` before it releases it. A
 /// failed `up` or `down` puts them back where they were.
 ///
 /// Point-to-point kinds (everything but `vxlan`) have exactly two sites; `vxlan` has two or more.
