@@ -36,6 +36,17 @@ public enum HostConfiguration {
         table == mainTable && type == unicastType && configuringProtocols.contains(proto) && !expires
     }
 
+    /// Whether `route` (`PREFIX [via GATEWAY] ...`) can live on a device with `addresses`: a device route, a
+    /// link-local gateway, or a gateway inside one of the addresses' prefixes. A route whose gateway is reached through
+    /// an address that is not configuration — a DHCP client's lease — belongs with that address and does not move.
+    public static func gatewayReachable(_ route: String, through addresses: [String]) -> Bool {
+        let words = route.split(separator: " ")
+        guard let v = words.firstIndex(of: "via"), v + 1 < words.count else { return true }
+        guard let gateway = IPAddress(String(words[v + 1])) else { return false }
+        if gateway.isIPv6 && gateway.bytes[0] == 0xfe && gateway.bytes[1] & 0xc0 == 0x80 { return true }
+        return addresses.contains { IPPrefix($0)?.contains(gateway) == true }
+    }
+
     /// A route as the planner writes it: `PREFIX [via GATEWAY] [metric N]`, the metric only when it is not what
     /// `ip route add` gives by default (0 for IPv4, 1024 for IPv6), so that a route moved to another device keeps it.
     public static func routeWords(destination: String, gateway: String?, metric: UInt32?, ipv6: Bool) -> String {

@@ -420,7 +420,8 @@ public enum Planner {
                 emit(.setMaster(name: s, master: nil, was: b.name, reason: "releasing from \(b.name)"))
             }
             if let home {
-                for r in hostRoutes {
+                // A route whose gateway the port cannot reach (a DHCP client's on the bridge) goes with the bridge.
+                for r in hostRoutes where HostConfiguration.gatewayReachable(r, through: cur[home]?.addresses ?? []) {
                     emit(.delRoute(dev: b.name, route: r, reason: "moving to \(home)"))
                     if cur[home]?.routes.contains(r) == false { emit(.addRoute(dev: home, route: r)) }
                 }
@@ -503,7 +504,9 @@ public enum Planner {
             if s.isPort, let b = s.master, let port = cur[s.name] {
                 // Enslaved and up: its routes through the bridge now (a route through the port no longer carries
                 // anything), then its copies of the addresses go — secondaries before their primary.
-                for r in port.routes {
+                // A route whose gateway is reached through an address that does not move (a DHCP client's lease on
+                // the port) stays where its address is.
+                for r in port.routes where HostConfiguration.gatewayReachable(r, through: cur[b]?.addresses ?? []) {
                     emit(.delRoute(dev: s.name, route: r, reason: "moving to \(b)"))
                     if cur[b]?.routes.contains(r) == false { emit(.addRoute(dev: b, route: r)) }
                 }

@@ -1064,6 +1064,34 @@ struct HostAddressPlannerTests {
         #expect(try plan(renamed, moved).isEmpty)
     }
 
+    @Test("a route whose gateway is reached only through a DHCP lease stays with the lease, up and down")
+    func leasedRoutesStay() throws {
+        typealias H = HostConfiguration
+        #expect(H.gatewayReachable("0.0.0.0/0 via 192.168.1.1", through: ["192.168.1.2/24"]))
+        #expect(!H.gatewayReachable("0.0.0.0/0 via 10.9.9.1", through: ["192.168.1.2/24"]))
+        #expect(H.gatewayReachable("::/0 via fe80::1 metric 100", through: []))
+        #expect(H.gatewayReachable("10.0.0.0/8", through: []))
+        #expect(!H.gatewayReachable("::/0 via fd00:2::1", through: ["fd00:1::2/64", "192.168.1.2/24"]))
+        let d = try desired(vxlan)
+        // dhclient on the port: its lease (10.9.9.2/24, with a lifetime) is not configuration, its default route is.
+        var o = freshHost()
+        o["eth1"]!.routes = ["0.0.0.0/0 via 10.9.9.1"]
+        let up = try plan(d, o)
+        #expect(!lines(up).contains { $0.contains("route") }, "\(Planner.render(up))")
+        let after = Planner.apply(up, to: o)
+        #expect(after["eth1"]!.routes == ["0.0.0.0/0 via 10.9.9.1"])
+        #expect(try plan(d, after).isEmpty)
+        // dhclient on the bridge: down leaves its route to go with the bridge, and moves the rest.
+        var bridged = try applied(d)
+        bridged["br-lab"]!.addresses = ["192.168.1.2/24"]
+        bridged["br-lab"]!.routes = ["0.0.0.0/0 via 10.9.9.1", "10.7.0.0/16 via 192.168.1.1"]
+        let down = try plan(nil, bridged)
+        #expect(lines(down).filter { $0.contains("route") } == [
+            "- route del 10.7.0.0/16 via 192.168.1.1 dev br-lab (moving to eth1)", "+ route add 10.7.0.0/16 via 192.168.1.1 dev eth1",
+        ])
+        expectRestores(bridged, down, "leased route, down")
+    }
+
     @Test("the random drifts of the idempotence test, on a host whose LAN port carried its configuration")
     func migrationRandom() throws {
         var rng = PlannerRNG(seed: 0x14_1A_2B)
