@@ -84,6 +84,7 @@ public struct HostObserver {
                     let v6 = family == UInt8(AF_INET6)
                     let dst = r.destination.map { "\($0)/\(r.header.dstLength)" } ?? (v6 ? "::/0" : "0.0.0.0/0")
                     out[k].routes.append(HostConfiguration.routeWords(destination: dst, gateway: r.gateway.map { "\($0)" },
+                                                                      source: r.preferredSource.map { "\($0)" },
                                                                       metric: r.priority, ipv6: v6))
                 }
             }

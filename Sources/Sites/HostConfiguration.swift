@@ -47,11 +47,13 @@ public enum HostConfiguration {
         return addresses.contains { IPPrefix($0)?.contains(gateway) == true }
     }
 
-    /// A route as the planner writes it: `PREFIX [via GATEWAY] [metric N]`, the metric only when it is not what
-    /// `ip route add` gives by default (0 for IPv4, 1024 for IPv6), so that a route moved to another device keeps it.
-    public static func routeWords(destination: String, gateway: String?, metric: UInt32?, ipv6: Bool) -> String {
+    /// A route as the planner writes it: `PREFIX [via GATEWAY] [src ADDRESS] [metric N]`, the metric only when it is
+    /// not what `ip route add` gives by default (0 for IPv4, 1024 for IPv6), so that a route moved to another device
+    /// keeps its preferred source and its metric.
+    public static func routeWords(destination: String, gateway: String?, source: String? = nil, metric: UInt32?, ipv6: Bool) -> String {
         var words = destination
         if let gateway { words += " via " + gateway }
+        if let source { words += " src " + source }
         if let metric, metric != (ipv6 ? 1024 : 0) { words += " metric \(metric)" }
         return words
     }

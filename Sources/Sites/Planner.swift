@@ -31,7 +31,7 @@ public struct InterfaceSpec: Equatable, Sendable {
     public var parameters: [Param]
     public var mtu: Int?
     public var master: String?
-    /// Addresses (CIDR) and routes (`PREFIX [via GW] [metric N]`) on the device: the bridge's `bridge_address`, the L3
+    /// Addresses (CIDR) and routes (`PREFIX [via GW] [src ADDRESS] [metric N]`) on the device: the bridge's `bridge_address`, the L3
     /// tunnel's `tunnel_address` and routes to the peers' networks.
     public var addresses: [String]
     public var routes: [String]
@@ -227,7 +227,7 @@ public struct ObservedInterface: Equatable, Sendable {
     /// order (an IPv4 primary before its secondaries).
     public var addresses: [String]
     /// Configuration only: administratively added main-table unicast routes through the device, as
-    /// `PREFIX [via GW] [metric N]` (the metric when not the family's default).
+    /// `PREFIX [via GW] [src ADDRESS] [metric N]` (the metric when not the family's default).
     public var routes: [String]
     public var fdb: [String]
 

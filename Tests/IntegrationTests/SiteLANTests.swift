@@ -86,6 +86,8 @@ struct SiteLANTests {
             }
             let v4 = try lab.exec(gw, "ip -4 addr show dev br-lab; ip -4 route show default").output
             #expect(v4.contains("inet 192.168.50.") && v4.contains("dev br-lab"), "\(gw):\n\(v4)")
+            // A route keeps its preferred source and metric when it moves.
+            if gw == "gwb" { #expect(v4.contains("default via 192.168.50.254 dev br-lab src 192.168.50.3 metric 50"), "\(v4)") }
         }
         for s in ["a", "b"] {
             let plan = try lab.isthmus("plan", site: s, ["--exit-code"])
@@ -142,6 +144,7 @@ struct SiteLANTests {
             let port = try lab.exec(gw, "ip -o link show; ip -4 addr show dev lan; ip -4 route show default").output
             #expect(!port.contains("br-lab") && port.contains("inet \(address)") && port.contains("default via \(router) dev lan"), "\(gw):\n\(port)")
         }
+        #expect(try lab.exec("gwb", "ip -4 route show default").output.contains("default via 192.168.50.254 dev lan src 192.168.50.3 metric 50"))
         try reachable("after down")
     }
 
@@ -225,7 +228,7 @@ private final class HomeLANs {
         routes = ["10.0.2.0/24 via 10.0.1.1", "default via 192.168.50.1"]
         [nodes.gwb]
         addresses = { wan = ["10.0.2.2/24"], lan = ["192.168.50.3/24"] }
-        routes = ["10.0.1.0/24 via 10.0.2.1", "default via 192.168.50.254"]
+        routes = ["10.0.1.0/24 via 10.0.2.1", "default via 192.168.50.254 src 192.168.50.3 metric 50"]
         [nodes.ha]
         type = "router"
         addresses = { lan = ["192.168.50.1/24"], isp = ["172.16.1.1/24"] }

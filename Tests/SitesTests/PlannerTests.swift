@@ -948,6 +948,8 @@ struct HostAddressPlannerTests {
         #expect(H.routeWords(destination: "0.0.0.0/0", gateway: "192.168.1.1", metric: nil, ipv6: false) == "0.0.0.0/0 via 192.168.1.1")
         #expect(H.routeWords(destination: "::/0", gateway: "fe80::1", metric: 1024, ipv6: true) == "::/0 via fe80::1")
         #expect(H.routeWords(destination: "10.0.0.0/8", gateway: nil, metric: 100, ipv6: false) == "10.0.0.0/8 metric 100")
+        #expect(H.routeWords(destination: "0.0.0.0/0", gateway: "192.168.1.1", source: "192.168.1.2", metric: 0, ipv6: false)
+                == "0.0.0.0/0 via 192.168.1.1 src 192.168.1.2")
     }
 
     @Test("addresses and routes on the bridge that the config does not name are left alone: no drift, up and down")
