@@ -40,6 +40,8 @@ enum SiteCommands {
     struct Down: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "down", abstract: "Remove what Isthmus created for this segment on this host.")
         @OptionGroup var common: Common
+        @Option(name: .customLong("fail-before"), help: .hidden)
+        var failBefore: Int?
     }
 
     struct Status: ParsableCommand {
@@ -102,6 +104,7 @@ enum SiteCommands {
             case "down":
                 let cmd = try parse(Down.self, "down", rest)
                 let r = try load(cmd.common)
+                r.failBefore = cmd.failBefore
                 r.log = { print($0) }
                 let done = try r.down()
                 print(done.isEmpty ? "nothing to remove: \(r.site.config.name) is down" : "\(r.site.config.name) is down (\(done.count) changes)")

@@ -161,8 +161,13 @@ public final class LabRunner {
     public func down() throws -> [String] {
         guard let state = readState() else { return [] }
         var out: [String] = []
+        var logs: [String] = []
         for name in state.sites {
-            guard let n = lab.node(name), let s = n.site, NetworkNamespace.exists(lab.namespace(name)) else { continue }
+            guard let n = lab.node(name), let s = n.site else { continue }
+            // Each site's userspace tunnels wrote a log of their own (per site and namespace): the namespace goes, so
+            // does the log.
+            if let r = try? reconciler(n, s) { logs.append(r.logPath) }
+            guard NetworkNamespace.exists(lab.namespace(name)) else { continue }
             do { try reconciler(n, s).down(); out.append("isthmus down on \(name)") } catch { out.append("isthmus down on \(name) failed: \(error)") }
         }
         // Tunnels started for the lab's namespaces (`isthmus -n NS tunnel run`) live in the host's namespace, with
@@ -186,6 +191,7 @@ public final class LabRunner {
             try NetworkNamespace.delete(ns)
             out.append("deleted namespace \(ns)")
         }
+        for l in logs { unlink(l) }
         try? FileManager.default.removeItem(atPath: statePath)
         try? FileManager.default.removeItem(atPath: "\(Self.stateDirectory)/\(lab.name).d")   // the checks' scratch files
         return out

@@ -11,15 +11,17 @@ import Sites
 /// Reads what a host (one network namespace) has, in the planner's vocabulary: every interface with its kind, alias,
 /// master, MTU and up state; for tunnel kinds the parameters as `ip link add ... type KIND` words (the same keys the
 /// planner writes, so "no drift" is plain dictionary equality); addresses, routes and default-destination FDB entries
-/// of the interfaces that a segment owns; the running userspace tunnels and their configuring words.
+/// of the interfaces that a segment owns and of its LAN ports — of addresses and routes only the configured ones
+/// (`HostConfiguration`: what the kernel, router advertisements, DHCP clients and routing daemons made is not
+/// reported, so it is never drift); the running userspace tunnels and their configuring words.
 public struct HostObserver {
     public let session: Session
 
     public init(session: Session) { self.session = session }
 
-    /// The whole observed state. `owner` limits the address/route/FDB dumps to interfaces whose alias it is
-    /// (nil: every tunnel-kind interface).
-    public func observe(owner: String? = nil) throws -> ObservedState {
+    /// The whole observed state. `owner` limits the address/route/FDB dumps to interfaces whose alias it is, and to
+    /// `ports` (a site's LAN ports, whose own configuration `up` moves to the bridge); nil: every tunnel-kind interface.
+    public func observe(owner: String? = nil, ports: [String] = []) throws -> ObservedState {
         try session.flush()
         var w = AttributeWriter()
         w.u32(IFLA_EXT_MASK, UInt32(RTEXT_FILTER_SKIP_STATS))
@@ -62,23 +64,28 @@ public struct HostObserver {
 
         // Addresses, routes and FDB of the interfaces that matter.
         let interesting = Set(out.filter { o in owner.map { o.alias == $0 } ?? Self.tunnelKinds.contains(o.kind) }.map(\.name))
+            .union(ports)
         if !interesting.isEmpty {
             var byIndex: [Int32: Int] = [:]
             for (k, o) in out.enumerated() where interesting.contains(o.name) { if let x = indexOf[o.name] { byIndex[x] = k } }
             let amsg = RTMessage.address(RTM_GETADDR, flags: [], header: IfAddrHeader(family: 0))
             for m in try session.rtnl().dump(amsg, operation: "dump addresses") where m.type == UInt16(RTM_NEWADDR) {
-                guard let a = try? AddressMessage(m), let k = byIndex[Int32(bitPattern: a.header.index)], let ip = a.local else { continue }
-                if ip.isV6 && a.header.scope == UInt8(RT_SCOPE_LINK.rawValue) { continue }  // fe80::/64, the kernel's own
+                guard let a = try? AddressMessage(m), let k = byIndex[Int32(bitPattern: a.header.index)], let ip = a.local,
+                      HostConfiguration.isConfigured(addressFlags: a.flags, scope: a.header.scope) else { continue }
                 out[k].addresses.append("\(ip)/\(a.header.prefixLength)")
             }
             for family in [UInt8(AF_INET), UInt8(AF_INET6)] {
                 let rmsg = RTMessage.route(RTM_GETROUTE, flags: [], header: RouteHeader(family: family))
                 for m in try session.rtnl().dump(rmsg, operation: "dump routes") where m.type == UInt16(RTM_NEWROUTE) {
-                    guard let r = try? RouteMessage(m), r.table == UInt32(RT_TABLE_MAIN.rawValue),
-                          r.header.type == UInt8(RTN_UNICAST), r.header.proto != UInt8(RTPROT_KERNEL),
+                    guard let r = try? RouteMessage(m),
+                          HostConfiguration.isConfigured(routeProtocol: r.header.proto, table: r.table, type: r.header.type,
+                                                         expires: (r.cacheExpiresAndError?.expires ?? 0) != 0 || (r.expires ?? 0) != 0),
                           let oif = r.outputInterface, let k = byIndex[oif] else { continue }
-                    let dst = r.destination.map { "\($0)/\(r.header.dstLength)" } ?? (family == UInt8(AF_INET) ? "0.0.0.0/0" : "::/0")
-                    out[k].routes.append(dst + (r.gateway.map { " via \($0)" } ?? ""))
+                    let v6 = family == UInt8(AF_INET6)
+                    let dst = r.destination.map { "\($0)/\(r.header.dstLength)" } ?? (v6 ? "::/0" : "0.0.0.0/0")
+                    out[k].routes.append(HostConfiguration.routeWords(destination: dst, gateway: r.gateway.map { "\($0)" },
+                                                                      source: r.preferredSource.map { "\($0)" },
+                                                                      metric: r.priority, ipv6: v6))
                 }
             }
             let nmsg = RTMessage.neighbour(RTM_GETNEIGH, flags: [], header: NeighbourHeader(family: UInt8(AF_BRIDGE)))

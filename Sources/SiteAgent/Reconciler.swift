@@ -30,21 +30,24 @@ public final class Reconciler {
 
     public init(site: Site, isthmusBinary: String = TunnelProcesses.currentExecutable()) {
         self.site = site
-        self.processes = TunnelProcesses(binary: isthmusBinary, netns: site.netns, segment: site.config.name)
+        self.processes = TunnelProcesses(binary: isthmusBinary, netns: site.netns, segment: site.config.name, site: site.side.site)
     }
 
     var alias: String { site.desired.alias }
 
+    /// Where this site's userspace tunnels write their output (one log per site and namespace).
+    public var logPath: String { processes.logPath }
+
     /// The host as netlink and the status sockets report it.
     public func observe() throws -> ObservedState {
-        try HostObserver(session: site.session()).observe(owner: alias)
+        try HostObserver(session: site.session()).observe(owner: alias, ports: site.desired.ports.map(\.name))
     }
 
     /// What `up` would do (`desired` nil: what `down` would do).
     public func plan(down: Bool = false) throws -> SitePlan {
         let observed = try observe()
         let changes: [Change]
-        do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: observed, segment: site.config.name) }
+        do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: observed, segment: site.config.name, config: site.desired) }
         catch { throw SiteError(error.description) }
         return SitePlan(changes: changes, filterChange: try filterChange(down: down))
     }
@@ -71,7 +74,7 @@ public final class Reconciler {
     func run(down: Bool) throws -> [String] {
         let before = try observe()
         let changes: [Change]
-        do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: before, segment: site.config.name) }
+        do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: before, segment: site.config.name, config: site.desired) }
         catch { throw SiteError(error.description) }
         let filterChange = try self.filterChange(down: down)
         let filtersBefore = try NFTables.inNamespace(site.netns) { try NFTables().ruleset(site.filters) }
@@ -194,10 +197,10 @@ public final class Reconciler {
         case let .setMaster(name, master, _, _): try ip("link set \(name) " + (master.map { "master \($0)" } ?? "nomaster"))
         case let .setUp(name, _): try ip("link set \(name) up")
         case let .setDown(name): try ip("link set \(name) down")
-        case let .addAddress(dev, prefix): try ip("address add \(prefix) dev \(dev)")
-        case let .delAddress(dev, prefix): try ip("address del \(prefix) dev \(dev)")
+        case let .addAddress(dev, prefix, _): try ip("address add \(prefix) dev \(dev)")
+        case let .delAddress(dev, prefix, _): try ip("address del \(prefix) dev \(dev)")
         case let .addRoute(dev, route): try ip("route add \(route) dev \(dev)")
-        case let .delRoute(dev, route): try ip("route del \(route) dev \(dev)")
+        case let .delRoute(dev, route, _): try ip("route del \(route) dev \(dev)")
         case let .fdbAppend(dev, dst): try ip("fdb append 00:00:00:00:00:00 dev \(dev) dst \(dst)")
         case let .fdbDel(dev, dst): try ip("fdb del 00:00:00:00:00:00 dev \(dev) dst \(dst)")
         case .addFou, .delFou:

@@ -4,15 +4,52 @@ import Netlink
 
 /// The userspace tunnels of a site: `isthmus [-n NETNS] tunnel run NAME WORDS` processes, started in a session of
 /// their own (so they outlive the `isthmus up` that started them and no terminal hang-up reaches them), with their
-/// output appended to /run/isthmus/sites/SEGMENT.log. A tunnel is found through its status socket, which reports its
-/// pid and its words; it is stopped with SIGTERM (it then removes its TAP/TUN device), SIGKILL after 5 s.
+/// output appended to the site's log, /run/isthmus/sites/SEGMENT-SITE[-NETNS].log. A tunnel is found through its status
+/// socket, which reports its pid and its words; it is stopped with SIGTERM (it then removes its TAP/TUN device),
+/// SIGKILL after 5 s.
 public struct TunnelProcesses {
     public static let logDirectory = "/run/isthmus/sites"
     public let binary: String
     public let netns: String?
     public let segment: String
+    public let site: String
 
-    public var logPath: String { "\(Self.logDirectory)/\(segment).log" }
+    public init(binary: String, netns: String?, segment: String, site: String) {
+        self.binary = binary; self.netns = netns; self.segment = segment; self.site = site
+    }
+
+    /// One log per site and namespace: the sites of one segment often share a host (a lab, a test, sites in
+    /// namespaces), and each site's tunnel processes must not write over another's. The namespace is named by `-n`,
+    /// else — when this is not the host's own namespace (`ip netns exec`) — by its inode.
+    public var logPath: String {
+        var name = "\(segment)-\(site)"
+        if let netns {
+            name += "-" + String(netns.map { $0 == "/" ? "_" : $0 })
+        } else if let here = Self.namespaceInode(of: "self"), here != Self.namespaceInode(of: "1") {
+            name += "-netns\(here)"
+        }
+        return "\(Self.logDirectory)/\(name).log"
+    }
+
+    static func namespaceInode(of pid: String) -> UInt64? {
+        var st = stat()
+        return stat("/proc/\(pid)/ns/net", &st) == 0 ? UInt64(st.st_ino) : nil
+    }
+
+    /// The log opened for appending (O_APPEND: every write of every process lands at the end, whatever another
+    /// process wrote meanwhile), created (0644) inside Isthmus's own directory when missing; returns the handle and
+    /// the size it had, where this start's output begins.
+    public static func openLog(_ path: String) throws -> (FileHandle, UInt64) {
+        // Opened in place, appending (created if missing), in Isthmus's own directory.
+        let fd: Int32
+        do {
+            try OwnedFiles.makeDirectory(logDirectory)
+            fd = try OwnedFiles.openForWriting(path, create: true, append: true)
+        } catch { throw SiteError("cannot write the tunnel log \(path): \(error)") }
+        var st = stat()
+        let size = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
+        return (FileHandle(fileDescriptor: fd, closeOnDealloc: true), size)
+    }
 
     /// This process's own executable (`isthmus`), to start tunnels with.
     public static func currentExecutable() -> String {
@@ -32,14 +69,8 @@ public struct TunnelProcesses {
 
     /// Starts the tunnel and waits (up to 10 s) until it answers on its status socket.
     public func start(name: String, words: String) throws {
-        // Opened in place, appending (created if missing): every tunnel of the segment writes to the same log.
-        let log: FileHandle
-        do {
-            try OwnedFiles.makeDirectory(Self.logDirectory)
-            log = FileHandle(fileDescriptor: try OwnedFiles.openForWriting(logPath, create: true, append: true), closeOnDealloc: true)
-        } catch { throw SiteError("cannot write the tunnel log: \(error)") }
+        let (log, offset) = try Self.openLog(logPath)
         defer { try? log.close() }
-        let offset = log.seekToEndOfFile()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         p.arguments = [binary] + (netns.map { ["-n", $0] } ?? []) + ["tunnel", "run", name] + words.split(separator: " ").map(String.init)

@@ -6,6 +6,12 @@
 /// device is created: the kernel ignores it in the creating request). LAN ports belong to
 /// the user: only their master and up state are changed, and `down` releases them (nomaster), never deletes them.
 /// An interface with a desired name that is not owned by this segment is a conflict, never taken over.
+///
+/// Addresses and routes: only configuration is observed (`HostConfiguration`: permanent addresses that are not
+/// link-local, administratively added main-table routes) — what the kernel, router advertisements, DHCP clients and
+/// routing daemons make is theirs and never seen as drift. Of that, Isthmus adds what the config names and removes
+/// nothing the config does not name: an address or route the user put on the bridge (or on the tunnel) stays. The
+/// host's own configuration on a LAN port moves to the bridge with `up` and back to the first LAN port with `down`.
 
 /// One `key value` word pair of an `ip`-style command; `value` empty for a bare flag (e.g. `nopmtudisc`).
 public struct Param: Equatable, Sendable {
@@ -25,7 +31,8 @@ public struct InterfaceSpec: Equatable, Sendable {
     public var parameters: [Param]
     public var mtu: Int?
     public var master: String?
-    /// Addresses (CIDR) and routes (`PREFIX [via GW]`) on the device: L3 kinds.
+    /// Addresses (CIDR) and routes (`PREFIX [via GW] [src ADDRESS] [metric N]`) on the device: the bridge's `bridge_address`, the L3
+    /// tunnel's `tunnel_address` and routes to the peers' networks.
     public var addresses: [String]
     public var routes: [String]
     /// vxlan with several peers: the default-destination FDB entries (`bridge fdb append 00:00:00:00:00:00 dst X`).
@@ -185,7 +192,7 @@ public struct DesiredState: Equatable, Sendable {
         if side.kind.isEthernet {
             let bridgeName = side.bridge ?? SiteConfig.defaultBridge(segment: seg)
             tunnel.master = bridgeName
-            bridge = InterfaceSpec(name: bridgeName, kind: "bridge", mtu: side.tunnelMTU)
+            bridge = InterfaceSpec(name: bridgeName, kind: "bridge", mtu: side.tunnelMTU, addresses: side.bridgeAddresses.map { "\($0)" })
             ports = side.lan.map { InterfaceSpec(name: $0, kind: "port", master: bridgeName) }
         } else {
             bridge = nil
@@ -216,7 +223,11 @@ public struct ObservedInterface: Equatable, Sendable {
     public var mtu: Int
     public var up: Bool
     public var parameters: [String: String]
+    /// Configuration only (see `HostConfiguration`): permanent, not link-local addresses as CIDR, in the kernel's
+    /// order (an IPv4 primary before its secondaries).
     public var addresses: [String]
+    /// Configuration only: administratively added main-table unicast routes through the device, as
+    /// `PREFIX [via GW] [src ADDRESS] [metric N]` (the metric when not the family's default).
     public var routes: [String]
     public var fdb: [String]
 
@@ -281,10 +292,11 @@ public enum Change: Equatable, Sendable, CustomStringConvertible {
     case setUp(name: String, wasDown: Bool)
     /// Only when rolling back: the interface was down before.
     case setDown(name: String)
-    case addAddress(dev: String, prefix: String)
-    case delAddress(dev: String, prefix: String)
+    /// `reason`: why, when it is not the config's (a LAN port's configuration moving to or from the bridge).
+    case addAddress(dev: String, prefix: String, reason: String? = nil)
+    case delAddress(dev: String, prefix: String, reason: String? = nil)
     case addRoute(dev: String, route: String)
-    case delRoute(dev: String, route: String)
+    case delRoute(dev: String, route: String, reason: String? = nil)
     case fdbAppend(dev: String, dst: String)
     case fdbDel(dev: String, dst: String)
     case addFou(port: UInt16)
@@ -312,10 +324,10 @@ public enum Change: Equatable, Sendable, CustomStringConvertible {
         case let .setUp(name, wasDown):
             return "~ link set \(name) up" + why(wasDown ? "was down: changed by hand" : nil)
         case let .setDown(name): return "~ link set \(name) down"
-        case let .addAddress(dev, prefix): return "+ addr add \(prefix) dev \(dev)"
-        case let .delAddress(dev, prefix): return "- addr del \(prefix) dev \(dev) (not in the config)"
+        case let .addAddress(dev, prefix, reason): return "+ addr add \(prefix) dev \(dev)" + why(reason)
+        case let .delAddress(dev, prefix, reason): return "- addr del \(prefix) dev \(dev)" + why(reason)
         case let .addRoute(dev, route): return "+ route add \(route) dev \(dev)"
-        case let .delRoute(dev, route): return "- route del \(route) dev \(dev) (not in the config)"
+        case let .delRoute(dev, route, reason): return "- route del \(route) dev \(dev)" + why(reason)
         case let .fdbAppend(dev, dst): return "+ fdb append 00:00:00:00:00:00 dev \(dev) dst \(dst)"
         case let .fdbDel(dev, dst): return "- fdb del 00:00:00:00:00:00 dev \(dev) dst \(dst) (not in the config)"
         case let .addFou(port): return "+ fou add port \(port) ipproto 47"
@@ -340,7 +352,12 @@ public enum Planner {
 
     /// The ordered changes taking `observed` to `desired` (nil: `down`, removing what this segment owns). Throws when
     /// an interface Isthmus needs exists but is not its own (conflicts are reported all at once), or a LAN port is missing.
-    public static func plan(desired: DesiredState?, observed: ObservedState, segment: String) throws(PlanError) -> [Change] {
+    ///
+    /// `config` is the site's desired state also when `desired` is nil: `down` gives the host's own addresses and
+    /// routes on the bridge back to the first of its LAN ports in the config's order (else the first by name), and
+    /// lets the config's `bridge_address`es go with the bridge (without it, every address goes back to the port).
+    public static func plan(desired: DesiredState?, observed: ObservedState, segment: String,
+                            config: DesiredState? = nil) throws(PlanError) -> [Change] {
         let mine = alias(segment)
         var problems: [String] = []
         var hints: [String] = []
@@ -384,10 +401,30 @@ public enum Planner {
         let stale = observed.interfaces.values.filter { $0.alias == mine && !wanted.contains($0.name) }
             .sorted { $0.name < $1.name }
         let staleBridges = stale.filter { $0.kind == "bridge" }
+        let site = desired ?? config
+        let isthmusAddresses = Set(site?.bridge?.addresses ?? [])
         for b in staleBridges {
-            for s in cur.interfaces.values.sorted(by: { $0.name < $1.name })
-            where s.master == b.name && s.alias != mine {
-                emit(.setMaster(name: s.name, master: nil, was: b.name, reason: "releasing from \(b.name)"))
+            let members = cur.interfaces.values.filter { $0.master == b.name && $0.alias != mine }.map(\.name).sorted()
+            // The host's own configuration on the bridge (moved there from a LAN port, or put there by the user) goes
+            // back to a LAN port: added there while the port is still enslaved, so the address exists the moment the
+            // port works on its own again; then the routes, re-added through the port once it is released.
+            let home = site?.ports.map(\.name).first { members.contains($0) } ?? members.first
+            let hostAddresses = home == nil ? [] : (cur[b.name]?.addresses ?? []).filter { !isthmusAddresses.contains($0) }
+            let hostRoutes = home == nil ? [] : cur[b.name]?.routes ?? []
+            if let home {
+                for a in hostAddresses where cur[home]?.addresses.contains(a) == false {
+                    emit(.addAddress(dev: home, prefix: a, reason: "moving from \(b.name)"))
+                }
+            }
+            for s in members {
+                emit(.setMaster(name: s, master: nil, was: b.name, reason: "releasing from \(b.name)"))
+            }
+            if let home {
+                // A route whose gateway the port cannot reach (a DHCP client's on the bridge) goes with the bridge.
+                for r in hostRoutes where HostConfiguration.gatewayReachable(r, through: cur[home]?.addresses ?? []) {
+                    emit(.delRoute(dev: b.name, route: r, reason: "moving to \(home)"))
+                    if cur[home]?.routes.contains(r) == false { emit(.addRoute(dev: home, route: r)) }
+                }
             }
         }
         for t in stale where t.kind != "bridge" {
@@ -411,10 +448,13 @@ public enum Planner {
 
         // 2. Create what is missing; replace what drifted (kind or parameters changed).
         var created = Set<String>()
+        // A bridge that is replaced takes the host's configuration on it along: put back on the new one below.
+        var replacedBridge: ObservedInterface?
         if let p = d.fouPort, !cur.fouPorts.contains("\(p) ipproto 47") { emit(.addFou(port: p)) }
         for s in d.owned {
             if let o = cur[s.name] {
                 if let why = drift(s, o, process: cur.userspaceTunnels[s.name]) {
+                    if s.kind == "bridge" { replacedBridge = o }
                     emit(.delete(name: s.name, userspace: cur.userspaceTunnels[s.name] != nil, reason: why))
                     emit(.create(s, alias: mine, reason: why))
                     created.insert(s.name)
@@ -435,7 +475,8 @@ public enum Planner {
             }
         }
 
-        // 3. Attributes: bridge, LAN ports, tunnel — mtu, master, up; then addresses, routes, fdb.
+        // 3. Attributes: bridge, LAN ports, tunnel — mtu, master, up; then addresses, routes, fdb. Addresses and
+        //    routes the config does not name are not Isthmus's (the user's, or moved from a LAN port): never removed.
         for s in (d.bridge.map { [$0] } ?? []) + d.ports + [d.tunnel] {
             guard let o = cur[s.name] else { continue }
             let fresh = created.contains(s.name)
@@ -448,11 +489,35 @@ public enum Planner {
             }
             if !o.up { emit(.setUp(name: s.name, wasDown: byHand)) }
             for a in s.addresses where !o.addresses.contains(a) { emit(.addAddress(dev: s.name, prefix: a)) }
-            for a in o.addresses.sorted() where !s.addresses.contains(a) { emit(.delAddress(dev: s.name, prefix: a)) }
+            if s.kind == "bridge" {
+                for a in replacedBridge?.addresses ?? [] where cur[s.name]?.addresses.contains(a) == false {
+                    emit(.addAddress(dev: s.name, prefix: a, reason: "kept from the replaced \(s.name)"))
+                }
+                // The host's own addresses on its LAN ports stop working once a port is enslaved (its frames go to
+                // the bridge): they are added on the bridge first, so the host keeps them throughout.
+                for p in d.ports {
+                    for a in cur[p.name]?.addresses ?? [] where cur[s.name]?.addresses.contains(a) == false {
+                        emit(.addAddress(dev: s.name, prefix: a, reason: "moving from \(p.name)"))
+                    }
+                }
+            }
+            if s.isPort, let b = s.master, let port = cur[s.name] {
+                // Enslaved and up: its routes through the bridge now (a route through the port no longer carries
+                // anything), then its copies of the addresses go — secondaries before their primary.
+                // A route whose gateway is reached through an address that does not move (a DHCP client's lease on
+                // the port) stays where its address is.
+                for r in port.routes where HostConfiguration.gatewayReachable(r, through: cur[b]?.addresses ?? []) {
+                    emit(.delRoute(dev: s.name, route: r, reason: "moving to \(b)"))
+                    if cur[b]?.routes.contains(r) == false { emit(.addRoute(dev: b, route: r)) }
+                }
+                for a in port.addresses.reversed() { emit(.delAddress(dev: s.name, prefix: a, reason: "moved to \(b)")) }
+            }
             for r in s.routes where !o.routes.contains(r) { emit(.addRoute(dev: s.name, route: r)) }
-            for r in o.routes.sorted() where !s.routes.contains(r) { emit(.delRoute(dev: s.name, route: r)) }
             for f in s.fdb where !o.fdb.contains(f) { emit(.fdbAppend(dev: s.name, dst: f)) }
             for f in o.fdb.sorted() where !s.fdb.contains(f) { emit(.fdbDel(dev: s.name, dst: f)) }
+        }
+        if let old = replacedBridge {
+            for r in old.routes where cur[old.name]?.routes.contains(r) == false { emit(.addRoute(dev: old.name, route: r)) }
         }
         return out
     }
@@ -499,10 +564,10 @@ public enum Planner {
             case let .setMaster(name, master, _, _): s.interfaces[name]?.master = master
             case let .setUp(name, _): s.interfaces[name]?.up = true
             case let .setDown(name): s.interfaces[name]?.up = false
-            case let .addAddress(dev, p): s.interfaces[dev]?.addresses.append(p)
-            case let .delAddress(dev, p): s.interfaces[dev]?.addresses.removeAll { $0 == p }
+            case let .addAddress(dev, p, _): s.interfaces[dev]?.addresses.append(p)
+            case let .delAddress(dev, p, _): s.interfaces[dev]?.addresses.removeAll { $0 == p }
             case let .addRoute(dev, r): s.interfaces[dev]?.routes.append(r)
-            case let .delRoute(dev, r): s.interfaces[dev]?.routes.removeAll { $0 == r }
+            case let .delRoute(dev, r, _): s.interfaces[dev]?.routes.removeAll { $0 == r }
             case let .fdbAppend(dev, dst): s.interfaces[dev]?.fdb.append(dst)
             case let .fdbDel(dev, dst): s.interfaces[dev]?.fdb.removeAll { $0 == dst }
             case let .addFou(port): s.fouPorts.insert("\(port) ipproto 47")
@@ -563,16 +628,34 @@ public enum Planner {
             }
             emit(.create(spec, alias: mine, reason: "rollback"))
         }
-        // Attributes of everything the snapshot had.
-        for b in before.interfaces.values.sorted(by: { ($0.kind == "bridge" ? 0 : 1, $0.name) < ($1.kind == "bridge" ? 0 : 1, $1.name) }) {
+        // Attributes of everything the snapshot had: links first; then addresses and routes in the order that keeps
+        // the host reachable and the kernel agreeable when a LAN port's configuration was moving to or from the
+        // bridge — addresses added, routes removed (an IPv4 route of the same prefix and metric through another
+        // device would be a duplicate), routes added (their gateways reachable through the addresses), addresses
+        // removed; then FDB entries.
+        let snapshot = before.interfaces.values.sorted { ($0.kind == "bridge" ? 0 : 1, $0.name) < ($1.kind == "bridge" ? 0 : 1, $1.name) }
+        for b in snapshot {
             guard let o = cur[b.name] else { continue }
             if o.mtu != b.mtu { emit(.setMTU(name: b.name, mtu: b.mtu, was: nil)) }
             if o.master != b.master { emit(.setMaster(name: b.name, master: b.master, was: o.master, reason: "rollback")) }
             if o.up != b.up { emit(b.up ? .setUp(name: b.name, wasDown: false) : .setDown(name: b.name)) }
-            for a in o.addresses.sorted() where !b.addresses.contains(a) { emit(.delAddress(dev: b.name, prefix: a)) }
-            for a in b.addresses where !o.addresses.contains(a) { emit(.addAddress(dev: b.name, prefix: a)) }
-            for r in o.routes.sorted() where !b.routes.contains(r) { emit(.delRoute(dev: b.name, route: r)) }
-            for r in b.routes where !o.routes.contains(r) { emit(.addRoute(dev: b.name, route: r)) }
+        }
+        for b in snapshot {
+            for a in b.addresses where cur[b.name]?.addresses.contains(a) == false { emit(.addAddress(dev: b.name, prefix: a)) }
+        }
+        for b in snapshot {
+            for r in cur[b.name]?.routes.sorted() ?? [] where !b.routes.contains(r) { emit(.delRoute(dev: b.name, route: r, reason: "rollback")) }
+        }
+        for b in snapshot {
+            for r in b.routes where cur[b.name]?.routes.contains(r) == false { emit(.addRoute(dev: b.name, route: r)) }
+        }
+        for b in snapshot {
+            for a in (cur[b.name]?.addresses ?? []).reversed() where !b.addresses.contains(a) {
+                emit(.delAddress(dev: b.name, prefix: a, reason: "rollback"))
+            }
+        }
+        for b in snapshot {
+            guard let o = cur[b.name] else { continue }
             for f in o.fdb.sorted() where !b.fdb.contains(f) { emit(.fdbDel(dev: b.name, dst: f)) }
             for f in b.fdb where !o.fdb.contains(f) { emit(.fdbAppend(dev: b.name, dst: f)) }
         }

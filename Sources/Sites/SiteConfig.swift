@@ -37,6 +37,8 @@ public struct SiteDefinition: Equatable, Sendable {
     public var lan: [String]
     /// Ethernet kinds: the bridge (explicit or the default); nil for L3 kinds.
     public var bridge: String?
+    /// Ethernet kinds: addresses (CIDR) Isthmus puts on the bridge, e.g. the gateway's own LAN address.
+    public var bridgeAddresses: [IPPrefix] = []
     public var hostname: String?
     /// L3 kinds: prefixes routed to this site.
     public var networks: [IPPrefix]
@@ -165,6 +167,9 @@ public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible 
 /// address = "192.0.2.1"     # required: the site's underlay address (all sites: the same family)
 /// lan = ["eth1"]            # Ethernet kinds: LAN ports to bridge (required; may be [] only if bridge is given)
 /// bridge = "br-lab"         # Ethernet kinds: default "br-" + segment name, cut to 15 bytes
+/// # bridge_address = ["192.168.1.2/24", "fd00:1::2/64"]   # Ethernet kinds, optional: addresses (CIDR, host bits
+///                           # set; not link-local or loopback; each on one site only) Isthmus puts on the bridge,
+///                           # e.g. this gateway's own LAN address
 /// hostname = "gw-east"      # optional: the hostname that selects this site when --site is not given
 ///
 /// [sites.west]
@@ -182,6 +187,19 @@ public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible 
 /// networks = ["10.1.0.0/16"]
 /// ```
 ///
+/// The gateway's own addresses on the LAN (Ethernet kinds). The bridge is a host on its LAN: the addresses and routes
+/// the kernel gives it (IPv6 link-local, SLAAC and privacy addresses and the default route from the LAN router's
+/// advertisements, prefix routes — anything with a lifetime or of protocol kernel, ra, dhcp or a routing daemon) and
+/// any address or route the user puts on it are not Isthmus's: they are never reported as drift nor removed. Isthmus
+/// manages only what the config names (`bridge_address`, `tunnel_address`, the peers' `networks`): it adds what is
+/// missing, and `down` removes it with the device; an entry removed from the config stays on the device until `down`,
+/// as Isthmus cannot tell it from one the user added. A LAN port that carries the host's own configuration (static
+/// addresses, and routes through it: the set-up `ip link set eth0 master br0` needs) has it moved to the bridge by
+/// `up` — addresses added on the bridge before the port is enslaved, routes through the port re-added through the
+/// bridge, then the port's copies removed, so the gateway keeps its LAN and its default route — and `down` moves the
+/// bridge's addresses and routes (other than `bridge_address`) back to the first port of `lan` before it releases it. A
+/// failed `up` or `down` puts them back where they were.
+///
 /// Point-to-point kinds (everything but `vxlan`) have exactly two sites; `vxlan` has two or more.
 /// `ipip` carries IPv4 networks, `sit` carries IPv6 networks over an IPv4 underlay, `gre` carries either.
 ///
@@ -194,7 +212,7 @@ public enum SiteConfig {
     public static let segmentKeys = ["name", "tunnel", "encap", "dataplane", "vni", "port", "cookies", "key",
                                      "underlay_mtu", "mtu", "fragment", "control", "secret"]
     public static let filterKeys = ["dhcp", "router_advertisements", "mss_clamp"]
-    public static let siteKeys = ["address", "lan", "bridge", "hostname", "networks", "tunnel_address"]
+    public static let siteKeys = ["address", "lan", "bridge", "bridge_address", "hostname", "networks", "tunnel_address"]
     public static let topKeys = ["segment", "filters", "sites"]
 
     /// Parses and validates completely; on failure returns every problem found, sorted by position.

@@ -215,6 +215,7 @@ struct ConfigValidator: TOMLValidating {
         var bridge: String?
         var networks: [IPPrefix] = []
         var tunnelAddress: IPPrefix?
+        var bridgeAddresses: [IPPrefix] = []
         if kind?.isEthernet ?? true {
             let lanValue = stringArray(t, "lan", example: "lan = [\"eth1\"]")
             var seen: [String: TOMLPosition] = [:]
@@ -259,6 +260,32 @@ struct ConfigValidator: TOMLValidating {
                       hint: "list the LAN ports, e.g. lan = [\"eth1\"], or name an existing bridge with bridge = \"...\"")
             }
             bridge = effectiveBridge
+            var seenAddresses: [IPAddress: TOMLPosition] = [:]
+            for (s, node) in stringArray(t, "bridge_address", example: "bridge_address = [\"192.168.1.2/24\"]")?.0 ?? [] {
+                guard let p = IPPrefix(s) else {
+                    error(node.position, "bridge_address \"\(s)\" is not an address with a prefix length",
+                          hint: s.contains("/") ? "write it like \"192.168.1.2/24\" or \"fd00:1::2/64\""
+                                                : "add the LAN's prefix length, e.g. \"\(s)/\(IPAddress(s)?.isIPv6 == true ? 64 : 24)\"")
+                    continue
+                }
+                let bytes = p.address.bytes
+                if p.address.isUnspecified || p.address.isMulticast {
+                    error(node.position, "bridge_address \"\(s)\" is not a unicast address", hint: "use this gateway's own address on the LAN")
+                } else if p.address.isIPv6 ? (bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80) || bytes == [UInt8](repeating: 0, count: 15) + [1]
+                                            : bytes[0] == 127 {
+                    // The kernel makes the bridge's IPv6 link-local address itself (and it is never configuration).
+                    error(node.position, "bridge_address \"\(s)\" is a \(p.address.isIPv6 && bytes[0] == 0xfe ? "link-local" : "loopback") address",
+                          hint: "use a global or unique-local address of the LAN (the kernel gives the bridge its fe80:: address itself)")
+                } else if p.isNetwork && p.length < p.address.bytes.count * 8 - 1 {
+                    error(node.position, "bridge_address \"\(s)\" is a network address, not a host address",
+                          hint: "use this gateway's own address inside \(p), e.g. the one it has on the LAN")
+                } else if let first = seenAddresses[p.address] {
+                    error(node.position, "bridge_address \(p.address) is listed twice (first at \(first))", hint: "list each address once")
+                } else {
+                    seenAddresses[p.address] = node.position
+                    bridgeAddresses.append(p)
+                }
+            }
             if let kind {
                 notApplicable(t, "networks", "applies only to L3 tunnels (ipip, gre, sit), not \"\(kind.rawValue)\"", table: label)
                 notApplicable(t, "tunnel_address", "applies only to L3 tunnels (ipip, gre, sit), not \"\(kind.rawValue)\"", table: label)
@@ -298,11 +325,12 @@ struct ConfigValidator: TOMLValidating {
             if let kind {
                 notApplicable(t, "lan", "applies only to Ethernet tunnels, not \"\(kind.rawValue)\"", table: label)
                 notApplicable(t, "bridge", "applies only to Ethernet tunnels, not \"\(kind.rawValue)\"", table: label)
+                notApplicable(t, "bridge_address", "applies only to Ethernet tunnels (the bridge is theirs), not \"\(kind.rawValue)\"; use tunnel_address", table: label)
             }
         }
         guard errors.count == before, let address else { return nil }
-        return SiteDefinition(name: name, address: address, lan: lan, bridge: bridge, hostname: hostname,
-                              networks: networks, tunnelAddress: tunnelAddress, position: t.position)
+        return SiteDefinition(name: name, address: address, lan: lan, bridge: bridge, bridgeAddresses: bridgeAddresses,
+                              hostname: hostname, networks: networks, tunnelAddress: tunnelAddress, position: t.position)
     }
 
     func innerFamilyProblem(_ kind: TunnelKind, _ a: IPAddress) -> String? {
@@ -334,6 +362,10 @@ struct ConfigValidator: TOMLValidating {
                 if let h = s.hostname, h == o.hostname {
                     error(s.position, "sites \(o.name) and \(s.name) have the same hostname \"\(h)\"",
                           hint: "hostnames pick the local site; give each site its own")
+                }
+                for a in s.bridgeAddresses where o.bridgeAddresses.contains(where: { $0.address == a.address }) {
+                    error(s.position, "sites \(o.name) and \(s.name) have the same bridge_address \(a.address): the segment joins their LANs into one",
+                          hint: "give each site's bridge its own address on the LAN")
                 }
                 if let a = s.tunnelAddress, let b = o.tunnelAddress, a.address == b.address {
                     error(s.position, "sites \(o.name) and \(s.name) have the same tunnel_address \(a.address)",

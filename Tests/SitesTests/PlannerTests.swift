@@ -345,15 +345,15 @@ struct PlannerTests {
         #expect(try plan(d, Planner.apply(changes, to: o)).isEmpty)
     }
 
-    @Test("L3: a route deleted by hand is added back, one added by hand on our device removed")
+    @Test("L3: a route deleted by hand is added back; one added by hand on our device is the user's, left alone")
     func l3Drift() throws {
         let d = try desired(ipip)
         var o = try applied(d)
         o["isth-lab"]!.routes = ["10.2.0.0/16 via 10.255.0.2", "192.168.0.0/24"]
-        #expect(lines(try plan(d, o)) == [
-            "+ route add 10.3.0.0/16 via 10.255.0.2 dev isth-lab",
-            "- route del 192.168.0.0/24 dev isth-lab (not in the config)",
-        ])
+        o["isth-lab"]!.addresses.append("10.254.0.1/30")
+        let changes = try plan(d, o)
+        #expect(lines(changes) == ["+ route add 10.3.0.0/16 via 10.255.0.2 dev isth-lab"])
+        #expect(try plan(d, Planner.apply(changes, to: o)).isEmpty)
     }
 
     @Test("down: removes only what this segment owns; LAN ports released, not deleted; twice is empty")
@@ -460,7 +460,10 @@ struct PlannerTests {
                 // Converged, not just stable: what the config names looks exactly as on a freshly applied host.
                 let reference = try applied(d)
                 for name in d.owned.map(\.name) + d.ports.map(\.name) {
-                    #expect(normalized(after[name]) == normalized(reference[name]), "round \(round): \(name) not repaired")
+                    // A route the user added (perturbation 7) is theirs: it stays.
+                    var got = normalized(after[name])
+                    got?.routes.removeAll { $0 == "192.168.9.0/24" }
+                    #expect(got == normalized(reference[name]), "round \(round): \(name) not repaired")
                 }
                 #expect(after.userspaceTunnels == reference.userspaceTunnels, "round \(round)")
                 #expect(reference.fouPorts.isSubset(of: after.fouPorts), "round \(round)")
@@ -735,13 +738,13 @@ private func expectRestores(_ start: ObservedState, _ changes: [Change], _ label
 /// A named change by hand to an applied host, for the rollback tests (`apply` is false when it does not apply to `d`).
 private enum Drift: CaseIterable {
     case tunnelDeleted, bridgeDeleted, portReleased, portDown, mtuChanged, bridgeMTUChanged, parameterChanged,
-         kindChanged, tunnelDown, processDied, routeAdded, routeRemoved, addressRemoved, fdbRemoved, fouRemoved,
+         kindChanged, tunnelDown, processDied, routeReplaced, routeRemoved, addressRemoved, fdbRemoved, fouRemoved,
          staleBridge, staleTunnel
 
     func apply(_ o: inout ObservedState, _ d: DesiredState) -> Bool {
         let t = d.tunnel.name
         // A managed L2TPv3 tunnel has no device until its session is up (the fake OS has no peer).
-        let deviceDrifts: [Drift] = [.mtuChanged, .kindChanged, .tunnelDown, .routeAdded, .routeRemoved, .addressRemoved, .fdbRemoved]
+        let deviceDrifts: [Drift] = [.mtuChanged, .kindChanged, .tunnelDown, .routeReplaced, .routeRemoved, .addressRemoved, .fdbRemoved]
         if o[t] == nil && deviceDrifts.contains(self) { return false }
         switch self {
         case .tunnelDeleted:                        // for the userspace data plane: the process with it
@@ -770,9 +773,9 @@ private enum Drift: CaseIterable {
         case .processDied:                          // its device lingers (restore does not remake such a TAP)
             guard d.tunnel.isUserspace else { return false }
             o.userspaceTunnels[t] = nil
-        case .routeAdded:
-            guard d.bridge == nil else { return false }
-            o[t]!.routes.append("192.168.9.0/24")
+        case .routeReplaced:                        // a config route deleted, one of the user's added: only the first is drift
+            guard !d.tunnel.routes.isEmpty else { return false }
+            o[t]!.routes[0] = "192.168.9.0/24"
         case .routeRemoved:
             guard !d.tunnel.routes.isEmpty else { return false }
             o[t]!.routes.removeFirst()
@@ -820,7 +823,9 @@ private func perturb(_ o: inout ObservedState, _ d: DesiredState, _ rng: inout P
     case 4: for p in d.ports { o[p.name]?.master = nil }              // LAN ports unenslaved
     case 5: for p in d.ports { o[p.name]?.up = false }
     case 6: o.userspaceTunnels[d.tunnel.name] = nil                   // process died (its device may linger)
-    case 7: o[d.tunnel.name]?.routes.append("192.168.9.0/24"); o[d.tunnel.name]?.fdb.removeAll()
+    case 7:                                                           // the user's route (the kernel has no duplicates); FDB lost
+        if o[d.tunnel.name]?.routes.contains("192.168.9.0/24") == false { o[d.tunnel.name]?.routes.append("192.168.9.0/24") }
+        o[d.tunnel.name]?.fdb.removeAll()
     case 8: o.fouPorts.removeAll()
     case 9:                                                           // a leftover of an older config
         o["br-old"] = ObservedInterface(name: "br-old", kind: "bridge", alias: "isthmus:lab", up: true)
@@ -903,5 +908,213 @@ struct ManagedL2TPPlannerTests {
         let back = Planner.restore(to: before, from: stopped, segment: "lab")
         #expect(lines(back) == ["+ run isthmus tunnel run isth-lab \(Self.words) (alias isthmus:lab) (rollback)"])
         #expect(Planner.apply(back, to: stopped).dump == before.dump)
+    }
+}
+
+/// A gateway's bridge is a host on its LAN (issue 14): what the kernel and the LAN's routers give it is theirs, what
+/// the user puts on it is the user's, and the host's own configuration on a LAN port moves with it to the bridge.
+@Suite("Site planner: the host's own addresses and routes")
+struct HostAddressPlannerTests {
+    /// A host whose LAN port carries the gateway's own configuration (the `ip link set eth1 master br0` set-up):
+    /// an IPv4 primary and secondary, a static IPv6 address, a default route of each family through the LAN.
+    static func configuredPort() -> ObservedState {
+        var o = freshHost()
+        o["eth1"]!.addresses = ["192.168.1.2/24", "192.168.1.3/24", "fd00:1::2/64"]
+        o["eth1"]!.routes = ["0.0.0.0/0 via 192.168.1.1", "::/0 via fd00:1::1 metric 100"]
+        return o
+    }
+
+    @Test("what the kernel and router advertisements make is not configuration; what ip address/route add make is")
+    func classification() {
+        typealias H = HostConfiguration
+        // Addresses: (IFA_F_* flags, scope).
+        #expect(H.isConfigured(addressFlags: 0x80, scope: 0))                 // ip address add 192.168.1.2/24 (permanent)
+        #expect(H.isConfigured(addressFlags: 0x80 | 0x02, scope: 0))          // ... nodad
+        #expect(!H.isConfigured(addressFlags: 0x100, scope: 0))               // SLAAC: mngtmpaddr, with lifetimes
+        #expect(!H.isConfigured(addressFlags: 0x01, scope: 0))                // a privacy (temporary) address
+        #expect(!H.isConfigured(addressFlags: 0x00, scope: 0))                // a DHCP lease (dynamic: valid_lft N)
+        #expect(!H.isConfigured(addressFlags: 0x80, scope: 253))              // fe80::/64, the kernel's own
+        // Routes: (protocol, table, type, expires).
+        #expect(H.isConfigured(routeProtocol: 3, table: 254, type: 1, expires: false))   // ip route add (boot)
+        #expect(H.isConfigured(routeProtocol: 4, table: 254, type: 1, expires: false))   // proto static
+        #expect(!H.isConfigured(routeProtocol: 9, table: 254, type: 1, expires: true))   // RA default route
+        #expect(!H.isConfigured(routeProtocol: 2, table: 254, type: 1, expires: false))  // prefix routes, fe80::/64
+        #expect(!H.isConfigured(routeProtocol: 16, table: 254, type: 1, expires: false)) // a DHCP client's
+        #expect(!H.isConfigured(routeProtocol: 12, table: 254, type: 1, expires: false)) // a routing daemon's (bird)
+        #expect(!H.isConfigured(routeProtocol: 1, table: 254, type: 1, expires: false))  // an ICMP redirect
+        #expect(!H.isConfigured(routeProtocol: 3, table: 255, type: 2, expires: false))  // the local table
+        #expect(!H.isConfigured(routeProtocol: 3, table: 254, type: 5, expires: false))  // multicast
+        #expect(!H.isConfigured(routeProtocol: 3, table: 254, type: 1, expires: true))   // ip route add ... expires 300
+        #expect(H.routeWords(destination: "0.0.0.0/0", gateway: "192.168.1.1", metric: nil, ipv6: false) == "0.0.0.0/0 via 192.168.1.1")
+        #expect(H.routeWords(destination: "::/0", gateway: "fe80::1", metric: 1024, ipv6: true) == "::/0 via fe80::1")
+        #expect(H.routeWords(destination: "10.0.0.0/8", gateway: nil, metric: 100, ipv6: false) == "10.0.0.0/8 metric 100")
+        #expect(H.routeWords(destination: "0.0.0.0/0", gateway: "192.168.1.1", source: "192.168.1.2", metric: 0, ipv6: false)
+                == "0.0.0.0/0 via 192.168.1.1 src 192.168.1.2")
+    }
+
+    @Test("addresses and routes on the bridge that the config does not name are left alone: no drift, up and down")
+    func foreignLeftAlone() throws {
+        for config in [vxlan, userspace, l2tp] {
+            let d = try desired(config)
+            var o = try applied(d)
+            // The user's LAN address and a route on the bridge; the config names none.
+            o["br-lab"]!.addresses = ["192.168.1.2/24", "fd00:1::2/64"]
+            o["br-lab"]!.routes = ["10.9.0.0/16 via 192.168.1.1"]
+            let changes = try plan(d, o)
+            #expect(changes.isEmpty, "\(Planner.render(changes))")
+        }
+        // With bridge_address: the config's address is added, the user's stays.
+        let d = try desired(ethernet(["tunnel = \"vxlan\"", "vni = 42"], east: ["lan = [\"eth1\"]", "bridge_address = [\"192.168.1.9/24\"]"]))
+        var o = try applied(try desired(vxlan))
+        o["br-lab"]!.addresses = ["192.168.1.2/24"]
+        let changes = try plan(d, o)
+        #expect(lines(changes) == ["+ addr add 192.168.1.9/24 dev br-lab"])
+        #expect(try plan(d, Planner.apply(changes, to: o)).isEmpty)
+    }
+
+    @Test("bridge_address: added on a fresh host after the bridge is up; down takes it away with the bridge")
+    func bridgeAddress() throws {
+        let config = ethernet(["tunnel = \"vxlan\"", "vni = 42"],
+                              east: ["lan = [\"eth1\"]", "bridge_address = [\"192.168.1.9/24\", \"fd00:1::9/64\"]"])
+        let d = try desired(config)
+        #expect(d.bridge?.addresses == ["192.168.1.9/24", "fd00:1::9/64"])
+        let changes = try plan(d, freshHost())
+        #expect(Array(lines(changes)[2...5]) == [
+            "~ link set br-lab mtu 1500", "~ link set br-lab up",
+            "+ addr add 192.168.1.9/24 dev br-lab", "+ addr add fd00:1::9/64 dev br-lab",
+        ])
+        let up = Planner.apply(changes, to: freshHost())
+        #expect(try plan(d, up).isEmpty)
+        let down = try Planner.plan(desired: nil, observed: up, segment: "lab", config: d)
+        #expect(!lines(down).contains { $0.contains("addr add") }, "\(Planner.render(down))")
+        #expect(Planner.apply(down, to: up).dump == freshHost().dump)
+    }
+
+    @Test("up moves a LAN port's addresses and routes to the bridge, in an order that keeps the host reachable")
+    func migrationUp() throws {
+        let d = try desired(vxlan)
+        let start = Self.configuredPort()
+        let changes = try plan(d, start)
+        #expect(lines(changes) == [
+            "+ link add br-lab alias isthmus:lab type bridge",
+            "+ link add isth-lab alias isthmus:lab type vxlan id 42 local 192.0.2.1 remote 198.51.100.7 dstport 4789 df unset",
+            "~ link set br-lab mtu 1500",
+            "~ link set br-lab up",
+            "+ addr add 192.168.1.2/24 dev br-lab (moving from eth1)",
+            "+ addr add 192.168.1.3/24 dev br-lab (moving from eth1)",
+            "+ addr add fd00:1::2/64 dev br-lab (moving from eth1)",
+            "~ link set eth1 master br-lab",
+            "- route del 0.0.0.0/0 via 192.168.1.1 dev eth1 (moving to br-lab)",
+            "+ route add 0.0.0.0/0 via 192.168.1.1 dev br-lab",
+            "- route del ::/0 via fd00:1::1 metric 100 dev eth1 (moving to br-lab)",
+            "+ route add ::/0 via fd00:1::1 metric 100 dev br-lab",
+            "- addr del fd00:1::2/64 dev eth1 (moved to br-lab)",
+            "- addr del 192.168.1.3/24 dev eth1 (moved to br-lab)",
+            "- addr del 192.168.1.2/24 dev eth1 (moved to br-lab)",
+            "~ link set isth-lab mtu 1500",
+            "~ link set isth-lab master br-lab",
+            "~ link set isth-lab up",
+        ])
+        let up = Planner.apply(changes, to: start)
+        #expect(up["eth1"]!.addresses.isEmpty && up["eth1"]!.routes.isEmpty)
+        #expect(up["br-lab"]!.addresses == start["eth1"]!.addresses && up["br-lab"]!.routes == start["eth1"]!.routes)
+        // In sync from then on: the moved configuration is not drift.
+        #expect(try plan(d, up).isEmpty)
+        // A failure at any step is rolled back to the port's configuration exactly.
+        expectRestores(start, changes, "migration up")
+        // An address the user puts on the enslaved port later is moved too.
+        var later = up
+        later["eth1"]!.addresses = ["192.168.1.4/24"]
+        #expect(lines(try plan(d, later)) == [
+            "+ addr add 192.168.1.4/24 dev br-lab (moving from eth1)", "- addr del 192.168.1.4/24 dev eth1 (moved to br-lab)",
+        ])
+    }
+
+    @Test("down moves them back to the LAN port before releasing it; the host is as before up; rollback at any step")
+    func migrationDown() throws {
+        let config = ethernet(["tunnel = \"vxlan\"", "vni = 42"], east: ["lan = [\"eth1\"]", "bridge_address = [\"192.168.1.9/24\"]"])
+        let d = try desired(config)
+        let start = Self.configuredPort()
+        let up = Planner.apply(try plan(d, start), to: start)
+        #expect(up["br-lab"]!.addresses.contains("192.168.1.9/24"))
+        let down = try Planner.plan(desired: nil, observed: up, segment: "lab", config: d)
+        #expect(lines(down) == [
+            "+ addr add 192.168.1.2/24 dev eth1 (moving from br-lab)",
+            "+ addr add 192.168.1.3/24 dev eth1 (moving from br-lab)",
+            "+ addr add fd00:1::2/64 dev eth1 (moving from br-lab)",
+            "~ link set eth1 nomaster (releasing from br-lab)",
+            "- route del 0.0.0.0/0 via 192.168.1.1 dev br-lab (moving to eth1)",
+            "+ route add 0.0.0.0/0 via 192.168.1.1 dev eth1",
+            "- route del ::/0 via fd00:1::1 metric 100 dev br-lab (moving to eth1)",
+            "+ route add ::/0 via fd00:1::1 metric 100 dev eth1",
+            "- link del isth-lab (segment down)",
+            "- link del br-lab (segment down)",
+        ])
+        // The config's own address went with the bridge; the host's came back.
+        #expect(Planner.apply(down, to: up).dump == start.dump)
+        #expect(try Planner.plan(desired: nil, observed: Planner.apply(down, to: up), segment: "lab", config: d).isEmpty)
+        expectRestores(up, down, "migration down")
+        // Without the config (a segment whose file is gone), everything on the bridge goes back to its port.
+        let blind = try plan(nil, up)
+        #expect(Planner.apply(blind, to: up)["eth1"]!.addresses.sorted() == (start["eth1"]!.addresses + ["192.168.1.9/24"]).sorted())
+        // The bridge renamed in the config: the configuration moves on to the new bridge, through the port.
+        let renamed = try desired(ethernet(["tunnel = \"vxlan\"", "vni = 42"], east: ["lan = [\"eth1\"]", "bridge = \"br-new\""]))
+        let plain = Planner.apply(try plan(try desired(vxlan), start), to: start)
+        let moved = Planner.apply(try plan(renamed, plain), to: plain)
+        #expect(moved["br-new"]!.addresses.sorted() == start["eth1"]!.addresses.sorted(), "\(moved.dump)")
+        #expect(moved["br-new"]!.routes == start["eth1"]!.routes && moved["eth1"]!.addresses.isEmpty)
+        #expect(try plan(renamed, moved).isEmpty)
+    }
+
+    @Test("a route whose gateway is reached only through a DHCP lease stays with the lease, up and down")
+    func leasedRoutesStay() throws {
+        typealias H = HostConfiguration
+        #expect(H.gatewayReachable("0.0.0.0/0 via 192.168.1.1", through: ["192.168.1.2/24"]))
+        #expect(!H.gatewayReachable("0.0.0.0/0 via 10.9.9.1", through: ["192.168.1.2/24"]))
+        #expect(H.gatewayReachable("::/0 via fe80::1 metric 100", through: []))
+        #expect(H.gatewayReachable("10.0.0.0/8", through: []))
+        #expect(!H.gatewayReachable("::/0 via fd00:2::1", through: ["fd00:1::2/64", "192.168.1.2/24"]))
+        let d = try desired(vxlan)
+        // dhclient on the port: its lease (10.9.9.2/24, with a lifetime) is not configuration, its default route is.
+        var o = freshHost()
+        o["eth1"]!.routes = ["0.0.0.0/0 via 10.9.9.1"]
+        let up = try plan(d, o)
+        #expect(!lines(up).contains { $0.contains("route") }, "\(Planner.render(up))")
+        let after = Planner.apply(up, to: o)
+        #expect(after["eth1"]!.routes == ["0.0.0.0/0 via 10.9.9.1"])
+        #expect(try plan(d, after).isEmpty)
+        // dhclient on the bridge: down leaves its route to go with the bridge, and moves the rest.
+        var bridged = try applied(d)
+        bridged["br-lab"]!.addresses = ["192.168.1.2/24"]
+        bridged["br-lab"]!.routes = ["0.0.0.0/0 via 10.9.9.1", "10.7.0.0/16 via 192.168.1.1"]
+        let down = try plan(nil, bridged)
+        #expect(lines(down).filter { $0.contains("route") } == [
+            "- route del 10.7.0.0/16 via 192.168.1.1 dev br-lab (moving to eth1)", "+ route add 10.7.0.0/16 via 192.168.1.1 dev eth1",
+        ])
+        expectRestores(bridged, down, "leased route, down")
+    }
+
+    @Test("the random drifts of the idempotence test, on a host whose LAN port carried its configuration")
+    func migrationRandom() throws {
+        var rng = PlannerRNG(seed: 0x14_1A_2B)
+        for round in 0..<200 {
+            let d = try desired([vxlan, gretap, userspace, vxlan3][round % 4])
+            var o = Planner.apply(try plan(d, Self.configuredPort()), to: Self.configuredPort())
+            for _ in 0..<Int(rng.next() % 3) + 1 { perturb(&o, d, &rng) }
+            let first = try plan(d, o)
+            let after = Planner.apply(first, to: o)
+            #expect(try plan(d, after).isEmpty, "round \(round):\n\(Planner.render(first))")
+            // As in restoreRandom: a userspace process beside a device that is not its TAP cannot be restored.
+            if o.userspaceTunnels[d.tunnel.name] != nil && o[d.tunnel.name]?.kind != "tun" { continue }
+            // Nothing of the host's configuration is left on the enslaved port, and none of it was lost: it is on the
+            // bridge (unless the bridge itself was deleted by hand, and with it what it had).
+            #expect(after["eth1"]!.addresses.isEmpty && after["eth1"]!.routes.isEmpty, "round \(round)\n\(after.dump)")
+            if o["br-lab"] != nil {
+                let port = Self.configuredPort()["eth1"]!
+                #expect(Set(after["br-lab"]!.addresses) == Set(port.addresses) && Set(after["br-lab"]!.routes) == Set(port.routes),
+                        "round \(round)\n\(after.dump)")
+            }
+            expectRestores(o, first, "round \(round)")
+        }
     }
 }

@@ -250,6 +250,36 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
                   7, 13, "ipip carries only IPv4")
     }
 
+    @Test("bridge_address: the bridge's own addresses, Ethernet kinds only; each problem at its element")
+    func bridgeAddresses() throws {
+        let site = ["address = \"192.0.2.1\"", "lan = [\"eth1\"]"]
+        let c = try valid(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.2/24\", \"fd00:1::2/64\"]"]))
+        let east = try c.side(for: "east")
+        #expect(east.bridgeAddresses.map(\.description) == ["192.168.1.2/24", "fd00:1::2/64"])
+        #expect(try DesiredState(side: east).bridge?.addresses == ["192.168.1.2/24", "fd00:1::2/64"])
+        #expect(try c.side(for: "west").bridgeAddresses.isEmpty)
+        // A point-to-point /31 (or /127) address is a host address.
+        #expect(errors(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"10.0.0.0/31\"]"])).isEmpty)
+
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.2\"]"]), 8, 19,
+                  "bridge_address \"192.168.1.2\" is not an address with a prefix length")
+        #expect(errors(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.2\"]"])).first?.hint.contains("192.168.1.2/24") == true)
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.0/24\"]"]), 8, 19, "is a network address")
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"224.0.0.1/24\"]"]), 8, 19, "is not a unicast address")
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"fe80::2/64\"]"]), 8, 19, "is a link-local address")
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"127.0.0.2/8\"]"]), 8, 19, "is a loopback address")
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.2/24\", \"192.168.1.2/25\"]"]), 8, 37,
+                  "bridge_address 192.168.1.2 is listed twice (first at 8:19)")
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = \"192.168.1.2/24\""]), 8, 18, "must be an array of strings")
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_adress = [\"192.168.1.2/24\"]"]), 8, 1, "did you mean `bridge_address`?")
+        expectOne(twoSites(tunnel: "ipip", east: ["address = \"192.0.2.1\"", "bridge_address = [\"192.168.1.2/24\"]"], west: ["address = \"192.0.2.2\""]),
+                  7, 1, "`bridge_address` applies only to Ethernet tunnels")
+        // The segment joins the sites' LANs: one address on two bridges is a conflict on the joined LAN.
+        expectOne(twoSites(tunnel: "vxlan", east: site + ["bridge_address = [\"192.168.1.2/24\"]"],
+                           west: ["address = \"198.51.100.7\"", "lan = [\"eth1\"]", "bridge_address = [\"192.168.1.2/24\"]"]),
+                  10, 1, "sites east and west have the same bridge_address 192.168.1.2")
+    }
+
     @Test func mtuErrors() {
         expectOne(twoSites(seg: ["underlay_mtu = 100"]), 4, 16, "cannot carry the 62 bytes of l2tpv3-udp overhead")
         expectOne(twoSites(seg: ["underlay_mtu = 1280", "mtu = 1500", "fragment = false"]), 5, 7, "`mtu` 1500 does not fit")

@@ -164,6 +164,8 @@ final class TwoSites {
             _ = try? isthmus("down", site: s)
         }
         _ = try? runner.down()
+        // The userspace tunnels' logs, one per site and namespace (the lab's down removes those of its own sites).
+        for s in ["a", "b"] { unlink("/run/isthmus/sites/lab-\(s)-\(self["gw\(s)"]).log") }
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
