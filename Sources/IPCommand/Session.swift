@@ -145,6 +145,18 @@ public final class Session {
 
     deinit { for fd in namespaceFDs.values { close(fd) } }
 
+    /// The /run/netns name that has namespace id `nsid` in this session's namespace (ip's get_name_from_nsid), read
+    /// once per session.
+    public func namespaceName(nsid: Int32) -> String? {
+        if namespaceByID == nil {
+            var map: [Int32: String] = [:]
+            for name in NetworkNamespace.names() { if let id = try? NetnsCommand.nsid(name, self), id >= 0 { map[id] = name } }
+            namespaceByID = map
+        }
+        return namespaceByID?[nsid]
+    }
+    private var namespaceByID: [Int32: String]?
+
     /// Remember a name seen in a dump.
     public func learn(name: String, index: Int32) { indexByName[name] = index }
 

@@ -27,7 +27,7 @@ struct MTUCommandTests {
 
     @Test("bad words are named", arguments: [
         ("mtu frob", "\"frob\""), ("mtu vxlan cookie 4", "cookie"), ("mtu l2tpv3-ip cookie 5", "0, 4 or 8"),
-        ("mtu vxlan underlay 20", "underlay"), ("mtu ipip key", "GRE"), ("mtu vxlan bogus", "\"bogus\""),
+        ("mtu vxlan underlay 20", "underlay"), ("mtu vxlan underlay 100", "must be at least 118"), ("mtu ipip key", "GRE"), ("mtu vxlan bogus", "\"bogus\""),
     ])
     func errors(_ line: String, _ expected: String) {
         #expect(throws: (any Error).self) { try Self.run(line) }

@@ -111,4 +111,17 @@ struct NetnsTests {
         }
         #expect(Self.ours(try Host.sh("ip netns list")) == [n])
     }
+
+    @Test("a veth peer in a named namespace with an id is printed as `link-netns NAME`, as ip does")
+    func linkNetns() throws {
+        let a = "\(Self.prefix)-p", b = "\(Self.prefix)-q"
+        defer { for n in [a, b] { _ = try? Host.run(["ip", "netns", "delete", n]) } }
+        try Self.isthmus(["netns", "add", a]); try Self.isthmus(["netns", "add", b])
+        try Self.isthmus(["-n", a, "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", b])
+        for show in [["link"], ["-j", "link"], ["address"], ["-d", "link", "show", "v0"]] {
+            let ours = try Self.isthmus(["-n", a] + show).output
+            #expect(ours == (try Host.sh("ip -n \(a) \(show.joined(separator: " "))")), "\(show)")
+        }
+        #expect(try Self.isthmus(["-n", a, "link"]).output.contains("link-netns \(b)"))
+    }
 }

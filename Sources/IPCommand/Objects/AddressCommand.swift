@@ -292,7 +292,7 @@ public enum AddressCommand {
             var obj = JSONObject()
             // With -o, ip prints no link lines: each address on a line of its own that names its link.
             if filter.label == nil && !session.options.oneline {
-                LinkSummary.describe(link, names: names, links: links, family: filter.family, details: session.options.details, text: &linkText, json: &obj)
+                LinkSummary.describe(link, names: names, links: links, family: filter.family, details: session.options.details, session: session, text: &linkText, json: &obj)
                 if session.options.details {
                     LinkShow.appendDetails(link, session, linkShow: false, to: &linkText)
                     LinkShow.appendDetails(link, session, linkShow: false, to: &obj)
@@ -727,7 +727,7 @@ enum LinkSummary {
 
     /// The `    link/TYPE ADDRESS brd|peer ADDRESS [permaddr ...] [link-netnsid N]` line and its JSON fields, as
     /// print_linkinfo() writes them for `link show` and `address show` alike.
-    static func linkLayer(_ l: LinkMessage, json j: inout JSONObject) -> String {
+    static func linkLayer(_ l: LinkMessage, json j: inout JSONObject, session: Session? = nil) -> String {
         let type = l.header.type
         let tn = linkTypeName(type)
         var t2 = "    link/\(tn) "
@@ -740,12 +740,18 @@ enum LinkSummary {
         if let p = l.attributes.first(IFLA_PERM_ADDRESS)?.bytes, p != (l.address ?? []) {
             let s = hardwareAddress(p, type: type); j.set("permaddr", s); t2 += " permaddr \(s)"
         }
-        if let id = l.linkNetnsID { j.set("link_netnsid", Int(id)); t2 += id >= 0 ? " link-netnsid \(id)" : " link-netnsid unknown" }
+        if let id = l.linkNetnsID {
+            // As ip: the text names the peer's namespace when a /run/netns name has that id here.
+            j.set("link_netnsid", Int(id))
+            if id < 0 { t2 += " link-netnsid unknown" }
+            else if let name = session?.namespaceName(nsid: id) { t2 += " link-netns \(name)" }
+            else { t2 += " link-netnsid \(id)" }
+        }
         return t2
     }
 
     /// Appends the text lines and JSON fields iproute2 prints before addr_info.
-    static func describe(_ l: LinkMessage, names: [Int32: String], links: [LinkMessage], family: UInt8, details: Bool, text: inout [String], json j: inout JSONObject) {
+    static func describe(_ l: LinkMessage, names: [Int32: String], links: [LinkMessage], family: UInt8, details: Bool, session: Session? = nil, text: inout [String], json j: inout JSONObject) {
         let idx = l.header.index
         let name = l.name ?? "if\(idx)"
         j.set("ifindex", Int(idx))
@@ -782,7 +788,7 @@ enum LinkSummary {
         if let q = l.txqlen, q != 0 { j.set("txqlen", Int(q)); t += "qlen \(q)" }
         text.append(t)
         if family == 0 || family == UInt8(AF_PACKET) || details {
-            text.append(linkLayer(l, json: &j))
+            text.append(linkLayer(l, json: &j, session: session))
         } else if let id = l.linkNetnsID {
             j.set("link_netnsid", Int(id))
         }

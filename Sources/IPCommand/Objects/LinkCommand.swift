@@ -114,14 +114,15 @@ public enum LinkCommand {
 
     static func add(_ args: inout Arguments, _ session: Session, flags: NetlinkFlags) throws {
         var g = try parseGeneric(&args, session, isAdd: true)
-        guard let name = g.name ?? g.dev else { throw UsageError("\"link add\" needs a name: isthmus link add NAME type KIND ...") }
+        // Without a name the kernel picks one from the kind (bridge0, veth0 ...), as with ip.
+        let name = g.name ?? g.dev
         guard let kind = g.kind else {
-            throw UsageError("\"link add \(name)\" needs \"type KIND\"; valid kinds: \(LinkKinds.all.map { $0.kind }.joined(separator: ", "))")
+            throw UsageError("\"link add \(name ?? "")\" needs \"type KIND\"; valid kinds: \(LinkKinds.all.map { $0.kind }.joined(separator: ", "))")
         }
         if kind == "tun" || kind == "tap" {
-            throw UsageError("tun/tap devices are made with \"isthmus tuntap add dev \(name) mode \(kind)\" (as with ip tuntap)")
+            throw UsageError("tun/tap devices are made with \"isthmus tuntap add dev \(name ?? "NAME") mode \(kind)\" (as with ip tuntap)")
         }
-        g.attributes.string(IFLA_IFNAME, name)
+        if let name { g.attributes.string(IFLA_IFNAME, name) }
         var data = AttributeWriter()
         if let k = LinkKinds.find(kind) {
             try k.parse(&args, session: session, isAdd: true, into: &data)
@@ -133,8 +134,8 @@ public enum LinkCommand {
             if !data.bytes.isEmpty { li.raw(IFLA_INFO_DATA, data.bytes) }
         }
         let msg = RTMessage.link(RTM_NEWLINK, flags: flags, header: g.header, attributes: g.attributes)
-        try session.submit(NetlinkRequest(msg, operation: "link add \(name) type \(kind)"))
-        session.forget(name: name)
+        try session.submit(NetlinkRequest(msg, operation: "link add \(name.map { $0 + " " } ?? "")type \(kind)"))
+        if let name { session.forget(name: name) } else { session.invalidateNames() }
     }
 
     static func delete(_ args: inout Arguments, _ session: Session) throws {

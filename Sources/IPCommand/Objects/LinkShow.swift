@@ -132,7 +132,7 @@ enum LinkShow {
         first += " group \(l.group.map { $0 == 0 ? "default" : "\($0)" } ?? "default")"
         if let q = l.txqlen { first += " qlen \(q)" }
         var ignored = JSONObject()
-        let second = LinkSummary.linkLayer(l, json: &ignored)
+        let second = LinkSummary.linkLayer(l, json: &ignored, session: session)
         var lines = [first, second]
         if session.options.details { appendDetails(l, session, linkShow: true, to: &lines) }
         if let alias = l.attributes.first(IFLA_IFALIAS)?.string { lines.append("    alias \(alias)") }

@@ -38,6 +38,10 @@ public enum MTUCommand {
         if o.cookie > 0 && !(kind == .l2tpv3UDP || kind == .l2tpv3IP) { throw UsageError("\"cookie\" applies to l2tpv3-udp and l2tpv3-ip only") }
         if o.greOptions > 0 && !(kind == .gretap || kind == .gre || kind == .greInUDP) { throw UsageError("\"key\", \"csum\" and \"seq\" apply to GRE kinds only") }
         let p = MTUPlan(overhead: o, underlayMTU: underlay, lanMTU: lan)
+        // An underlay that cannot carry even a minimal IPv4 packet through the tunnel is an error, not a plan.
+        if underlay - o.bytes < 68 {
+            throw UsageError("underlay MTU \(underlay) cannot carry the \(o.bytes) bytes of \(kind.rawValue) overhead plus a minimal IPv4 packet (68): it must be at least \(o.bytes + 68)")
+        }
         if session.options.json {
             var j = JSONObject()
             j.set("kind", kind.rawValue)
