@@ -38,7 +38,21 @@ public enum IPCommandRunner {
         guard let obj = object(named: word) else {
             throw UsageError.unknown(word, in: "", validChoices: objectNames)
         }
-        try obj.run(&args, session)
+        do {
+            try obj.run(&args, session)
+        } catch let e as WireLengthError {
+            throw tooLong(e, words: words)
+        }
+    }
+
+    /// A request that could not be encoded, explained in terms of the command line: the word too long for a netlink
+    /// attribute (a string's NUL counts) when there is one, else the request as a whole. Nothing was sent.
+    static func tooLong(_ e: WireLengthError, words: [String]) -> UsageError {
+        if let word = words.max(by: { $0.utf8.count < $1.utf8.count }), word.utf8.count + 1 >= e.length,
+           e.attributeType != nil {
+            return UsageError.wrong(word, "too long (\(word.utf8.count) bytes): a netlink attribute holds at most \(e.limit) bytes")
+        }
+        return UsageError("the request is too long to send: \(e)")
     }
 
     /// Runs one command line (`link set eth0 up`) and waits for the kernel's answer to everything it sent.
@@ -50,15 +64,21 @@ public enum IPCommandRunner {
     /// Runs a batch of lines over one netlink socket, like `ip -batch`: mutating requests are pipelined,
     /// many per sendmsg. Returns the number of failed commands. Without -force the first failure stops the batch.
     public static func runBatch(_ text: String, file: String, session: Session, report: (String) -> Void) -> Int {
+        runBatch(bytes: Array(text.utf8), file: file, session: session, report: report)
+    }
+
+    /// `runBatch` over the file's bytes: a line (ending at "\n"; a "\r" before it is whitespace) that holds a NUL
+    /// or is not UTF-8 is a failed command naming where, as iproute2 cannot take such a line as written either.
+    public static func runBatch(bytes: [UInt8], file: String, session: Session, report: (String) -> Void) -> Int {
         session.pipelining = true
         var failures = 0
         var lineNo = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNo += 1
             let location = "\(file):\(lineNo)"
             session.location = location
             do {
-                let words = try splitCommandLine(String(line))
+                let words = try splitCommandLine(try batchLine(raw))
                 if words.isEmpty { continue }
                 try run(words, session: session)
             } catch {
@@ -77,6 +97,27 @@ public enum IPCommandRunner {
         }
         return failures
     }
+}
+
+/// One batch line's bytes as text: refused when it holds a NUL (a C string, so iproute2, would end there) or is not
+/// UTF-8, naming the column (1-based byte offset).
+func batchLine(_ raw: ArraySlice<UInt8>) throws -> String {
+    if let nul = raw.firstIndex(of: 0) {
+        throw UsageError("the line holds a NUL byte at column \(nul - raw.startIndex + 1)")
+    }
+    guard let line = String(validating: raw, as: UTF8.self) else {
+        var valid = raw.startIndex
+        var it = raw.makeIterator()
+        var decoder = UTF8()
+        decoding: while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let c): valid += UTF8.width(c)
+            case .emptyInput, .error: break decoding
+            }
+        }
+        throw UsageError("the line is not UTF-8 text (column \(valid - raw.startIndex + 1))")
+    }
+    return line
 }
 
 /// Helpers shared by object commands.

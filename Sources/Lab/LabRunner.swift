@@ -242,7 +242,7 @@ enum BridgeVLAN {
             w.nested(IFLA_AF_SPEC) { $0.raw(IFLA_BRIDGE_VLAN_INFO, info) }
             var h = IfInfoHeader(index: index)
             h.family = UInt8(AF_BRIDGE)
-            let msg = RTMessage.link(type, flags: .request, header: h, attributes: w)
+            let msg = try RTMessage.link(type, flags: .request, header: h, attributes: w)
             try session.rtnl().request(msg, operation: "bridge vlan \(type == RTM_DELLINK ? "del" : "add") dev \(port.name) vid \(vid)")
         }
         // The default VLAN 1 (pvid, untagged) goes, so that a port is only in what the lab says.
