@@ -7,10 +7,10 @@ public struct UsageError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String { location.map { "\($0): \(message)" } ?? message }
 
     public static func unknown(_ word: String, in context: String, validChoices: [String]) -> UsageError {
-        UsageError("unknown keyword \"\(word)\" in \"\(context)\"; valid: \(validChoices.joined(separator: ", "))")
+        UsageError("unknown keyword \(Arguments.quoted(word)) in \"\(context)\"; valid: \(validChoices.joined(separator: ", "))")
     }
     public static func invalid(_ word: String, for keyword: String, expected: String) -> UsageError {
-        UsageError("invalid value \"\(word)\" for \"\(keyword)\": expected \(expected)")
+        UsageError("invalid value \(Arguments.quoted(word)) for \(Arguments.quoted(keyword)): expected \(expected)")
     }
     public static func missing(_ keyword: String, expected: String) -> UsageError {
         UsageError("\"\(keyword)\" needs a value: \(expected)")
@@ -31,7 +31,7 @@ public struct Arguments: Sendable {
     public private(set) var words: [String]
     public private(set) var index = 0
     /// What has been consumed so far, for error context ("link add vx0 type vxlan").
-    public var context: String { words[..<min(index, words.count)].joined(separator: " ") }
+    public var context: String { words[..<min(index, words.count)].map(Arguments.shortened).joined(separator: " ") }
 
     public init(_ words: [String]) { self.words = words }
 
@@ -119,20 +119,24 @@ public struct Arguments: Sendable {
         return v
     }
 
-    /// A word quoted for an error message: control characters escaped, and a long word cut to its first 32
-    /// characters followed by "…" (a 64 KiB word would otherwise fill the terminal).
-    public static func quoted(_ word: String) -> String {
+    /// A word quoted for an error message (`shortened`).
+    public static func quoted(_ word: String) -> String { "\"" + shortened(word) + "\"" }
+
+    /// A word as error messages show it: control characters escaped (\x00), and a word longer than 64 characters
+    /// cut to its first 32 followed by "…" (a 64 KiB word would otherwise fill the terminal).
+    public static func shortened(_ word: String) -> String {
         var out = ""
         var shown = 0
+        let cut = word.unicodeScalars.count > 64
         for ch in word.unicodeScalars {
-            if shown == 32 && word.unicodeScalars.count > 40 { out += "…"; break }
+            if cut && shown == 32 { out += "…"; break }
             switch ch.value {
             case 0..<0x20, 0x7f: out += "\\x" + String(ch.value, radix: 16).leftPad(2)
             default: out.unicodeScalars.append(ch)
             }
             shown += 1
         }
-        return "\"" + out + "\""
+        return out
     }
 }
 
