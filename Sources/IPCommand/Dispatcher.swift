@@ -42,6 +42,12 @@ public enum IPCommandRunner {
             try obj.run(&args, session)
         } catch let e as WireLengthError {
             throw tooLong(e, words: words)
+        } catch var e as UsageError {
+            // Whatever the message, a long word in it is shown cut (Arguments.shortened), not pages of it.
+            for w in Set(words) where w.unicodeScalars.count > 64 {
+                e.message = replacingAll(w, with: Arguments.shortened(w), in: e.message)
+            }
+            throw e
         }
     }
 
@@ -97,6 +103,38 @@ public enum IPCommandRunner {
         }
         return failures
     }
+}
+
+/// `text` with every occurrence of `word` replaced, in time linear in both (Knuth-Morris-Pratt over UTF-8: the words
+/// are up to megabytes of one repeated letter, where a naive search is quadratic). A valid UTF-8 word starts and
+/// ends on scalar boundaries, so so does every match.
+func replacingAll(_ word: String, with replacement: String, in text: String) -> String {
+    let p = Array(word.utf8), t = Array(text.utf8)
+    guard !p.isEmpty, t.count >= p.count else { return text }
+    var fail = [Int](repeating: 0, count: p.count)
+    var k = 0
+    for i in 1..<p.count {
+        while k > 0 && p[i] != p[k] { k = fail[k - 1] }
+        if p[i] == p[k] { k += 1 }
+        fail[i] = k
+    }
+    var out: [UInt8] = []
+    out.reserveCapacity(t.count)
+    var copied = 0
+    k = 0
+    for i in 0..<t.count {
+        while k > 0 && t[i] != p[k] { k = fail[k - 1] }
+        if t[i] == p[k] { k += 1 }
+        if k == p.count {
+            out += t[copied..<(i + 1 - p.count)]
+            out += replacement.utf8
+            copied = i + 1
+            k = 0
+        }
+    }
+    if copied == 0 { return text }
+    out += t[copied...]
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// One batch line's bytes as text: refused when it holds a NUL (a C string, so iproute2, would end there) or is not
