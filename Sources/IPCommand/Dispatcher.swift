@@ -44,7 +44,8 @@ public enum IPCommandRunner {
             throw tooLong(e, words: words)
         } catch var e as UsageError {
             // Whatever the message, a long word in it is shown cut (Arguments.shortened), not pages of it.
-            for w in Set(words) where w.unicodeScalars.count > 64 {
+            // Longest first: a shorter long word may be part of a longer one, which must be found whole.
+            for w in Set(words).sorted(by: { $0.utf8.count > $1.utf8.count }) where w.unicodeScalars.count > 64 {
                 e.message = replacingAll(w, with: Arguments.shortened(w), in: e.message)
             }
             throw e

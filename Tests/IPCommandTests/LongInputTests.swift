@@ -113,6 +113,21 @@ struct LongInputTests {
         #expect(k2.sent.isEmpty)
     }
 
+    @Test("any usage error shows a long word cut, however the message was built")
+    func usageErrorsShowLongWordsCut() {
+        let word = Self.long("z", 40_000)
+        let (message, k) = Self.failure(["link", "add", "x0", "type", "kind0", word])
+        #expect(message == "link kind \"kind0\" takes no options here (got \"\(Self.shown("z"))\"); kinds with options: "
+                + LinkKinds.all.map { $0.kind }.joined(separator: ", "))
+        #expect(k.sent.isEmpty)
+        // A long word that is part of a longer one: each is still shown cut.
+        let (nested, _) = Self.failure(["link", "add", "x0", "type", Self.long("z", 43_000), "", Self.long("z", 23_000)])
+        #expect(nested == "link kind \"\(Self.shown("z"))\" takes no options here (got \"\"); kinds with options: "
+                + LinkKinds.all.map { $0.kind }.joined(separator: ", "))
+        let (unknown, _) = Self.failure(["route", "add", "10.9.0.0/24", "nexthop", "via", "10.0.0.2", word])
+        #expect(unknown?.contains(Self.shown("z")) == true && unknown?.contains(Self.long("z", 65)) == false, "\(unknown?.prefix(200) ?? "")")
+    }
+
     @Test("a multipath route whose nexthops overflow rtnh_len or RTA_MULTIPATH is refused, not trapped")
     func multipathTooLong() {
         let oneHop = "route add 10.9.0.0/24 nexthop" + String(repeating: " via 10.0.0.2", count: 9_000)
