@@ -135,7 +135,7 @@ public enum LinkCommand {
             if !data.bytes.isEmpty || data.overflow != nil { li.nested(IFLA_INFO_DATA, data) }
         }
         let msg = try RTMessage.link(RTM_NEWLINK, flags: flags, header: g.header, attributes: g.attributes)
-        try session.submit(NetlinkRequest(msg, operation: "link add \(name) type \(kind)"))
+        try session.submit(NetlinkRequest(msg, operation: "link add \(name) type \(Arguments.shortened(kind))"))
         session.forget(name: name)
     }
 
