@@ -100,7 +100,8 @@ struct Isthmus: ParsableCommand {
             if batch == "-" {
                 bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
             } else {
-                guard let d = FileManager.default.contents(atPath: batch) else {
+                // A FileHandle reads pipes too (`-batch /dev/stdin`, `-batch <(...)`), as ip -batch does.
+                guard let h = FileHandle(forReadingAtPath: batch), let d = try? h.readToEnd() ?? Data() else {
                     throw ValidationError("-batch: cannot read \"\(batch)\"")
                 }
                 bytes = Array(d)

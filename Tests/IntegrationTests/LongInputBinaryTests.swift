@@ -50,4 +50,13 @@ struct LongInputBinaryTests {
         #expect(r.status == 2)
         #expect(r.stderr == "isthmus: argument \"\(String(repeating: "k", count: 32))…\" is wrong: too long (70000 bytes): a netlink attribute holds at most 65531 bytes\n")
     }
+
+    @Test("isthmus -batch /dev/stdin reads the pipe (the batch is read as bytes through a file handle)")
+    func batchFromPipe() throws {
+        // The shell writes into the pipe, so a binary that stops reading costs the writer, not this process, a SIGPIPE.
+        let bin = try #require(Host.isthmusBinary)
+        let r = try Host.run(["sh", "-c", "{ printf 'link show dev '; head -c 70000 /dev/zero | tr '\\0' d; echo; } | '\(bin)' -batch /dev/stdin >/dev/null"])
+        #expect(r.status == 1, "\(r.output.prefix(300))")
+        #expect(r.output == "isthmus: /dev/stdin:1: argument \"\(String(repeating: "d", count: 32))…\" is wrong: \"dev\" not a valid ifname (70000 bytes; at most 15)\n")
+    }
 }
