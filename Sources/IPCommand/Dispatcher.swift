@@ -45,7 +45,28 @@ public enum IPCommandRunner {
             throw UsageError.unknown(word, in: "", validChoices: objectNames)
         }
         if isHelpRequest(words) { throw HelpRequested(obj.usage) }
-        try obj.run(&args, session)
+        do {
+            try obj.run(&args, session)
+        } catch let e as WireLengthError {
+            throw tooLong(e, words: words)
+        } catch var e as UsageError {
+            // Whatever the message, a long word in it is shown cut (Arguments.shortened), not pages of it.
+            // Longest first: a shorter long word may be part of a longer one, which must be found whole.
+            for w in Set(words).sorted(by: { $0.utf8.count > $1.utf8.count }) where w.unicodeScalars.count > 64 {
+                e.message = replacingAll(w, with: Arguments.shortened(w), in: e.message)
+            }
+            throw e
+        }
+    }
+
+    /// A request that could not be encoded, explained in terms of the command line: the word too long for a netlink
+    /// attribute (a string's NUL counts) when there is one, else the request as a whole. Nothing was sent.
+    static func tooLong(_ e: WireLengthError, words: [String]) -> UsageError {
+        if let word = words.max(by: { $0.utf8.count < $1.utf8.count }), word.utf8.count + 1 >= e.length,
+           e.attributeType != nil {
+            return UsageError.wrong(word, "too long (\(word.utf8.count) bytes): a netlink attribute holds at most \(e.limit) bytes")
+        }
+        return UsageError("the request is too long to send: \(e)")
     }
 
     /// `OBJECT help`, `OBJECT VERB help`, or `-h`/`--help` last on an object's line: the words ask for the object's
@@ -64,15 +85,21 @@ public enum IPCommandRunner {
     /// Runs a batch of lines over one netlink socket, like `ip -batch`: mutating requests are pipelined,
     /// many per sendmsg. Returns the number of failed commands. Without -force the first failure stops the batch.
     public static func runBatch(_ text: String, file: String, session: Session, report: (String) -> Void) -> Int {
+        runBatch(bytes: Array(text.utf8), file: file, session: session, report: report)
+    }
+
+    /// `runBatch` over the file's bytes: a line (ending at "\n"; a "\r" before it is whitespace) that holds a NUL
+    /// or is not UTF-8 is a failed command naming where, as iproute2 cannot take such a line as written either.
+    public static func runBatch(bytes: [UInt8], file: String, session: Session, report: (String) -> Void) -> Int {
         session.pipelining = true
         var failures = 0
         var lineNo = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNo += 1
             let location = "\(file):\(lineNo)"
             session.location = location
             do {
-                let words = try splitCommandLine(String(line))
+                let words = try splitCommandLine(try batchLine(raw))
                 if words.isEmpty { continue }
                 try run(words, session: session)
             } catch {
@@ -91,6 +118,59 @@ public enum IPCommandRunner {
         }
         return failures
     }
+}
+
+/// `text` with every occurrence of `word` replaced, in time linear in both (Knuth-Morris-Pratt over UTF-8: the words
+/// are up to megabytes of one repeated letter, where a naive search is quadratic). A valid UTF-8 word starts and
+/// ends on scalar boundaries, so so does every match.
+func replacingAll(_ word: String, with replacement: String, in text: String) -> String {
+    let p = Array(word.utf8), t = Array(text.utf8)
+    guard !p.isEmpty, t.count >= p.count else { return text }
+    var fail = [Int](repeating: 0, count: p.count)
+    var k = 0
+    for i in 1..<p.count {
+        while k > 0 && p[i] != p[k] { k = fail[k - 1] }
+        if p[i] == p[k] { k += 1 }
+        fail[i] = k
+    }
+    var out: [UInt8] = []
+    out.reserveCapacity(t.count)
+    var copied = 0
+    k = 0
+    for i in 0..<t.count {
+        while k > 0 && t[i] != p[k] { k = fail[k - 1] }
+        if t[i] == p[k] { k += 1 }
+        if k == p.count {
+            out += t[copied..<(i + 1 - p.count)]
+            out += replacement.utf8
+            copied = i + 1
+            k = 0
+        }
+    }
+    if copied == 0 { return text }
+    out += t[copied...]
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// One batch line's bytes as text: refused when it holds a NUL (a C string, so iproute2, would end there) or is not
+/// UTF-8, naming the column (1-based byte offset).
+func batchLine(_ raw: ArraySlice<UInt8>) throws -> String {
+    if let nul = raw.firstIndex(of: 0) {
+        throw UsageError("the line holds a NUL byte at column \(nul - raw.startIndex + 1)")
+    }
+    guard let line = String(validating: raw, as: UTF8.self) else {
+        var valid = raw.startIndex
+        var it = raw.makeIterator()
+        var decoder = UTF8()
+        decoding: while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let c): valid += UTF8.width(c)
+            case .emptyInput, .error: break decoding
+            }
+        }
+        throw UsageError("the line is not UTF-8 text (column \(valid - raw.startIndex + 1))")
+    }
+    return line
 }
 
 /// Helpers shared by object commands.

@@ -99,13 +99,14 @@ public final class Session {
     /// Interface index for a name; queued requests are flushed first when the name is not known yet.
     public func ifindex(_ name: String) throws -> Int32 {
         if let i = indexByName[name] { return i }
+        try Session.checkDeviceName(name)
         try flush()
         var h = IfInfoHeader()
         h.index = 0
         var w = AttributeWriter()
         w.string(IFLA_IFNAME, name)
         w.u32(IFLA_EXT_MASK, UInt32(RTEXT_FILTER_SKIP_STATS))
-        let msg = RTMessage.link(RTM_GETLINK, flags: .request, header: h, attributes: w)
+        let msg = try RTMessage.link(RTM_GETLINK, flags: .request, header: h, attributes: w)
         do {
             let replies = try rtnl().request(msg, operation: "RTM_GETLINK \(name)")
             guard let r = replies.first, let l = try? LinkMessage(r) else {
@@ -118,11 +119,18 @@ public final class Session {
         }
     }
 
+    /// Refuses, before any request, a name no device can have (`Arguments.isInterfaceName`): iproute2's
+    /// "Cannot find device" wording, then why.
+    static func checkDeviceName(_ name: String) throws {
+        guard !Arguments.isInterfaceName(name) else { return }
+        throw UsageError("cannot find device \(Arguments.quoted(name)): not a valid interface name (\(Arguments.whyNotInterfaceName(name)))")
+    }
+
     /// Interface name for an index (nil when it is gone), via a cached RTM_GETLINK.
     public func ifname(_ index: Int32) -> String? {
         if let n = indexByName.first(where: { $0.value == index })?.key { return n }
-        let msg = RTMessage.link(RTM_GETLINK, flags: .request, header: IfInfoHeader(index: index))
-        guard let r = try? rtnl().request(msg, operation: "RTM_GETLINK"), let m = r.first,
+        guard let msg = try? RTMessage.link(RTM_GETLINK, flags: .request, header: IfInfoHeader(index: index)),
+              let r = try? rtnl().request(msg, operation: "RTM_GETLINK"), let m = r.first,
               let l = try? LinkMessage(m), let n = l.name else { return nil }
         indexByName[n] = index
         return n

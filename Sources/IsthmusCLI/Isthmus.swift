@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import IPCommand
 import Netlink
 #if canImport(Glibc)
@@ -153,18 +154,18 @@ struct Isthmus: ParsableCommand {
         let session = Session(options: o)
         var failed = false
         if let batch {
-            let text: String
+            // Bytes, not text: a line that is not UTF-8 or holds a NUL is refused by the runner, naming its line.
+            let bytes: [UInt8]
             if batch == "-" {
-                var all = ""
-                while let line = readLine(strippingNewline: false) { all += line }
-                text = all
+                bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
             } else {
-                guard let t = try? String(contentsOfFile: batch, encoding: .utf8) else {
+                // A FileHandle reads pipes too (`-batch /dev/stdin`, `-batch <(...)`), as ip -batch does.
+                guard let h = FileHandle(forReadingAtPath: batch), let d = try? h.readToEnd() ?? Data() else {
                     throw ValidationError("-batch: cannot read \"\(batch)\"")
                 }
-                text = t
+                bytes = Array(d)
             }
-            let failures = IPCommandRunner.runBatch(text, file: batch == "-" ? "stdin" : batch, session: session) {
+            let failures = IPCommandRunner.runBatch(bytes: bytes, file: batch == "-" ? "stdin" : batch, session: session) {
                 FileHandleStderr.write("isthmus: \($0)\n")
             }
             failed = failures > 0

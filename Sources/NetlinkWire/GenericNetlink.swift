@@ -46,11 +46,12 @@ public struct GenericMessage: Sendable {
     }
 
     /// Builds a generic-netlink request: nlmsg_type = family, genlmsghdr, then attributes. Seq is set by the socket.
+    /// Throws `WireLengthError` when an attribute did not fit.
     public static func make(family: UInt16, command: UInt8, version: UInt8, flags: NetlinkFlags = .request,
-                            attributes: AttributeWriter = AttributeWriter()) -> NetlinkMessage {
+                            attributes: AttributeWriter = AttributeWriter()) throws -> NetlinkMessage {
         var h: [UInt8] = []
         GenericHeader(command: command, version: version).encode(into: &h)
-        return NetlinkMessage(type: family, flags: flags.rawValue, payload: h + attributes.bytes)
+        return try NetlinkMessage(type: family, flags: flags.rawValue, checkedPayload: h + attributes.encoded())
     }
 }
 
@@ -62,22 +63,22 @@ public enum GenericController {
     public static let version: UInt8 = 1
 
     /// CTRL_CMD_GETFAMILY for one family, by name (CTRL_ATTR_FAMILY_NAME, NUL-terminated).
-    public static func getFamily(named name: String) -> NetlinkMessage {
+    public static func getFamily(named name: String) throws -> NetlinkMessage {
         var w = AttributeWriter()
         w.string(CTRL_ATTR_FAMILY_NAME, name)
-        return GenericMessage.make(family: familyID, command: UInt8(CTRL_CMD_GETFAMILY), version: version, attributes: w)
+        return try GenericMessage.make(family: familyID, command: UInt8(CTRL_CMD_GETFAMILY), version: version, attributes: w)
     }
 
     /// CTRL_CMD_GETFAMILY for one family, by id (CTRL_ATTR_FAMILY_ID).
-    public static func getFamily(id: UInt16) -> NetlinkMessage {
+    public static func getFamily(id: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         w.u16(CTRL_ATTR_FAMILY_ID, id)
-        return GenericMessage.make(family: familyID, command: UInt8(CTRL_CMD_GETFAMILY), version: version, attributes: w)
+        return try GenericMessage.make(family: familyID, command: UInt8(CTRL_CMD_GETFAMILY), version: version, attributes: w)
     }
 
     /// CTRL_CMD_GETFAMILY without attributes, to be sent as a dump of every registered family.
-    public static func dumpFamilies() -> NetlinkMessage {
-        GenericMessage.make(family: familyID, command: UInt8(CTRL_CMD_GETFAMILY), version: version)
+    public static func dumpFamilies() throws -> NetlinkMessage {
+        try GenericMessage.make(family: familyID, command: UInt8(CTRL_CMD_GETFAMILY), version: version)
     }
 }
 
@@ -165,7 +166,7 @@ public struct GenericFamily: Equatable, Sendable {
 
     /// Encodes the family as the controller's CTRL_CMD_NEWFAMILY reply would (attribute order as in the kernel's
     /// ctrl_fill_info) — for fakes and tests.
-    public func replyMessage(seq: UInt32 = 0, pid: UInt32 = 0) -> NetlinkMessage {
+    public func replyMessage(seq: UInt32 = 0, pid: UInt32 = 0) throws -> NetlinkMessage {
         var w = AttributeWriter()
         w.string(CTRL_ATTR_FAMILY_NAME, name)
         w.u16(CTRL_ATTR_FAMILY_ID, id)
@@ -192,7 +193,7 @@ public struct GenericFamily: Equatable, Sendable {
                 }
             }
         }
-        var m = GenericMessage.make(family: GenericController.familyID, command: UInt8(CTRL_CMD_NEWFAMILY),
+        var m = try GenericMessage.make(family: GenericController.familyID, command: UInt8(CTRL_CMD_NEWFAMILY),
                                     version: 2, flags: [], attributes: w)
         m.seq = seq
         m.pid = pid

@@ -14,6 +14,14 @@ public struct NetlinkMessage: Equatable, Sendable {
 
     public static let headerLength = 16
 
+    /// A request built from encoded parts: throws `WireLengthError` when the payload does not fit nlmsg_len (u32).
+    public init(type: UInt16, flags: UInt16, checkedPayload payload: [UInt8]) throws {
+        guard payload.count <= WireLengthError.messageLimit else {
+            throw WireLengthError(attributeType: nil, length: payload.count, limit: WireLengthError.messageLimit)
+        }
+        self.init(type: type, flags: flags, payload: payload)
+    }
+
     /// Wire bytes, padded to NLMSG_ALIGNTO.
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []

@@ -25,7 +25,7 @@ public struct HostObserver {
         try session.flush()
         var w = AttributeWriter()
         w.u32(IFLA_EXT_MASK, UInt32(RTEXT_FILTER_SKIP_STATS))
-        let msg = RTMessage.link(RTM_GETLINK, flags: [], header: IfInfoHeader(), attributes: w)
+        let msg = try RTMessage.link(RTM_GETLINK, flags: [], header: IfInfoHeader(), attributes: w)
         let links = try session.rtnl().dump(msg, operation: "dump links").compactMap { m -> LinkMessage? in
             m.type == UInt16(RTM_NEWLINK) ? try? LinkMessage(m) : nil
         }
@@ -68,14 +68,14 @@ public struct HostObserver {
         if !interesting.isEmpty {
             var byIndex: [Int32: Int] = [:]
             for (k, o) in out.enumerated() where interesting.contains(o.name) { if let x = indexOf[o.name] { byIndex[x] = k } }
-            let amsg = RTMessage.address(RTM_GETADDR, flags: [], header: IfAddrHeader(family: 0))
+            let amsg = try RTMessage.address(RTM_GETADDR, flags: [], header: IfAddrHeader(family: 0))
             for m in try session.rtnl().dump(amsg, operation: "dump addresses") where m.type == UInt16(RTM_NEWADDR) {
                 guard let a = try? AddressMessage(m), let k = byIndex[Int32(bitPattern: a.header.index)], let ip = a.local,
                       HostConfiguration.isConfigured(addressFlags: a.flags, scope: a.header.scope) else { continue }
                 out[k].addresses.append("\(ip)/\(a.header.prefixLength)")
             }
             for family in [UInt8(AF_INET), UInt8(AF_INET6)] {
-                let rmsg = RTMessage.route(RTM_GETROUTE, flags: [], header: RouteHeader(family: family))
+                let rmsg = try RTMessage.route(RTM_GETROUTE, flags: [], header: RouteHeader(family: family))
                 for m in try session.rtnl().dump(rmsg, operation: "dump routes") where m.type == UInt16(RTM_NEWROUTE) {
                     guard let r = try? RouteMessage(m),
                           HostConfiguration.isConfigured(routeProtocol: r.header.proto, table: r.table, type: r.header.type,
@@ -88,7 +88,7 @@ public struct HostObserver {
                                                                       metric: r.priority, ipv6: v6))
                 }
             }
-            let nmsg = RTMessage.neighbour(RTM_GETNEIGH, flags: [], header: NeighbourHeader(family: UInt8(AF_BRIDGE)))
+            let nmsg = try RTMessage.neighbour(RTM_GETNEIGH, flags: [], header: NeighbourHeader(family: UInt8(AF_BRIDGE)))
             for m in try session.rtnl().dump(nmsg, operation: "dump fdb") where m.type == UInt16(RTM_NEWNEIGH) {
                 guard let n = try? NeighbourMessage(m), let k = byIndex[n.header.ifindex], let dst = n.destination,
                       n.linkLayerAddress == [0, 0, 0, 0, 0, 0] else { continue }

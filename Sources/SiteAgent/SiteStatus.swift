@@ -62,7 +62,7 @@ public struct SiteStatus {
     static func linkCounters(_ name: String, _ session: Session) throws -> [(String, UInt64)] {
         var w = AttributeWriter()
         w.string(IFLA_IFNAME, name)
-        let msg = RTMessage.link(RTM_GETLINK, flags: .request, header: IfInfoHeader(), attributes: w)
+        let msg = try RTMessage.link(RTM_GETLINK, flags: .request, header: IfInfoHeader(), attributes: w)
         guard let m = try session.rtnl().request(msg, operation: "RTM_GETLINK \(name)").first, let l = try? LinkMessage(m),
               let s = l.attributes.first(IFLA_STATS64)?.data, s.count >= 32 else { return [] }
         func u64(_ i: Int) -> UInt64 {

@@ -34,7 +34,7 @@ struct AddressRouteNeighFDBTests {
         w.string(IFLA_QDISC, "noqueue")
         w.raw(IFLA_ADDRESS, name == "lo" ? [0, 0, 0, 0, 0, 0] : [0x02, 0, 0, 0, 0, UInt8(index)])
         w.raw(IFLA_BROADCAST, name == "lo" ? [0, 0, 0, 0, 0, 0] : [0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
-        return RTMessage.link(RTM_NEWLINK, flags: [.multi], header: IfInfoHeader(type: type, index: index, flags: flags), attributes: w)
+        return try! RTMessage.link(RTM_NEWLINK, flags: [.multi], header: IfInfoHeader(type: type, index: index, flags: flags), attributes: w)
     }
 
     static func addressMessage(family: Int32, _ local: String, _ plen: UInt8, index: UInt32, scope: rt_scope_t = RT_SCOPE_UNIVERSE,
@@ -48,7 +48,7 @@ struct AddressRouteNeighFDBTests {
         w.u32(IFA_FLAGS, flags)
         w.raw(IFA_CACHEINFO, AddressCacheInfo(preferred: AddressCacheInfo.forever, valid: AddressCacheInfo.forever, created: 100, updated: 100).bytes)
         let h = IfAddrHeader(family: UInt8(family), prefixLength: plen, flags: UInt8(truncatingIfNeeded: flags), scope: UInt8(scope.rawValue), index: index)
-        return RTMessage.address(RTM_NEWADDR, flags: [.multi], header: h, attributes: w)
+        return try! RTMessage.address(RTM_NEWADDR, flags: [.multi], header: h, attributes: w)
     }
 
     static let addresses: [NetlinkMessage] = [
@@ -70,7 +70,7 @@ struct AddressRouteNeighFDBTests {
         if let oif { w.u32(RTA_OIF.rawValue, oif) }
         let h = RouteHeader(family: UInt8(AF_INET), dstLength: len, table: UInt8(table < 256 ? table : 0),
                             proto: UInt8(proto), scope: UInt8(scope.rawValue), type: UInt8(RTN_UNICAST))
-        return RTMessage.route(RTM_NEWROUTE, flags: [.multi], header: h, attributes: w)
+        return try! RTMessage.route(RTM_NEWROUTE, flags: [.multi], header: h, attributes: w)
     }
 
     static let routes: [NetlinkMessage] = [
@@ -88,7 +88,7 @@ struct AddressRouteNeighFDBTests {
         if let vni { w.u32(NDA_VNI, vni) }
         if let master { w.u32(NDA_MASTER, master) }
         let h = NeighbourHeader(family: UInt8(AF_BRIDGE), ifindex: index, state: UInt16(state), flags: UInt8(flags))
-        return RTMessage.neighbour(RTM_NEWNEIGH, flags: [.multi], header: h, attributes: w)
+        return try! RTMessage.neighbour(RTM_NEWNEIGH, flags: [.multi], header: h, attributes: w)
     }
 
     static let fdb: [NetlinkMessage] = [
@@ -102,14 +102,14 @@ struct AddressRouteNeighFDBTests {
         var w = AttributeWriter()
         w.raw(NDA_DST, IPAddress("10.0.0.5")!.bytes)
         w.raw(NDA_LLADDR, [0x02, 0, 0, 0, 0, 0x0a])
-        let a = RTMessage.neighbour(RTM_NEWNEIGH, flags: [.multi], header: NeighbourHeader(family: UInt8(AF_INET), ifindex: 2, state: UInt16(NUD_STALE), flags: UInt8(NTF_ROUTER)), attributes: w)
+        let a = try! RTMessage.neighbour(RTM_NEWNEIGH, flags: [.multi], header: NeighbourHeader(family: UInt8(AF_INET), ifindex: 2, state: UInt16(NUD_STALE), flags: UInt8(NTF_ROUTER)), attributes: w)
         var w2 = AttributeWriter()
         w2.raw(NDA_DST, IPAddress("10.0.0.3")!.bytes)
-        let b = RTMessage.neighbour(RTM_NEWNEIGH, flags: [.multi], header: NeighbourHeader(family: UInt8(AF_INET), ifindex: 2, state: UInt16(NUD_INCOMPLETE)), attributes: w2)
+        let b = try! RTMessage.neighbour(RTM_NEWNEIGH, flags: [.multi], header: NeighbourHeader(family: UInt8(AF_INET), ifindex: 2, state: UInt16(NUD_INCOMPLETE)), attributes: w2)
         var w3 = AttributeWriter()
         w3.raw(NDA_DST, IPAddress("10.0.0.9")!.bytes)
         w3.raw(NDA_LLADDR, [0x02, 0, 0, 0, 0, 0x09])
-        let c = RTMessage.neighbour(RTM_NEWNEIGH, flags: [.multi], header: NeighbourHeader(family: UInt8(AF_INET), ifindex: 2, state: UInt16(NUD_NOARP)), attributes: w3)
+        let c = try! RTMessage.neighbour(RTM_NEWNEIGH, flags: [.multi], header: NeighbourHeader(family: UInt8(AF_INET), ifindex: 2, state: UInt16(NUD_NOARP)), attributes: w3)
         return [a, b, c]
     }()
 

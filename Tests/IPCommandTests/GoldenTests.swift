@@ -67,7 +67,7 @@ func goldenTransport(_ f: GoldenFixture) -> (FakeNetlink, FakeNetlink) {
         guard let name, let index = f.links[name] else { throw NetlinkError(operation: "RTM_GETLINK", errno: ENODEV) }
         var w = AttributeWriter()
         w.string(IFLA_IFNAME, name)
-        return [RTMessage.link(RTM_NEWLINK, flags: [], header: IfInfoHeader(index: index), attributes: w)]
+        return [try RTMessage.link(RTM_NEWLINK, flags: [], header: IfInfoHeader(index: index), attributes: w)]
     }
     let generic = FakeNetlink { m in
         guard m.type == UInt16(GENL_ID_CTRL) else { return [] }
@@ -81,7 +81,7 @@ func goldenTransport(_ f: GoldenFixture) -> (FakeNetlink, FakeNetlink) {
         w.u32(CTRL_ATTR_VERSION, 1)
         w.u32(CTRL_ATTR_HDRSIZE, 0)
         w.u32(CTRL_ATTR_MAXATTR, 32)
-        return [RTMessage.make(GENL_ID_CTRL, flags: [], header: [UInt8(CTRL_CMD_NEWFAMILY), 2, 0, 0], attributes: w)]
+        return [try RTMessage.make(GENL_ID_CTRL, flags: [], header: [UInt8(CTRL_CMD_NEWFAMILY), 2, 0, 0], attributes: w)]
     }
     return (route, generic)
 }

@@ -18,7 +18,7 @@ struct L2TPCommandTests {
         FakeNetlink { m in
             if m.type == UInt16(GENL_ID_CTRL) {
                 guard family else { throw NetlinkError(operation: "CTRL_CMD_GETFAMILY l2tp", errno: ENOENT) }
-                return [GenericFamily(id: 32, name: "l2tp", version: 1, maxAttribute: 35).replyMessage()]
+                return [try GenericFamily(id: 32, name: "l2tp", version: 1, maxAttribute: 35).replyMessage()]
             }
             let g = try GenericMessage(m)
             try onRequest(g)

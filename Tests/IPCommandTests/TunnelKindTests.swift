@@ -29,7 +29,7 @@ struct TunnelKindTests {
                     li.string(IFLA_INFO_KIND, l.kind)
                     li.raw(IFLA_INFO_DATA, l.data)
                 }
-                return RTMessage.link(RTM_NEWLINK, flags: [], header: IfInfoHeader(type: UInt16(l.type), index: l.index), attributes: w)
+                return try! RTMessage.link(RTM_NEWLINK, flags: [], header: IfInfoHeader(type: UInt16(l.type), index: l.index), attributes: w)
             }
         }
         func session(_ o: Options = Options()) -> Session { Session(options: o) { _, _ in self.fake } }

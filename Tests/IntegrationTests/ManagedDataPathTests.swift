@@ -274,7 +274,7 @@ struct ManagedDataPathKernelRequestTests {
         let reply = stats
         let genl = FakeNetlink { m in
             guard Self.command(m) == .sessionGet else { return [] }
-            return [L2TPNetlink.sessionReply(L2TPSessionConfig(tunnelID: 5, sessionID: 50, peerSessionID: 60, stats: reply), family: 32)]
+            return [try! L2TPNetlink.sessionReply(L2TPSessionConfig(tunnelID: 5, sessionID: 50, peerSessionID: 60, stats: reply), family: 32)]
         }
         let route = FakeNetlink()
         let dp = KernelL2TPDataPath(client: L2TPClient(transport: genl, family: Self.family), route: route)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora Fuzz/corpus/decoder and Fuzz/corpus/offload (run once; its output is committed).
+"""Writes the seed corpora Fuzz/corpus/decoder, offload and ipcommand (run once; its output is committed).
 
 Seeds are small valid inputs for every configuration the targets know, plus edge cases. The input layouts are
-described at the top of Fuzz/decoder.swift and Fuzz/offload.swift; the decoder configuration numbers below must
+described at the top of Fuzz/decoder.swift, Fuzz/offload.swift and Fuzz/ipcommand.swift; the decoder configuration numbers below must
 match the `configurations` table there.
 
     Tools/fuzz/make-seeds.py [--out DIR]     (default: Fuzz/corpus next to this script's repository)
@@ -326,13 +326,92 @@ def offload_seeds():
         + ethernet(ip_packet(bytes(300), 6, frag=0x2000)))
     return s
 
+# ---------------------------------------------------------------- ipcommand seeds: [mode] + words or a batch file
+
+ARGV, BATCH = 0, 1
+JSON, DETAILS, FORCE = 2, 4, 8
+
+
+def ipcommand_seeds():
+    """Command lines for every object (mode byte, then words separated by NUL), batch files, and long and hostile
+    words: 15 to 70,000 bytes where an interface name, an alias, a link kind or an address label goes, NULs,
+    invalid UTF-8, CRLF."""
+    s = {}
+
+    def argv(name, line, mode=ARGV):
+        words = line if isinstance(line, list) else line.split(" ")
+        s[f"argv-{name}"] = bytes([mode]) + b"\0".join(w if isinstance(w, bytes) else w.encode() for w in words)
+
+    def batch(name, text: bytes, mode=BATCH):
+        s[f"batch-{name}"] = bytes([mode]) + text
+
+    for name, line in [
+        ("link-show", "link show"), ("link-show-dev", "link show dev lo"), ("link-show-json", "link show eth0"),
+        ("link-add-vxlan", "link add vx1 type vxlan id 100 dstport 4789 remote 192.0.2.2 local 192.0.2.1 dev eth0 ttl 64"),
+        ("link-add-veth", "link add v0 mtu 1400 type veth peer name v1 address 02:00:00:00:00:01"),
+        ("link-add-bridge", "link add br1 type bridge vlan_filtering 1 stp_state 0"),
+        ("link-add-gretap", "link add g0 type gretap remote 192.0.2.2 local 192.0.2.1 key 7 csum"),
+        ("link-add-macvlan", "link add link eth0 name mv0 type macvlan mode bridge"),
+        ("link-set", "link set dev eth0 up mtu 9000 master br0 alias uplink txqueuelen 1000"),
+        ("link-set-type", "link set vx0 type vxlan ttl 10"),
+        ("link-del-group", "link delete group 5"),
+        ("addr-add", "address add 10.0.0.1/24 broadcast + dev eth0 label eth0:1 valid_lft 100 preferred_lft 50"),
+        ("addr-add6", "address add 2001:db8::1/64 dev eth0 nodad"),
+        ("addr-flush", "address flush dev eth0"),
+        ("route-add", "route add 10.9.0.0/16 via 10.0.0.2 dev eth0 metric 10 mtu lock 1400 congctl cubic table 100"),
+        ("route-multipath", "route add default nexthop via 10.0.0.2 dev eth0 weight 2 nexthop via 10.0.0.3 dev br0"),
+        ("route-get", "route get 10.9.0.1 from 10.0.0.1 oif eth0"),
+        ("neigh-add", "neighbour add 10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0 nud permanent"),
+        ("fdb-append", "fdb append 00:00:00:00:00:00 dev vx0 dst 192.0.2.2 port 4789 vni 100 self"),
+        ("l2tp-tunnel", "l2tp add tunnel tunnel_id 1 peer_tunnel_id 2 encap udp local 192.0.2.1 remote 192.0.2.2 udp_sport 1701 udp_dport 1701"),
+        ("l2tp-session", "l2tp add session name l2tpeth0 tunnel_id 1 session_id 10 peer_session_id 20 cookie 0011223344556677"),
+        ("tunnel-add", "tunnel add gre1 mode gre remote 192.0.2.2 local 192.0.2.1 ttl 64 key 5"),
+        ("tunnel-6rd", "tunnel 6rd dev sit1 6rd-prefix 2001:db8::/32"),
+        ("mtu", "mtu vxlan underlay 1500"),
+    ]:
+        argv(name, line)
+    argv("link-show-json-details", "link show", mode=ARGV | JSON | DETAILS)
+
+    # Long words where each kind of value goes: 15 and 16 bytes (IFNAMSIZ), 255 and 256 (IFALIASZ), and past the
+    # 65,531 bytes a netlink attribute holds.
+    for n in (15, 16):
+        argv(f"name-{n}", ["link", "add", "name", "n" * n, "type", "veth", "peer", "name", "p" * n])
+        argv(f"master-{n}", ["link", "set", "eth0", "master", "m" * n])
+    for n in (255, 256):
+        argv(f"alias-{n}", ["link", "set", "lo", "alias", "b" * n])
+    argv("dev-65531", ["link", "show", "dev", "a" * 65_531])
+    argv("kind-65531", ["link", "add", "x0", "type", "k" * 65_531])
+    argv("label-70000", ["address", "add", "10.0.0.1/24", "dev", "eth0", "label", "l" * 70_000])
+    argv("congctl-65530", ["route", "add", "10.9.0.0/16", "dev", "eth0", "congctl", "c" * 65_530])
+    argv("multipath-vias", ["route", "add", "10.9.0.0/16", "nexthop"] + ["via", "10.0.0.2"] * 2000)
+    argv("mac-long", ["link", "set", "lo", "address", ":".join(["ab"] * 3000)])
+    argv("cookie-long", ["l2tp", "add", "session", "tunnel_id", "1", "session_id", "2", "peer_session_id", "3",
+                         "cookie", "00" * 5000])
+    # Numbers too big for their field.
+    argv("mtu-huge", "link set lo mtu 99999999999999999999999999")
+    argv("metric-huge", "route add 10.9.0.0/24 dev lo metric 0x1ffffffffffffffff")
+    argv("weight-huge", "route add 10.9.0.0/24 nexthop via 10.0.0.2 weight 4294967297")
+    # Hostile bytes: a NUL inside a word, invalid UTF-8, an empty word.
+    argv("nul-in-name", [b"link", b"show", b"dev", b"l\0o"])
+    argv("invalid-utf8", [b"link", b"set", b"dev", b"\xff\xfe\x80", b"alias", b"\xc3"])
+    argv("empty-words", ["link", "", "set", "", "lo"])
+
+    batch("plain", b"link set dev lo up\naddress add 10.0.0.1/24 dev eth0\nroute add default via 10.0.0.2\n")
+    batch("crlf", b"link show dev lo\r\nlink set lo down\r\n# comment\r\n")
+    batch("quotes", b"link set lo alias \"two words\"\nlink set lo alias 'unterminated\n")
+    batch("nul", b"link show dev l\0o\nlink show lo\n", mode=BATCH | FORCE)
+    batch("invalid-utf8", b"link show \xff\xfe\nlink show lo\n", mode=BATCH | FORCE)
+    batch("long-line", b"link show dev " + b"c" * 70_000 + b"\nlink set lo up\n", mode=BATCH | FORCE)
+    batch("long-alias", b"link set lo alias " + b"b" * 66_000 + b"\n")
+    return s
+
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(here, "..", "..", "Fuzz", "corpus"))
     out = os.path.normpath(ap.parse_args().out)
-    for target, seeds in [("decoder", decoder_seeds()), ("offload", offload_seeds())]:
+    for target, seeds in [("decoder", decoder_seeds()), ("offload", offload_seeds()), ("ipcommand", ipcommand_seeds())]:
         d = os.path.join(out, target)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)

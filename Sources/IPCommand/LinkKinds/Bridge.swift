@@ -59,7 +59,7 @@ public enum VethKind: LinkKind {
         g.header.encode(into: &peer)
         var attrs = g.attributes
         if let name = g.name ?? g.dev { attrs.string(IFLA_IFNAME, name) }
-        peer += attrs.bytes
+        peer += try attrs.encoded()
         w.raw(VETH_INFO_PEER, peer)
     }
 }

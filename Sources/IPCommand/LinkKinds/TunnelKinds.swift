@@ -180,7 +180,7 @@ struct TunnelParameters: Equatable, Sendable {
 
     /// Underlay device index for `dev NAME`.
     static func device(_ args: inout Arguments, _ keyword: String, _ session: Session) throws -> UInt32 {
-        let d = try args.value(for: keyword, expected: "the underlay interface name")
+        let d = try args.interfaceName(for: keyword, expected: "the underlay interface name")
         return UInt32(bitPattern: try session.ifindex(d))
     }
 }
@@ -337,11 +337,12 @@ enum TunnelDescribe {
 enum TunnelLookup {
     /// RTM_GETLINK by name; the link's kind and IFLA_INFO_DATA.
     static func current(named name: String, session: Session) throws -> (index: Int32, kind: String, data: [Attribute]) {
+        try Session.checkDeviceName(name)
         try session.flush()
         var w = AttributeWriter()
         w.string(IFLA_IFNAME, name)
         w.u32(IFLA_EXT_MASK, UInt32(RTEXT_FILTER_SKIP_STATS))
-        let msg = RTMessage.link(RTM_GETLINK, flags: .request, header: IfInfoHeader(), attributes: w)
+        let msg = try RTMessage.link(RTM_GETLINK, flags: .request, header: IfInfoHeader(), attributes: w)
         let replies: [NetlinkMessage]
         do {
             replies = try session.rtnl().request(msg, operation: "RTM_GETLINK \(name)")

@@ -97,7 +97,7 @@ public enum AddressCommand {
                 header.scope = try RTNames.scope(try args.value(for: word, expected: RTNames.scopeExpected), for: word)
                 scoped = true
             case "dev":
-                dev = try args.value(for: word, expected: "an interface name")
+                dev = try args.interfaceName(for: word)
             case "label":
                 let l = try args.value(for: word, expected: "a label such as eth0:1")
                 w.string(IFA_LABEL, l)
@@ -170,7 +170,7 @@ public enum AddressCommand {
         if ifaFlags & UInt32(IFA_F_MCAUTOJOIN) != 0 {
             guard let local, let a = local.ipAddress, a.isMulticast else { throw UsageError("autojoin needs a multicast address") }
         }
-        let msg = RTMessage.address(type, flags: flags, header: header, attributes: w)
+        let msg = try RTMessage.address(type, flags: flags, header: header, attributes: w)
         try session.submit(NetlinkRequest(msg, operation: command))
     }
 
@@ -237,13 +237,13 @@ public enum AddressCommand {
             case "up": filter.up = true
             case "label": filter.label = try args.value(for: word, expected: "a label pattern")
             case "master":
-                let v = try args.value(for: word, expected: "an interface name")
+                let v = try args.interfaceName(for: word)
                 filter.master = try session.ifindex(v)
             case "help": throw UsageError(usage)
             default:
                 if applyFlagFilter(word, &filter) { continue }
                 var name = word
-                if word == "dev" { name = try args.value(for: "dev", expected: "an interface name") }
+                if word == "dev" { name = try args.interfaceName(for: "dev") }
                 if dev != nil {
                     throw args.unknown(word, validChoices: listKeywords + flagTable.map(\.name) + ["primary", "dynamic"])
                 }
@@ -341,12 +341,12 @@ public enum AddressCommand {
         guard !addrs.isEmpty else { return }
         // Secondaries first: deleting a primary IPv4 address also removes its secondaries.
         let ordered = addrs.filter { $0.flags & UInt32(IFA_F_SECONDARY) != 0 } + addrs.filter { $0.flags & UInt32(IFA_F_SECONDARY) == 0 }
-        let requests = ordered.map { a -> NetlinkRequest in
+        let requests = try ordered.map { a -> NetlinkRequest in
             var h: [UInt8] = []
             a.header.encode(into: &h)
             var w = AttributeWriter()
             for attr in a.attributes { w.raw(attr.type, attr.data, flags: attr.nested ? UInt16(NLA_F_NESTED) : 0) }
-            let m = RTMessage.make(RTM_DELADDR, flags: [], header: h, attributes: w)
+            let m = try RTMessage.make(RTM_DELADDR, flags: [], header: h, attributes: w)
             return NetlinkRequest(m, operation: "address flush \(a.local?.description ?? "?")")
         }
         let results = try session.rtnl().execute(requests, stopOnError: false)
@@ -651,7 +651,7 @@ enum RTDump {
         try session.flush()
         var w = AttributeWriter()
         w.u32(IFLA_EXT_MASK, UInt32(RTEXT_FILTER_SKIP_STATS))
-        let msg = RTMessage.link(RTM_GETLINK, flags: [], header: IfInfoHeader(), attributes: w)
+        let msg = try RTMessage.link(RTM_GETLINK, flags: [], header: IfInfoHeader(), attributes: w)
         var out: [LinkMessage] = []
         for r in try session.rtnl().dump(msg, operation: "dump links") where r.type == UInt16(RTM_NEWLINK) {
             guard let l = try? LinkMessage(r) else { continue }
@@ -664,7 +664,7 @@ enum RTDump {
     /// RTM_GETADDR dump of one family (0 = all); undecodable messages are skipped.
     static func addresses(_ session: Session, family: UInt8) throws -> [AddressMessage] {
         try session.flush()
-        let msg = RTMessage.address(RTM_GETADDR, flags: [], header: IfAddrHeader(family: family))
+        let msg = try RTMessage.address(RTM_GETADDR, flags: [], header: IfAddrHeader(family: family))
         return try session.rtnl().dump(msg, operation: "dump addresses").compactMap { r in
             r.type == UInt16(RTM_NEWADDR) ? try? AddressMessage(r) : nil
         }

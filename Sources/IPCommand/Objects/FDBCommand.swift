@@ -55,7 +55,7 @@ public enum FDBCommand {
         while let word = args.next() {
             let key = modifyKeywords.resolve(word)
             switch key {
-            case "dev": dev = try args.value(for: word, expected: "an interface name")
+            case "dev": dev = try args.interfaceName(for: word)
             case "dst":
                 let v = try args.value(for: word, expected: "a remote IP address")
                 if dst != nil { throw UsageError("duplicate \"dst\": \(v)") }
@@ -76,7 +76,7 @@ public enum FDBCommand {
                 let v = try args.value(for: k, expected: "a VNI 0-16777215")
                 guard let n = CNumber.parse(v, UInt32.self), n >> 24 == 0 else { throw UsageError.invalid(v, for: k, expected: "a VNI 0-16777215") }
                 if k == "vni" { vni = n } else { srcVNI = n }
-            case "via": via = try session.ifindex(try args.value(for: word, expected: "an interface name"))
+            case "via": via = try session.ifindex(try args.interfaceName(for: word))
             case "self": h.flags |= UInt8(NTF_SELF)
             case "master": h.flags |= UInt8(NTF_MASTER)
             case "router": h.flags |= UInt8(NTF_ROUTER)
@@ -119,7 +119,7 @@ public enum FDBCommand {
         if let srcVNI { w.u32(NDA_SRC_VNI, srcVNI) }
         if via != 0 { w.u32(NDA_IFINDEX, UInt32(bitPattern: via)) }
         h.ifindex = try session.ifindex(dev)
-        let msg = RTMessage.neighbour(type, flags: flags, header: h, attributes: w)
+        let msg = try RTMessage.neighbour(type, flags: flags, header: h, attributes: w)
         try session.submit(NetlinkRequest(msg, operation: command))
     }
 
@@ -145,8 +145,8 @@ public enum FDBCommand {
         var dynamicOnly = false
         while let word = args.next() {
             switch word {
-            case "brport", "dev": port = try args.value(for: word, expected: "a bridge port or device name")
-            case "br": bridge = try args.value(for: word, expected: "a bridge name")
+            case "brport", "dev": port = try args.interfaceName(for: word, expected: "a bridge port or device name")
+            case "br": bridge = try args.interfaceName(for: word, expected: "a bridge name")
             case "vlan":
                 if vlan != 0 { throw UsageError("duplicate \"vlan\"") }
                 let v = try args.value(for: word, expected: "a VLAN id")
@@ -168,7 +168,7 @@ public enum FDBCommand {
 
         try session.flush()
         let (names, masters, types) = try RTDump.linkTables(session)
-        let req = RTMessage.neighbour(RTM_GETNEIGH, flags: [], header: NeighbourHeader(family: UInt8(AF_BRIDGE)))
+        let req = try RTMessage.neighbour(RTM_GETNEIGH, flags: [], header: NeighbourHeader(family: UInt8(AF_BRIDGE)))
         for m in try session.rtnl().dump(req, operation: "dump fdb") {
             guard m.type == UInt16(RTM_NEWNEIGH), let n = try? NeighbourMessage(m) else { continue }
             let h = n.header

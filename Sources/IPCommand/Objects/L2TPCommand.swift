@@ -262,11 +262,7 @@ struct L2TPParameters {
             case "udp6_csum_tx": p.udp6ChecksumTX = try onOff(&args, word)
             case "udp6_csum_rx": p.udp6ChecksumRX = try onOff(&args, word)
             case "name":
-                let v = try args.value(for: word, expected: "an interface name")
-                guard validInterfaceName(v) else {
-                    throw UsageError.invalid(v, for: word, expected: "an interface name of 1 to 15 characters without '/', ':' or spaces")
-                }
-                p.ifname = v
+                p.ifname = try args.interfaceName(for: word)
             case "cookie": p.cookie = try cookie(&args, word)
             case "peer_cookie": p.peerCookie = try cookie(&args, word)
             case "l2spec_type":
@@ -368,12 +364,5 @@ struct L2TPParameters {
         if s.hasPrefix("0x") || s.hasPrefix("0X") { return T(s.dropFirst(2), radix: 16) }
         if s.count > 1 && s.hasPrefix("0") { return T(s.dropFirst(), radix: 8) }
         return T(s, radix: 10)
-    }
-
-    /// iproute2's check_ifname: 1 to IFNAMSIZ-1 bytes, no '/', ':' or whitespace.
-    static func validInterfaceName(_ s: String) -> Bool {
-        let b = Array(s.utf8)
-        guard !b.isEmpty, b.count < Int(IFNAMSIZ) else { return false }
-        return !b.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 == 32 || (9...13).contains($0) }
     }
 }

@@ -51,10 +51,9 @@ public enum LinkCommand {
             case "up": setFlag(Int32(IFF_UP.rawValue), true)
             case "down": setFlag(Int32(IFF_UP.rawValue), false)
             case "name":
-                g.name = try args.value(for: "name", expected: "an interface name")
-                try checkName(g.name!)
+                g.name = try args.interfaceName(for: "name")
             case "dev":
-                g.dev = try args.value(for: "dev", expected: "an interface name")
+                g.dev = try args.interfaceName(for: "dev")
             case "mtu": g.attributes.u32(IFLA_MTU, try args.integer(for: "mtu", UInt32.self))
             case "address":
                 let v = try args.value(for: "address", expected: "a link-layer address")
@@ -66,7 +65,7 @@ public enum LinkCommand {
                 g.attributes.raw(IFLA_BROADCAST, mac)
             case "txqueuelen", "qlen", "txqlen": g.attributes.u32(IFLA_TXQLEN, try args.integer(for: w, UInt32.self))
             case "master":
-                let m = try args.value(for: "master", expected: "a bridge or bond name")
+                let m = try args.interfaceName(for: "master", expected: "a bridge or bond name")
                 g.attributes.u32(IFLA_MASTER, UInt32(bitPattern: try session.ifindex(m)))
             case "nomaster": g.attributes.u32(IFLA_MASTER, 0)
             case "netns":
@@ -75,7 +74,7 @@ public enum LinkCommand {
                 else { g.attributes.u32(IFLA_NET_NS_FD, UInt32(bitPattern: try session.namespaceFD(ns))) }
                 if !isAdd { session.invalidateNames() }
             case "link":
-                let l = try args.value(for: "link", expected: "the parent interface name")
+                let l = try args.interfaceName(for: "link", expected: "the parent interface name")
                 g.attributes.u32(IFLA_LINK, UInt32(bitPattern: try session.ifindex(l)))
             case "group":
                 let v = try args.value(for: "group", expected: "a group number or \"default\"")
@@ -88,7 +87,13 @@ public enum LinkCommand {
             case "multicast": setFlag(Int32(IFF_MULTICAST.rawValue), try onOff(w))
             case "allmulticast": setFlag(Int32(IFF_ALLMULTI.rawValue), try onOff(w))
             case "arp": setFlag(Int32(IFF_NOARP.rawValue), !(try onOff(w)))
-            case "alias": g.attributes.string(IFLA_IFALIAS, try args.value(for: "alias", expected: "a text"))
+            case "alias":
+                let a = try args.value(for: "alias", expected: "a text")
+                // The kernel keeps at most IFALIASZ - 1 bytes; iproute2 refuses longer ones with this wording.
+                guard a.utf8.count < aliasSize else {
+                    throw UsageError.wrong(a, "alias too long (\(a.utf8.count) bytes; at most \(aliasSize - 1))")
+                }
+                g.attributes.string(IFLA_IFALIAS, a)
             case "numtxqueues": g.attributes.u32(IFLA_NUM_TX_QUEUES, try args.integer(for: w, UInt32.self))
             case "numrxqueues": g.attributes.u32(IFLA_NUM_RX_QUEUES, try args.integer(for: w, UInt32.self))
             case "index": g.header.index = try args.integer(for: "index", Int32.self, range: 1...Int32.max)
@@ -99,18 +104,15 @@ public enum LinkCommand {
                 if w.hasPrefix("-") || (g.name != nil && isAdd) || (g.dev != nil && !isAdd) {
                     throw args.unknown(w, validChoices: genericKeywords)
                 }
-                try checkName(w)
+                try Arguments.checkInterfaceName(w, for: "dev")  // iproute2 calls a bare name "dev", in add too
                 if isAdd { g.name = w } else { g.dev = w }
             }
         }
         return g
     }
 
-    static func checkName(_ n: String) throws {
-        if n.isEmpty || n.utf8.count >= Int(CLinuxUAPI.IFNAMSIZ) || n.contains("/") || n.contains(" ") {
-            throw UsageError("\"\(n)\" is not a valid interface name (1 to \(CLinuxUAPI.IFNAMSIZ - 1) characters, no '/' or spaces)")
-        }
-    }
+    /// IFALIASZ (linux/if.h): an alias and its NUL.
+    static let aliasSize = Int(IFALIASZ)
 
     static func add(_ args: inout Arguments, _ session: Session, flags: NetlinkFlags) throws {
         var g = try parseGeneric(&args, session, isAdd: true)
@@ -131,10 +133,10 @@ public enum LinkCommand {
         }
         g.attributes.nested(IFLA_LINKINFO) { li in
             li.raw(IFLA_INFO_KIND, Array(kind.utf8))  // iproute2 sends the kind without a NUL
-            if !data.bytes.isEmpty { li.raw(IFLA_INFO_DATA, data.bytes) }
+            if !data.bytes.isEmpty || data.overflow != nil { li.nested(IFLA_INFO_DATA, data) }
         }
-        let msg = RTMessage.link(RTM_NEWLINK, flags: flags, header: g.header, attributes: g.attributes)
-        try session.submit(NetlinkRequest(msg, operation: "link add \(name.map { $0 + " " } ?? "")type \(kind)"))
+        let msg = try RTMessage.link(RTM_NEWLINK, flags: flags, header: g.header, attributes: g.attributes)
+        try session.submit(NetlinkRequest(msg, operation: "link add \(name.map { $0 + " " } ?? "")type \(Arguments.shortened(kind))"))
         if let name { session.forget(name: name) } else { session.invalidateNames() }
     }
 
@@ -156,7 +158,7 @@ public enum LinkCommand {
         if let kind = g.kind {
             w.nested(IFLA_LINKINFO) { $0.raw(IFLA_INFO_KIND, Array(kind.utf8)) }
         }
-        let msg = RTMessage.link(RTM_DELLINK, flags: [], header: header, attributes: w)
+        let msg = try RTMessage.link(RTM_DELLINK, flags: [], header: header, attributes: w)
         try session.submit(NetlinkRequest(msg, operation: "link delete \(what)"))
         session.invalidateNames()
     }
@@ -174,7 +176,7 @@ public enum LinkCommand {
         } else {
             header.index = try session.ifindex(dev)
         }
-        attrs.appendEncoded(g.attributes.bytes)
+        attrs.append(g.attributes)
         if let newName = g.name {
             attrs.string(IFLA_IFNAME, newName)
             session.invalidateNames()
@@ -184,10 +186,10 @@ public enum LinkCommand {
             if let k = LinkKinds.find(kind) { try k.parse(&args, session: session, isAdd: false, into: &data) }
             attrs.nested(IFLA_LINKINFO) { li in
                 li.raw(IFLA_INFO_KIND, Array(kind.utf8))  // iproute2 sends the kind without a NUL
-                if !data.bytes.isEmpty { li.raw(IFLA_INFO_DATA, data.bytes) }
+                if !data.bytes.isEmpty || data.overflow != nil { li.nested(IFLA_INFO_DATA, data) }
             }
         }
-        let msg = RTMessage.link(RTM_NEWLINK, flags: [], header: header, attributes: attrs)
+        let msg = try RTMessage.link(RTM_NEWLINK, flags: [], header: header, attributes: attrs)
         try session.submit(NetlinkRequest(msg, operation: "link set \(dev)"))
     }
 }

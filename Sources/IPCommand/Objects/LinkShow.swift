@@ -10,13 +10,16 @@ enum LinkShow {
         var dev: String?, kind: String?, master: String?, group: UInt32?, upOnly = false
         while let w = args.next() {
             switch w {
-            case "dev": dev = try args.value(for: "dev", expected: "an interface name")
+            case "dev": dev = try args.interfaceName(for: "dev")
             case "type": kind = try args.value(for: "type", expected: "a link kind")
-            case "master": master = try args.value(for: "master", expected: "an interface name")
+            case "master": master = try args.interfaceName(for: "master")
             case "group": group = try args.integer(for: "group", UInt32.self)
             case "up": upOnly = true
             default:
-                if dev == nil && !w.hasPrefix("-") && Arguments.match(w, keywords) == nil { dev = w }
+                if dev == nil && !w.hasPrefix("-") && Arguments.match(w, keywords) == nil {
+                    try Arguments.checkInterfaceName(w, for: "dev")
+                    dev = w
+                }
                 else { throw args.unknown(w, validChoices: keywords) }
             }
         }
@@ -52,7 +55,7 @@ enum LinkShow {
             w = AttributeWriter()
             w.string(IFLA_IFNAME, dev)
             w.u32(IFLA_EXT_MASK, UInt32(RTEXT_FILTER_VF))
-            let msg = RTMessage.link(RTM_GETLINK, flags: [], header: IfInfoHeader(), attributes: w)
+            let msg = try RTMessage.link(RTM_GETLINK, flags: [], header: IfInfoHeader(), attributes: w)
             do {
                 let r = try session.rtnl().request(msg, operation: "RTM_GETLINK \(dev)")
                 return try r.map(LinkMessage.init)
@@ -60,7 +63,7 @@ enum LinkShow {
                 throw UsageError("device \"\(dev)\" does not exist")
             }
         }
-        let msg = RTMessage.link(RTM_GETLINK, flags: [], header: IfInfoHeader(), attributes: w)
+        let msg = try RTMessage.link(RTM_GETLINK, flags: [], header: IfInfoHeader(), attributes: w)
         let all = try session.rtnl().dump(msg, operation: "RTM_GETLINK dump").compactMap { try? LinkMessage($0) }
         for l in all { if let n = l.name { session.learn(name: n, index: l.header.index) } }
         return all

@@ -82,7 +82,7 @@ public enum NeighbourCommand {
             case "managed": extFlags |= UInt32(NTF_EXT_MANAGED); h.state = UInt16(NUD_NONE)
             case "extern_learn": h.flags |= UInt8(NTF_EXT_LEARNED)
             case "dev":
-                dev = try args.value(for: word, expected: "an interface name"); devOK = true
+                dev = try args.interfaceName(for: word); devOK = true
             case "protocol":
                 w.u8(NDA_PROTOCOL, try RTNames.proto(try args.value(for: word, expected: "a protocol name or number"), for: word))
             default:
@@ -110,7 +110,7 @@ public enum NeighbourCommand {
             w.raw(NDA_LLADDR, b)
         }
         if let dev { h.ifindex = try session.ifindex(dev) }
-        let msg = RTMessage.neighbour(type, flags: flags, header: h, attributes: w)
+        let msg = try RTMessage.neighbour(type, flags: flags, header: h, attributes: w)
         try session.submit(NetlinkRequest(msg, operation: command))
     }
 
@@ -150,10 +150,10 @@ public enum NeighbourCommand {
         while let word = args.next() {
             switch word {
             case "dev":
-                let v = try args.value(for: word, expected: "an interface name")
+                let v = try args.interfaceName(for: word)
                 if dev != nil { throw UsageError("duplicate \"dev\": \(v)") }
                 dev = v
-            case "master": master = try args.value(for: word, expected: "an interface name")
+            case "master": master = try args.interfaceName(for: word)
             case "nomaster": noMaster = true
             case "unused": unused = true
             case "nud":
@@ -186,7 +186,7 @@ public enum NeighbourCommand {
 
         try session.flush()
         let (names, masters, types) = try RTDump.linkTables(session)
-        let req = RTMessage.neighbour(RTM_GETNEIGH, flags: [], header: NeighbourHeader(family: family, flags: proxy ? UInt8(NTF_PROXY) : 0))
+        let req = try RTMessage.neighbour(RTM_GETNEIGH, flags: [], header: NeighbourHeader(family: family, flags: proxy ? UInt8(NTF_PROXY) : 0))
         let entries = try session.rtnl().dump(req, operation: "dump neighbours").compactMap { m -> (NetlinkMessage, NeighbourMessage)? in
             guard m.type == UInt16(RTM_NEWNEIGH), let n = try? NeighbourMessage(m) else { return nil }
             return (m, n)

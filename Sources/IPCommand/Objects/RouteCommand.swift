@@ -150,7 +150,7 @@ public enum RouteCommand {
                 if t < 256 { h.table = UInt8(t) } else { h.table = UInt8(RT_TABLE_UNSPEC.rawValue); w.u32(RTA_TABLE.rawValue, t) }
                 tableOK = true
             case "dev", "oif":
-                dev = try args.value(for: word, expected: "an interface name")
+                dev = try args.interfaceName(for: word)
             case "pref":
                 let v = try args.value(for: word, expected: "low, medium, high or a number")
                 let p: UInt8
@@ -195,9 +195,9 @@ public enum RouteCommand {
 
         guard dstOK else { throw UsageError("missing destination: give PREFIX or default; usage: \(usage)") }
         if let dev { w.u32(RTA_OIF.rawValue, UInt32(bitPattern: try session.ifindex(dev))) }
-        if !mx.bytes.isEmpty {
+        if !mx.bytes.isEmpty || mx.overflow != nil {
             if mxlock != 0 { mx.u32(RTAX_LOCK, mxlock) }
-            w.raw(RTA_METRICS.rawValue, mx.bytes)
+            w.nested(RTA_METRICS.rawValue, mx)
         }
         if let nexthops {
             w.raw(RTA_MULTIPATH.rawValue, try multipath(nexthops, header: &h, session: session))
@@ -215,7 +215,7 @@ public enum RouteCommand {
                 else if !gwOK && nexthops == nil && nhid == 0 { h.scope = UInt8(RT_SCOPE_LINK.rawValue) }
             }
         }
-        let msg = RTMessage.route(type, flags: flags, header: h, attributes: w)
+        let msg = try RTMessage.route(type, flags: flags, header: h, attributes: w)
         try session.submit(NetlinkRequest(msg, operation: command))
     }
 
@@ -256,7 +256,7 @@ public enum RouteCommand {
                     if g.family == h.family { attrs.raw(RTA_GATEWAY.rawValue, g.bytes) } else { attrs.raw(RTA_VIA.rawValue, via(g)) }
                 case "dev":
                     _ = a.next()
-                    ifindex = try session.ifindex(try a.value(for: "dev", expected: "an interface name"))
+                    ifindex = try session.ifindex(try a.interfaceName(for: "dev"))
                 case "weight":
                     _ = a.next()
                     let v = try a.value(for: "weight", expected: "a number 1-256")
@@ -280,10 +280,15 @@ public enum RouteCommand {
                     throw UsageError.unknown(k, in: "nexthop", validChoices: ["via", "dev", "weight", "onlink", "realms", "as", "nexthop"])
                 }
             }
-            Bytes.append(UInt16(8 + attrs.bytes.count), to: &out)
+            // struct rtnexthop's rtnh_len is a u16 that counts its 8-byte header.
+            let hop = try attrs.encoded()
+            guard hop.count <= Int(UInt16.max) - 8 else {
+                throw WireLengthError(attributeType: UInt16(RTA_MULTIPATH.rawValue), length: 8 + hop.count, limit: Int(UInt16.max))
+            }
+            Bytes.append(UInt16(8 + hop.count), to: &out)
             out += [flags, hops]
             Bytes.append(ifindex, to: &out)
-            out += attrs.bytes
+            out += hop
         }
         return out
     }
@@ -440,8 +445,8 @@ public enum RouteCommand {
                     throw UsageError.invalid(v, for: "type", expected: "one of " + RTNames.routeTypes.map(\.0).joined(separator: ", "))
                 }
                 f.typeMask = 1 << UInt32(t & 31)
-            case "dev", "oif": oifName = try args.value(for: word, expected: "an interface name")
-            case "iif": iifName = try args.value(for: word, expected: "an interface name")
+            case "dev", "oif": oifName = try args.interfaceName(for: word)
+            case "iif": iifName = try args.interfaceName(for: word)
             case "metric", "priority", "preference": f.metric = try args.integer(for: word, UInt32.self)
             case "via":
                 var v = try args.value(for: word, expected: "a gateway prefix")
@@ -478,19 +483,19 @@ public enum RouteCommand {
         try session.flush()
         let names = try linkNames(session)
         // iproute_dump_filter(): the cache is dumped only when RTM_F_CLONED is asked for.
-        let msg = RTMessage.route(RTM_GETROUTE, flags: [], header: RouteHeader(family: dumpFamily, flags: f.cloned ? UInt32(RTM_F_CLONED) : 0))
+        let msg = try RTMessage.route(RTM_GETROUTE, flags: [], header: RouteHeader(family: dumpFamily, flags: f.cloned ? UInt32(RTM_F_CLONED) : 0))
         let routes = try session.rtnl().dump(msg, operation: "dump routes").compactMap { m -> RouteMessage? in
             m.type == UInt16(RTM_NEWROUTE) ? try? RouteMessage(m) : nil
         }
         let selected = routes.filter(f.accepts)
         if flush {
             guard !selected.isEmpty else { return }
-            let requests = selected.map { r -> NetlinkRequest in
+            let requests = try selected.map { r -> NetlinkRequest in
                 var h: [UInt8] = []
                 r.header.encode(into: &h)
                 var w = AttributeWriter()
                 for a in r.attributes { w.raw(a.type, a.data, flags: a.nested ? UInt16(NLA_F_NESTED) : 0) }
-                return NetlinkRequest(RTMessage.make(RTM_DELROUTE, flags: [], header: h, attributes: w), operation: "route flush")
+                return NetlinkRequest(try RTMessage.make(RTM_DELROUTE, flags: [], header: h, attributes: w), operation: "route flush")
             }
             for r in try session.rtnl().execute(requests, stopOnError: false) {
                 if case .failure(let e) = r, e.errno != ESRCH, e.errno != ENOENT { throw e }
@@ -536,9 +541,9 @@ public enum RouteCommand {
                 if h.family == 0 { h.family = p.family }
                 if !p.bytes.isEmpty { w.raw(RTA_SRC.rawValue, p.bytes) }
                 h.srcLength = UInt8(clamping: p.bitlen)
-            case "iif": idev = try args.value(for: word, expected: "an interface name")
+            case "iif": idev = try args.interfaceName(for: word)
             case "mark": mark = try args.integer(for: word, UInt32.self)
-            case "oif", "dev": odev = try args.value(for: word, expected: "an interface name")
+            case "oif", "dev": odev = try args.interfaceName(for: word)
             case "notify": h.flags |= UInt32(RTM_F_NOTIFY)
             case "connected": throw UsageError("route get \"connected\" is not supported by isthmus")
             case "uid": w.u32(RTA_UID.rawValue, try args.integer(for: word, UInt32.self))
@@ -583,7 +588,7 @@ public enum RouteCommand {
         if fibMatch { h.flags |= UInt32(RTM_F_FIB_MATCH) }
 
         try session.flush()
-        let msg = RTMessage.route(RTM_GETROUTE, flags: [], header: h, attributes: w)
+        let msg = try RTMessage.route(RTM_GETROUTE, flags: [], header: h, attributes: w)
         let replies = try session.rtnl().request(msg, operation: "route get " + args.words.dropFirst(2).joined(separator: " "))
         guard let reply = replies.first(where: { $0.type == UInt16(RTM_NEWROUTE) }) else {
             throw UsageError("route get: the kernel returned no route")

@@ -21,7 +21,7 @@ public enum TunTapCommand {
         var flags: TunTap.Flags = [.noPacketInfo]
         while let w = args.next() {
             switch w {
-            case "dev", "name": name = try args.value(for: w, expected: "an interface name")
+            case "dev", "name": name = try args.interfaceName(for: w)
             case "mode":
                 let m = try args.choice(for: "mode", ["tun", "tap"])
                 mode = TunTap.Mode(rawValue: m)

@@ -116,7 +116,7 @@ public enum TunnelCommand {
             case "allow-localremote" where v6: p.flags |= UInt32(IP6_TNL_F_ALLOW_LOCAL_REMOTE)
             case "noallow-localremote" where v6: p.flags &= ~UInt32(IP6_TNL_F_ALLOW_LOCAL_REMOTE)
             case "name":
-                let n = try args.value(for: "name", expected: "a tunnel interface name")
+                let n = try args.interfaceName(for: "name", expected: "a tunnel interface name")
                 try setName(n, &r, args)
             default:
                 try nameWord(word, &args, &r)
@@ -138,9 +138,7 @@ public enum TunnelCommand {
         if let old = r.name {
             throw UsageError("unknown keyword \"\(n)\" in \"\(args.context)\" (the name is already \"\(old)\"); valid: \((r.v6 ? v6Keywords : v4Keywords).joined(separator: ", "))")
         }
-        if n.isEmpty || n.utf8.count >= Int(IFNAMSIZ) || n.contains("/") || n.contains(" ") {
-            throw UsageError("\"\(n)\" is not a valid interface name (1 to \(IFNAMSIZ - 1) characters, no '/' or spaces)")
-        }
+        try Arguments.checkInterfaceName(n, for: "name")
         r.name = n
     }
 
@@ -219,9 +217,9 @@ public enum TunnelCommand {
         encode(p, kind: kind, into: &data)
         attrs.nested(IFLA_LINKINFO) { li in
             li.string(IFLA_INFO_KIND, kind)
-            li.raw(IFLA_INFO_DATA, data.bytes)
+            li.nested(IFLA_INFO_DATA, data)
         }
-        let msg = RTMessage.link(RTM_NEWLINK, flags: [.create, .excl], header: IfInfoHeader(), attributes: attrs)
+        let msg = try RTMessage.link(RTM_NEWLINK, flags: [.create, .excl], header: IfInfoHeader(), attributes: attrs)
         try session.submit(NetlinkRequest(msg, operation: "tunnel add \(r.name ?? "") (\(kind))"))
         if let name = r.name { session.forget(name: name) }
     }
@@ -261,9 +259,9 @@ public enum TunnelCommand {
         var attrs = AttributeWriter()
         attrs.nested(IFLA_LINKINFO) { li in
             li.string(IFLA_INFO_KIND, cur.kind)
-            li.raw(IFLA_INFO_DATA, data.bytes)
+            li.nested(IFLA_INFO_DATA, data)
         }
-        let msg = RTMessage.link(RTM_NEWLINK, flags: [], header: IfInfoHeader(index: cur.index), attributes: attrs)
+        let msg = try RTMessage.link(RTM_NEWLINK, flags: [], header: IfInfoHeader(index: cur.index), attributes: attrs)
         try session.submit(NetlinkRequest(msg, operation: "tunnel change \(r.name ?? "")"))
     }
 
@@ -272,7 +270,7 @@ public enum TunnelCommand {
         var p = TunnelParameters(family: isV6(args, session) ? .ip6tnl : .iptnl)
         let r = try parse(&args, v6: p.family.isV6, into: &p, session)
         let cur = try existing(r.name, verb: "delete", session)
-        let msg = RTMessage.link(RTM_DELLINK, flags: [], header: IfInfoHeader(index: cur.index))
+        let msg = try RTMessage.link(RTM_DELLINK, flags: [], header: IfInfoHeader(index: cur.index))
         try session.submit(NetlinkRequest(msg, operation: "tunnel delete \(r.name ?? "")"))
         session.invalidateNames()
     }
@@ -293,7 +291,7 @@ public enum TunnelCommand {
                 guard let p = IPPrefix(v), !p.address.isV6 else { throw UsageError.invalid(v, for: w, expected: "an IPv4 prefix like 192.0.2.0/24") }
                 relay = p
             case "6rd-reset": reset = true
-            case "dev": dev = try args.value(for: w, expected: "the sit tunnel's name")
+            case "dev": dev = try args.interfaceName(for: w, expected: "the sit tunnel's name")
             default: throw args.unknown(w, validChoices: keywords)
             }
         }
@@ -314,9 +312,9 @@ public enum TunnelCommand {
         var attrs = AttributeWriter()
         attrs.nested(IFLA_LINKINFO) { li in
             li.string(IFLA_INFO_KIND, "sit")
-            li.raw(IFLA_INFO_DATA, data.bytes)
+            li.nested(IFLA_INFO_DATA, data)
         }
-        let msg = RTMessage.link(RTM_NEWLINK, flags: [], header: IfInfoHeader(index: cur.index), attributes: attrs)
+        let msg = try RTMessage.link(RTM_NEWLINK, flags: [], header: IfInfoHeader(index: cur.index), attributes: attrs)
         try session.submit(NetlinkRequest(msg, operation: "tunnel 6rd dev \(dev)"))
     }
 

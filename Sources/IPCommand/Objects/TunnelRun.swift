@@ -39,7 +39,7 @@ public enum TunnelRun {
                 guard let m = Int(v), (68...65535).contains(m) else { throw UsageError.invalid(v, for: "mtu", expected: "an MTU (68..65535)") }
                 mtu = m
             case "name", "dev":
-                name = try args.value(for: word, expected: "the TAP/TUN device name")
+                name = try args.interfaceName(for: word, expected: "the TAP/TUN device name")
             case "help": throw UsageError(usage)
             default:
                 guard name == nil else {
@@ -50,9 +50,7 @@ public enum TunnelRun {
             if kind != nil { break }
         }
         guard let name else { throw UsageError("tunnel run: missing NAME (the TAP/TUN device to create)\n" + usage) }
-        guard L2TPParameters.validInterfaceName(name) else {
-            throw UsageError.invalid(name, for: "NAME", expected: "an interface name of 1 to 15 characters without '/', ':' or spaces")
-        }
+        try Arguments.checkInterfaceName(name, for: "name")
         guard let kind else { throw UsageError("tunnel run \(name): missing \"type KIND\" (KIND: \(kinds.joined(separator: ", ")))") }
         guard kinds.contains(kind) else { throw UsageError.invalid(kind, for: "type", expected: "one of " + kinds.joined(separator: ", ")) }
         var c: EngineConfiguration
@@ -84,7 +82,7 @@ public enum TunnelRun {
     static func kindData(_ kind: any LinkKind.Type, _ args: inout Arguments, _ session: Session) throws -> [Attribute] {
         var w = AttributeWriter()
         try kind.parse(&args, session: session, isAdd: true, into: &w)
-        return try Attribute.parse(w.bytes[...])
+        return try Attribute.parse(w.encoded()[...])
     }
 
     static func unsupported(_ what: String, _ kind: String) -> UsageError {
@@ -250,7 +248,7 @@ public enum TunnelRun {
         let r = args.remaining
         if let t = r.firstIndex(of: "type"), t + 1 < r.count, r[t + 1] == "l2tp-control" {
             let before = r[..<t].filter { $0 != "name" && $0 != "dev" }
-            guard before.count == 1, let name = before.first, L2TPParameters.validInterfaceName(name) else {
+            guard before.count == 1, let name = before.first, Arguments.isInterfaceName(name) else {
                 throw UsageError("usage: isthmus tunnel run NAME type l2tp-control ARGS (see TunnelRunControl)")
             }
             var rest = Arguments(Array(r[(t + 2)...]))

@@ -442,64 +442,64 @@ public enum L2TPNetlink {
     public static let multicastGroup = L2TP_GENL_MCGROUP
 
     /// A request of `command` with `attributes`.
-    public static func message(_ command: L2TPGenlCommand, family: UInt16, attributes: AttributeWriter = AttributeWriter()) -> NetlinkMessage {
-        GenericMessage.make(family: family, command: command.rawValue, version: version, attributes: attributes)
+    public static func message(_ command: L2TPGenlCommand, family: UInt16, attributes: AttributeWriter = AttributeWriter()) throws -> NetlinkMessage {
+        try GenericMessage.make(family: family, command: command.rawValue, version: version, attributes: attributes)
     }
 
     /// L2TP_CMD_TUNNEL_CREATE.
-    public static func createTunnel(_ c: L2TPTunnelConfig, family: UInt16) -> NetlinkMessage {
+    public static func createTunnel(_ c: L2TPTunnelConfig, family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         c.encodeCreateAttributes(into: &w)
-        return message(.tunnelCreate, family: family, attributes: w)
+        return try message(.tunnelCreate, family: family, attributes: w)
     }
 
     /// L2TP_CMD_TUNNEL_DELETE (the tunnel's sessions go with it).
-    public static func deleteTunnel(_ tunnelID: UInt32, family: UInt16) -> NetlinkMessage {
+    public static func deleteTunnel(_ tunnelID: UInt32, family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         w.u32(L2TP_ATTR_CONN_ID, tunnelID)
-        return message(.tunnelDelete, family: family, attributes: w)
+        return try message(.tunnelDelete, family: family, attributes: w)
     }
 
     /// L2TP_CMD_TUNNEL_MODIFY (only DEBUG is modifiable).
-    public static func modifyTunnel(_ tunnelID: UInt32, debug: UInt32? = nil, family: UInt16) -> NetlinkMessage {
+    public static func modifyTunnel(_ tunnelID: UInt32, debug: UInt32? = nil, family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         w.u32(L2TP_ATTR_CONN_ID, tunnelID)
         if let debug { w.u32(L2TP_ATTR_DEBUG, debug) }
-        return message(.tunnelModify, family: family, attributes: w)
+        return try message(.tunnelModify, family: family, attributes: w)
     }
 
     /// L2TP_CMD_TUNNEL_GET: with an id, a request for that tunnel; without, the body of a dump (CONN_ID is
     /// ignored in dumps, l2tp.rst).
-    public static func getTunnel(_ tunnelID: UInt32? = nil, family: UInt16) -> NetlinkMessage {
+    public static func getTunnel(_ tunnelID: UInt32? = nil, family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         if let tunnelID { w.u32(L2TP_ATTR_CONN_ID, tunnelID) }
-        return message(.tunnelGet, family: family, attributes: w)
+        return try message(.tunnelGet, family: family, attributes: w)
     }
 
     /// L2TP_CMD_SESSION_CREATE.
-    public static func createSession(_ s: L2TPSessionConfig, family: UInt16) -> NetlinkMessage {
+    public static func createSession(_ s: L2TPSessionConfig, family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         s.encodeCreateAttributes(into: &w)
-        return message(.sessionCreate, family: family, attributes: w)
+        return try message(.sessionCreate, family: family, attributes: w)
     }
 
     /// L2TP_CMD_SESSION_DELETE by tunnel and session id.
-    public static func deleteSession(tunnelID: UInt32, sessionID: UInt32, family: UInt16) -> NetlinkMessage {
+    public static func deleteSession(tunnelID: UInt32, sessionID: UInt32, family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         w.u32(L2TP_ATTR_CONN_ID, tunnelID)
         w.u32(L2TP_ATTR_SESSION_ID, sessionID)
-        return message(.sessionDelete, family: family, attributes: w)
+        return try message(.sessionDelete, family: family, attributes: w)
     }
 
     /// L2TP_CMD_SESSION_DELETE by pseudowire interface name.
-    public static func deleteSession(ifname: String, family: UInt16) -> NetlinkMessage {
+    public static func deleteSession(ifname: String, family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         w.string(L2TP_ATTR_IFNAME, ifname)
-        return message(.sessionDelete, family: family, attributes: w)
+        return try message(.sessionDelete, family: family, attributes: w)
     }
 
     /// L2TP_CMD_SESSION_MODIFY.
-    public static func modifySession(_ m: L2TPSessionModification, family: UInt16) -> NetlinkMessage {
+    public static func modifySession(_ m: L2TPSessionModification, family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         w.u32(L2TP_ATTR_CONN_ID, m.tunnelID)
         w.u32(L2TP_ATTR_SESSION_ID, m.sessionID)
@@ -509,28 +509,28 @@ public enum L2TPNetlink {
         if let v = m.lnsMode { w.u8(L2TP_ATTR_LNS_MODE, v ? 1 : 0) }
         if let v = m.reorderTimeout { w.u64(L2TP_ATTR_RECV_TIMEOUT, v) }
         if let v = m.debug { w.u32(L2TP_ATTR_DEBUG, v) }
-        return message(.sessionModify, family: family, attributes: w)
+        return try message(.sessionModify, family: family, attributes: w)
     }
 
     /// L2TP_CMD_SESSION_GET: with ids, a request for that session; without, the body of a dump.
     public static func getSession(tunnelID: UInt32? = nil, sessionID: UInt32? = nil, ifname: String? = nil,
-                                  family: UInt16) -> NetlinkMessage {
+                                  family: UInt16) throws -> NetlinkMessage {
         var w = AttributeWriter()
         if let tunnelID { w.u32(L2TP_ATTR_CONN_ID, tunnelID) }
         if let sessionID { w.u32(L2TP_ATTR_SESSION_ID, sessionID) }
         if let ifname { w.string(L2TP_ATTR_IFNAME, ifname) }
-        return message(.sessionGet, family: family, attributes: w)
+        return try message(.sessionGet, family: family, attributes: w)
     }
 
     /// A kernel-style reply for a tunnel (cmd L2TP_CMD_TUNNEL_GET) — for fakes and tests.
-    public static func tunnelReply(_ c: L2TPTunnelConfig, family: UInt16, flags: NetlinkFlags = .multi) -> NetlinkMessage {
-        GenericMessage.make(family: family, command: L2TPGenlCommand.tunnelGet.rawValue, version: version, flags: flags,
+    public static func tunnelReply(_ c: L2TPTunnelConfig, family: UInt16, flags: NetlinkFlags = .multi) throws -> NetlinkMessage {
+        try GenericMessage.make(family: family, command: L2TPGenlCommand.tunnelGet.rawValue, version: version, flags: flags,
                             attributes: c.replyAttributes())
     }
 
     /// A kernel-style reply for a session (cmd L2TP_CMD_SESSION_GET) — for fakes and tests.
-    public static func sessionReply(_ s: L2TPSessionConfig, family: UInt16, flags: NetlinkFlags = .multi) -> NetlinkMessage {
-        GenericMessage.make(family: family, command: L2TPGenlCommand.sessionGet.rawValue, version: version, flags: flags,
+    public static func sessionReply(_ s: L2TPSessionConfig, family: UInt16, flags: NetlinkFlags = .multi) throws -> NetlinkMessage {
+        try GenericMessage.make(family: family, command: L2TPGenlCommand.sessionGet.rawValue, version: version, flags: flags,
                             attributes: s.replyAttributes())
     }
 }

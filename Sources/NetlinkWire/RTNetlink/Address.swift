@@ -123,22 +123,22 @@ public struct AddressMessage: Sendable {
     public var cacheInfo: AddressCacheInfo? { attributes.first(IFA_CACHEINFO).flatMap { AddressCacheInfo($0.data) } }
 
     /// Encodes as a netlink message (attributes in their stored order).
-    public func message(flags: NetlinkFlags) -> NetlinkMessage {
+    public func message(flags: NetlinkFlags) throws -> NetlinkMessage {
         var h: [UInt8] = []
         header.encode(into: &h)
         var w = AttributeWriter()
         for a in attributes {
             w.raw(a.type, a.data, flags: (a.nested ? UInt16(NLA_F_NESTED) : 0) | (a.netByteOrder ? UInt16(NLA_F_NET_BYTEORDER) : 0))
         }
-        return RTMessage.make(type, flags: flags, header: h, attributes: w)
+        return try RTMessage.make(type, flags: flags, header: h, attributes: w)
     }
 }
 
 extension RTMessage {
     /// Convenience for RTM_*ADDR.
-    public static func address(_ type: some BinaryInteger, flags: NetlinkFlags, header: IfAddrHeader, attributes: AttributeWriter = AttributeWriter()) -> NetlinkMessage {
+    public static func address(_ type: some BinaryInteger, flags: NetlinkFlags, header: IfAddrHeader, attributes: AttributeWriter = AttributeWriter()) throws -> NetlinkMessage {
         var h: [UInt8] = []
         header.encode(into: &h)
-        return make(type, flags: flags, header: h, attributes: attributes)
+        return try make(type, flags: flags, header: h, attributes: attributes)
     }
 }

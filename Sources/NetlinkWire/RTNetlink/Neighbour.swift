@@ -93,9 +93,9 @@ public struct NeighbourMessage: Sendable {
 
 extension RTMessage {
     /// Builds an RTM_*NEIGH message from an ndmsg header and NDA_* attributes.
-    public static func neighbour(_ type: some BinaryInteger, flags: NetlinkFlags, header: NeighbourHeader, attributes: AttributeWriter = AttributeWriter()) -> NetlinkMessage {
+    public static func neighbour(_ type: some BinaryInteger, flags: NetlinkFlags, header: NeighbourHeader, attributes: AttributeWriter = AttributeWriter()) throws -> NetlinkMessage {
         var h: [UInt8] = []
         header.encode(into: &h)
-        return make(type, flags: flags, header: h, attributes: attributes)
+        return try make(type, flags: flags, header: h, attributes: attributes)
     }
 }

@@ -33,15 +33,16 @@ public struct IfInfoHeader: Equatable, Sendable {
 /// Builds rtnetlink/genetlink messages: a fixed family header followed by attributes.
 public enum RTMessage {
     /// Assembles a message from its type, flags, fixed header bytes and attributes. Seq is set by the socket.
-    public static func make(_ type: some BinaryInteger, flags: NetlinkFlags, header: [UInt8], attributes: AttributeWriter = AttributeWriter()) -> NetlinkMessage {
-        NetlinkMessage(type: UInt16(type), flags: flags.rawValue, payload: header + attributes.bytes)
+    /// Throws `WireLengthError` when an attribute did not fit (a request too long to send).
+    public static func make(_ type: some BinaryInteger, flags: NetlinkFlags, header: [UInt8], attributes: AttributeWriter = AttributeWriter()) throws -> NetlinkMessage {
+        try NetlinkMessage(type: UInt16(type), flags: flags.rawValue, checkedPayload: header + attributes.encoded())
     }
 
     /// Convenience for RTM_*LINK.
-    public static func link(_ type: some BinaryInteger, flags: NetlinkFlags, header: IfInfoHeader, attributes: AttributeWriter = AttributeWriter()) -> NetlinkMessage {
+    public static func link(_ type: some BinaryInteger, flags: NetlinkFlags, header: IfInfoHeader, attributes: AttributeWriter = AttributeWriter()) throws -> NetlinkMessage {
         var h: [UInt8] = []
         header.encode(into: &h)
-        return make(type, flags: flags, header: h, attributes: attributes)
+        return try make(type, flags: flags, header: h, attributes: attributes)
     }
 }
 

@@ -156,9 +156,9 @@ public struct RouteMessage: Sendable {
 
 extension RTMessage {
     /// Builds an RTM_*ROUTE message from an rtmsg header and RTA_* attributes.
-    public static func route(_ type: some BinaryInteger, flags: NetlinkFlags, header: RouteHeader, attributes: AttributeWriter = AttributeWriter()) -> NetlinkMessage {
+    public static func route(_ type: some BinaryInteger, flags: NetlinkFlags, header: RouteHeader, attributes: AttributeWriter = AttributeWriter()) throws -> NetlinkMessage {
         var h: [UInt8] = []
         header.encode(into: &h)
-        return make(type, flags: flags, header: h, attributes: attributes)
+        return try make(type, flags: flags, header: h, attributes: attributes)
     }
 }
