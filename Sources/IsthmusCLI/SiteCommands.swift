@@ -45,7 +45,9 @@ enum SiteCommands {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "status", abstract: "Bridge, ports, tunnel state and counters, MTU/MSS in force, filter counters, drift.")
+        static let configuration = CommandConfiguration(
+            commandName: "status", abstract: "Bridge, ports, tunnel state and counters, MTU/MSS in force, filter counters, drift, peer liveness.",
+            discussion: "Exit status, to alert on: 0 healthy; 4 down (the bridge, a LAN port or the tunnel is missing or down); 5 drifted (changes pending: isthmus up applies them); 6 a peer does not answer (no ICMP echo reply to its underlay address; for L2TPv3 control, no established connection).")
         @OptionGroup var common: Common
     }
 
@@ -77,6 +79,7 @@ enum SiteCommands {
             case "plan":
                 let cmd = try parse(Plan.self, "plan", rest)
                 let r = try load(cmd.common)
+                if !cmd.down { for w in HostChecks.warnings(r.site) { stderr("warning: \(w)") } }
                 let p = try r.plan(down: cmd.down)
                 if cmd.common.json || globalJSON {
                     var o = JSONObject()
@@ -94,6 +97,7 @@ enum SiteCommands {
                 let r = try load(cmd.common)
                 r.failBefore = cmd.failBefore
                 for w in r.site.config.warnings { stderr("warning: \(w)") }
+                for w in HostChecks.warnings(r.site) { stderr("warning: \(w)") }
                 if cmd.foreground {
                     try Agent.run(r, interval: cmd.interval) { stderr("isthmus: " + $0) }
                 } else {
@@ -113,6 +117,8 @@ enum SiteCommands {
                 let r = try load(cmd.common)
                 let s = try SiteStatus.gather(r)
                 if cmd.common.json || globalJSON { print(s.json.serialized()) } else { for l in s.text { print(l) } }
+                // Something to alert on: 4 down, 5 drifted, 6 a peer does not answer.
+                if s.health != .healthy { throw ExitCode(s.health.rawValue) }
             default:
                 let cmd = try parse(ServiceCommand.self, "service", rest)
                 let site = try Site.load(file: cmd.common.config, site: cmd.common.site, netns: netns)

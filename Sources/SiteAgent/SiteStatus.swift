@@ -23,6 +23,37 @@ public struct SiteStatus {
     public var pending: [String]
     /// A managed L2TPv3 segment: its control connection and session, as its agent reports them.
     public var control: [String] = []
+    /// Each peer's liveness: the round trip of an ICMP echo to its underlay address (nil: no answer); for a managed
+    /// L2TPv3 segment, whether its control connection is established (HELLOs keep it so).
+    public var peers: [(name: String, address: String, rttMS: Double?)] = []
+
+    /// The verdict `status` exits with, most severe first. 0: up, in sync, every peer answers.
+    public enum Health: Int32 {
+        case healthy = 0
+        /// The bridge, a LAN port or the tunnel is missing or down.
+        case down = 4
+        /// Changes are pending (drift from the config).
+        case drifted = 5
+        /// A peer does not answer (no echo reply; for L2TPv3 control, no established connection).
+        case peerUnreachable = 6
+
+        public var word: String {
+            switch self {
+            case .healthy: return "healthy"
+            case .down: return "down"
+            case .drifted: return "drifted"
+            case .peerUnreachable: return "peer unreachable"
+            }
+        }
+    }
+
+    public var health: Health {
+        let bridgeDown = bridge.map { !$0.present || !$0.up } ?? false
+        if bridgeDown || !tunnel.present || !tunnel.up || ports.contains(where: { !$0.present || !$0.enslaved }) { return .down }
+        if !pending.isEmpty { return .drifted }
+        if peers.contains(where: { $0.rttMS == nil }) { return .peerUnreachable }
+        return .healthy
+    }
 
     public static func gather(_ r: Reconciler) throws -> SiteStatus {
         let site = r.site
@@ -55,6 +86,13 @@ public struct SiteStatus {
             st.filterCounters = site.filters.counterNames.map { ($0, c[$0]?.packets ?? 0, c[$0]?.bytes ?? 0) }
         }
         st.pending = try r.plan().lines
+        if d.tunnel.isManaged {
+            // The control connection is the liveness signal: HELLOs (RFC 3931 §4.4) end it when the peer is gone.
+            let established = st.control.contains { $0.contains("established") }
+            st.peers = site.side.peers.map { ($0.name, "\($0.address)", established ? 0 : nil) }
+        } else {
+            st.peers = site.side.peers.map { ($0.name, "\($0.address)", HostChecks.probe($0.address, netns: site.netns)) }
+        }
         return st
     }
 
@@ -71,6 +109,13 @@ public struct SiteStatus {
             return v
         }
         return [("rx_packets", u64(0)), ("tx_packets", u64(1)), ("rx_bytes", u64(2)), ("tx_bytes", u64(3))]
+    }
+
+    /// A round trip in milliseconds with three decimals ("0.412 ms").
+    static func milliseconds(_ ms: Double, unit: Bool = true) -> String {
+        let micro = Int((ms * 1000).rounded())
+        let frac = String(micro % 1000)
+        return "\(micro / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac + (unit ? " ms" : "")
     }
 
     func state(_ present: Bool, _ up: Bool) -> String { !present ? "MISSING" : up ? "up" : "DOWN" }
@@ -104,6 +149,12 @@ public struct SiteStatus {
             let fc = filterCounters.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
             out.append("filters: nft \(site.filters.family) \(site.filters.table) " + (filtersPresent ? "loaded" + (fc.isEmpty ? "" : "; " + fc) : "MISSING"))
         }
+        for p in self.peers {
+            let alive = site.desired.tunnel.isManaged ? (p.rttMS != nil ? "reachable (control connection established)" : "UNREACHABLE (no established control connection)")
+                : (p.rttMS.map { "reachable (echo \(Self.milliseconds($0)))" } ?? "UNREACHABLE (no echo reply within 1 s)")
+            out.append("peer \(p.name) \(p.address): \(alive)")
+        }
+        out.append("health: \(health.word)" + (health == .healthy ? "" : " (exit status \(health.rawValue))"))
         if pending.isEmpty {
             out.append("state: in sync with \(c.file)")
         } else {
@@ -148,6 +199,13 @@ public struct SiteStatus {
         for (n, pk, by) in filterCounters { var x = JSONObject(); x.set("packets", pk); x.set("bytes", by); fc.set(n, x.json) }
         f.set("counters", fc.json)
         o.set("filters", f.json)
+        o.set("peer_liveness", JSON.array(peers.map { p in
+            var j = JSONObject(); j.set("name", p.name); j.set("address", p.address); j.set("reachable", p.rttMS != nil)
+            if let r = p.rttMS, !site.desired.tunnel.isManaged { j.set("rtt_ms", JSON.number(Self.milliseconds(r, unit: false))) }
+            return j.json
+        }))
+        o.set("health", health.word)
+        o.set("exit_status", Int(health.rawValue))
         o.set("in_sync", pending.isEmpty)
         o.set("pending", JSON.array(pending.map { JSON.string($0) }))
         return o.json
