@@ -94,9 +94,22 @@ public enum IPCommandRunner {
         session.pipelining = true
         var failures = 0
         var lineNo = 0
-        for raw in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        // A line ending in a backslash goes on on the next one (ip's getcmdline); the command is named by its first
+        // line.
+        var pending: [UInt8] = []
+        var firstLine = 0
+        for physical in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNo += 1
-            let location = "\(file):\(lineNo)"
+            var line = physical
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if pending.isEmpty { firstLine = lineNo }
+            if line.last == UInt8(ascii: "\\") {
+                pending += line.dropLast() + [UInt8(ascii: " ")]
+                continue
+            }
+            let raw = pending.isEmpty ? physical : ArraySlice(pending + physical)
+            pending = []
+            let location = "\(file):\(firstLine)"
             session.location = location
             do {
                 let words = try splitCommandLine(try batchLine(raw))

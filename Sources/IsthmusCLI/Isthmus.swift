@@ -183,18 +183,19 @@ struct Isthmus: ParsableCommand {
                 }
             } catch {
                 FileHandleStderr.write("isthmus: \(error)\n")
-                flushOutput(session)
+                flushOutput(session, failed: true)
                 // As ip: 2 when the kernel refused the request, 1 for what was wrong with the words.
                 throw ExitCode(error is NetlinkError ? 2 : 1)
             }
         }
-        flushOutput(session)
+        flushOutput(session, failed: failed)
         if failed { throw ExitCode(1) }
     }
 
-    func flushOutput(_ session: Session) {
+    /// What the command printed. With -j a failed command that produced nothing prints nothing, not `[]` (as ip).
+    func flushOutput(_ session: Session, failed: Bool = false) {
         if json {
-            if !session.output.json.isEmpty || session.output.lines.isEmpty {
+            if !session.output.json.isEmpty || (session.output.lines.isEmpty && !failed) {
                 print(JSON.array(session.output.json).serialized())
             }
         } else {
