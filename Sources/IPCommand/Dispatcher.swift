@@ -18,11 +18,13 @@ public enum IPCommandRunner {
         ObjectCommand(name: "link", verbs: LinkCommand.verbs, aliases: ["l", "li", "lin"], usage: Usage.link, run: LinkCommand.run),
         ObjectCommand(name: "address", verbs: AddressCommand.verbs, aliases: ["a", "ad", "add", "addr", "addre", "addres"], usage: Usage.address, run: AddressCommand.run),
         ObjectCommand(name: "route", verbs: RouteCommand.verbs, aliases: ["r", "ro", "rou", "rout"], usage: Usage.route, run: RouteCommand.run),
+        ObjectCommand(name: "rule", verbs: RuleCommand.verbs, aliases: ["ru", "rul"], usage: Usage.rule, run: RuleCommand.run),
         ObjectCommand(name: "neighbour", verbs: NeighbourCommand.verbs, aliases: ["n", "ne", "nei", "neigh", "neighbor", "neighb", "neighbo"], usage: Usage.neighbour, run: NeighbourCommand.run),
         ObjectCommand(name: "fdb", verbs: FDBCommand.verbs, aliases: ["f", "fd"], usage: Usage.fdb, run: FDBCommand.run),
         ObjectCommand(name: "l2tp", verbs: L2TPCommand.verbs + ["run"], aliases: ["l2", "l2t"], usage: Usage.l2tp, run: L2TPCommand.run),
         ObjectCommand(name: "tunnel", verbs: TunnelCommand.verbs, aliases: ["t", "tu", "tun", "tunn", "tunne"], usage: Usage.tunnel, run: TunnelCommand.run),
         ObjectCommand(name: "tuntap", verbs: TunTapCommand.verbs, aliases: ["tunt", "tunta", "tap"], usage: Usage.tuntap, run: TunTapCommand.run),
+        ObjectCommand(name: "monitor", verbs: MonitorCommand.objects, aliases: ["mo", "mon", "moni", "monit", "monito"], usage: Usage.monitor, run: MonitorCommand.run),
         ObjectCommand(name: "netns", verbs: NetnsCommand.verbs, aliases: ["netn", "net"], usage: Usage.netns, run: NetnsCommand.run),
         // Isthmus's own, not iproute2's:
         ObjectCommand(name: "mtu", verbs: MTUCommand.kinds, aliases: [], usage: Usage.mtu, run: MTUCommand.run),
