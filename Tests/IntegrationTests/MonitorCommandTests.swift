@@ -1,4 +1,7 @@
+import CLinuxUAPI
 import Foundation
+import Netlink
+import NetlinkWire
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -111,6 +114,24 @@ struct MonitorCommandTests {
             return rest[..<e].joined(separator: "\n")
         }
         return (between(ip.output), between(us.output), interrupted)
+    }
+
+    @Test("NetlinkSocket.join(group:) delivers the group's notifications; a group the kernel lacks is an error")
+    func joinGroup() throws {
+        let spaces = Namespaces("monjoin")
+        defer { spaces.removeAll() }
+        let ns = try spaces.make("a")
+        let socket = try NetlinkSocket(protocol: NETLINK_ROUTE, netns: ns)
+        // A receive that waits at most 10 s: a missing notification fails the test instead of hanging it.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try socket.join(group: RTNLGRP_IPV4_RULE.rawValue)
+        try Host.sh("ip -n \(ns) rule add pref 77 table 77")
+        let m = try #require(try socket.receive().first)
+        #expect(Int(m.type) == RTM_NEWRULE)
+        let r = try RuleMessage(m)
+        #expect(r.attribute(FRA_PRIORITY)?.u32 == 77 && r.table == 77)
+        #expect(throws: SystemError.self) { try socket.join(group: 100_000) }
     }
 
     @Test("text: the same bytes as ip monitor, with and without [LINK] banners; SIGINT stops it")
