@@ -128,13 +128,27 @@ public final class StatusServer {
 
     /// Creates the socket in `TunnelStatus.directory`; fails if a live tunnel of that name already answers there.
     /// `report` must give the same line format (`tunnel NAME`, `pid N`, `args WORDS`, ...).
-    public init(name: String, namespace: UInt64, report: @escaping () -> String) throws {
-        self.report = report
-        path = TunnelStatus.socketPath(name: name, namespace: namespace)
+    public convenience init(name: String, namespace: UInt64, report: @escaping () -> String) throws {
         mkdir("/run/isthmus", 0o755)
         mkdir(TunnelStatus.directory, 0o755)
         try Self.ensureNotRunning(name: name, namespace: namespace)
-        unlink(path)
+        try self.init(path: TunnelStatus.socketPath(name: name, namespace: namespace), report: report)
+    }
+
+    /// Serves `report` on a socket at `path` (its directory must exist; a socket left there is replaced, so check
+    /// first that nobody answers on it; any other file there is an error).
+    public init(path: String, report: @escaping () -> String) throws {
+        self.report = report
+        self.path = path
+        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
+            throw WorkerError("the status socket path \(path) is too long for a Unix socket")
+        }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            // Only a socket is replaced (one left by a process that died), never another file.
+            guard st.st_mode & S_IFMT == S_IFSOCK else { throw WorkerError("\(path) exists and is not a socket; not replacing it") }
+            unlink(path)
+        }
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket(AF_UNIX)") }
         var addr = TunnelStatus.unixAddress(path)

@@ -42,6 +42,8 @@ public enum Completion {
         case ("l2tp", "run"): return ["--config"]
         case ("tunnel", "run"): return typed.count == 2 ? [] : ["mtu", "type"]
         case ("tuntap", _): return TunTapCommand.keywords
+        case ("vlan", "add"), ("vlan", "delete"): return VLANCommand.modifyKeywords
+        case ("vlan", _): return ["dev", "vid"]
         case ("mtu", _): return MTUCommand.keywords
         case ("netns", "exec"), ("netns", "delete"), ("netns", "pids"), ("netns", "set"), ("netns", "attach"):
             return typed.count == 2 ? namespaceNames() : []

@@ -24,6 +24,7 @@ public enum IPCommandRunner {
         ObjectCommand(name: "l2tp", verbs: L2TPCommand.verbs + ["run"], aliases: ["l2", "l2t"], usage: Usage.l2tp, run: L2TPCommand.run),
         ObjectCommand(name: "tunnel", verbs: TunnelCommand.verbs, aliases: ["t", "tu", "tun", "tunn", "tunne"], usage: Usage.tunnel, run: TunnelCommand.run),
         ObjectCommand(name: "tuntap", verbs: TunTapCommand.verbs, aliases: ["tunt", "tunta", "tap"], usage: Usage.tuntap, run: TunTapCommand.run),
+        ObjectCommand(name: "vlan", verbs: VLANCommand.verbs, aliases: ["vl", "vla"], usage: Usage.vlan, run: VLANCommand.run),
         ObjectCommand(name: "monitor", verbs: MonitorCommand.objects, aliases: ["mo", "mon", "moni", "monit", "monito"], usage: Usage.monitor, run: MonitorCommand.run),
         ObjectCommand(name: "netns", verbs: NetnsCommand.verbs, aliases: ["netn", "net"], usage: Usage.netns, run: NetnsCommand.run),
         // Isthmus's own, not iproute2's:

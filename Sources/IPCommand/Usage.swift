@@ -82,6 +82,16 @@ public enum Usage {
         As bridge(8)'s fdb: `isthmus fdb` where you wrote `bridge fdb`.
         """
 
+    static let vlan = """
+        Usage: isthmus vlan { add | delete } vid VLAN_ID[-VLAN_ID] dev DEV [ tunnel_info id TUNNEL_ID[-TUNNEL_ID] ]
+                                             [ pvid ] [ untagged ] [ self ] [ master ]
+               isthmus vlan { show | tunnelshow } [ dev DEV ] [ vid VLAN_ID ]
+               isthmus vlan help
+
+        As bridge(8)'s vlan: `isthmus vlan` where you wrote `bridge vlan`. A port's VLANs take effect on a bridge
+        with vlan_filtering 1; tunnel_info maps a VLAN to a VXLAN VNI on a collect-metadata port.
+        """
+
     static let l2tp = """
         Usage: isthmus l2tp add tunnel remote ADDR local ADDR tunnel_id ID peer_tunnel_id ID
                           [ encap { ip | udp } ] [ udp_sport PORT ] [ udp_dport PORT ]

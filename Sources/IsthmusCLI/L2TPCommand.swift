@@ -9,7 +9,7 @@ struct L2TPCommand: ParsableCommand {
         commandName: "l2tp",
         abstract: "Run the L2TP control protocol (LAC/LNS/LCCE) from a config file, or show what it is doing.",
         discussion: """
-        run: stay in the foreground; SIGTERM or SIGINT sends StopCCN to every peer and exits. Status is written to /run/isthmus/l2tp/NAME.json (or the config's `status`).
+        run: stay in the foreground; SIGTERM or SIGINT sends StopCCN to every peer and exits. Status is answered on /run/isthmus/l2tp/NAME.sock and written to /run/isthmus/l2tp/NAME.json (or the config's `status`); both are removed when the agent exits.
         show: the tunnels and sessions of a running agent (--config FILE, --status PATH, or every agent).
         The file format is in docs/L2TP.md. Static tunnels: isthmus l2tp add tunnel ... (like ip l2tp; isthmus l2tp help).
         """)
@@ -42,12 +42,20 @@ struct L2TPCommand: ParsableCommand {
             if let status { paths = [status] } else if let config {
                 do { paths = [try L2TPConfigReader.load(path: config).resolvedStatusPath] } catch { throw L2TPFailure("\(error)") }
             } else {
+                // Every agent: a status file or socket (an agent that just started may have only the socket yet).
                 let dir = "/run/isthmus/l2tp"
-                paths = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".json") }
-                    .sorted().map { dir + "/" + $0 }
+                let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+                    .filter { $0.hasSuffix(".json") || $0.hasSuffix(".sock") }.map { String($0.dropLast(5)) }
+                paths = Set(names).sorted().map { "\(dir)/\($0).json" }
             }
             var all: [[String: Any]] = []
             for p in paths {
+                // The running agent answers on its socket with what is true now; the file (written at most every
+                // few tenths of a second, more rarely under load) is for an agent without one.
+                if let o = L2TPDaemon.liveStatus(statusPath: p) {
+                    all.append(o)
+                    continue
+                }
                 // A `status` path outside /run/isthmus is written in place, not replaced whole: a read may catch it
                 // half-written, so a file that does not parse is read again.
                 func read() -> [String: Any]? {
@@ -59,6 +67,7 @@ struct L2TPCommand: ParsableCommand {
                     status = read()
                 }
                 guard let o = status else {
+                    if config == nil && self.status == nil { continue }   // gone in the meantime
                     throw L2TPFailure("l2tp show: no status at \(p) (is the agent running?)")
                 }
                 if let pid = o["pid"] as? Int, kill(pid_t(pid), 0) != 0 { continue }   // left by an agent that died

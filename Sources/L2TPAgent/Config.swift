@@ -1,3 +1,4 @@
+import Netlink
 import L2TPWire
 
 /// A standalone L2TP agent's configuration (`isthmus l2tp run --config FILE`): an LAC/LNS or an L2TPv3 LCCE that
@@ -117,4 +118,19 @@ public struct L2TPAgentConfig: Equatable, Sendable {
 
     /// The status file.
     public var resolvedStatusPath: String { statusPath ?? "\(Self.runDirectory)/\(name).json" }
+    /// Where the running agent answers status queries (`l2tp show`).
+    public var resolvedStatusSocketPath: String { Self.statusSocketPath(forStatus: resolvedStatusPath) }
+
+    /// The status socket that goes with the status file `path`: beside it (`.sock` for `.json`) when it is in
+    /// Isthmus's own /run/isthmus; for a `status` anywhere else (the user's path, which may be /dev/null) in
+    /// /run/isthmus/l2tp, named for the path, so that nothing is created beside a path Isthmus does not own.
+    public static func statusSocketPath(forStatus path: String) -> String {
+        if OwnedFiles.isInside(path) {
+            return path.hasSuffix(".json") ? String(path.dropLast(5)) + ".sock" : path + ".sock"
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a
+        for b in path.utf8 { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        let hex = String(hash, radix: 16)
+        return "\(runDirectory)/status-" + String(repeating: "0", count: 16 - hex.count) + hex + ".sock"
+    }
 }

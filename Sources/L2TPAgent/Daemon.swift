@@ -72,9 +72,13 @@ public final class L2TPDaemon {
     var stopping = false
     var stopDeadline: Double?
     public private(set) var dropped: [String: Int] = [:]
+    /// Why peers' messages were dropped unanswered (authentication), one line per address per 10 s at most.
+    var authLog = RateLimitedLog()
     var statusDirty = true
     /// The last status write failed (logged once until one succeeds again).
     var statusWriteFailed = false
+    /// Answers `l2tp show` with the status of the moment (see `run`).
+    var statusServer: StatusServer?
     var lastStatus = 0.0
     /// How long the last status write took. Writes are at least 10 times that apart (and 0.1 s): with 1,000
     /// sessions one takes ~50 ms of JSONSerialization, and rewriting it every 0.1 s starved the protocol.
@@ -217,11 +221,16 @@ public final class L2TPDaemon {
 
     // MARK: The loop
 
-    /// Runs until SIGTERM/SIGINT, then shuts down cleanly.
+    /// Runs until SIGTERM/SIGINT, then shuts down cleanly. While it runs, `l2tp show` asks it for its status over the
+    /// status socket (answered at once, with what is true now); the status file is also written, at most every
+    /// `statusInterval`. Both are removed when it returns.
     public func run() throws {
+        try openStatusServer()
+        defer { removeStatus() }
         try prepare()
         let signals = try StopSignals()
         defer { signals.close() }
+        let served = statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []
         log("\(config.name): L2TPv\(config.version.rawValue), data plane \(dataPlaneName)"
             + (listeners.isEmpty ? "" : ", listening on " + listeners.map { "\($0.local)" }.joined(separator: ", ")))
         while true {
@@ -233,7 +242,8 @@ public final class L2TPDaemon {
             var fds = socks.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0))
             let extraBase = fds.count
-            for e in extraFDs { fds.append(pollfd(fd: e.fd, events: Int16(POLLIN), revents: 0)) }
+            let extras = extraFDs + served
+            for e in extras { fds.append(pollfd(fd: e.fd, events: Int16(POLLIN), revents: 0)) }
             let streamBase = fds.count
             let streams = ppp?.streams ?? []
             for f in streams {
@@ -245,7 +255,7 @@ public final class L2TPDaemon {
             if n < 0 && errno != EINTR { throw DataPathError("poll failed: \(String(cString: strerror(errno)))") }
             let t = Self.now()
             if n > 0 {
-                for (k, e) in extraFDs.enumerated() where fds[extraBase + k].revents != 0 { e.readable() }
+                for (k, e) in extras.enumerated() where fds[extraBase + k].revents != 0 { e.readable() }
                 for (k, f) in streams.enumerated() where fds[streamBase + k].revents != 0 {
                     let r = fds[streamBase + k].revents
                     if r & Int16(POLLOUT) != 0 { ppp?.writable(f) }
@@ -262,6 +272,7 @@ public final class L2TPDaemon {
                 perform(actions, on: id, now: t)
             }
             pollPPP(t)
+            for line in authLog.summaries(now: t) { log(line) }
             writeStatusIfDue(t)
         }
         for id in tunnels.keys.sorted() { teardown(id) }
@@ -271,7 +282,6 @@ public final class L2TPDaemon {
             let until = Self.now() + 4
             while ppp.running && Self.now() < until { _ = ppp.poll(now: Self.now()); usleep(50_000) }
         }
-        writeStatus(Self.now())
         log("\(config.name): stopped")
     }
 
@@ -342,8 +352,15 @@ public final class L2TPDaemon {
         }
         guard version == config.version.rawValue else { return count("wrong_version") }
         guard let from else { return count("no_source_address") }
-        guard let ident = ControlConnection.sccrqIdentity(d, secret: config.secret.map { Array($0.utf8) }) else {
-            return count("not_sccrq")
+        // Authenticated before anything exists for it: an SCCRQ whose digest does not verify (or whose hidden AVPs
+        // do not decode) is dropped here, counted and logged (rate-limited), and leaves no connection or socket.
+        let ident: (peerID: UInt32, tieBreaker: UInt64?)
+        switch ControlConnection.screenSCCRQ(d, secret: config.secret.map { Array($0.utf8) }) {
+        case .notSCCRQ: return count("not_sccrq")
+        case .unauthenticated(let why):
+            count(why.counter)
+            return noteUnauthenticated(from, "SCCRQ from \(from) dropped: \(why)", about: "SCCRQs dropped: \(why)", now: now)
+        case .sccrq(_, let peerID, let tieBreaker): ident = (peerID, tieBreaker)
         }
         // A retransmitted SCCRQ: the connection already answering it takes it.
         if let (tid, t) = tunnels.first(where: { $0.value.peer == from && $0.value.spec == nil
@@ -354,6 +371,15 @@ public final class L2TPDaemon {
         }
         if stopping { return count("sccrq_while_stopping") }
         guard !listeners.isEmpty else { return count("sccrq_not_listening") }
+        // Connections being set up are not authenticated yet (v2 proves the secret only in SCCCN; without a secret
+        // nothing is proved): they time out, but a flood of SCCRQs must not hold a socket each meanwhile.
+        let pending = tunnels.values.filter { $0.spec == nil && ($0.connection.state == .idle || $0.connection.state == .waitConnect) }
+        if pending.count >= Self.maxPendingResponders || pending.filter({ $0.peer.ip == from.ip }).count >= Self.maxPendingPerAddress {
+            count("too_many_pending_sccrq")
+            return noteUnauthenticated(from, "SCCRQ from \(from) dropped: \(pending.count) connections are being set up "
+                                       + "(at most \(Self.maxPendingPerAddress) per address, \(Self.maxPendingResponders) in all)",
+                                       about: "SCCRQs dropped: too many connections being set up", now: now)
+        }
         // Both ends opening at once: the tie breaker picks one (RFC 2661 §4.4.3, RFC 3931 §5.4.3).
         var adopt: L2TPAgentConfig.Tunnel?
         if let (tid, t) = tunnels.first(where: { $0.value.peer.ip == from.ip && $0.value.connection.pendingTieBreaker != nil }) {
@@ -389,6 +415,16 @@ public final class L2TPDaemon {
         tunnels[localID] = t
         let a = t.connection.receive(d, now: now)
         perform(a, on: localID, now: now)
+        // An SCCRQ the connection did not take (nothing answered it) leaves nothing behind.
+        if let t = tunnels[localID], t.connection.state == .idle { teardown(localID) }
+    }
+
+    /// At most this many answered connections not yet established, in all and from one address.
+    static let maxPendingResponders = 256, maxPendingPerAddress = 16
+
+    /// Logs, rate-limited per peer address (see `RateLimitedLog`), why a peer's message was dropped unanswered.
+    func noteUnauthenticated(_ from: UDPAddress, _ line: String, about: String, now: Double) {
+        if let l = authLog.note("\(from.ip)", line, about: about, now: now) { log(l) }
     }
 
     // MARK: Initiating
@@ -595,7 +631,9 @@ public final class L2TPDaemon {
                 log("tunnel \(t.name): \(a)")
             case .closed(let reason):
                 // Every session's sessionClosed came first (names, claims, interfaces are gone with them).
-                log("tunnel \(t.name): down: \(reason)")
+                // (A tunnel this side opened is named by its config entry: the line names the peer too.)
+                log("tunnel \(t.spec == nil ? t.name : "\(t.name) (peer \(t.peer))"): down: \(reason)"
+                    + (t.connection.likelyCause.map { "; " + $0 } ?? ""))
                 // The data path goes now, not after the close hold: a redial's new tunnel may take over the 4-tuple.
                 if t.dataPathAttached { detachDataPath(id); t.dataPathAttached = false }
                 // (After a lost tie break the peer's control connection, which we answer, is the one.)
@@ -604,6 +642,9 @@ public final class L2TPDaemon {
                 }
             case .finished:
                 teardown(id)
+            case .authenticationFailed(let why):
+                noteUnauthenticated(t.peer, "tunnel \(t.name): message from \(t.peer) dropped: \(why)",
+                                    about: "messages dropped: \(why)", now: now)
             }
         }
     }
@@ -656,6 +697,46 @@ public final class L2TPDaemon {
     }
 
     // MARK: Status
+
+    /// Opens the status socket (`l2tp show` asks it); refuses to start when another agent answers there. A socket
+    /// that cannot be made (a path too long for one) leaves `show` with the status file, and is said.
+    func openStatusServer() throws {
+        let path = config.resolvedStatusSocketPath
+        if let other = Self.liveStatus(statusPath: config.resolvedStatusPath) {
+            throw DataPathError("another L2TP agent (pid \(other["pid"] ?? "?")) answers on \(path): give this one another `name` or `status`")
+        }
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        do {
+            statusServer = try StatusServer(path: path) { [weak self] in self?.statusJSON() ?? "" }
+        } catch {
+            log("status socket: \(error); `l2tp show` reads the status file (written at most every \(statusInterval) s)")
+        }
+    }
+
+    /// The status a running agent answers on the socket that goes with the status file `statusPath`; nil when no
+    /// agent answers there.
+    public static func liveStatus(statusPath: String) -> [String: Any]? {
+        guard case .success(let r) = TunnelStatus.query(path: L2TPAgentConfig.statusSocketPath(forStatus: statusPath)) else {
+            return nil
+        }
+        return try? JSONSerialization.jsonObject(with: Data(r.utf8)) as? [String: Any]
+    }
+
+    /// The status now, as `l2tp show` gets it from the socket.
+    func statusJSON() -> String {
+        guard let d = try? JSONSerialization.data(withJSONObject: status(), options: [.sortedKeys]) else { return "" }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// An agent that stops leaves no status behind: neither its socket nor its file.
+    func removeStatus() {
+        statusServer?.shutdown()
+        statusServer = nil
+        // Only a status file in Isthmus's own directory is removed: a `status` elsewhere is the user's path (it may
+        // be /dev/null), left as it is.
+        let path = config.resolvedStatusPath
+        if OwnedFiles.isInside(path) { unlink(path) }
+    }
 
     func writeStatusIfDue(_ now: Double) {
         guard statusDirty || now - lastStatus > 5, now - lastStatus >= statusInterval else { return }

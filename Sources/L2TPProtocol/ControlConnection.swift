@@ -152,6 +152,48 @@ public struct ControlConnection: Sendable {
         case closed(CloseReason)
         /// Nothing more will happen: the connection can be forgotten.
         case finished
+        /// A message failed authentication and was dropped unanswered (RFC 3931 §5.4.1; counted in
+        /// `counters.dropped` too). The caller says so, rate-limited: it is the only trace of a secret mismatch.
+        case authenticationFailed(AuthenticationFailure)
+    }
+
+    /// Why a message was dropped as unauthenticated: a v3 Message Digest that does not verify or is missing, or a
+    /// hidden AVP that does not decode (v2 or v3). Such a message is dropped, never answered, and creates nothing.
+    public enum AuthenticationFailure: Equatable, Sendable, CustomStringConvertible {
+        case badDigest
+        case missingDigest
+        case hiddenAVP
+        case hiddenWithoutSecret
+
+        /// The failure a parse error means, nil when it is no authentication failure.
+        public init?(_ reason: L2TPWireError.Reason) {
+            switch reason {
+            case .badDigest: self = .badDigest
+            case .missingDigest: self = .missingDigest
+            case .badHiddenLength: self = .hiddenAVP
+            case .hiddenWithoutSecret: self = .hiddenWithoutSecret
+            default: return nil
+            }
+        }
+
+        /// The `dropped` counter it is counted in (the wire error's name).
+        public var counter: String {
+            switch self {
+            case .badDigest: L2TPWireError.Reason.badDigest.name
+            case .missingDigest: L2TPWireError.Reason.missingDigest.name
+            case .hiddenAVP: L2TPWireError.Reason.badHiddenLength.name
+            case .hiddenWithoutSecret: L2TPWireError.Reason.hiddenWithoutSecret.name
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .badDigest: "Message Digest does not verify: the shared secrets differ or the message was altered"
+            case .missingDigest: "no Message Digest, and a secret is configured here: the peer has no secret"
+            case .hiddenAVP: "a hidden AVP does not decode: the shared secrets differ or the message was altered"
+            case .hiddenWithoutSecret: "a hidden AVP, and no secret is configured here to reveal it"
+            }
+        }
     }
 
     /// Counters for status: messages by type, drops by reason, plus the reliable layer's.
@@ -336,6 +378,7 @@ public struct ControlConnection: Sendable {
                 counters.received[m.messageType.map { "\($0)" } ?? "vendor", default: 0] += 1
             } catch {
                 counters.dropped[error.reason.name, default: 0] += 1
+                if let failure = AuthenticationFailure(error.reason) { return [.authenticationFailed(failure)] }
                 switch error.reason {
                 case .unknownMandatoryAVP, .badAVPValue, .unknownMessageType:
                     // Well framed and authentic, but unacceptable: it takes its sequence number and is refused.
@@ -468,15 +511,61 @@ public struct ControlConnection: Sendable {
 
     // MARK: Identification before a connection exists
 
+    /// What a listener makes of a datagram for connection 0, before any state exists for it.
+    public enum SCCRQScreen: Equatable, Sendable {
+        /// An SCCRQ (authentic, when a secret is configured): its version, the sender's connection id, tie breaker.
+        case sccrq(version: L2TPVersion, peerID: UInt32, tieBreaker: UInt64?)
+        /// An SCCRQ that fails authentication: to be dropped, unanswered, creating nothing.
+        case unauthenticated(AuthenticationFailure)
+        /// Anything else.
+        case notSCCRQ
+    }
+
+    /// Screens a datagram for connection 0: with a `secret`, hidden values are revealed with it and a v3 SCCRQ's
+    /// Message Digest must verify — computed without nonces (RFC 3931 §5.4.1: none has been exchanged yet; the
+    /// Nonce the SCCRQ carries is for the digests that follow), so it is checked before anything is created.
+    public static func screenSCCRQ(_ datagram: [UInt8], transport: L2TPTransport = .udp,
+                                   secret: [UInt8]? = nil) -> SCCRQScreen {
+        let m: ControlMessage
+        do {
+            m = try ControlMessage.parse(datagram, transport: transport, secret: secret)
+        } catch {
+            return AuthenticationFailure(error.reason).map(SCCRQScreen.unauthenticated) ?? .notSCCRQ
+        }
+        guard m.messageType == .sccrq, m.header.connectionID == 0 else { return .notSCCRQ }
+        let id: UInt32? = m.header.version == .v2 ? m.u16(.assignedTunnelID).map(UInt32.init) : m.u32(.assignedControlConnectionID)
+        guard let id, id != 0 else { return .notSCCRQ }
+        if m.header.version == .v3, let secret {
+            do {
+                try MessageDigest.verify(datagram, transport: transport, MessageAuthentication(secret: secret))
+            } catch {
+                return .unauthenticated(AuthenticationFailure(error.reason) ?? .badDigest)
+            }
+        }
+        return .sccrq(version: m.header.version, peerID: id, tieBreaker: m.u64(.tieBreaker))
+    }
+
     /// What a listener needs from a datagram to route it: an SCCRQ's version, the sender's connection id and
-    /// tie breaker; nil for anything else. Hidden values need `secret`.
+    /// tie breaker; nil for anything else, or an SCCRQ that fails authentication (see `screenSCCRQ`).
     public static func sccrqIdentity(_ datagram: [UInt8], transport: L2TPTransport = .udp,
                                      secret: [UInt8]? = nil) -> (version: L2TPVersion, peerID: UInt32, tieBreaker: UInt64?)? {
-        guard let m = try? ControlMessage.parse(datagram, transport: transport, secret: secret),
-              m.messageType == .sccrq, m.header.connectionID == 0 else { return nil }
-        let id: UInt32? = m.header.version == .v2 ? m.u16(.assignedTunnelID).map(UInt32.init) : m.u32(.assignedControlConnectionID)
-        guard let id, id != 0 else { return nil }
-        return (m.header.version, id, m.u64(.tieBreaker))
+        guard case .sccrq(let version, let id, let tieBreaker) = screenSCCRQ(datagram, transport: transport, secret: secret)
+        else { return nil }
+        return (version, id, tieBreaker)
+    }
+
+    /// Why an initiator's SCCRQ most likely went unanswered, when it did (closed as unreachable without an accepted
+    /// SCCRP) and a mismatched secret would explain it: a peer drops, silently, every message whose digest does not
+    /// verify (v3) or whose hidden AVPs do not decode (v2 with `hideAVPs`; v2's challenge is answered and fails
+    /// out loud, with a StopCCN).
+    public var likelyCause: String? {
+        guard role == .initiator, case .unreachable? = closeReason, peer.connectionID == 0,
+              configuration.secret != nil else { return nil }
+        if configuration.version == .v3 {
+            return "a secret is configured: if the peer is up, the shared secrets probably differ (the peer drops messages whose digest does not verify)"
+        }
+        guard configuration.hideAVPs else { return nil }
+        return "a secret is configured and AVPs are hidden: if the peer is up, the shared secrets probably differ (the peer drops messages whose hidden AVPs do not decode)"
     }
 
     // MARK: Reliable layer plumbing

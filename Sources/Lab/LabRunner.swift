@@ -114,7 +114,12 @@ public final class LabRunner {
             log("link \(l.a) — \(l.b)\(mtu)")
         }
         for n in lab.nodes where n.type == .switch && n.vlanFiltering {
-            for p in n.ports { try BridgeVLAN.set(port: p, session: session(n.name)) }
+            // Through `isthmus vlan` (bridge vlan): the default VLAN 1 goes, so that a port is only in what the lab says.
+            for p in n.ports {
+                try ip("vlan del vid 1 dev \(p.name)", n.name)
+                if let pvid = p.pvid { try ip("vlan add vid \(pvid) dev \(p.name) pvid untagged", n.name) }
+                for v in p.tagged where v != p.pvid { try ip("vlan add vid \(v) dev \(p.name)", n.name) }
+            }
             if !n.ports.isEmpty { log("switch \(n.name): VLANs " + n.ports.map { p in "\(p.name) " + (p.pvid.map { "pvid \($0)" } ?? "") + (p.tagged.isEmpty ? "" : " tagged \(p.tagged.map(String.init).joined(separator: ","))") }.joined(separator: "; ")) }
         }
         for m in lab.macvlans {
@@ -229,27 +234,3 @@ public final class LabRunner {
     }
 }
 
-/// Bridge port VLAN membership (`bridge vlan add dev PORT vid N [pvid untagged]`): RTM_SETLINK/RTM_DELLINK in
-/// family AF_BRIDGE with IFLA_AF_SPEC { IFLA_BRIDGE_VLAN_INFO }.
-enum BridgeVLAN {
-    static func set(port: LabConfig.SwitchPort, session: Session) throws {
-        let index = try session.ifindex(port.name)
-        func request(_ type: Int32, vid: Int, flags: UInt16) throws {
-            var info: [UInt8] = []
-            info.append(contentsOf: withUnsafeBytes(of: flags.littleEndian) { Array($0) })
-            info.append(contentsOf: withUnsafeBytes(of: UInt16(vid).littleEndian) { Array($0) })
-            var w = AttributeWriter()
-            w.nested(IFLA_AF_SPEC) { $0.raw(IFLA_BRIDGE_VLAN_INFO, info) }
-            var h = IfInfoHeader(index: index)
-            h.family = UInt8(AF_BRIDGE)
-            let msg = RTMessage.link(type, flags: .request, header: h, attributes: w)
-            try session.rtnl().request(msg, operation: "bridge vlan \(type == RTM_DELLINK ? "del" : "add") dev \(port.name) vid \(vid)")
-        }
-        // The default VLAN 1 (pvid, untagged) goes, so that a port is only in what the lab says.
-        try request(Int32(RTM_DELLINK), vid: 1, flags: 0)
-        if let p = port.pvid {
-            try request(Int32(RTM_SETLINK), vid: p, flags: UInt16(BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED))
-        }
-        for v in port.tagged where v != port.pvid { try request(Int32(RTM_SETLINK), vid: v, flags: 0) }
-    }
-}

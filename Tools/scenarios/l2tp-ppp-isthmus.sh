@@ -5,7 +5,8 @@
 #     CHAP, an address from the pool, ping both ways, 1400-byte pings; the LNS asks for an outgoing call (OCRQ) on
 #     the same tunnel, which gets the next pool address and passes traffic; `isthmus l2tp show` lists both calls.
 #  2. L2TPv3 PPP pseudowire (type = "ppp", pseudowire type 7): the kernel's v3 PPPoL2TP socket, CHAP, ping.
-#  3. SIGTERM: StopCCN, every pppd, interface and kernel tunnel gone.
+#  3. SIGTERM: StopCCN, every pppd, interface and kernel tunnel gone, and the agents' status files and sockets.
+#  `l2tp show` lists the LAC's first link as up within 1 s of IPCP completing (Tools/scenarios/l2tp-show-watch.py).
 # Prints one "ok"/"FAIL" line per check; exits non-zero if anything failed.
 #
 #   Tools/vm/isthmus-vm --timeout 300 -- sh -c 'modprobe -a l2tp_ppp l2tp_netlink l2tp_eth ppp_generic ppp_async veth &&
@@ -88,12 +89,18 @@ kernel_api = "socket"
 EOF
 ip netns exec "$a" "$isthmus" l2tp run --config "$work/lac.toml" >"$work/lac.log" 2>&1 & pids+=($!); lacpid=$!
 ip netns exec "$b" "$isthmus" l2tp run --config "$work/lns.toml" >"$work/lns.log" 2>&1 & pids+=($!); lnspid=$!
+# When IPCP completes on the LAC's first call, and when its `l2tp show` first says so.
+ip netns exec "$a" python3 "$here/Tools/scenarios/l2tp-show-watch.py" "$work/lac.json" pppa0 "$work/watch" 120 & pids+=($!)
 check "the LNS runs its calls on the userspace PPP data plane" waitfor 50 grep -q "data plane userspace (pppd over HDLC)" "$work/lns.log"
 check "the LAC on the kernel's, tunnel made with L2TPv2's tunnel management socket (kernel_api = \"socket\")" \
   waitfor 50 grep -q "data plane kernel (PPPoL2TP tunnel socket)" "$work/lac.log"
 check "two calls up on the LAC (incoming and outgoing), with addresses from the pool" \
   waitfor 200 sh -c "[ \$(ip -n $a -4 -o addr show | grep -c 'inet 10.7.0.1[0-9] peer 10.7.0.1/32') = 2 ]"
 echo "== LAC addresses"; ip -n "$a" -4 -o addr show | grep pppa | sed 's/^/   /'
+shown_within() { waitfor 100 test -s "$work/watch" && read -r ipcp shown <"$work/watch" && echo "IPCP at $ipcp, shown at $shown" &&
+  [ "$ipcp" != - ] && [ "$shown" != - ] && awk "BEGIN { exit !($shown - $ipcp <= $1) }"; }
+check "show lists the LAC's PPP (pppa0) as up within 1 s of IPCP completing" shown_within 1
+[ -s "$work/watch" ] && echo "   IPCP, shown (monotonic s): $(cat "$work/watch")"
 check "the outgoing call was an OCRQ answered by the LAC" grep -q "session outgoing call from peer up" "$work/lac.log"
 check "the LAC's calls are pppa0 and pppa1" sh -c "ip -n $a link show pppa0 && ip -n $a link show pppa1"
 for dev in pppa0 pppa1; do
@@ -113,6 +120,7 @@ check "both agents exit on SIGTERM" waitfor 60 sh -c "! kill -0 $lacpid && ! kil
 check "no ppp interface, kernel tunnel or process left" \
   sh -c "! ip -n $a link show | grep -q ppp && ! ip -n $b link show | grep -q ppp && [ -z \"\$(ip netns exec $a ip l2tp show tunnel)\" ] && [ -z \"\$(ip netns pids $a)\$(ip netns pids $b)\" ]"
 check "no secrets file left" sh -c "! ls $work/*.ppp-secrets"
+check "no status file or socket left" sh -c "for f in lac.json lac.sock lns.json lns.sock; do [ ! -e $work/\$f ] || { echo \$f; exit 1; }; done"
 
 # 2. L2TPv3 PPP pseudowire.
 cat >"$work/a3.toml" <<EOF

@@ -68,7 +68,8 @@ ip -n "$a" addr add 192.168.99.1/24 dev pw0; ip -n "$b" addr add 192.168.99.2/24
 check "ping a → b across the pseudowire" ip netns exec "$a" ping -c 3 -i 0.2 -W 3 192.168.99.2
 check "ping b → a, 1400 bytes" ip netns exec "$b" ping -c 2 -i 0.2 -W 3 -s 1400 192.168.99.1
 ip netns exec "$b" socat -u TCP-LISTEN:7001,reuseaddr OPEN:"$work/tcp.out",creat >/dev/null 2>&1 & pids+=($!)
-sleep 0.3
+# Until it listens (a fixed pause was too short under TCG on a loaded host: "Connection refused").
+waitfor 100 sh -c "ip netns exec $b ss -Hltn 'sport = :7001' | grep -q ."
 head -c 300000 /dev/urandom >"$work/tcp.in"
 check "TCP (300 kB) a → b" sh -c "ip netns exec $a socat -u OPEN:$work/tcp.in TCP:192.168.99.2:7001 && sleep 0.5 && cmp $work/tcp.in $work/tcp.out"
 echo "== isthmus l2tp show (a)"; "$isthmus" l2tp show --status "$work/lcce-a.json" | sed 's/^/   /'

@@ -82,17 +82,18 @@ enum TunnelRunControl {
             c.listen = [local]
         }
         c.pseudowires = [pw]
-        c.statusPath = "/run/isthmus/l2tp/tunnel-\(name).json"
         return c
     }
 
     static func run(name: String, _ args: inout Arguments, _ session: Session) throws {
         let words = args.remaining
-        let config = try configuration(name: name, &args)
+        var config = try configuration(name: name, &args)
         try session.flush()
         try NetworkNamespace.with(session.options.netns) {
             let namespace = TunnelStatus.currentNamespace()
             try StatusServer.ensureNotRunning(name: name, namespace: namespace)
+            // Per namespace, as the tunnel's status socket: two sites on one host run tunnels of the same name.
+            config.statusPath = "/run/isthmus/l2tp/tunnel-\(namespace)-\(name).json"
             let daemon = L2TPDaemon(config: config)
             daemon.log = { FileHandleErr.write("isthmus: tunnel \(name): \($0)\n") }
             let server = try StatusServer(name: name, namespace: namespace) {

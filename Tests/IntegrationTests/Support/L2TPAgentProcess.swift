@@ -1,4 +1,5 @@
 import Foundation
+import L2TPAgent
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,10 +40,11 @@ final class L2TPAgentProcess {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// The last status the agent wrote.
+    /// The agent's status now (asked on its status socket, as `l2tp show` does), else the last one it wrote.
     /// (The file is outside /run/isthmus, so the agent writes it in place: a read that catches it half-written is
     /// made again.)
     var status: [String: Any]? {
+        if let s = L2TPDaemon.liveStatus(statusPath: statusPath) { return s }
         for attempt in 0..<5 {
             if attempt > 0 { usleep(10_000) }
             guard let d = FileManager.default.contents(atPath: statusPath) else { return nil }
