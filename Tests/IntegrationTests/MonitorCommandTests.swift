@@ -57,6 +57,8 @@ struct MonitorCommandTests {
     static func waitFor(_ monitors: [Monitor], _ line: (Substring) -> Bool) -> Bool {
         for _ in 0..<200 {
             if monitors.allSatisfy({ $0.output.split(separator: "\n").contains(where: line) }) { return true }
+            // A monitor that exited (refused its words) will print nothing more.
+            if monitors.contains(where: { !$0.process.isRunning }) { return false }
             usleep(50_000)
         }
         return false
@@ -93,7 +95,7 @@ struct MonitorCommandTests {
         func isEnd(_ l: Substring) -> Bool { l.hasSuffix(endText) && !l.contains("Deleted") || l == endJSON }
         // Both are listening once both printed the start sentinel; until then it is added and removed again.
         var started = false
-        for _ in 0..<10 where !started {
+        for _ in 0..<10 where !started && ip.process.isRunning && us.process.isRunning {
             try Host.sh("ip -n \(ns) rule add pref 7 table 7")
             started = waitFor([ip, us], isStart)
             if !started { try Host.sh("ip -n \(ns) rule del pref 7") }
