@@ -16,7 +16,7 @@ public enum Completion {
            previous != "via" || object.name == "fdb" {
             return interfaceNames()
         }
-        if previous == "type" {
+        if previous == "type", object.name != "rule" {
             return object.name == "tunnel" ? TunnelRun.kinds + ["l2tp-control"] : LinkKinds.all.map { $0.kind }
         }
         if previous == "netns" { return namespaceNames() }
@@ -29,6 +29,10 @@ public enum Completion {
         case ("address", _):
             return AddressCommand.modifyKeywords.names + AddressCommand.flagTable.filter { !$0.readonly }.map(\.name)
         case ("route", _): return RouteCommand.modifyKeywords.names
+        case ("rule", "add"), ("rule", "delete"):
+            return previous == "type" ? RuleCommand.typeWords.filter { $0 != "type" } : RuleCommand.modifyKeywords.names + RuleCommand.typeWords
+        case ("rule", _): return RuleCommand.listKeywords.names
+        case ("monitor", _): return MonitorCommand.objects
         case ("neighbour", "show"), ("neighbour", "list"), ("neighbour", "flush"): return NeighbourCommand.listKeywords
         case ("neighbour", _): return NeighbourCommand.modifyKeywords.names
         case ("fdb", "show"), ("fdb", "list"): return FDBCommand.showKeywords

@@ -154,6 +154,34 @@ public enum Usage {
         /etc/netns/NAME bound over /etc, as ip netns exec does.
         """
 
+    static let rule = """
+        Usage: isthmus rule { add | delete } SELECTOR ACTION
+               isthmus rule flush [ SELECTOR ]
+               isthmus rule [ { show | list } [ SELECTOR ] ]
+               isthmus rule help
+
+        SELECTOR := [ not ] [ from PREFIX ] [ to PREFIX ] [ tos TOS ] [ fwmark FWMARK[/MASK] ]
+                    [ iif STRING ] [ oif STRING ] [ pref NUMBER ] [ l3mdev ] [ uidrange NUMBER-NUMBER ]
+                    [ ipproto PROTOCOL ] [ sport [ NUMBER | NUMBER-NUMBER ] ] [ dport [ NUMBER | NUMBER-NUMBER ] ]
+                    [ tun_id TUN_ID ]
+        ACTION := [ table TABLE_ID ] [ protocol PROTO ] [ realms [SRCREALM/]DSTREALM ] [ goto NUMBER ]
+                  [ type { unicast | blackhole | unreachable | prohibit | nop } ] SUPPRESSOR
+        SUPPRESSOR := [ suppress_prefixlength NUMBER ] [ suppress_ifgroup DEVGROUP ]
+        TABLE_ID := [ local | main | default | NUMBER ]
+        Rules are IPv4 unless -6 is given, as with ip. Global options that apply: -4, -6, -d, -j, -n NETNS.
+        """
+
+    static let monitor = """
+        Usage: isthmus monitor [ all | OBJECTS ] [ label ]
+               isthmus monitor help
+
+        OBJECTS := { link | address | route | neigh | rule } ...
+        Prints each change the kernel announces, as ip monitor does ("Deleted " before removals), until interrupted.
+        With `all` or `label` each event starts with its object: [LINK], [ADDR], [ROUTE], [NEIGH], [RULE].
+        With -j each event is one JSON object on a line of its own. -4/-6 limit addresses, routes and rules to a family.
+        Unlike ip monitor, netconf, nsid, prefix, mroute, nexthop and stats events are not printed.
+        """
+
     static var mtu: String {
         """
         Usage: isthmus mtu KIND [ underlay MTU ] [ lan MTU ] [ ipv6 ] [ cookie 0|4|8 ] [ l2spec_type none|default ]

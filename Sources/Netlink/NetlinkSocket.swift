@@ -93,6 +93,16 @@ public final class NetlinkSocket {
         }
     }
 
+    /// Joins a multicast group (an RTNLGRP_* number, not a bit mask): the kernel then sends this socket the
+    /// group's notifications, read with `receive()` (what `monitor` does). Groups above 32 need this setsockopt,
+    /// which is why it is used rather than bind()'s nl_groups mask.
+    public func join(group: UInt32) throws {
+        var g = group
+        if setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, socklen_t(MemoryLayout<UInt32>.size)) != 0 {
+            throw SystemError("setsockopt(NETLINK_ADD_MEMBERSHIP, \(group))")
+        }
+    }
+
     // MARK: request / ack / dump
 
     /// Sends one request with NLM_F_ACK and returns the non-ACK replies (e.g. the object for a GET, or echoes).

@@ -113,8 +113,15 @@ struct GoldenTests {
     @Test("isthmus sends the bytes iproute2 sends", arguments: fixtures)
     func sameBytes(_ f: GoldenFixture) throws {
         let (route, generic) = goldenTransport(f)
-        let session = Session(options: Options()) { proto, _ in proto == NETLINK_GENERIC ? generic : route }
-        try IPCommandRunner.run(f.isthmusWords, session: session)
+        // A leading -4/-6 in the isthmus words is the global family option, as on the command line.
+        var options = Options()
+        var words = f.isthmusWords
+        if let first = words.first, first == "-4" || first == "-6" {
+            options.family = first == "-4" ? UInt8(AF_INET) : UInt8(AF_INET6)
+            words.removeFirst()
+        }
+        let session = Session(options: options) { proto, _ in proto == NETLINK_GENERIC ? generic : route }
+        try IPCommandRunner.run(words, session: session)
         try session.flush()
         let sent = mutating(route.sent, generic: false) + mutating(generic.sent, generic: true)
         #expect(sent.count == f.messages.count, "\(f.name): sent \(sent.count) messages, iproute2 sent \(f.messages.count)")
@@ -159,6 +166,7 @@ struct GoldenTests {
         case Int32(RTM_NEWADDR), Int32(RTM_DELADDR): return 8                        // ifaddrmsg
         case Int32(RTM_NEWROUTE), Int32(RTM_DELROUTE): return 12                     // rtmsg
         case Int32(RTM_NEWNEIGH), Int32(RTM_DELNEIGH): return 12                     // ndmsg
+        case Int32(RTM_NEWRULE), Int32(RTM_DELRULE): return 12                       // fib_rule_hdr
         default: return 0
         }
     }

@@ -55,6 +55,7 @@ struct CompatibilityTests {
             let routes = (try json("ip -n \(ns) \(family) -j route show table all") as? [[String: Any]] ?? [])
                 .filter { !(($0["dst"] as? String)?.hasPrefix("fe80") ?? false) && !(($0["dst"] as? String)?.hasPrefix("ff00") ?? false) }
             parts.append(KernelState.canonical(KernelState.normalize(routes)))
+            parts.append(KernelState.canonical(KernelState.normalize(try json("ip -n \(ns) \(family) -j rule show"))))
         }
         let neigh = (try json("ip -n \(ns) -j neigh show") as? [[String: Any]] ?? [])
             .filter { ["10.0.0.9", "fd00::9"].contains($0["dst"] as? String ?? "") }

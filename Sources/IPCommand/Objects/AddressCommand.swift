@@ -750,8 +750,10 @@ enum LinkSummary {
         return t2
     }
 
-    /// Appends the text lines and JSON fields iproute2 prints before addr_info.
-    static func describe(_ l: LinkMessage, names: [Int32: String], links: [LinkMessage], family: UInt8, details: Bool, session: Session? = nil, text: inout [String], json j: inout JSONObject) {
+    /// Appends the text lines and JSON fields iproute2 prints before addr_info. `queueLength`: ip's filter.showqueue,
+    /// set by `address show` and not by `monitor`, which prints the same lines without "qlen N".
+    static func describe(_ l: LinkMessage, names: [Int32: String], links: [LinkMessage], family: UInt8, details: Bool,
+                         queueLength: Bool = true, session: Session? = nil, text: inout [String], json j: inout JSONObject) {
         let idx = l.header.index
         let name = l.name ?? "if\(idx)"
         j.set("ifindex", Int(idx))
@@ -785,7 +787,7 @@ enum LinkSummary {
             }
         }
         if let g = l.group { let gn = g == 0 ? "default" : String(g); j.set("group", gn); t += "group \(gn) " }
-        if let q = l.txqlen, q != 0 { j.set("txqlen", Int(q)); t += "qlen \(q)" }
+        if queueLength, let q = l.txqlen, q != 0 { j.set("txqlen", Int(q)); t += "qlen \(q)" }
         text.append(t)
         if family == 0 || family == UInt8(AF_PACKET) || details {
             text.append(linkLayer(l, json: &j, session: session))
