@@ -68,7 +68,7 @@ struct RuleMonitorTests {
         ("rule add ipproto nosuchproto", "\"nosuchproto\" for \"ipproto\""),
         ("rule add table nosuchtable", "\"nosuchtable\" for \"table\""),
         ("rule add from 10.0.0.0/33", "\"10.0.0.0/33\" for \"from\""),
-        ("rule add iif a/b", "\"a/b\" is not a valid interface name"),
+        ("rule add iif a/b", "\"iif\" not a valid ifname"),
         ("rule add suppress_prefixlength -1", "\"-1\" for \"suppress_prefixlength\""),
         ("rule add type sideways", "\"sideways\" for \"type\""),
         ("rule add frobnicate", "unknown keyword \"frobnicate\""),

@@ -76,10 +76,14 @@ struct HelpTests {
             let r = try Self.run([flag])
             #expect(r.status == 0)
             #expect(r.out.hasPrefix("isthmus 0."), "\(r.out)")
-            let git = try Host.run(["git", "-C", Host.repoRoot.path, "rev-parse", "--short", "HEAD"])
-            if git.status == 0 {
-                let commit = git.output.trimmingCharacters(in: .whitespacesAndNewlines)
-                #expect(r.out.contains("(git ") && r.out.contains(commit), "\(r.out) does not name \(commit)")
+            // The commit the binary was built from (a later commit leaves it behind until the next build): one of
+            // this repository's.
+            if Host.which("git"), try Host.run(["git", "-C", Host.repoRoot.path, "rev-parse", "HEAD"]).status == 0 {
+                let described = r.out.split(separator: "(git ").last.map { $0.prefix { $0 != ")" } } ?? ""
+                let commit = described.split(separator: "-").first { $0.count >= 7 && $0.allSatisfy(\.isHexDigit) }.map(String.init) ?? ""
+                #expect(!commit.isEmpty, "\(r.out) names no commit")
+                let known = try Host.run(["git", "-C", Host.repoRoot.path, "rev-parse", "--verify", "--quiet", commit + "^{commit}"])
+                #expect(known.status == 0, "\(r.out): \(commit) is not a commit of this repository")
             }
         }
     }

@@ -22,11 +22,11 @@ struct LongInputBinaryTests {
         return (p.terminationReason, p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test("isthmus link show dev <65,531 a's> exits 2 with the word and the limit")
+    @Test("isthmus link show dev <65,531 a's> exits 1 (a usage error, as ip) with the word and the limit")
     func longDevice() throws {
         let r = try Self.isthmus(["link", "show", "dev", String(repeating: "a", count: 65_531)])
         #expect(r.reason == .exit, "killed by signal \(r.status): \(r.stderr.prefix(300))")
-        #expect(r.status == 2)
+        #expect(r.status == 1)
         #expect(r.stderr == "isthmus: argument \"\(String(repeating: "a", count: 32))…\" is wrong: \"dev\" not a valid ifname (65531 bytes; at most 15)\n")
     }
 
@@ -43,11 +43,11 @@ struct LongInputBinaryTests {
         #expect(r.stderr == "isthmus: \(file.path):1: argument \"\(String(repeating: "c", count: 32))…\" is wrong: \"dev\" not a valid ifname (1048576 bytes; at most 15)\n")
     }
 
-    @Test("isthmus link add x0 type <70,000 bytes> exits 2: the word does not fit a netlink attribute")
+    @Test("isthmus link add x0 type <70,000 bytes> exits 1: the word does not fit a netlink attribute")
     func longKind() throws {
         let r = try Self.isthmus(["link", "add", "x0", "type", String(repeating: "k", count: 70_000)])
         #expect(r.reason == .exit, "killed by signal \(r.status): \(r.stderr.prefix(300))")
-        #expect(r.status == 2)
+        #expect(r.status == 1)
         #expect(r.stderr == "isthmus: argument \"\(String(repeating: "k", count: 32))…\" is wrong: too long (70000 bytes): a netlink attribute holds at most 65531 bytes\n")
     }
 
