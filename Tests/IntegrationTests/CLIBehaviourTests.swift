@@ -51,4 +51,17 @@ struct CLIBehaviourTests {
         let show = try Self.run(["-j", "l2tp", "show", "--status", "/run/isthmus/l2tp/isthmus-cli-test-none.json"])
         #expect(show.status != 0 && show.output.contains("no status"), "\(show.output)")
     }
+
+    @Test("alternative names are printed last, as ip prints them (text and JSON, link and address)")
+    func altNames() throws {
+        let spaces = Namespaces("clialt")
+        defer { spaces.removeAll() }
+        let ns = try spaces.make("a")
+        try Host.sh("ip -n \(ns) link add br7 type bridge && ip -n \(ns) link property add dev br7 altname isthmus-long-altname")
+        for show in ["link show br7", "-j link show br7", "address show br7", "-j address", "-d -s link show br7"] {
+            let ours = try Self.run(["-n", ns] + show.split(separator: " ").map(String.init))
+            #expect(ours.output == (try Host.sh("ip -n \(ns) \(show)")), "\(show)")
+        }
+        #expect(try Self.run(["-n", ns, "link", "show", "br7"]).output.contains("    altname isthmus-long-altname"))
+    }
 }

@@ -300,6 +300,10 @@ public enum AddressCommand {
                         linkText.append("    alias \(alias)"); obj.set("ifalias", alias)
                     }
                 }
+                if !linkText.isEmpty {
+                    LinkSummary.appendAltNames(link, to: &linkText)
+                    LinkSummary.appendAltNames(link, to: &obj)
+                }
                 if !linkText.isEmpty { session.print(record: linkText) }
             }
             var infos: [JSON] = []
@@ -748,6 +752,16 @@ enum LinkSummary {
             else { t2 += " link-netnsid \(id)" }
         }
         return t2
+    }
+
+    /// The link's alternative names (IFLA_PROP_LIST's IFLA_ALT_IFNAME), printed last of its lines by ip.
+    static func altNames(_ l: LinkMessage) -> [String] {
+        guard let list = try? l.attributes.first(IFLA_PROP_LIST)?.children() else { return [] }
+        return list.filter { $0.type == UInt16(IFLA_ALT_IFNAME) }.compactMap(\.string)
+    }
+    static func appendAltNames(_ l: LinkMessage, to lines: inout [String]) { lines += altNames(l).map { "    altname \($0)" } }
+    static func appendAltNames(_ l: LinkMessage, to o: inout JSONObject) {
+        if l.attributes.first(IFLA_PROP_LIST) != nil { o.set("altnames", .array(altNames(l).map { .string($0) })) }
     }
 
     /// Appends the text lines and JSON fields iproute2 prints before addr_info. `queueLength`: ip's filter.showqueue,

@@ -38,10 +38,12 @@ enum LinkShow {
             } else if session.options.json {
                 var o = json(l, links, session)
                 if let stats { o.set(stats.key, stats.json(level: session.options.statistics)) }
+                LinkSummary.appendAltNames(l, to: &o)
                 session.emit(o.json)
             } else {
                 var lines = text(l, links, session)
                 if let stats { lines += stats.lines(level: session.options.statistics, human: session.options.human) }
+                LinkSummary.appendAltNames(l, to: &lines)
                 session.print(record: lines)
             }
         }
