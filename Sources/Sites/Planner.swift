@@ -431,8 +431,9 @@ public enum Planner {
             let reason = desired == nil ? "segment down" : "no longer in the config"
             emit(.delete(name: t.name, userspace: observed.userspaceTunnels[t.name] != nil, reason: reason))
         }
+        // A userspace tunnel whose device is gone (it is stopped with the device above when it is there).
         for name in observed.userspaceTunnels.keys.sorted()
-        where cur[name] == nil && !wanted.contains(name) && name == DesiredState.tunnelName(segment: segment) {
+        where observed[name] == nil && !wanted.contains(name) && name == DesiredState.tunnelName(segment: segment) {
             emit(.delete(name: name, userspace: true, reason: desired == nil ? "segment down" : "no longer in the config"))
         }
         for b in staleBridges {

@@ -369,7 +369,13 @@ struct PlannerTests {
             #expect(after.dump == expectedHost.dump, "\(config)\n\(Planner.render(changes))")
             #expect(try plan(nil, after).isEmpty)
             #expect(!changes.contains { if case .delete(let n, _, _) = $0 { n.hasPrefix("eth") || n == "br0" || n == "isth-other" } else { false } })
+            // Each change once (a userspace tunnel's stop was listed twice: for its device and for its process).
+            #expect(Set(lines(changes)).count == changes.count, "\(config): a change listed twice:\n\(Planner.render(changes))")
         }
+        // The userspace tunnel's process alone (its device already gone) is still stopped, once.
+        var gone = try applied(try desired(userspace))
+        gone["isth-lab"] = nil
+        #expect(lines(try plan(nil, gone)).filter { $0.hasPrefix("- stop isthmus tunnel run") }.count == 1)
         let changes = try plan(nil, try applied(try desired(vxlan)))
         #expect(lines(changes) == [
             "~ link set eth1 nomaster (releasing from br-lab)",
