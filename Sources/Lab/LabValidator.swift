@@ -1,4 +1,5 @@
 import Foundation
+import IPCommand
 import Sites
 
 /// Checks a parsed lab file against `LabConfig`'s layout, collecting every problem (with FILE:LINE:COL) before
@@ -206,7 +207,18 @@ struct LabValidator: TOMLValidating {
                       hint: "write it like \"default via 10.0.1.1\" or \"10.2.0.0/16 via 10.0.1.1\"")
             } else { routes.append(r) }
         }
-        let commands = stringArray(t, "commands", example: "commands = [\"link set eth0 up\"]")?.0.map(\.0) ?? []
+        // Each command's words are checked now, before anything is created (against no kernel: any device name is
+        // taken as existing), so a typo fails the lab file with its line rather than half-way through `lab up`.
+        var commands: [String] = []
+        for (c, n) in stringArray(t, "commands", example: "commands = [\"link set eth0 up\"]")?.0 ?? [] {
+            do {
+                try DryRun.check(try splitCommandLine(c))
+                commands.append(c)
+            } catch let problem {
+                error(n.position, "command \"\(c.count > 80 ? String(c.prefix(80)) + "…" : c)\": \(problem)",
+                      hint: "the words of `isthmus OBJECT ...` without `isthmus`; see `isthmus help OBJECT`")
+            }
+        }
         var nat: [String] = []
         for (i, n) in stringArray(t, "nat", example: "nat = [\"eth2\"]")?.0 ?? [] {
             if let p = SiteConfig.interfaceNameProblem(i) ?? (i.contains("\"") || i.contains("\\") ? "contains a quote or backslash" : nil) {

@@ -712,3 +712,25 @@ struct LabKnownGapTests {
         }
     }
 }
+
+@Suite("Lab files: commands checked before anything is created")
+struct LabCommandCheckTests {
+    @Test("a wrong command word is a FILE:LINE:COL error naming the command; good ones (devices made earlier) pass")
+    func commands() {
+        let text = """
+            [lab]
+            name = "cmds"
+            [nodes.h1]
+            commands = ["link add vx0 type vxlan id 100 dstport 4789",
+                        "link set vx0 mtuu 1400",
+                        "link set vx0 master br-not-yet-made",
+                        "route add 10.0.0.0/33 via 1.2.3.4",
+                        "frob it"]
+            """
+        let e = errors(text)
+        #expect(e.count == 3, "\(e)")
+        #expect(e.contains { $0.position.line == 5 && $0.message.contains("command \"link set vx0 mtuu 1400\"") && $0.message.contains("\"mtuu\"") }, "\(e)")
+        #expect(e.contains { $0.position.line == 7 && $0.message.contains("invalid prefix \"10.0.0.0/33\"") }, "\(e)")
+        #expect(e.contains { $0.position.line == 8 && $0.message.contains("\"frob\"") }, "\(e)")
+    }
+}
