@@ -1,5 +1,6 @@
 import ArgumentParser
 import IPCommand
+import Netlink
 import SiteAgent
 import Sites
 
@@ -125,8 +126,9 @@ enum SiteCommands {
                 let lines: [String]
                 switch cmd.action {
                 case "install":
+                    // Run inside `ip netns exec NS`, the unit enters NS too (`-n NS`), as `-n NS` would have said.
                     lines = try Service.install(segment: site.config.name, site: site.side.site, configPath: cmd.common.config,
-                                                binary: TunnelProcesses.currentExecutable(), netns: netns,
+                                                binary: TunnelProcesses.currentExecutable(), netns: netns ?? NetworkNamespace.currentName(),
                                                 directory: cmd.unitDirectory, enable: !cmd.noEnable)
                 case "uninstall":
                     lines = try Service.uninstall(segment: site.config.name, directory: cmd.unitDirectory)
