@@ -1,20 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Netlink
 
 /// The few reads of /proc, /sys and /run that the objects make (no Foundation in this target).
 enum FileSystem {
-    /// A directory's entries without "." and "..", in directory order (as readdir returns them).
-    static func entries(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
+    /// A directory's entries without "." and "..", in directory order.
+    static func entries(_ path: String) -> [String] { Directory.entries(path) }
 
     /// A small file's text (at most `limit` bytes), or nil when it cannot be read.
     static func read(_ path: String, limit: Int = 65536) -> String? {

@@ -87,62 +87,25 @@ struct Isthmus: ParsableCommand {
             }
         }
         if batch == nil, words.first == "lab" {
-            do {
+            try Self.reportingFailures {
                 var cmd: LabCommand
                 do { cmd = try LabCommand.parse(Array(words.dropFirst())) } catch { throw Help.usageFailure(LabCommand.self, "lab", error) }
                 cmd.json = cmd.json || json   // the global -j, as for every other command
                 try cmd.run()
-            } catch let e as LabFailure {
-                FileHandleStderr.write("isthmus: \(e)\n")
-                throw ExitCode(1)
-            } catch let e as HelpFailure {
-                FileHandleStderr.write("isthmus: \(e)\n")
-                throw ExitCode(1)
-            } catch let e as HelpScreen {
-                print(e.text)
-                return
-            } catch let e as ExitCode {
-                throw e
-            } catch {
-                LabCommand.exit(withError: error)
             }
             return
         }
         if batch == nil, L2TPCommand.handles(words) {
-            do {
+            try Self.reportingFailures {
                 var cmd: L2TPCommand
                 do { cmd = try L2TPCommand.parse(Array(words.dropFirst())) } catch { throw Help.usageFailure(L2TPCommand.self, "l2tp", error) }
                 cmd.json = cmd.json || json
                 try cmd.run()
-            } catch let e as L2TPFailure {
-                FileHandleStderr.write("isthmus: \(e)\n")
-                throw ExitCode(1)
-            } catch let e as HelpFailure {
-                FileHandleStderr.write("isthmus: \(e)\n")
-                throw ExitCode(1)
-            } catch let e as HelpScreen {
-                print(e.text)
-                return
-            } catch let e as ExitCode {
-                throw e
-            } catch {
-                L2TPCommand.exit(withError: error)
             }
             return
         }
         if batch == nil, let verb = words.first, SiteCommands.verbs.contains(verb) {
-            do {
-                try SiteCommands.run(words, netns: netns, json: json)
-            } catch let e as SiteFailure {
-                FileHandleStderr.write("isthmus: \(e)\n")
-                throw ExitCode(1)
-            } catch let e as HelpFailure {
-                FileHandleStderr.write("isthmus: \(e)\n")
-                throw ExitCode(1)
-            } catch let e as HelpScreen {
-                print(e.text)
-                return
-            }
+            try Self.reportingFailures { try SiteCommands.run(words, netns: netns, json: json) }
             return
         }
         var o = Options()
@@ -200,6 +163,26 @@ struct Isthmus: ParsableCommand {
             }
         } else {
             for l in session.output.lines { print(l) }
+        }
+    }
+}
+
+/// A command's own failure (not the argument parser's): printed as `isthmus: MESSAGE`, exit status 1.
+protocol CLIFailure: Error, CustomStringConvertible {}
+extension LabFailure: CLIFailure {}
+extension L2TPFailure: CLIFailure {}
+extension SiteFailure: CLIFailure {}
+extension HelpFailure: CLIFailure {}
+
+extension Isthmus {
+    /// Runs one of the commands the argument parser reads: its failures are said as every other `isthmus: ...`
+    /// error is (exit 1), a help screen it was asked for is printed (exit 0).
+    static func reportingFailures(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as CLIFailure {
+            FileHandleStderr.write("isthmus: \(e)\n")
+            throw ExitCode(1)
+        } catch let e as HelpScreen {
+            print(e.text)
         }
     }
 }

@@ -64,16 +64,7 @@ public enum NetworkNamespace {
     }
 
     /// The names in /run/netns, in directory order (as `ip netns list` prints them).
-    public static func names() -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var out: [String] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out
-    }
+    public static func names() -> [String] { Directory.entries(directory) }
 
     /// The device and inode that identify a namespace file (/run/netns/NAME, /proc/PID/ns/net), or nil.
     public static func identity(path: String) -> (dev: UInt64, ino: UInt64)? {
