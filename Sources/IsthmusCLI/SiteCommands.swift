@@ -1,5 +1,7 @@
 import ArgumentParser
 import IPCommand
+import IsthmusMetrics
+import Netlink
 import SiteAgent
 import Sites
 
@@ -33,6 +35,8 @@ enum SiteCommands {
         var foreground = false
         @Option(name: .long, help: "With --foreground: seconds between drift checks.")
         var interval: Double = 30
+        @Option(name: .long, help: "With --foreground: serve Prometheus metrics (GET /metrics) on ADDR:PORT ([ADDR]:PORT for IPv6), in the site's namespace.")
+        var metrics: String?
         @Option(name: .customLong("fail-before"), help: .hidden)
         var failBefore: Int?
     }
@@ -95,7 +99,17 @@ enum SiteCommands {
                 r.failBefore = cmd.failBefore
                 for w in r.site.config.warnings { stderr("warning: \(w)") }
                 if cmd.foreground {
-                    try Agent.run(r, interval: cmd.interval) { stderr("isthmus: " + $0) }
+                    let stats = Agent.Stats()
+                    let site = r.site.config.name
+                    let server = try cmd.metrics.map { text in
+                        let address: MetricsAddress
+                        do { address = try MetricsAddress.parse(text) } catch { throw ValidationError("\(error)") }
+                        let exporter = MetricsExporter()
+                        return try NetworkNamespace.with(netns) { try MetricsServer(address: address) { exporter.render(stats.samples(site: site)) } }
+                    }
+                    try Agent.run(r, interval: cmd.interval, stats: stats, metrics: server) { stderr("isthmus: " + $0) }
+                } else if cmd.metrics != nil {
+                    throw ValidationError("--metrics needs --foreground (only the running agent serves metrics)")
                 } else {
                     r.log = { print($0) }
                     let done = try r.up()

@@ -1,6 +1,7 @@
 import Foundation
 import Dataplane
 import DataplaneWire
+import IsthmusMetrics
 import L2TPProtocol
 import L2TPWire
 import Netlink
@@ -12,6 +13,10 @@ public final class L2TPDaemon {
     public let config: L2TPAgentConfig
     /// Log lines (to stderr by default).
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(("l2tp: " + $0 + "\n").utf8)) }
+    /// Where to serve Prometheus metrics (`l2tp run --metrics ADDR:PORT`), if anywhere.
+    public var metrics: MetricsAddress?
+    /// The metrics server, once running (its bound address: `metricsServer?.bound`).
+    public private(set) var metricsServer: MetricsServer?
     /// The data plane chosen for pseudowires (nil: control only).
     public private(set) var dataPlaneName: String = "none"
 
@@ -235,7 +240,19 @@ public final class L2TPDaemon {
         try prepare()
         let signals = try StopSignals()
         defer { signals.close() }
-        let served = statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []
+        var served = statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []
+        // Metrics: the HTTP side runs on its own thread; a scrape asks this loop for samples through a pipe, so the
+        // agent's state is read only here and a slow client never holds the loop.
+        if let address = metrics {
+            let sampler = try LoopSampler()
+            let exporter = MetricsExporter()
+            let server = try MetricsServer(address: address) { exporter.render(sampler.request() ?? []) }
+            served.append((fd: sampler.fd, readable: { [unowned self] in sampler.answer { self.metricSamples() } }))
+            metricsServer = server
+            server.start()
+            log("\(config.name): metrics on http://\(server.bound)/metrics")
+        }
+        defer { metricsServer?.stop(); metricsServer = nil }
         log("\(config.name): L2TPv\(config.version.rawValue), data plane \(dataPlaneName)"
             + (listeners.isEmpty ? "" : ", listening on " + listeners.map { "\($0.local)" }.joined(separator: ", ")))
         while true {
@@ -794,6 +811,41 @@ public final class L2TPDaemon {
         return extra.merging(["name": config.name, "version": Int(config.version.rawValue), "data_plane": dataPlaneName,
                 "pid": Int(getpid()), "listen": listeners.map { "\($0.local)" }, "tunnels": list, "dropped": dropped,
                 "stopping": stopping]) { $1 }
+    }
+
+    /// The agent's counters as metric samples (on the loop's thread): per tunnel, per session, PPP calls, drops.
+    func metricSamples() -> [MetricSample] {
+        let agent = config.name
+        var out: [MetricSample] = []
+        var calls: [String: Int] = ["negotiating": 0, "up": 0]
+        for (id, t) in tunnels.sorted(by: { $0.key < $1.key }) {
+            let c = t.connection
+            let tn = "\(t.name) \(id)"
+            out.append(Families.l2tpTunnelUp.sample([agent, tn], c.state == .established ? 1 : 0))
+            out.append(Families.l2tpSessionsUp.sample([agent, tn], c.sessionIDs.filter { c.sessionState($0) == "established" }.count))
+            for (type, n) in c.counters.sent { out.append(Families.l2tpSent.sample([agent, tn, type], n)) }
+            for (type, n) in c.counters.received { out.append(Families.l2tpReceived.sample([agent, tn, type], n)) }
+            for (why, n) in c.counters.dropped { out.append(Families.l2tpDropped.sample([agent, tn, why], n)) }
+            out.append(Families.l2tpRetransmits.sample([agent, tn], c.reliable.counters.retransmits))
+            out.append(Families.l2tpHellos.sample([agent, tn], c.counters.hellos))
+            for sid in c.sessionIDs {
+                let sn = t.sessionNames[sid].map { $0.isEmpty ? "\(sid)" : "\($0) \(sid)" } ?? "\(sid)"
+                var k = dataPath?.counters(tunnelID: id, sessionID: sid)
+                if let call = ppp?.call(tunnelID: id, sessionID: sid) {
+                    calls[call.up == nil ? "negotiating" : "up", default: 0] += 1
+                    if k == nil, let p = ppp?.counters(of: call) { k = p }
+                }
+                guard let k else { continue }
+                out.append(Families.l2tpSessionPackets.sample([agent, tn, sn, "rx"], k.rxPackets))
+                out.append(Families.l2tpSessionPackets.sample([agent, tn, sn, "tx"], k.txPackets))
+                out.append(Families.l2tpSessionBytes.sample([agent, tn, sn, "rx"], k.rxBytes))
+                out.append(Families.l2tpSessionBytes.sample([agent, tn, sn, "tx"], k.txBytes))
+                for r in DropReason.allCases { out.append(Families.l2tpSessionDrops.sample([agent, tn, sn, r.name], k.drops[r] ?? 0)) }
+            }
+        }
+        if ppp != nil { for (state, n) in calls { out.append(Families.pppCalls.sample([agent, state], n)) } }
+        for (why, n) in dropped { out.append(Families.l2tpUnattached.sample([agent, why], n)) }
+        return out
     }
 
     func writeStatus(_ now: Double) {

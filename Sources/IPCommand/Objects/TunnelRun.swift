@@ -4,6 +4,7 @@ import Glibc
 import CLinuxUAPI
 import Dataplane
 import DataplaneWire
+import IsthmusMetrics
 import Netlink
 import NetlinkWire
 
@@ -16,11 +17,13 @@ public enum TunnelRun {
     public static let kinds = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"]
 
     static let usage = """
-        usage: isthmus tunnel run NAME [ mtu MTU ] type KIND [ ARGS ]
+        usage: isthmus tunnel run NAME [ mtu MTU ] [ metrics ADDR:PORT ] type KIND [ ARGS ]
                KIND := vxlan | gretap | ip6gretap | gre | ip6gre | ipip | sit | ip6tnl | l2tpv3 | l2tp-control
                ARGS: as for `ip link add NAME type KIND ...`; for l2tpv3, as for `ip l2tp add tunnel ...` and
                `ip l2tp add session ...` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id,
                encap udp|ip, local, remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq)
+               metrics ADDR:PORT: serve Prometheus metrics (GET /metrics) on ADDR:PORT ([ADDR]:PORT for IPv6),
+               in the tunnel's namespace
         """
 
     /// Parses the words after `run` into an engine configuration (no side effects besides name lookups).
@@ -257,6 +260,7 @@ public enum TunnelRun {
             try TunnelRunControl.run(name: name, &rest, session)
             return
         }
+        let metrics = try takeMetrics(&args)
         let config = try configuration(&args, session)
         try session.flush()
         let signals = try StopSignals()
@@ -269,8 +273,20 @@ public enum TunnelRun {
             return (e, s)
         }
         defer { server.shutdown() }
+        // The metrics socket is opened in the tunnel's namespace; its thread reads the engine's counters at scrape time.
+        let metricsServer = try metrics.map { address in
+            try NetworkNamespace.with(session.options.netns) {
+                let exporter = MetricsExporter()
+                return try MetricsServer(address: address) { [engine] in exporter.render(samples(engine)) }
+            }
+        }
+        defer { metricsServer?.stop() }
         warnAboutKernelHandlers(config)
         try engine.start()
+        if let m = metricsServer {
+            m.start()
+            FileHandleErr.write("isthmus: tunnel \(config.name): metrics on http://\(m.bound)/metrics\n")
+        }
         let s0 = config.sessions[0]
         var where_ = config.local.map { "\($0)" } ?? "*"
         if let p = engine.boundPort { where_ += ":\(p)" }
@@ -288,6 +304,28 @@ public enum TunnelRun {
 }
 
 extension TunnelRun {
+    /// Takes `metrics ADDR:PORT` from the words before `type` (so it never collides with a kind's own keywords).
+    static func takeMetrics(_ args: inout Arguments) throws -> MetricsAddress? {
+        var words = args.remaining
+        let end = words.firstIndex(of: "type") ?? words.count
+        guard let m = words[..<end].firstIndex(of: "metrics") else { return nil }
+        guard m + 1 < end else { throw UsageError("tunnel run: \"metrics\" needs ADDR:PORT (e.g. 127.0.0.1:9550)") }
+        let address: MetricsAddress
+        do { address = try MetricsAddress.parse(words[m + 1], option: "metrics") } catch { throw UsageError("tunnel run: \(error)") }
+        words.removeSubrange(m...(m + 1))
+        args = Arguments(words)
+        return address
+    }
+
+    /// The engine's counters as metric samples: per session and the engine's own (session "-").
+    static func samples(_ e: Engine) -> [MetricSample] {
+        let c = e.configuration
+        var out: [MetricSample] = []
+        for (i, s) in c.sessions.enumerated() { out += Families.dataplane(tunnel: c.name, session: s.name, e.counters[i].snapshot) }
+        out += Families.dataplane(tunnel: c.name, session: "-", e.engineCounters.snapshot)
+        return out
+    }
+
     /// Over raw IP, this host's kernel still sees every datagram: when a module that handles the protocol is loaded
     /// and no kernel tunnel claims the packet, the kernel answers the peer with ICMP errors (seen with ip_gre and
     /// ipip), which can break the peer's traffic. Say so, with the fix.
