@@ -25,6 +25,8 @@ struct L2TPCommand: ParsableCommand {
     var json = false
     @Option(name: .long, help: "run: serve Prometheus metrics (GET /metrics) on ADDR:PORT ([ADDR]:PORT for IPv6).")
     var metrics: String?
+    @Flag(name: .long, help: "run: debug lines in the log (every scrape).")
+    var verbose = false
 
     static func handles(_ words: [String]) -> Bool {
         guard words.first == "l2tp", words.count >= 2 else { return false }
@@ -42,6 +44,7 @@ struct L2TPCommand: ParsableCommand {
             do { c = try L2TPConfigReader.load(path: config) } catch { throw L2TPFailure("\(error)") }
             let daemon = L2TPDaemon(config: c)
             daemon.metrics = metricsAddress
+            ProcessLog.shared.verbose = verbose
             do { try daemon.run() } catch { throw L2TPFailure("l2tp \(c.name): \(error)") }
         case "show":
             var paths: [String] = []

@@ -37,6 +37,8 @@ enum SiteCommands {
         var interval: Double = 30
         @Option(name: .long, help: "With --foreground: serve Prometheus metrics (GET /metrics) on ADDR:PORT ([ADDR]:PORT for IPv6), in the site's namespace.")
         var metrics: String?
+        @Flag(name: .long, help: "With --foreground: debug lines in the log (every drift check, every scrape).")
+        var verbose = false
         @Option(name: .customLong("fail-before"), help: .hidden)
         var failBefore: Int?
     }
@@ -107,7 +109,8 @@ enum SiteCommands {
                         let exporter = MetricsExporter()
                         return try NetworkNamespace.with(netns) { try MetricsServer(address: address) { exporter.render(stats.samples(site: site)) } }
                     }
-                    try Agent.run(r, interval: cmd.interval, stats: stats, metrics: server) { stderr("isthmus: " + $0) }
+                    ProcessLog.shared.verbose = cmd.verbose
+                    try Agent.run(r, interval: cmd.interval, stats: stats, metrics: server) { ProcessLog.shared.log($0, $1) }
                 } else if cmd.metrics != nil {
                     throw ValidationError("--metrics needs --foreground (only the running agent serves metrics)")
                 } else {

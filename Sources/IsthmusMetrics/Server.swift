@@ -130,7 +130,8 @@ public final class MetricsServer: @unchecked Sendable {
             guard c >= 0 else { continue }
             _ = fcntl(c, F_SETFD, FD_CLOEXEC)
             _ = fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK)
-            serve(connection: c)
+            let status = serve(connection: c)
+            ProcessLog.debug("metrics: \(Self.peer(c)): \(status)")
             linger(c, until: Self.now() + timeout)
             close(c)
         }
@@ -142,29 +143,46 @@ public final class MetricsServer: @unchecked Sendable {
         return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
-    /// Reads one request (non-blocking socket, bounded in bytes and time) and answers it.
-    func serve(connection c: Int32) {
+    /// The client's address, for the debug log.
+    static func peer(_ c: Int32) -> String {
+        var ss = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(c, $0, &len) } }
+        guard rc == 0 else { return "?" }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), serv = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let g = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            getnameinfo($0, len, &host, socklen_t(host.count), &serv, socklen_t(serv.count), NI_NUMERICHOST | NI_NUMERICSERV) } }
+        guard g == 0 else { return "?" }
+        return String(cString: host) + " port " + String(cString: serv)
+    }
+
+    /// Reads one request (non-blocking socket, bounded in bytes and time) and answers it; says what happened.
+    @discardableResult
+    func serve(connection c: Int32) -> String {
         let deadline = Self.now() + timeout
         var request: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 2048)
         var complete = false
         while !complete {
             let left = deadline - Self.now()
-            guard left > 0 else { return }   // too slow: closed without an answer
+            guard left > 0 else { return "too slow, closed" }
             var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
             let n = poll(&p, 1, Int32(max(1, (left * 1000).rounded(.up))))
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }
+            guard n > 0 else { return "too slow, closed" }
             let r = recv(c, &buf, buf.count, 0)
             if r < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             guard r > 0 else { break }   // the client finished sending (HTTP/0.9-like) or failed
             request.append(contentsOf: buf[0..<r])
             complete = Self.headersEnd(request) != nil
             if !complete && request.count > Self.maxRequest {
-                return write(c, Self.response(431, "request header fields too large\n"), deadline)
+                write(c, Self.response(431, "request header fields too large\n"), deadline)
+                return "431 (request over \(Self.maxRequest) bytes)"
             }
         }
-        write(c, answer(request), deadline)
+        let a = answer(request)
+        write(c, a, deadline)
+        return String(decoding: a.prefix(12).dropFirst(9), as: UTF8.self)
     }
 
     /// Closing with unread bytes makes the kernel send a reset, which can destroy the answer before the client reads

@@ -12,7 +12,10 @@ import Netlink
 public final class L2TPDaemon {
     public let config: L2TPAgentConfig
     /// Log lines (to stderr by default).
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(("l2tp: " + $0 + "\n").utf8)) }
+    /// Log lines (`ProcessLog`: stderr with time and level, or journald priorities under systemd).
+    public var log: (String) -> Void = { ProcessLog.info("l2tp: " + $0) }
+    /// Lines about something that failed (an error logged, the agent going on).
+    public var warn: (String) -> Void = { ProcessLog.warning("l2tp: " + $0) }
     /// Where to serve Prometheus metrics (`l2tp run --metrics ADDR:PORT`), if anywhere.
     public var metrics: MetricsAddress?
     /// The metrics server, once running (its bound address: `metricsServer?.bound`).
@@ -427,7 +430,7 @@ public final class L2TPDaemon {
             s = try ControlSocket(local: local)
             try s.connect(to: from)
         } catch {
-            log("cannot answer SCCRQ from \(from): \(error)")
+            warn("cannot answer SCCRQ from \(from): \(error)")
             return count("socket_failed")
         }
         let localID = allocateTunnelID()
@@ -461,7 +464,7 @@ public final class L2TPDaemon {
     func dial(_ index: Int, now: Double) {
         let spec = config.tunnels[index]
         guard let peer = UDPAddress(spec.peer.address, port: spec.peer.port) else {
-            log("tunnel \(spec.name): bad peer address \(spec.peer)"); return
+            warn("tunnel \(spec.name): bad peer address \(spec.peer)"); return
         }
         let localEndpoint = spec.local ?? L2TPAgentConfig.Endpoint(address: "", port: 1701)
         do {
@@ -478,7 +481,7 @@ public final class L2TPDaemon {
             let a = t.connection.start(now: now)
             perform(a, on: id, now: now)
         } catch {
-            log("tunnel \(spec.name): \(error); retrying")
+            warn("tunnel \(spec.name): \(error); retrying")
             scheduleRedial(index, now: now)
         }
     }
@@ -551,7 +554,7 @@ public final class L2TPDaemon {
                         try ppp.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd, peer: t.peer)
                         t.dataPathAttached = true
                     } catch {
-                        log("tunnel \(t.name): PPP data path: \(error)")
+                        warn("tunnel \(t.name): PPP data path: \(error)")
                     }
                 }
                 if config.version == .v3, let dataPath {
@@ -562,7 +565,7 @@ public final class L2TPDaemon {
                         try ppp?.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd, peer: t.peer,
                                            inKernel: true)
                     } catch {
-                        log("tunnel \(t.name): data path: \(error)")
+                        warn("tunnel \(t.name): data path: \(error)")
                     }
                 }
                 if let spec = t.opens { for item in items(for: spec) { open(item: item, on: id, now: now) } }
@@ -575,7 +578,7 @@ public final class L2TPDaemon {
                     try ppp.addSession(tunnelID: id, sessionID: info.localID, peerSessionID: info.peerID, lnsMode: true,
                                        name: "\(t.name) call from peer", silent: true, now: now)
                 } catch {
-                    log("session \(info.localID): \(error); trying again when the call is connected")
+                    warn("session \(info.localID): \(error); trying again when the call is connected")
                 }
             case .sessionEstablished(let info):
                 registry.add(info.localID)
@@ -597,7 +600,7 @@ public final class L2TPDaemon {
                         try ppp.addSession(tunnelID: id, sessionID: info.localID, peerSessionID: info.peerID,
                                            lnsMode: info.initiatedLocally == info.outgoing, name: "\(t.name) \(name)", now: now)
                     } catch {
-                        log("session \(name): \(error); clearing it")
+                        warn("session \(name): \(error); clearing it")
                         clearForDataPath(info.localID, on: id, "\(error)", now: now)
                     }
                     continue
@@ -611,7 +614,7 @@ public final class L2TPDaemon {
                                            lnsMode: !info.initiatedLocally, name: pw.name, interface: pw.interface, now: now)
                         t.interfaces[info.localID] = pw.interface
                     } catch {
-                        log("session \(name): \(error); clearing it")
+                        warn("session \(name): \(error); clearing it")
                         clearForDataPath(info.localID, on: id, "\(error)", now: now)
                     }
                     continue
@@ -625,7 +628,7 @@ public final class L2TPDaemon {
                     t.interfaces[info.localID] = pw.interface
                     try Bridging.attach(pw.interface, to: pw.bridge, alias: pw.alias)
                 } catch {
-                    log("session \(name): data path: \(error); clearing it")
+                    warn("session \(name): data path: \(error); clearing it")
                     clearForDataPath(info.localID, on: id, "\(error)", now: now)
                 }
             case .sessionClosed(let sid, let result, let byPeer):
@@ -731,7 +734,7 @@ public final class L2TPDaemon {
         do {
             statusServer = try StatusServer(path: path) { [weak self] in self?.statusJSON() ?? "" }
         } catch {
-            log("status socket: \(error); `l2tp show` reads the status file (written at most every \(statusInterval) s)")
+            warn("status socket: \(error); `l2tp show` reads the status file (written at most every \(statusInterval) s)")
         }
     }
 
@@ -857,7 +860,7 @@ public final class L2TPDaemon {
         let value = status(now: now)
         // data(withJSONObject:) checks the value itself (and throws); isValidJSONObject first doubled the cost.
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted]) else {
-            log("status: cannot encode \(value)")
+            warn("status: cannot encode \(value)")
             return
         }
         // In Isthmus's own directory the file is replaced whole (a reader never sees half of it); a `status` path
@@ -866,7 +869,7 @@ public final class L2TPDaemon {
             if OwnedFiles.isInside(path) { try OwnedFiles.replace(path, with: Array(data)) }
             else { try OwnedFiles.overwrite(path, with: Array(data), create: true) }
         } catch {
-            if !statusWriteFailed { log("status: \(error)") }
+            if !statusWriteFailed { warn("status: \(error)") }
             statusWriteFailed = true
             return
         }

@@ -22,20 +22,20 @@ public enum Agent {
 
     /// `metrics`: a server (not started yet) is given `stats` to serve; started once the first apply succeeded.
     public static func run(_ r: Reconciler, interval: Double, stats: Stats = Stats(), metrics: MetricsServer? = nil,
-                           report: @escaping (String) -> Void) throws {
+                           report: @escaping (ProcessLog.Level, String) -> Void) throws {
         let signals = try StopSignals()
         defer { signals.close() }
 
-        r.log = { report($0) }
+        r.log = { report(.info, $0) }
         let first: [String]
         do { first = try r.up() } catch { stats.update { $0.failures += 1 }; throw error }
         stats.update { $0.inSync = true }
         if let metrics {
             metrics.start()
-            report("metrics on http://\(metrics.bound)/metrics")
+            report(.info, "metrics on http://\(metrics.bound)/metrics")
         }
         defer { metrics?.stop() }
-        report(first.isEmpty ? "segment \(r.site.config.name): in sync" : "segment \(r.site.config.name): up (\(first.count) changes)")
+        report(.info, first.isEmpty ? "segment \(r.site.config.name): in sync" : "segment \(r.site.config.name): up (\(first.count) changes)")
         var fds = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
         while true {
             let n = poll(&fds, 1, Int32(interval * 1000))
@@ -45,18 +45,20 @@ public enum Agent {
             do {
                 let p = try r.plan()
                 if !p.isEmpty {
-                    report("drift: \(p.lines.count) change\(p.lines.count == 1 ? "" : "s"); repairing")
+                    report(.warning, "drift: \(p.lines.count) change\(p.lines.count == 1 ? "" : "s"); repairing")
                     stats.update { $0.inSync = false }
                     try r.up()
                     stats.update { $0.repairs += 1; $0.inSync = true }
+                } else {
+                    report(.debug, "check: \(r.site.config.name) in sync")
                 }
             } catch {
                 stats.update { $0.failures += 1; $0.inSync = false }
-                report("repair failed (will retry): \(error)")
+                report(.error, "repair failed (will retry): \(error)")
             }
         }
-        report("segment \(r.site.config.name): stopping")
+        report(.info, "segment \(r.site.config.name): stopping")
         let done = try r.down()
-        report("segment \(r.site.config.name): down (\(done.count) changes)")
+        report(.info, "segment \(r.site.config.name): down (\(done.count) changes)")
     }
 }

@@ -55,7 +55,7 @@ struct MetricsTests {
         let ns = Namespaces("metun")
         defer { ns.removeAll() }
         let (a, b) = try UserspaceDataplaneTests.pair(ns)
-        let ta = try UserspaceDataplaneTests.Tunnel(bin, ns: a, device: "mvx0", words: "metrics 127.0.0.1:9550 type vxlan id 42 remote 10.201.0.2 local 10.201.0.1 dstport 4789")
+        let ta = try UserspaceDataplaneTests.Tunnel(bin, ns: a, device: "mvx0", words: "metrics 127.0.0.1:9550 verbose type vxlan id 42 remote 10.201.0.2 local 10.201.0.1 dstport 4789")
         defer { ta.stop() }
         let tb = try UserspaceDataplaneTests.Tunnel(bin, ns: b, device: "mvx0", words: "type vxlan id 42 remote 10.201.0.1 local 10.201.0.2 dstport 4789")
         defer { tb.stop() }
@@ -76,6 +76,10 @@ struct MetricsTests {
         let drops = s.filter { $0.name == "isthmus_dataplane_drops_total" }
         #expect(drops.contains { $0.labels["reason"] == "malformed" }, "every reason has a series")
         #expect(drops.reduce(0) { $0 + $1.value } >= 1, "the injected datagram is counted: \(drops.filter { $0.value > 0 })")
+        // The log: UTC time and level on every line; with `verbose`, each scrape as a debug line.
+        #expect(ta.output.contains(/\d\d:\d\d:\d\d\.\d{3}Z info userspace vxlan tunnel mvx0 running/), "\(ta.output)")
+        #expect(ta.output.contains(/Z debug metrics: 127\.0\.0\.1 port \d+: 200/), "\(ta.output)")
+        #expect(!tb.output.contains(" debug "), "no debug lines without verbose")
         // The tunnel still carries traffic after the scrape, and a bad keyword value is refused before anything starts.
         try Host.sh("ip netns exec \(a) ping -c 1 -W 2 192.168.77.2")
         let bad = try Host.run([bin, "-n", a, "tunnel", "run", "mvx1", "metrics", "localhost:80", "type", "vxlan", "id", "1", "remote", "10.201.0.2"])

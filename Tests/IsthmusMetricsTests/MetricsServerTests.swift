@@ -158,3 +158,44 @@ final class LockedFlag: @unchecked Sendable {
     var value: Bool { lock.lock(); defer { lock.unlock() }; return v }
     func set() { lock.lock(); v = true; lock.unlock() }
 }
+
+@Suite("Process logs: time and level, journald priorities under systemd, --verbose")
+struct ProcessLogTests {
+    /// What `log` writes to a pipe.
+    static func written(_ environment: (Int32) -> [String: String], verbose: Bool = false, _ body: (ProcessLog) -> Void) -> String {
+        var p: [Int32] = [0, 0]
+        _ = pipe(&p)
+        defer { close(p[0]) }
+        let log = ProcessLog(fd: p[1], environment: environment(p[1]))
+        log.verbose = verbose
+        body(log)
+        close(p[1])
+        var out: [UInt8] = [], b = [UInt8](repeating: 0, count: 4096)
+        while true { let n = read(p[0], &b, b.count); if n <= 0 { break }; out += b[0..<n] }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test("a terminal or file gets an ISO 8601 UTC stamp and a level word; debug only with verbose; each line prefixed")
+    func plain() throws {
+        let out = Self.written({ _ in [:] }) { $0.log(.info, "up"); $0.log(.debug, "hidden"); $0.log(.error, "a\nb") }
+        let lines = out.split(separator: "\n").map(String.init)
+        try #require(lines.count == 3, "\(out)")
+        #expect(lines[0].wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info up/) != nil, "\(lines[0])")
+        #expect(lines[1].hasSuffix(" error a") && lines[2].hasSuffix(" error b"))
+        #expect(Self.written({ _ in [:] }, verbose: true) { $0.log(.debug, "shown") }.hasSuffix(" debug shown\n"))
+        let fixed = ProcessLog(fd: -1, environment: [:]).format(.warning, "w", at: Date(timeIntervalSince1970: 1_796_629_973.25))
+        #expect(fixed == "2026-12-07T07:52:53.250Z warning w")
+    }
+
+    @Test("JOURNAL_STREAM naming this stream: <N> priority prefixes, no stamp; naming another: plain")
+    func journald() {
+        func stream(_ fd: Int32) -> [String: String] {
+            var st = stat(); fstat(fd, &st)
+            return ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]
+        }
+        #expect(Self.written(stream) { $0.log(.warning, "drift"); $0.log(.info, "ok"); $0.log(.error, "bad") } == "<4>drift\n<6>ok\n<3>bad\n")
+        let other = Self.written({ _ in ["JOURNAL_STREAM": "1:2"] }) { $0.log(.info, "x") }
+        #expect(other.hasSuffix("Z info x\n"))
+        #expect(Self.written({ _ in ["JOURNAL_STREAM": "garbage"] }) { $0.log(.info, "x") }.hasSuffix(" info x\n"))
+    }
+}

@@ -17,13 +17,13 @@ public enum TunnelRun {
     public static let kinds = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"]
 
     static let usage = """
-        usage: isthmus tunnel run NAME [ mtu MTU ] [ metrics ADDR:PORT ] type KIND [ ARGS ]
+        usage: isthmus tunnel run NAME [ mtu MTU ] [ metrics ADDR:PORT ] [ verbose ] type KIND [ ARGS ]
                KIND := vxlan | gretap | ip6gretap | gre | ip6gre | ipip | sit | ip6tnl | l2tpv3 | l2tp-control
                ARGS: as for `ip link add NAME type KIND ...`; for l2tpv3, as for `ip l2tp add tunnel ...` and
                `ip l2tp add session ...` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id,
                encap udp|ip, local, remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq)
                metrics ADDR:PORT: serve Prometheus metrics (GET /metrics) on ADDR:PORT ([ADDR]:PORT for IPv6),
-               in the tunnel's namespace
+               in the tunnel's namespace; verbose: debug lines in the log (each scrape)
         """
 
     /// Parses the words after `run` into an engine configuration (no side effects besides name lookups).
@@ -261,6 +261,7 @@ public enum TunnelRun {
             return
         }
         let metrics = try takeMetrics(&args)
+        ProcessLog.shared.verbose = takeVerbose(&args)
         let config = try configuration(&args, session)
         try session.flush()
         let signals = try StopSignals()
@@ -285,12 +286,12 @@ public enum TunnelRun {
         try engine.start()
         if let m = metricsServer {
             m.start()
-            FileHandleErr.write("isthmus: tunnel \(config.name): metrics on http://\(m.bound)/metrics\n")
+            ProcessLog.info("tunnel \(config.name): metrics on http://\(m.bound)/metrics")
         }
         let s0 = config.sessions[0]
         var where_ = config.local.map { "\($0)" } ?? "*"
         if let p = engine.boundPort { where_ += ":\(p)" }
-        FileHandleErr.write("isthmus: userspace \(config.kind) tunnel \(config.name) running: \(s0.ethernet ? "TAP" : "TUN") \(s0.name) mtu \(engine.deviceMTUs[0]), local \(where_), peer \(s0.peers.map(\.description).joined(separator: ",")); SIGINT or SIGTERM stops it\n")
+        ProcessLog.info("userspace \(config.kind) tunnel \(config.name) running: \(s0.ethernet ? "TAP" : "TUN") \(s0.name) mtu \(engine.deviceMTUs[0]), local \(where_), peer \(s0.peers.map(\.description).joined(separator: ",")); SIGINT or SIGTERM stops it")
         var fds = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0)]
         while true {
             let r = poll(&fds, 2, -1)
@@ -299,7 +300,7 @@ public enum TunnelRun {
             if fds[1].revents != 0 { server.serve() }
         }
         engine.stop()
-        FileHandleErr.write("isthmus: tunnel \(config.name) stopped\n")
+        ProcessLog.info("tunnel \(config.name) stopped")
     }
 }
 
@@ -315,6 +316,16 @@ extension TunnelRun {
         words.removeSubrange(m...(m + 1))
         args = Arguments(words)
         return address
+    }
+
+    /// Takes `verbose` from the words before `type`.
+    static func takeVerbose(_ args: inout Arguments) -> Bool {
+        var words = args.remaining
+        let end = words.firstIndex(of: "type") ?? words.count
+        guard let v = words[..<end].firstIndex(of: "verbose") else { return false }
+        words.remove(at: v)
+        args = Arguments(words)
+        return true
     }
 
     /// The engine's counters as metric samples: per session and the engine's own (session "-").
