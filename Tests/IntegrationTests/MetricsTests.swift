@@ -122,4 +122,52 @@ struct MetricsTests {
         }
         #expect(s.contains { $0.name == "isthmus_l2tp_session_drops_total" && $0.labels["reason"] == "bad_cookie" })
     }
+
+    @Test("up --foreground --metrics: reconcile runs and a drift repair counted, in sync again")
+    func siteAgent() throws {
+        let bin = Host.isthmusBinary!
+        let lab = try TwoSites("metsite")
+        defer { lab.remove() }
+        try lab.writeConfig(tunnel: "vxlan")
+        let logPath = "\(lab.dir)/agent.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: bin)
+        agent.arguments = ["-n", lab["gwa"], "up", "--config", lab.configPath, "--site", "a", "--foreground", "--interval", "0.5",
+                           "--metrics", "127.0.0.1:9553", "--verbose"]
+        agent.standardOutput = log; agent.standardError = log; agent.standardInput = FileHandle.nullDevice
+        try agent.run()
+        defer {
+            if agent.isRunning { kill(agent.processIdentifier, SIGTERM) }
+            agent.waitUntilExit()
+            try? log.close()
+        }
+        var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        /// Waits (up to 10 s) for `needle` in the log after the first `after`.
+        func waitFor(_ needle: String, after: String? = nil) -> Bool {
+            func found() -> Bool {
+                let o = output
+                guard let after else { return o.contains(needle) }
+                guard let r = o.range(of: after) else { return false }
+                return o[r.upperBound...].contains(needle)
+            }
+            for _ in 0..<200 where agent.isRunning { if found() { return true }; usleep(50_000) }
+            return found()
+        }
+        try #require(waitFor("metrics on http://127.0.0.1:9553/metrics"), "\(output)")
+        try Host.sh("ip -n \(lab["gwa"]) link del isth-lab")
+        #expect(waitFor("repairing"), "\(output)")
+        // The check after the repair finds nothing (a debug line, with --verbose): the repair is complete.
+        #expect(waitFor("debug check: lab in sync", after: "repairing"), "\(output)")
+        let s = try Self.scrape(lab["gwa"], "127.0.0.1:9553")
+        #expect((Self.value(s, "isthmus_site_reconcile_runs_total", ["site": "lab"]) ?? 0) >= 2, "\(s)")
+        #expect(Self.value(s, "isthmus_site_drift_repairs_total", ["site": "lab"]) == 1, "\(s)")
+        #expect(Self.value(s, "isthmus_site_apply_failures_total", ["site": "lab"]) == 0, "\(s)")
+        #expect(Self.value(s, "isthmus_site_in_sync", ["site": "lab"]) == 1, "\(s)")
+        #expect(output.contains(/Z warning drift: \d+ change/), "\(output)")
+        kill(agent.processIdentifier, SIGTERM)
+        agent.waitUntilExit()
+        #expect(agent.terminationStatus == 0, "\(output)")
+    }
 }
