@@ -112,10 +112,10 @@ public final class MetricsServer: @unchecked Sendable {
         t.start()
     }
 
-    /// Stops serving and closes the socket (waits for the thread, at most `timeout` + 1 s).
+    /// Stops serving and closes the socket (waits for the thread: at most one connection's read, answer and linger).
     public func stop() {
         lock.lock(); stopping = true; lock.unlock()
-        if thread != nil { _ = done.wait(timeout: .now() + timeout + 1) }
+        if thread != nil { _ = done.wait(timeout: .now() + 2 * timeout + 1) }
         close(fd)
     }
 

@@ -236,6 +236,17 @@ public final class L2TPDaemon {
     /// status socket (answered at once, with what is true now); the status file is also written, at most every
     /// `statusInterval`. Both are removed when it returns.
     public func run() throws {
+        // Metrics: the HTTP side runs on its own thread; a scrape asks this loop for samples through a pipe, so the
+        // agent's state is read only here and a slow client never holds the loop. Opened first: an address that
+        // cannot be used stops the agent before it opens or writes anything else.
+        var sampled: [(fd: Int32, readable: () -> Void)] = []
+        if let address = metrics {
+            let sampler = try LoopSampler()
+            let exporter = MetricsExporter()
+            metricsServer = try MetricsServer(address: address) { exporter.render(sampler.request() ?? []) }
+            sampled.append((fd: sampler.fd, readable: { [unowned self] in sampler.answer { self.metricSamples() } }))
+        }
+        defer { metricsServer?.stop(); metricsServer = nil }
         var st = stat()
         statusFileIsOurs = OwnedFiles.isInside(config.resolvedStatusPath) || lstat(config.resolvedStatusPath, &st) != 0
         try openStatusServer()
@@ -243,19 +254,11 @@ public final class L2TPDaemon {
         try prepare()
         let signals = try StopSignals()
         defer { signals.close() }
-        var served = statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []
-        // Metrics: the HTTP side runs on its own thread; a scrape asks this loop for samples through a pipe, so the
-        // agent's state is read only here and a slow client never holds the loop.
-        if let address = metrics {
-            let sampler = try LoopSampler()
-            let exporter = MetricsExporter()
-            let server = try MetricsServer(address: address) { exporter.render(sampler.request() ?? []) }
-            served.append((fd: sampler.fd, readable: { [unowned self] in sampler.answer { self.metricSamples() } }))
-            metricsServer = server
+        let served = (statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []) + sampled
+        if let server = metricsServer {
             server.start()
             log("\(config.name): metrics on http://\(server.bound)/metrics")
         }
-        defer { metricsServer?.stop(); metricsServer = nil }
         log("\(config.name): L2TPv\(config.version.rawValue), data plane \(dataPlaneName)"
             + (listeners.isEmpty ? "" : ", listening on " + listeners.map { "\($0.local)" }.joined(separator: ", ")))
         while true {

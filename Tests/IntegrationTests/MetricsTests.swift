@@ -84,6 +84,9 @@ struct MetricsTests {
         try Host.sh("ip netns exec \(a) ping -c 1 -W 2 192.168.77.2")
         let bad = try Host.run([bin, "-n", a, "tunnel", "run", "mvx1", "metrics", "localhost:80", "type", "vxlan", "id", "1", "remote", "10.201.0.2"])
         #expect(bad.status != 0 && bad.output.contains("metrics localhost:80"), "\(bad.output)")
+        // An address in use: refused, with the reason, before the device is created.
+        let busy = try Host.run([bin, "-n", a, "tunnel", "run", "mvx1", "metrics", "127.0.0.1:9550", "type", "vxlan", "id", "1", "remote", "10.201.0.2", "dstport", "4790"])
+        #expect(busy.status != 0 && busy.output.contains("127.0.0.1:9550: cannot listen"), "\(busy.output)")
         #expect((try Host.run(["ip", "-n", a, "link", "show", "mvx1"])).status != 0, "nothing created")
         #expect(ta.stop() == 0)
     }

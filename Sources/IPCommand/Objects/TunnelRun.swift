@@ -267,6 +267,16 @@ public enum TunnelRun {
         let signals = try StopSignals()
         defer { signals.close() }
 
+        // The metrics socket is opened in the tunnel's namespace before anything else (an address in use changes
+        // nothing); its thread reads the engine's counters at scrape time, once started below.
+        let running = RunningEngine()
+        let metricsServer = try metrics.map { address in
+            try NetworkNamespace.with(session.options.netns) {
+                let exporter = MetricsExporter()
+                return try MetricsServer(address: address) { exporter.render(running.engine.map(samples) ?? []) }
+            }
+        }
+        defer { metricsServer?.stop() }
         let (engine, server) = try NetworkNamespace.with(session.options.netns) { () throws -> (Engine, StatusServer) in
             try StatusServer.ensureNotRunning(name: config.name, namespace: TunnelStatus.currentNamespace())
             let e = try Engine(config)
@@ -274,17 +284,10 @@ public enum TunnelRun {
             return (e, s)
         }
         defer { server.shutdown() }
-        // The metrics socket is opened in the tunnel's namespace; its thread reads the engine's counters at scrape time.
-        let metricsServer = try metrics.map { address in
-            try NetworkNamespace.with(session.options.netns) {
-                let exporter = MetricsExporter()
-                return try MetricsServer(address: address) { [engine] in exporter.render(samples(engine)) }
-            }
-        }
-        defer { metricsServer?.stop() }
         warnAboutKernelHandlers(config)
         try engine.start()
         if let m = metricsServer {
+            running.engine = engine   // set before the thread starts, read only by it
             m.start()
             ProcessLog.info("tunnel \(config.name): metrics on http://\(m.bound)/metrics")
         }
@@ -302,6 +305,11 @@ public enum TunnelRun {
         engine.stop()
         ProcessLog.info("tunnel \(config.name) stopped")
     }
+}
+
+/// The engine the metrics thread reads, once there is one.
+final class RunningEngine: @unchecked Sendable {
+    var engine: Engine?
 }
 
 extension TunnelRun {
