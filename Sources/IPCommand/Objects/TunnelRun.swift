@@ -46,7 +46,7 @@ public enum TunnelRun {
             case "help": throw UsageError(usage)
             default:
                 guard name == nil else {
-                    throw args.unknown(word, validChoices: ["name", "mtu", "type"])
+                    throw args.unknown(word, validChoices: ["name", "mtu", "metrics", "verbose", "type"])
                 }
                 name = word
             }
