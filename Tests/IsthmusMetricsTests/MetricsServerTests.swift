@@ -68,6 +68,12 @@ struct MetricsServerTests {
         let skipped = String(decoding: e.render([clash.sample(["a"], 1), packets.sample(["only-one"], 3), packets.sample(["a", "b"], UInt64(10))]), as: UTF8.self)
         #expect(skipped.contains(#"isthmus_test_packets_total{tunnel="a",session="b"} 10"#))
         #expect(!skipped.contains("gauge") && !skipped.contains("only-one"))
+        // A label set (and an unlabeled family) that went away and comes back is registered again.
+        let back = String(decoding: e.render([packets.sample(["a\"b", "c"], UInt64(1)), up.sample([], 0)]), as: UTF8.self)
+        #expect(back.contains(#"isthmus_test_packets_total{tunnel="a\"b",session="c"} 1"#) && back.contains("isthmus_test_up 0.0"), "\(back)")
+        // Values a counter cannot take: negative is 0, beyond Int64 is clamped, NaN is skipped.
+        let odd = String(decoding: e.render([packets.sample(["n", "n"], -5), packets.sample(["m", "m"], UInt64.max), up.sample([], Double.nan)]), as: UTF8.self)
+        #expect(odd.contains(#"{tunnel="n",session="n"} 0"#) && odd.contains(#"{tunnel="m",session="m"} \#(Int64.max)"#) && !odd.contains("nan"), "\(odd)")
     }
 
     @Test("--metrics addresses: ADDR:PORT, [ADDR]:PORT, :PORT; bad ones are errors naming the value")
