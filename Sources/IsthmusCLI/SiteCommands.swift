@@ -137,7 +137,7 @@ enum SiteCommands {
                 switch cmd.action {
                 case "install":
                     lines = try Service.install(segment: site.config.name, site: site.side.site, configPath: cmd.common.config,
-                                                binary: TunnelProcesses.currentExecutable(), netns: netns,
+                                                binary: TunnelProcesses.currentExecutable(), netns: try netns ?? Service.enclosingNamespace(),
                                                 directory: cmd.unitDirectory, enable: !cmd.noEnable)
                 case "uninstall":
                     lines = try Service.uninstall(segment: site.config.name, directory: cmd.unitDirectory)
