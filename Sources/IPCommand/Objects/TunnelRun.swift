@@ -313,11 +313,18 @@ final class RunningEngine: @unchecked Sendable {
 }
 
 extension TunnelRun {
-    /// Takes `metrics ADDR:PORT` from the words before `type` (so it never collides with a kind's own keywords).
+    /// Where `keyword` is among the words before `type` (so it never collides with a kind's own keywords), unless it
+    /// is the value of `name`/`dev` (a device named "metrics" is `name metrics`).
+    static func keywordIndex(_ keyword: String, in words: [String]) -> Int? {
+        let end = words.firstIndex(of: "type") ?? words.count
+        return words[..<end].indices.first { words[$0] == keyword && ($0 == 0 || !["name", "dev"].contains(words[$0 - 1])) }
+    }
+
+    /// Takes `metrics ADDR:PORT` from the words before `type`.
     static func takeMetrics(_ args: inout Arguments) throws -> MetricsAddress? {
         var words = args.remaining
         let end = words.firstIndex(of: "type") ?? words.count
-        guard let m = words[..<end].firstIndex(of: "metrics") else { return nil }
+        guard let m = keywordIndex("metrics", in: words) else { return nil }
         guard m + 1 < end else { throw UsageError("tunnel run: \"metrics\" needs ADDR:PORT (e.g. 127.0.0.1:9550)") }
         let address: MetricsAddress
         do { address = try MetricsAddress.parse(words[m + 1], option: "metrics") } catch { throw UsageError("tunnel run: \(error)") }
@@ -329,8 +336,7 @@ extension TunnelRun {
     /// Takes `verbose` from the words before `type`.
     static func takeVerbose(_ args: inout Arguments) -> Bool {
         var words = args.remaining
-        let end = words.firstIndex(of: "type") ?? words.count
-        guard let v = words[..<end].firstIndex(of: "verbose") else { return false }
+        guard let v = keywordIndex("verbose", in: words) else { return false }
         words.remove(at: v)
         args = Arguments(words)
         return true
