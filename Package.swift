@@ -20,6 +20,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Kernel uapi constants, taken from linux-libc-dev's headers, plus tiny shims.
@@ -38,25 +40,30 @@ let package = Package(
         .target(name: "L2TPProtocol", dependencies: ["L2TPWire"]),
         // I/O: runs L2TP control connections over UDP sockets (LAC/LNS), and gives established sessions a data path:
         // the kernel's (genetlink, tunnel socket handed over) or the userspace one (TAP + the same socket).
-        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Sites", "CLinuxUAPI"]),
+        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Sites", "IsthmusMetrics", "CLinuxUAPI"]),
+        // I/O: Prometheus metrics of the long-running processes — samples taken at scrape time from the counters the
+        // processes already keep, rendered by swift-prometheus, served by a small HTTP/1.0 responder on its own thread.
+        .target(name: "IsthmusMetrics", dependencies: ["DataplaneWire", .product(name: "Prometheus", package: "swift-prometheus"),
+                                                       .product(name: "CoreMetrics", package: "swift-metrics")]),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
         .target(name: "Sites"),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
-        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites", "L2TPAgent", "L2TPWire"]),
+        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites", "L2TPAgent", "L2TPWire", "IsthmusMetrics"]),
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
         // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
-        .target(name: "SiteAgent", dependencies: ["Sites", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "CLinuxUAPI"]),
+        .target(name: "SiteAgent", dependencies: ["Sites", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
         // Labs: namespace topologies from a TOML file, built and torn down (state on disk), and their checks.
         .target(name: "Lab", dependencies: ["Sites", "SiteAgent", "IPCommand", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
-            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", "IsthmusMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             plugins: ["GitVersion"]
         ),
         // Build tool: `git describe` of the checkout into the CLI, for `isthmus --version`.
         .plugin(name: "GitVersion", capability: .buildTool()),
+        .testTarget(name: "IsthmusMetricsTests", dependencies: ["IsthmusMetrics", "DataplaneWire"]),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
         .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire", "TestSupport"]),
         .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "L2TPWire", "TestSupport"]),
@@ -65,6 +72,6 @@ let package = Package(
         .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Sites", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
-        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
     ]
 )

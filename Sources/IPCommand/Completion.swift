@@ -40,7 +40,7 @@ public enum Completion {
         case ("l2tp", "add"), ("l2tp", "delete"), ("l2tp", "show"):
             return typed.count == 2 ? ["tunnel", "session"] : L2TPCommand.keywords.filter { $0 != "help" }
         case ("l2tp", "run"): return ["--config"]
-        case ("tunnel", "run"): return typed.count == 2 ? [] : ["mtu", "type"]
+        case ("tunnel", "run"): return typed.count == 2 ? [] : ["mtu", "metrics", "verbose", "type"]
         case ("tuntap", _): return TunTapCommand.keywords
         case ("vlan", "add"), ("vlan", "delete"): return VLANCommand.modifyKeywords
         case ("vlan", _): return ["dev", "vid"]

@@ -116,7 +116,7 @@ public enum Usage {
                               [ remote ADDR ] [ local ADDR ] [ [ i | o ]seq ] [ [ i | o ]key KEY ] [ [ i | o ]csum ]
                               [ ttl TTL ] [ tos TOS ] [ [ no ]pmtudisc ] [ dev PHYS_DEV ]
                isthmus tunnel 6rd dev NAME [ 6rd-prefix PREFIX ] [ 6rd-relay_prefix PREFIX ] [ 6rd-reset ]
-               isthmus tunnel run NAME [ mtu MTU ] type KIND [ ARGS ]
+               isthmus tunnel run NAME [ mtu MTU ] [ metrics ADDR:PORT ] [ verbose ] type KIND [ ARGS ]
                isthmus tunnel help
 
         add/change/delete/show act on the kernel's tunnels (like ip tunnel, over rtnetlink); `show` then lists the
@@ -127,6 +127,8 @@ public enum Usage {
           ARGS: the words of `isthmus link add NAME type KIND ...`; for l2tpv3 those of `l2tp add tunnel` and
           `l2tp add session` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id, encap udp|ip, local,
           remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq).
+          metrics ADDR:PORT: serve Prometheus metrics on http://ADDR:PORT/metrics ([ADDR]:PORT for IPv6; port 0: any
+          free one, logged), opened in the tunnel's namespace. verbose: debug lines in the log (each scrape).
         """
 
     static let tuntap = """

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IsthmusMetrics
 import L2TPAgent
 
 /// `isthmus l2tp run --config FILE` (the L2TP agent: LAC, LNS, L2TPv3 LCCE) and `isthmus l2tp show` (its status).
@@ -22,6 +23,10 @@ struct L2TPCommand: ParsableCommand {
     var status: String?
     @Flag(name: [.customShort("j"), .long], help: "Print JSON (show).")
     var json = false
+    @Option(name: .long, help: "run: serve Prometheus metrics (GET /metrics) on ADDR:PORT ([ADDR]:PORT for IPv6).")
+    var metrics: String?
+    @Flag(name: .long, help: "run: debug lines in the log (every scrape).")
+    var verbose = false
 
     static func handles(_ words: [String]) -> Bool {
         guard words.first == "l2tp", words.count >= 2 else { return false }
@@ -33,9 +38,13 @@ struct L2TPCommand: ParsableCommand {
         switch action {
         case "run":
             guard let config else { throw L2TPFailure("l2tp run: --config FILE is required") }
+            let metricsAddress: MetricsAddress?
+            do { metricsAddress = try metrics.map { try MetricsAddress.parse($0) } } catch { throw L2TPFailure("l2tp run: \(error)") }
             let c: L2TPAgentConfig
             do { c = try L2TPConfigReader.load(path: config) } catch { throw L2TPFailure("\(error)") }
             let daemon = L2TPDaemon(config: c)
+            daemon.metrics = metricsAddress
+            ProcessLog.shared.verbose = verbose
             do { try daemon.run() } catch { throw L2TPFailure("l2tp \(c.name): \(error)") }
         case "show":
             var paths: [String] = []

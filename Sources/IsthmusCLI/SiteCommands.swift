@@ -1,5 +1,6 @@
 import ArgumentParser
 import IPCommand
+import IsthmusMetrics
 import Netlink
 import SiteAgent
 import Sites
@@ -34,6 +35,10 @@ enum SiteCommands {
         var foreground = false
         @Option(name: .long, help: "With --foreground: seconds between drift checks.")
         var interval: Double = 30
+        @Option(name: .long, help: "With --foreground: serve Prometheus metrics (GET /metrics) on ADDR:PORT ([ADDR]:PORT for IPv6), in the site's namespace.")
+        var metrics: String?
+        @Flag(name: .long, help: "With --foreground: debug lines in the log (every drift check, every scrape).")
+        var verbose = false
         @Option(name: .customLong("fail-before"), help: .hidden)
         var failBefore: Int?
     }
@@ -100,7 +105,18 @@ enum SiteCommands {
                 for w in r.site.config.warnings { stderr("warning: \(w)") }
                 for w in HostChecks.warnings(r.site) { stderr("warning: \(w)") }
                 if cmd.foreground {
-                    try Agent.run(r, interval: cmd.interval) { stderr("isthmus: " + $0) }
+                    let stats = Agent.Stats()
+                    let site = r.site.config.name
+                    let server = try cmd.metrics.map { text in
+                        let address: MetricsAddress
+                        do { address = try MetricsAddress.parse(text) } catch { throw ValidationError("\(error)") }
+                        let exporter = MetricsExporter()
+                        return try NetworkNamespace.with(netns) { try MetricsServer(address: address) { exporter.render(stats.samples(site: site)) } }
+                    }
+                    ProcessLog.shared.verbose = cmd.verbose
+                    try Agent.run(r, interval: cmd.interval, stats: stats, metrics: server) { ProcessLog.shared.log($0, $1) }
+                } else if cmd.metrics != nil {
+                    throw ValidationError("--metrics needs --foreground (only the running agent serves metrics)")
                 } else {
                     r.log = { print($0) }
                     let done = try r.up()
@@ -126,9 +142,8 @@ enum SiteCommands {
                 let lines: [String]
                 switch cmd.action {
                 case "install":
-                    // Run inside `ip netns exec NS`, the unit enters NS too (`-n NS`), as `-n NS` would have said.
                     lines = try Service.install(segment: site.config.name, site: site.side.site, configPath: cmd.common.config,
-                                                binary: TunnelProcesses.currentExecutable(), netns: netns ?? NetworkNamespace.currentName(),
+                                                binary: TunnelProcesses.currentExecutable(), netns: try netns ?? Service.enclosingNamespace(),
                                                 directory: cmd.unitDirectory, enable: !cmd.noEnable)
                 case "uninstall":
                     lines = try Service.uninstall(segment: site.config.name, directory: cmd.unitDirectory)

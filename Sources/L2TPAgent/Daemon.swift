@@ -1,6 +1,7 @@
 import Foundation
 import Dataplane
 import DataplaneWire
+import IsthmusMetrics
 import L2TPProtocol
 import L2TPWire
 import Netlink
@@ -11,7 +12,14 @@ import Netlink
 public final class L2TPDaemon {
     public let config: L2TPAgentConfig
     /// Log lines (to stderr by default).
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(("l2tp: " + $0 + "\n").utf8)) }
+    /// Log lines (`ProcessLog`: stderr with time and level, or journald priorities under systemd).
+    public var log: (String) -> Void = { ProcessLog.info("l2tp: " + $0) }
+    /// Lines about something that failed (an error logged, the agent going on).
+    public var warn: (String) -> Void = { ProcessLog.warning("l2tp: " + $0) }
+    /// Where to serve Prometheus metrics (`l2tp run --metrics ADDR:PORT`), if anywhere.
+    public var metrics: MetricsAddress?
+    /// The metrics server, once running (its bound address: `metricsServer?.bound`).
+    public private(set) var metricsServer: MetricsServer?
     /// The data plane chosen for pseudowires (nil: control only).
     public private(set) var dataPlaneName: String = "none"
 
@@ -228,6 +236,17 @@ public final class L2TPDaemon {
     /// status socket (answered at once, with what is true now); the status file is also written, at most every
     /// `statusInterval`. Both are removed when it returns.
     public func run() throws {
+        // Metrics: the HTTP side runs on its own thread; a scrape asks this loop for samples through a pipe, so the
+        // agent's state is read only here and a slow client never holds the loop. Opened first: an address that
+        // cannot be used stops the agent before it opens or writes anything else.
+        var sampled: [(fd: Int32, readable: () -> Void)] = []
+        if let address = metrics {
+            let sampler = try LoopSampler()
+            let exporter = MetricsExporter()
+            metricsServer = try MetricsServer(address: address) { exporter.render(sampler.request() ?? []) }
+            sampled.append((fd: sampler.fd, readable: { [unowned self] in sampler.answer { self.metricSamples() } }))
+        }
+        defer { metricsServer?.stop(); metricsServer = nil }
         var st = stat()
         statusFileIsOurs = OwnedFiles.isInside(config.resolvedStatusPath) || lstat(config.resolvedStatusPath, &st) != 0
         try openStatusServer()
@@ -235,7 +254,11 @@ public final class L2TPDaemon {
         try prepare()
         let signals = try StopSignals()
         defer { signals.close() }
-        let served = statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []
+        let served = (statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []) + sampled
+        if let server = metricsServer {
+            server.start()
+            log("\(config.name): metrics on http://\(server.bound)/metrics")
+        }
         log("\(config.name): L2TPv\(config.version.rawValue), data plane \(dataPlaneName)"
             + (listeners.isEmpty ? "" : ", listening on " + listeners.map { "\($0.local)" }.joined(separator: ", ")))
         while true {
@@ -410,7 +433,7 @@ public final class L2TPDaemon {
             s = try ControlSocket(local: local)
             try s.connect(to: from)
         } catch {
-            log("cannot answer SCCRQ from \(from): \(error)")
+            warn("cannot answer SCCRQ from \(from): \(error)")
             return count("socket_failed")
         }
         let localID = allocateTunnelID()
@@ -444,7 +467,7 @@ public final class L2TPDaemon {
     func dial(_ index: Int, now: Double) {
         let spec = config.tunnels[index]
         guard let peer = UDPAddress(spec.peer.address, port: spec.peer.port) else {
-            log("tunnel \(spec.name): bad peer address \(spec.peer)"); return
+            warn("tunnel \(spec.name): bad peer address \(spec.peer)"); return
         }
         let localEndpoint = spec.local ?? L2TPAgentConfig.Endpoint(address: "", port: 1701)
         do {
@@ -461,7 +484,7 @@ public final class L2TPDaemon {
             let a = t.connection.start(now: now)
             perform(a, on: id, now: now)
         } catch {
-            log("tunnel \(spec.name): \(error); retrying")
+            warn("tunnel \(spec.name): \(error); retrying")
             scheduleRedial(index, now: now)
         }
     }
@@ -534,7 +557,7 @@ public final class L2TPDaemon {
                         try ppp.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd, peer: t.peer)
                         t.dataPathAttached = true
                     } catch {
-                        log("tunnel \(t.name): PPP data path: \(error)")
+                        warn("tunnel \(t.name): PPP data path: \(error)")
                     }
                 }
                 if config.version == .v3, let dataPath {
@@ -545,7 +568,7 @@ public final class L2TPDaemon {
                         try ppp?.addTunnel(tunnelID: id, peerTunnelID: peer.connectionID, socket: t.socket.fd, peer: t.peer,
                                            inKernel: true)
                     } catch {
-                        log("tunnel \(t.name): data path: \(error)")
+                        warn("tunnel \(t.name): data path: \(error)")
                     }
                 }
                 if let spec = t.opens { for item in items(for: spec) { open(item: item, on: id, now: now) } }
@@ -558,7 +581,7 @@ public final class L2TPDaemon {
                     try ppp.addSession(tunnelID: id, sessionID: info.localID, peerSessionID: info.peerID, lnsMode: true,
                                        name: "\(t.name) call from peer", silent: true, now: now)
                 } catch {
-                    log("session \(info.localID): \(error); trying again when the call is connected")
+                    warn("session \(info.localID): \(error); trying again when the call is connected")
                 }
             case .sessionEstablished(let info):
                 registry.add(info.localID)
@@ -580,7 +603,7 @@ public final class L2TPDaemon {
                         try ppp.addSession(tunnelID: id, sessionID: info.localID, peerSessionID: info.peerID,
                                            lnsMode: info.initiatedLocally == info.outgoing, name: "\(t.name) \(name)", now: now)
                     } catch {
-                        log("session \(name): \(error); clearing it")
+                        warn("session \(name): \(error); clearing it")
                         clearForDataPath(info.localID, on: id, "\(error)", now: now)
                     }
                     continue
@@ -594,7 +617,7 @@ public final class L2TPDaemon {
                                            lnsMode: !info.initiatedLocally, name: pw.name, interface: pw.interface, now: now)
                         t.interfaces[info.localID] = pw.interface
                     } catch {
-                        log("session \(name): \(error); clearing it")
+                        warn("session \(name): \(error); clearing it")
                         clearForDataPath(info.localID, on: id, "\(error)", now: now)
                     }
                     continue
@@ -608,7 +631,7 @@ public final class L2TPDaemon {
                     t.interfaces[info.localID] = pw.interface
                     try Bridging.attach(pw.interface, to: pw.bridge, alias: pw.alias)
                 } catch {
-                    log("session \(name): data path: \(error); clearing it")
+                    warn("session \(name): data path: \(error); clearing it")
                     clearForDataPath(info.localID, on: id, "\(error)", now: now)
                 }
             case .sessionClosed(let sid, let result, let byPeer):
@@ -714,7 +737,7 @@ public final class L2TPDaemon {
         do {
             statusServer = try StatusServer(path: path) { [weak self] in self?.statusJSON() ?? "" }
         } catch {
-            log("status socket: \(error); `l2tp show` reads the status file (written at most every \(statusInterval) s)")
+            warn("status socket: \(error); `l2tp show` reads the status file (written at most every \(statusInterval) s)")
         }
     }
 
@@ -796,6 +819,41 @@ public final class L2TPDaemon {
                 "stopping": stopping]) { $1 }
     }
 
+    /// The agent's counters as metric samples (on the loop's thread): per tunnel, per session, PPP calls, drops.
+    func metricSamples() -> [MetricSample] {
+        let agent = config.name
+        var out: [MetricSample] = []
+        var calls: [String: Int] = ["negotiating": 0, "up": 0]
+        for (id, t) in tunnels.sorted(by: { $0.key < $1.key }) {
+            let c = t.connection
+            let tn = "\(t.name) \(id)"
+            out.append(Families.l2tpTunnelUp.sample([agent, tn], c.state == .established ? 1 : 0))
+            out.append(Families.l2tpSessionsUp.sample([agent, tn], c.sessionIDs.filter { c.sessionState($0) == "established" }.count))
+            for (type, n) in c.counters.sent { out.append(Families.l2tpSent.sample([agent, tn, type], n)) }
+            for (type, n) in c.counters.received { out.append(Families.l2tpReceived.sample([agent, tn, type], n)) }
+            for (why, n) in c.counters.dropped { out.append(Families.l2tpDropped.sample([agent, tn, why], n)) }
+            out.append(Families.l2tpRetransmits.sample([agent, tn], c.reliable.counters.retransmits))
+            out.append(Families.l2tpHellos.sample([agent, tn], c.counters.hellos))
+            for sid in c.sessionIDs {
+                let sn = t.sessionNames[sid].map { $0.isEmpty ? "\(sid)" : "\($0) \(sid)" } ?? "\(sid)"
+                var k = dataPath?.counters(tunnelID: id, sessionID: sid)
+                if let call = ppp?.call(tunnelID: id, sessionID: sid) {
+                    calls[call.up == nil ? "negotiating" : "up", default: 0] += 1
+                    if k == nil, let p = ppp?.counters(of: call) { k = p }
+                }
+                guard let k else { continue }
+                out.append(Families.l2tpSessionPackets.sample([agent, tn, sn, "rx"], k.rxPackets))
+                out.append(Families.l2tpSessionPackets.sample([agent, tn, sn, "tx"], k.txPackets))
+                out.append(Families.l2tpSessionBytes.sample([agent, tn, sn, "rx"], k.rxBytes))
+                out.append(Families.l2tpSessionBytes.sample([agent, tn, sn, "tx"], k.txBytes))
+                for r in DropReason.allCases { out.append(Families.l2tpSessionDrops.sample([agent, tn, sn, r.name], k.drops[r] ?? 0)) }
+            }
+        }
+        if ppp != nil { for (state, n) in calls { out.append(Families.pppCalls.sample([agent, state], n)) } }
+        for (why, n) in dropped { out.append(Families.l2tpUnattached.sample([agent, why], n)) }
+        return out
+    }
+
     func writeStatus(_ now: Double) {
         lastStatus = now
         statusDirty = false
@@ -805,7 +863,7 @@ public final class L2TPDaemon {
         let value = status(now: now)
         // data(withJSONObject:) checks the value itself (and throws); isValidJSONObject first doubled the cost.
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted]) else {
-            log("status: cannot encode \(value)")
+            warn("status: cannot encode \(value)")
             return
         }
         // In Isthmus's own directory the file is replaced whole (a reader never sees half of it); a `status` path
@@ -814,7 +872,7 @@ public final class L2TPDaemon {
             if OwnedFiles.isInside(path) { try OwnedFiles.replace(path, with: Array(data)) }
             else { try OwnedFiles.overwrite(path, with: Array(data), create: true) }
         } catch {
-            if !statusWriteFailed { log("status: \(error)") }
+            if !statusWriteFailed { warn("status: \(error)") }
             statusWriteFailed = true
             return
         }

@@ -472,6 +472,9 @@ public final class PPPCalls {
     public func call(tunnelID: UInt32, sessionID: UInt32) -> Call? { calls[Key(tunnel: tunnelID, session: sessionID)] }
 
     /// The call's status entries: its interface, pppd, addresses and the kernel's counters.
+    /// A call's data counters: the userspace path's, or the kernel's PPPoL2TP socket's.
+    public func counters(of c: Call) -> CounterSnapshot? { kernel == nil ? c.counters.snapshot : KernelPPPoL2TP.stats(c.socket) }
+
     public func status(tunnelID: UInt32, sessionID: UInt32) -> [String: Any]? {
         guard let c = call(tunnelID: tunnelID, sessionID: sessionID) else { return nil }
         var s: [String: Any] = ["interface": c.interface, "pppd_pid": Int(c.pid), "ppp": c.up == nil ? "negotiating" : "up",

@@ -72,14 +72,6 @@ public enum NetworkNamespace {
         return stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
     }
 
-    /// The /run/netns name of the namespace this process is in (as when run under `ip netns exec NAME`), or nil in
-    /// the host's own namespace or an unnamed one.
-    public static func currentName() -> String? {
-        guard let me = identity(path: "/proc/self/ns/net") else { return nil }
-        if let host = identity(path: "/proc/1/ns/net"), host == me { return nil }
-        return names().last { identity(path: "\(directory)/\($0)").map { $0 == me } ?? false }
-    }
-
     /// Whether /run/netns/NAME exists.
     public static func exists(_ name: String) -> Bool { access("\(directory)/\(name)", F_OK) == 0 }
 

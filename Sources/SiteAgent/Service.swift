@@ -56,6 +56,25 @@ public enum Service {
             """
     }
 
+    /// The namespace a unit must enter when `install` was not given `-n`: the name under /run/netns (`ip netns`'s
+    /// bind mounts) of the namespace this process runs in — `ip netns exec NS isthmus service install ...` — so that
+    /// the agent started at boot runs in NS, not on the host. None when no name matches and this is the host's (pid
+    /// 1's) namespace, or when pid 1's namespace cannot be read (a sandbox) to tell. A namespace other than pid 1's
+    /// without a name cannot be entered by the unit: an error saying so.
+    public static func enclosingNamespace(runDirectory: String = "/run/netns") throws -> String? {
+        var here = stat()
+        guard stat("/proc/thread-self/ns/net", &here) == 0 else { return nil }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []).sorted()
+        for n in names {
+            var st = stat()
+            if stat("\(runDirectory)/\(n)", &st) == 0 && st.st_ino == here.st_ino && st.st_dev == here.st_dev { return n }
+        }
+        var host = stat()
+        guard stat("/proc/1/ns/net", &host) == 0, host.st_ino != here.st_ino || host.st_dev != here.st_dev else { return nil }
+        throw SiteError("service install: this process runs in a network namespace that has no name under \(runDirectory), "
+                        + "so a unit could not enter it at boot; name it (ip netns attach NAME PID) and use -n NAME or ip netns exec NAME")
+    }
+
     /// Writes and enables the unit; returns what it did, line by line.
     public static func install(segment: String, site: String, configPath: String, binary: String, netns: String?,
                                directory: String = defaultDirectory, enable: Bool = true) throws -> [String] {

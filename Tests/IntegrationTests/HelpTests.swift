@@ -40,13 +40,13 @@ struct HelpTests {
     /// iproute2 objects) `OBJECT help`, never the overview.
     @Test("every command has its own help with all its options", arguments: [
         (["plan"], "USAGE: isthmus plan", ["--config", "--site", "--down", "--exit-code", "--json"]),
-        (["up"], "USAGE: isthmus up", ["--config", "--site", "--foreground", "--interval", "-j"]),
+        (["up"], "USAGE: isthmus up", ["--config", "--site", "--foreground", "--interval", "--metrics", "--verbose", "-j"]),
         (["status"], "USAGE: isthmus status", ["--config", "--site", "--json"]),
         (["down"], "USAGE: isthmus down", ["--config", "--site"]),
         (["service"], "USAGE: isthmus service", ["install", "--unit-dir", "--no-enable", "--config"]),
         (["lab"], "USAGE: isthmus lab", ["--vm", "--only", "--json", "check"]),
-        (["l2tp", "run"], "USAGE: isthmus l2tp", ["--config", "--status", "--json", "StopCCN"]),
-        (["tunnel", "run"], "Usage: isthmus tunnel", ["tunnel run NAME", "type KIND", "vxlan", "l2tpv3", "mtu MTU"]),
+        (["l2tp", "run"], "USAGE: isthmus l2tp", ["--config", "--status", "--json", "--metrics", "--verbose", "StopCCN"]),
+        (["tunnel", "run"], "Usage: isthmus tunnel", ["tunnel run NAME", "type KIND", "vxlan", "l2tpv3", "mtu MTU", "metrics ADDR:PORT", "verbose"]),
         (["mtu"], "Usage: isthmus mtu", ["underlay", "lan", "cookie", "gretap", "gre-in-udp"]),
         (["link"], "Usage: isthmus link", ["add", "delete", "set", "show", "type TYPE", "vxlan", "master"]),
         (["address"], "Usage: isthmus address", ["add", "flush", "valid_lft", "noprefixroute"]),
@@ -151,6 +151,8 @@ struct HelpTests {
         #expect(try Self.bashComplete(["link", "add", "vx0", "type", "vx"]) == ["vxlan"])
         #expect(try Self.bashComplete(["link", "set", "dev", ""]).contains("lo"))
         #expect(try Self.bashComplete(["tunnel", "run", "t0", "type", "l2"]) == ["l2tpv3", "l2tp-control"])
+        #expect(try Self.bashComplete(["tunnel", "run", "t0", "me"]) == ["metrics"])
+        #expect(try Self.bashComplete(["up", "--me"]) == ["--metrics"])
         #expect(try Self.bashComplete(["mtu", "gre"]) == ["gretap", "gre-in-udp", "gre"])
         #expect(try Self.bashComplete(["up", "--fo"]) == ["--foreground"])
         #expect(try Self.bashComplete(["plan", "--ex"]) == ["--exit-code"])

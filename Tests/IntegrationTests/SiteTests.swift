@@ -302,13 +302,6 @@ struct SiteTests {
             let v = try Host.run(["systemd-analyze", "verify", "\(units)/isthmus-lab.service"])
             #expect(v.status == 0, "\(v.output)")
         }
-        // Inside `ip netns exec`, without -n: the unit still enters that namespace.
-        try FileManager.default.removeItem(atPath: "\(units)/isthmus-lab.service")
-        let inside = try Host.run(["ip", "netns", "exec", lab["gwa"], Host.isthmusBinary!, "service", "install", "--config", lab.configPath,
-                                   "--site", "a", "--unit-dir", units, "--no-enable"])
-        #expect(inside.status == 0, "\(inside.output)")
-        let entered = try String(contentsOfFile: "\(units)/isthmus-lab.service", encoding: .utf8)
-        #expect(entered.contains("ExecStart=\(binary) -n \(lab["gwa"]) up --foreground"), "\(entered)")
         let gone = try lab.must("service", site: "a", ["uninstall", "--unit-dir", units])
         #expect(gone.contains("removed"), "\(gone)")
         #expect(!FileManager.default.fileExists(atPath: "\(units)/isthmus-lab.service"))

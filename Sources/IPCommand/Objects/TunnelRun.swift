@@ -4,6 +4,7 @@ import Glibc
 import CLinuxUAPI
 import Dataplane
 import DataplaneWire
+import IsthmusMetrics
 import Netlink
 import NetlinkWire
 
@@ -16,11 +17,13 @@ public enum TunnelRun {
     public static let kinds = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"]
 
     static let usage = """
-        usage: isthmus tunnel run NAME [ mtu MTU ] type KIND [ ARGS ]
+        usage: isthmus tunnel run NAME [ mtu MTU ] [ metrics ADDR:PORT ] [ verbose ] type KIND [ ARGS ]
                KIND := vxlan | gretap | ip6gretap | gre | ip6gre | ipip | sit | ip6tnl | l2tpv3 | l2tp-control
                ARGS: as for `ip link add NAME type KIND ...`; for l2tpv3, as for `ip l2tp add tunnel ...` and
                `ip l2tp add session ...` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id,
                encap udp|ip, local, remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq)
+               metrics ADDR:PORT: serve Prometheus metrics (GET /metrics) on ADDR:PORT ([ADDR]:PORT for IPv6),
+               in the tunnel's namespace; verbose: debug lines in the log (each scrape)
         """
 
     /// Parses the words after `run` into an engine configuration (no side effects besides name lookups).
@@ -43,7 +46,7 @@ public enum TunnelRun {
             case "help": throw UsageError(usage)
             default:
                 guard name == nil else {
-                    throw args.unknown(word, validChoices: ["name", "mtu", "type"])
+                    throw args.unknown(word, validChoices: ["name", "mtu", "metrics", "verbose", "type"])
                 }
                 name = word
             }
@@ -255,11 +258,23 @@ public enum TunnelRun {
             try TunnelRunControl.run(name: name, &rest, session)
             return
         }
+        let metrics = try takeMetrics(&args)
+        ProcessLog.shared.verbose = takeVerbose(&args)
         let config = try configuration(&args, session)
         try session.flush()
         let signals = try StopSignals()
         defer { signals.close() }
 
+        // The metrics socket is opened in the tunnel's namespace before anything else (an address in use changes
+        // nothing); its thread reads the engine's counters at scrape time, once started below.
+        let running = RunningEngine()
+        let metricsServer = try metrics.map { address in
+            try NetworkNamespace.with(session.options.netns) {
+                let exporter = MetricsExporter()
+                return try MetricsServer(address: address) { exporter.render(running.engine.map(samples) ?? []) }
+            }
+        }
+        defer { metricsServer?.stop() }
         let (engine, server) = try NetworkNamespace.with(session.options.netns) { () throws -> (Engine, StatusServer) in
             try StatusServer.ensureNotRunning(name: config.name, namespace: TunnelStatus.currentNamespace())
             let e = try Engine(config)
@@ -269,10 +284,15 @@ public enum TunnelRun {
         defer { server.shutdown() }
         warnAboutKernelHandlers(config)
         try engine.start()
+        if let m = metricsServer {
+            running.engine = engine   // set before the thread starts, read only by it
+            m.start()
+            ProcessLog.info("tunnel \(config.name): metrics on http://\(m.bound)/metrics")
+        }
         let s0 = config.sessions[0]
         var where_ = config.local.map { "\($0)" } ?? "*"
         if let p = engine.boundPort { where_ += ":\(p)" }
-        FileHandleErr.write("isthmus: userspace \(config.kind) tunnel \(config.name) running: \(s0.ethernet ? "TAP" : "TUN") \(s0.name) mtu \(engine.deviceMTUs[0]), local \(where_), peer \(s0.peers.map(\.description).joined(separator: ",")); SIGINT or SIGTERM stops it\n")
+        ProcessLog.info("userspace \(config.kind) tunnel \(config.name) running: \(s0.ethernet ? "TAP" : "TUN") \(s0.name) mtu \(engine.deviceMTUs[0]), local \(where_), peer \(s0.peers.map(\.description).joined(separator: ",")); SIGINT or SIGTERM stops it")
         var fds = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0)]
         while true {
             let r = poll(&fds, 2, -1)
@@ -281,11 +301,54 @@ public enum TunnelRun {
             if fds[1].revents != 0 { server.serve() }
         }
         engine.stop()
-        FileHandleErr.write("isthmus: tunnel \(config.name) stopped\n")
+        ProcessLog.info("tunnel \(config.name) stopped")
     }
 }
 
+/// The engine the metrics thread reads, once there is one.
+final class RunningEngine: @unchecked Sendable {
+    var engine: Engine?
+}
+
 extension TunnelRun {
+    /// Where `keyword` is among the words before `type` (so it never collides with a kind's own keywords), unless it
+    /// is the value of `name`/`dev` (a device named "metrics" is `name metrics`).
+    static func keywordIndex(_ keyword: String, in words: [String]) -> Int? {
+        let end = words.firstIndex(of: "type") ?? words.count
+        return words[..<end].indices.first { words[$0] == keyword && ($0 == 0 || !["name", "dev"].contains(words[$0 - 1])) }
+    }
+
+    /// Takes `metrics ADDR:PORT` from the words before `type`.
+    static func takeMetrics(_ args: inout Arguments) throws -> MetricsAddress? {
+        var words = args.remaining
+        let end = words.firstIndex(of: "type") ?? words.count
+        guard let m = keywordIndex("metrics", in: words) else { return nil }
+        guard m + 1 < end else { throw UsageError("tunnel run: \"metrics\" needs ADDR:PORT (e.g. 127.0.0.1:9550)") }
+        let address: MetricsAddress
+        do { address = try MetricsAddress.parse(words[m + 1], option: "metrics") } catch { throw UsageError("tunnel run: \(error)") }
+        words.removeSubrange(m...(m + 1))
+        args = Arguments(words)
+        return address
+    }
+
+    /// Takes `verbose` from the words before `type`.
+    static func takeVerbose(_ args: inout Arguments) -> Bool {
+        var words = args.remaining
+        guard let v = keywordIndex("verbose", in: words) else { return false }
+        words.remove(at: v)
+        args = Arguments(words)
+        return true
+    }
+
+    /// The engine's counters as metric samples: per session and the engine's own (session "-").
+    static func samples(_ e: Engine) -> [MetricSample] {
+        let c = e.configuration
+        var out: [MetricSample] = []
+        for (i, s) in c.sessions.enumerated() { out += Families.dataplane(tunnel: c.name, session: s.name, e.counters[i].snapshot) }
+        out += Families.dataplane(tunnel: c.name, session: "-", e.engineCounters.snapshot)
+        return out
+    }
+
     /// Over raw IP, this host's kernel still sees every datagram: when a module that handles the protocol is loaded
     /// and no kernel tunnel claims the packet, the kernel answers the peer with ICMP errors (seen with ip_gre and
     /// ipip), which can break the peer's traffic. Say so, with the fix.

@@ -15,8 +15,9 @@ final class L2TPAgentProcess {
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    /// Writes `toml` (an `[l2tp]` table; `status` is added) to `directory/NAME.toml` and starts the agent.
-    init(netns: String, name: String, toml: String, directory: String) throws {
+    /// Writes `toml` (an `[l2tp]` table; `status` is added) to `directory/NAME.toml` and starts the agent, with
+    /// `arguments` after `l2tp run --config FILE`.
+    init(netns: String, name: String, toml: String, directory: String, arguments: [String] = []) throws {
         guard let binary = Host.isthmusBinary else { throw Failure(description: "isthmus is not built (swift build)") }
         self.netns = netns
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -30,7 +31,7 @@ final class L2TPAgentProcess {
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", netns, binary, "l2tp", "run", "--config", configPath]
+        process.arguments = ["ip", "netns", "exec", netns, binary, "l2tp", "run", "--config", configPath] + arguments
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
