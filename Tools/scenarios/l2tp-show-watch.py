@@ -4,8 +4,8 @@
 Run in the namespace of the ppp interface:  l2tp-show-watch.py STATUS_JSON IFNAME OUT [TIMEOUT]
 
 Every 20 ms it looks at IFNAME's addresses (SIOCGIFADDR / SIOCGIFDSTADDR: IPCP has completed once the interface has
-its local and its peer's address) and asks the agent what `l2tp show` asks it: the status socket beside STATUS_JSON
-(.sock for .json), or, when no agent answers there, the status file. It writes "IPCP_AT SHOWN_AT" (CLOCK_MONOTONIC
+its local and its peer's address) and asks the agent what `l2tp show` asks it: the status socket that goes with
+STATUS_JSON (socket_for), or, when no agent answers there, the status file. It writes "IPCP_AT SHOWN_AT" (CLOCK_MONOTONIC
 seconds; "-" for what did not happen) to OUT and exits once both happened or after TIMEOUT seconds (default 120).
 A show that starts after the link is up has the answer within one look: the isthmus binary itself is not run (under
 TCG it takes seconds to start), but what it reads is.
@@ -14,7 +14,20 @@ import fcntl, json, os, socket, struct, sys, time
 
 status, ifname, out = sys.argv[1], sys.argv[2], sys.argv[3]
 timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 120.0
-sock_path = (status[:-5] if status.endswith(".json") else status) + ".sock"
+
+
+def socket_for(path):
+    """The agent's status socket for a status file, as L2TPAgentConfig.statusSocketPath(forStatus:) names it: beside a
+    status file under /run/isthmus, else in /run/isthmus/l2tp named for the path (FNV-1a 64 of its bytes)."""
+    if path.startswith("/run/isthmus/"):
+        return (path[:-5] if path.endswith(".json") else path) + ".sock"
+    h = 0xcbf29ce484222325
+    for b in path.encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return "/run/isthmus/l2tp/status-%016x.sock" % h
+
+
+sock_path = socket_for(status)
 
 
 def link_up():
