@@ -49,27 +49,14 @@ struct L2TPAuthStatusTests {
 
     /// When lines containing each needle first appeared in an agent's log (watched every 10 ms on a thread of its
     /// own, so the times do not depend on how long anything else in the test takes).
-    final class LogWatch: @unchecked Sendable {
-        let lock = NSLock()
-        var seen: [String: Date] = [:]
-        var running = true
-        init(_ agent: L2TPAgentProcess, _ needles: [String]) {
-            let path = agent.logPath
-            Thread.detachNewThread { [self] in
-                while true {
-                    lock.lock(); let go = running; lock.unlock()
-                    guard go else { return }
-                    let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-                    let now = Date()
-                    lock.lock()
-                    for n in needles where seen[n] == nil && text.contains(n) { seen[n] = now }
-                    lock.unlock()
-                    usleep(10_000)
-                }
-            }
-        }
-        func at(_ needle: String) -> Date? { lock.lock(); defer { lock.unlock() }; return seen[needle] }
-        func stop() { lock.lock(); running = false; lock.unlock() }
+    /// When the agent logged its first line containing `needle`: the line's own timestamp (the agents write UTC with
+    /// milliseconds, `2026-12-07T06:22:44.324Z info ...`), so no watcher thread races the check.
+    static func loggedAt(_ agent: L2TPAgentProcess, _ needle: String) -> Date? {
+        guard let line = agent.log.split(separator: "\n").first(where: { $0.contains(needle) }),
+              let stamp = line.split(separator: " ").first else { return nil }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: String(stamp))
     }
 
     /// `isthmus l2tp show --status PATH -j`, as a user runs it: the one agent's object.
@@ -108,19 +95,15 @@ struct L2TPAuthStatusTests {
         let b = try L2TPAgentProcess(netns: bed.b, name: "b", toml: Self.responder(secret: "one"), directory: bed.directory)
         defer { b.kill9() }
         try #require(b.waitForLog("listening on 10.66.1.2:1701", timeout: 10), "\(b.log)")
-        let bWatch = LogWatch(b, ["Message Digest does not verify"])
-        defer { bWatch.stop() }
         // A retransmits after 2 s: B must have said why before that.
         let a = try L2TPAgentProcess(netns: bed.a, name: "a",
                                      toml: Self.initiator(secret: "two", retransmit: "{ initial = 2, max = 2, count = 2 }"),
                                      directory: bed.directory)
         defer { a.kill9() }
-        let aWatch = LogWatch(a, ["SCCRQ to 10.66.1.2:1701"])
-        defer { aWatch.stop() }
 
         #expect(b.waitForLog("Message Digest does not verify", timeout: 10), "B:\n\(b.log)")
-        let sent = try #require(aWatch.at("SCCRQ to 10.66.1.2:1701"), "A:\n\(a.log)")
-        let said = try #require(bWatch.at("Message Digest does not verify"))
+        let sent = try #require(Self.loggedAt(a, "SCCRQ to 10.66.1.2:1701"), "A:\n\(a.log)")
+        let said = try #require(Self.loggedAt(b, "Message Digest does not verify"), "B:\n\(b.log)")
         #expect(said.timeIntervalSince(sent) < 2, "B said it \(said.timeIntervalSince(sent)) s after A's SCCRQ (A retransmits after 2 s)")
         let line = b.log.split(separator: "\n").first { $0.contains("Message Digest does not verify") } ?? ""
         #expect(line.contains("10.66.1.1") && line.contains("the shared secrets differ or the message was altered"), "\(line)")
@@ -205,12 +188,8 @@ struct L2TPAuthStatusTests {
         defer { b.kill9() }
         try #require(b.waitForLog("listening on 10.66.1.2:1701", timeout: 10), "\(b.log)")
         let up = "session office up"
-        let bWatch = LogWatch(b, [up])
-        defer { bWatch.stop() }
         let a = try L2TPAgentProcess(netns: bed.a, name: "a", toml: Self.initiator(secret: "same"), directory: bed.directory)
         defer { a.kill9() }
-        let aWatch = LogWatch(a, [up])
-        defer { aWatch.stop() }
 
         // Poll show for both, noting when each invocation that first lists the session started.
         func established(_ o: [String: Any]?) -> Bool {
@@ -224,8 +203,8 @@ struct L2TPAuthStatusTests {
                 if established(Self.show(agent)) { shown[name] = started }
             }
         }
-        for (name, watch, agent) in [("a", aWatch, a), ("b", bWatch, b)] {
-            let event = try #require(watch.at(up), "\(name) logged no \"\(up)\":\n\(agent.log)")
+        for (name, agent) in [("a", a), ("b", b)] {
+            let event = try #require(Self.loggedAt(agent, up), "\(name) logged no \"\(up)\":\n\(agent.log)")
             let seen = try #require(shown[name], "\(name): show never listed the session")
             // A show that started before the event cannot list it: the session is listed by the first show started
             // after it, within a second.
