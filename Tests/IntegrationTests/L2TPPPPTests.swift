@@ -85,13 +85,13 @@ struct L2TPPPPTests {
     /// clearing only their own call and socket (`Tools/scenarios/l2tp-ppp-load.sh many`).
     @Test("20 concurrent calls to one Isthmus LNS (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
     func twentyCalls() async throws {
-        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh many", timeout: 600))
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh many", timeout: 600, exclusive: true))
     }
 
     /// 100 connect/disconnect cycles (PPP up each time): the agent's fds, the kernel's sessions and tunnels, ppp
     /// interfaces and the pool are as before (`Tools/scenarios/l2tp-ppp-load.sh cycles`).
     @Test("100 connect/disconnect cycles leak nothing (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
     func hundredCycles() async throws {
-        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh cycles", timeout: 900))
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh cycles", timeout: 900, exclusive: true))
     }
 }

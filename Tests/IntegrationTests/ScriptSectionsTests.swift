@@ -28,3 +28,30 @@ struct ScriptSectionsTests {
         #expect(s["modprobe"] == nil)
     }
 }
+
+@Suite("VM slots")
+struct VMSlotsTests {
+    @Test("an exclusive request waits for every slot, and later single ones wait behind it (FIFO, no starvation)")
+    func exclusive() async {
+        let slots = VMSlots(limit: 2)
+        await slots.acquire(1)
+        let order = OrderLog()
+        let big = Task { await slots.acquire(2); await order.add("exclusive") }
+        while await slots.waitingCount == 0 { await Task.yield() }
+        let small = Task { await slots.acquire(1); await order.add("single") }
+        while await slots.waitingCount < 2 { await Task.yield() }
+        #expect(await order.items.isEmpty)
+        await slots.release(1)
+        await big.value
+        #expect(await order.items == ["exclusive"])
+        await slots.release(2)
+        await small.value
+        #expect(await order.items == ["exclusive", "single"])
+        await slots.release(1)
+    }
+
+    actor OrderLog {
+        var items: [String] = []
+        func add(_ s: String) { items.append(s) }
+    }
+}
