@@ -91,7 +91,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     o.json = mode & 2 != 0
     o.details = mode & 4 != 0
     o.force = mode & 8 != 0
-    o.statistics = mode & 16 != 0
+    o.statistics = mode & 16 != 0 ? (mode & 32 != 0 ? 2 : 1) : 0
+    o.brief = mode & 64 != 0
+    o.oneline = mode & 128 != 0
     let route = routeKernel(), generic = genericKernel()
     let session = Session(options: o) { proto, _ in proto == NETLINK_GENERIC ? generic : route }
     if mode & 1 != 0 {
