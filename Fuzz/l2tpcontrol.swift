@@ -165,6 +165,9 @@ struct Harness {
                 t.finished = true
             case .linkInfo, .wanError, .circuitStatus:
                 require(t.up.contains(a.localID ?? 0), "side \(side): \(a) for a session that is not up")
+            case .authenticationFailed:
+                // A message whose digest or hidden AVPs did not check out was dropped: the connection changed nothing.
+                require(actions.count == 1, "side \(side): an authentication failure came with other actions: \(actions)")
             }
         }
         require(t.finished == (c.state == .closed), "side \(side): finished \(t.finished) but state \(c.state)")
