@@ -68,24 +68,7 @@ struct Isthmus: ParsableCommand {
         var set = sigset_t()
         sigemptyset(&set); sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM); sigaddset(&set, SIGHUP)
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        if batch == nil {
-            do {
-                if words.first == "__complete" {
-                    for c in Completions.candidates(Array(words.dropFirst())) { print(c) }
-                    return
-                }
-                if words.first == "completion" {
-                    guard words.count == 2 else { throw HelpFailure(Help.completionHelp) }
-                    print(try Completions.script(words[1]), terminator: "")
-                    return
-                }
-                if words == ["man"] { print(ManPage.render(), terminator: ""); return }
-                if let text = try Help.request(words) { print(text); return }
-            } catch let e as HelpFailure {
-                FileHandleStderr.write("isthmus: \(e)\n")
-                throw ExitCode(1)
-            }
-        }
+        if batch == nil, try Self.reportingFailures({ try answerHelp() }) == true { return }
         if batch == nil, words.first == "lab" {
             try Self.reportingFailures {
                 var cmd: LabCommand
@@ -156,6 +139,22 @@ struct Isthmus: ParsableCommand {
     }
 
     /// What the command printed. With -j a failed command that produced nothing prints nothing, not `[]` (as ip).
+    /// Completion, the man page, help and the version: printed, and true, when the words ask for one of them.
+    func answerHelp() throws -> Bool {
+        if words.first == "__complete" {
+            for c in Completions.candidates(Array(words.dropFirst())) { print(c) }
+            return true
+        }
+        if words.first == "completion" {
+            guard words.count == 2 else { throw HelpFailure(Help.completionHelp) }
+            print(try Completions.script(words[1]), terminator: "")
+            return true
+        }
+        if words == ["man"] { print(ManPage.render(), terminator: ""); return true }
+        if let text = try Help.request(words) { print(text); return true }
+        return false
+    }
+
     func flushOutput(_ session: Session, failed: Bool = false) {
         if json {
             if !session.output.json.isEmpty || (session.output.lines.isEmpty && !failed) {
@@ -177,12 +176,14 @@ extension HelpFailure: CLIFailure {}
 extension Isthmus {
     /// Runs one of the commands the argument parser reads: its failures are said as every other `isthmus: ...`
     /// error is (exit 1), a help screen it was asked for is printed (exit 0).
-    static func reportingFailures(_ body: () throws -> Void) throws {
-        do { try body() } catch let e as CLIFailure {
+    @discardableResult
+    static func reportingFailures<T>(_ body: () throws -> T) throws -> T? {
+        do { return try body() } catch let e as CLIFailure {
             FileHandleStderr.write("isthmus: \(e)\n")
             throw ExitCode(1)
         } catch let e as HelpScreen {
             print(e.text)
+            return nil
         }
     }
 }

@@ -148,15 +148,14 @@ enum LinkShow {
     /// data begin lines of their own, the fields after them continue the last line. `linkShow`: addrgenmode is
     /// printed by `link show` only.
     static func appendDetails(_ l: LinkMessage, _ session: Session, linkShow: Bool, to lines: inout [String]) {
-        // ip's formats: " promiscuity %u ", " allmulti %u ", "minmtu %u ", "maxmtu %u ".
-        func u(_ t: Int32) -> UInt32? { l.attributes.first(t)?.u32 }
-        lines[lines.count - 1] += (u(Int32(IFLA_PROMISCUITY)).map { " promiscuity \($0) " } ?? "")
-            + (u(Int32(IFLA_ALLMULTI)).map { " allmulti \($0) " } ?? "")
-            + (u(Int32(IFLA_MIN_MTU)).map { "minmtu \($0) " } ?? "") + (u(Int32(IFLA_MAX_MTU)).map { "maxmtu \($0) " } ?? "")
+        let (before, after) = genericDetails(l, linkShow: linkShow)
+        // ip's formats: " promiscuity %u ", " allmulti %u ", "minmtu %u ", "maxmtu %u " (two with a space before).
+        lines[lines.count - 1] += before.words.map { w in
+            (w.hasPrefix("promiscuity ") || w.hasPrefix("allmulti ") ? " " : "") + w + " "
+        }.joined()
         let d = kindDetails(l, session)
         if let kind = d.kind { lines.append("    \(kind) " + (d.text.isEmpty ? "" : d.text + " ")) }
         if let s = slaveDetails(l, session) { lines.append("    \(s.kind)_slave " + (s.text.isEmpty ? "" : s.text + " ")) }
-        let after = genericDetails(l, linkShow: linkShow).after
         if !after.words.isEmpty {
             if !lines[lines.count - 1].hasSuffix(" ") { lines[lines.count - 1] += " " }
             lines[lines.count - 1] += after.text + " "
