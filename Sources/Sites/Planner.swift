@@ -87,7 +87,8 @@ public struct DesiredState: Equatable, Sendable {
         self.segment = segment; self.bridge = bridge; self.ports = ports; self.tunnel = tunnel; self.fouPort = fouPort
     }
 
-    /// The tunnel device name for a segment: "isth-" + segment, cut to 15 bytes (IFNAMSIZ).
+    /// The tunnel device's default name for a segment (a site's `tunnel_device` overrides it): "isth-" + segment, cut to
+    /// 15 bytes (IFNAMSIZ).
     public static func tunnelName(segment: String) -> String {
         String(decoding: Array(("isth-" + segment).utf8.prefix(15)), as: UTF8.self)
     }
@@ -97,7 +98,7 @@ public struct DesiredState: Equatable, Sendable {
     public init(side: SiteSide, segment: String? = nil, dataplane: ResolvedDataplane? = nil) throws(PlanError) {
         let seg = segment ?? side.segment
         let plane = dataplane ?? (side.dataplane == .userspace ? .userspace : .kernel)
-        let name = DesiredState.tunnelName(segment: seg)
+        let name = side.tunnelDevice ?? DesiredState.tunnelName(segment: seg)
         let v6 = side.localAddress.isIPv6
         let local = "\(side.localAddress)"
         let remotes = side.peers.map { "\($0.address)" }
@@ -433,7 +434,8 @@ public enum Planner {
         }
         // A userspace tunnel whose device is gone (it is stopped with the device above when it is there).
         for name in observed.userspaceTunnels.keys.sorted()
-        where observed[name] == nil && !wanted.contains(name) && name == DesiredState.tunnelName(segment: segment) {
+        where observed[name] == nil && !wanted.contains(name)
+            && name == ((desired ?? config)?.tunnel.name ?? DesiredState.tunnelName(segment: segment)) {
             emit(.delete(name: name, userspace: true, reason: desired == nil ? "segment down" : "no longer in the config"))
         }
         for b in staleBridges {

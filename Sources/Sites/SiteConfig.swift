@@ -44,6 +44,8 @@ public struct SiteDefinition: Equatable, Sendable {
     public var networks: [IPPrefix]
     /// L3 kinds: this site's address inside the tunnel.
     public var tunnelAddress: IPPrefix?
+    /// The tunnel device's name on this site's host (`tunnel_device`); nil: "isth-" + segment, cut to 15 bytes.
+    public var tunnelDevice: String? = nil
     /// Where `[sites.NAME]` is defined.
     public var position: TOMLPosition
 }
@@ -171,6 +173,8 @@ public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible 
 ///                           # set; not link-local or loopback; each on one site only) Isthmus puts on the bridge,
 ///                           # e.g. this gateway's own LAN address
 /// hostname = "gw-east"      # optional: the hostname that selects this site when --site is not given
+/// # tunnel_device = "isth-lab"   # optional: the tunnel device's name on this host (default "isth-" + segment name,
+///                           # cut to 15 bytes); any kind
 ///
 /// [sites.west]
 /// address = "198.51.100.7"
@@ -212,7 +216,8 @@ public enum SiteConfig {
     public static let segmentKeys = ["name", "tunnel", "encap", "dataplane", "vni", "port", "cookies", "key",
                                      "underlay_mtu", "mtu", "fragment", "control", "secret"]
     public static let filterKeys = ["dhcp", "router_advertisements", "mss_clamp"]
-    public static let siteKeys = ["address", "lan", "bridge", "bridge_address", "hostname", "networks", "tunnel_address"]
+    public static let siteKeys = ["address", "lan", "bridge", "bridge_address", "hostname", "networks", "tunnel_address",
+                                  "tunnel_device"]
     public static let topKeys = ["segment", "filters", "sites"]
 
     /// Parses and validates completely; on failure returns every problem found, sorted by position.

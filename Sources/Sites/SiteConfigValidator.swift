@@ -211,6 +211,15 @@ struct ConfigValidator: TOMLValidating {
                 hostname = h
             }
         }
+        // The tunnel device this site's host creates: `tunnel_device`, else "isth-" + segment (cut to 15 bytes).
+        var tunnelDevice: String?
+        if let (d, e) = string(t, "tunnel_device", example: "tunnel_device = \"isth-lan\"") {
+            if let p = SiteConfig.interfaceNameProblem(d) {
+                error(e.node.position, "`tunnel_device` \"\(d)\" \(p)", hint: "choose a name of at most 15 bytes without '/', ':' or spaces")
+            } else {
+                tunnelDevice = d
+            }
+        }
         var lan: [String] = []
         var bridge: String?
         var networks: [IPPrefix] = []
@@ -240,12 +249,13 @@ struct ConfigValidator: TOMLValidating {
             if let eb = effectiveBridge, let pos = seen[eb] {
                 error(pos, "LAN port \"\(eb)\" is also the bridge's name", hint: "list the bridge's ports, not the bridge")
             }
-            // The tunnel device Isthmus creates is "isth-" + segment (cut to 15 bytes): no user interface may share it.
-            if let segment {
-                let tunnel = DesiredState.tunnelName(segment: segment)
-                if let b = bridge, b == tunnel, let e = t[entry: "bridge"] {
-                    error(e.node.position, "`bridge` \"\(b)\" is the name of the segment's tunnel device",
-                          hint: "choose another bridge name; Isthmus names the tunnel \"isth-\" + the segment name")
+            // The tunnel device Isthmus creates (`tunnel_device`, else "isth-" + segment): no user interface may share it.
+            if let tunnel = tunnelDevice ?? segment.map(DesiredState.tunnelName(segment:)) {
+                if let b = effectiveBridge, b == tunnel, let e = t[entry: tunnelDevice != nil ? "tunnel_device" : "bridge"] {
+                    error(e.node.position, tunnelDevice != nil ? "`tunnel_device` \"\(b)\" is also the bridge's name"
+                                                               : "`bridge` \"\(b)\" is the name of the segment's tunnel device",
+                          hint: tunnelDevice != nil ? "the tunnel device is a port of the bridge; give them different names"
+                                                    : "choose another bridge name; Isthmus names the tunnel \"isth-\" + the segment name unless `tunnel_device` says otherwise")
                 }
                 if let pos = seen[tunnel] {
                     error(pos, "LAN port \"\(tunnel)\" is the name of the segment's tunnel device",
@@ -330,7 +340,8 @@ struct ConfigValidator: TOMLValidating {
         }
         guard errors.count == before, let address else { return nil }
         return SiteDefinition(name: name, address: address, lan: lan, bridge: bridge, bridgeAddresses: bridgeAddresses,
-                              hostname: hostname, networks: networks, tunnelAddress: tunnelAddress, position: t.position)
+                              hostname: hostname, networks: networks, tunnelAddress: tunnelAddress, tunnelDevice: tunnelDevice,
+                              position: t.position)
     }
 
     func innerFamilyProblem(_ kind: TunnelKind, _ a: IPAddress) -> String? {

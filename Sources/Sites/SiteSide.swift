@@ -42,6 +42,8 @@ public struct SiteSide: Equatable, Sendable {
     public var localPort: UInt16?
     public var peerPort: UInt16?
     public var bridge: String?
+    /// The tunnel device's name (`tunnel_device`); nil: `DesiredState.tunnelName(segment:)`.
+    public var tunnelDevice: String?
     /// Ethernet kinds: the config's addresses for the bridge (`bridge_address`).
     public var bridgeAddresses: [IPPrefix] = []
     public var lan: [String]
@@ -123,6 +125,7 @@ extension SegmentConfig {
             mssIPv4: filters.mssClamp ? plan.mssIPv4 : nil, mssIPv6: filters.mssClamp ? plan.mssIPv6 : nil,
             filters: filters)
         if kind.isEthernet { side.bridgeAddresses = me.bridgeAddresses }
+        side.tunnelDevice = me.tunnelDevice
         if l2tp && control == .l2tpv3 {
             side.control = true
             side.initiator = index == 0

@@ -438,6 +438,28 @@ struct PlannerTests {
         #expect(taken?.message.contains("eth1 is enslaved to br0, not to br-lab") == true)
     }
 
+    @Test("tunnel_device names the tunnel (kernel and userspace); renaming it replaces the device; down removes it")
+    func namedTunnelDevice() throws {
+        let named = ethernet(["tunnel = \"vxlan\"", "vni = 42"], east: ["lan = [\"eth1\"]", "tunnel_device = \"vx-home\""])
+        let d = try desired(named)
+        #expect(d.tunnel.name == "vx-home")
+        let fresh = lines(try plan(d, freshHost()))
+        #expect(fresh.contains { $0.hasPrefix("+ link add vx-home alias isthmus:lab type vxlan") }, "\(fresh)")
+        #expect(!fresh.contains { $0.contains("isth-lab") }, "\(fresh)")
+        #expect(fresh.contains("~ link set vx-home master br-lab"))
+        // From the default name to the configured one: the old device goes, the new one comes.
+        let o = try applied(try desired(vxlan))
+        let renamed = lines(try plan(d, o))
+        #expect(renamed.contains { $0.hasPrefix("- link del isth-lab") }, "\(renamed)")
+        #expect(renamed.contains { $0.hasPrefix("+ link add vx-home alias isthmus:lab type vxlan") }, "\(renamed)")
+        let after = try Planner.apply(try plan(d, o), to: o)
+        #expect(try plan(d, after).isEmpty)
+        #expect(lines(try plan(nil, after)).contains { $0.hasPrefix("- link del vx-home") })
+        // Userspace: the process is named for the device too.
+        let u = try desired(named, dataplane: .userspace)
+        #expect(lines(try plan(u, freshHost())).contains { $0.hasPrefix("+ run isthmus tunnel run vx-home type vxlan") })
+    }
+
     @Test("tunnel names are cut to 15 bytes")
     func names() {
         #expect(DesiredState.tunnelName(segment: "lab") == "isth-lab")

@@ -309,6 +309,31 @@ private func twoSites(tunnel: String = "l2tpv3", seg: [String] = [], east: [Stri
         #expect(errors(long).map(\.message) == ["`bridge` \"isth-a-very-lon\" is the name of the segment's tunnel device"])
     }
 
+    /// `tunnel_device` names the tunnel device instead; the same collisions are refused, and a bad name is named.
+    @Test func tunnelDeviceKey() throws {
+        let ok = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"eth1\"]", "tunnel_device = \"vx-home\""])
+        #expect(errors(ok).isEmpty)
+        let c = try SiteConfig.load(text: ok, file: "f.toml").get()
+        #expect(c.sites.first { $0.name == "east" }?.tunnelDevice == "vx-home")
+        #expect(c.sites.first { $0.name == "west" }?.tunnelDevice == nil)
+        let l3 = twoSites(tunnel: "gre", east: ["address = \"192.0.2.1\"", "networks = [\"10.1.0.0/16\"]", "tunnel_device = \"gre-home\""],
+                          west: ["address = \"192.0.2.2\"", "networks = [\"10.2.0.0/16\"]"])
+        #expect(errors(l3).isEmpty)
+        let long = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"eth1\"]", "tunnel_device = \"a-name-far-too-long\""])
+        #expect(errors(long).map(\.message) == ["`tunnel_device` \"a-name-far-too-long\" is 19 bytes long; Linux allows at most 15 (IFNAMSIZ 16)"])
+        let slash = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"eth1\"]", "tunnel_device = \"a/b\""])
+        #expect(errors(slash).map(\.message) == ["`tunnel_device` \"a/b\" contains '/', which interface names cannot"])
+        let bridge = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"eth1\"]", "tunnel_device = \"br-lab\""])
+        #expect(errors(bridge).map(\.message) == ["`tunnel_device` \"br-lab\" is also the bridge's name"])
+        let port = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"eth1\"]", "tunnel_device = \"eth1\""])
+        #expect(errors(port).map(\.message) == ["LAN port \"eth1\" is the name of the segment's tunnel device"])
+        // The default name is free again for a LAN port once the tunnel is named otherwise.
+        let freed = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"isth-lab\"]", "tunnel_device = \"vx-home\""])
+        #expect(errors(freed).isEmpty)
+        let number = twoSites(tunnel: "vxlan", east: ["address = \"192.0.2.1\"", "lan = [\"eth1\"]", "tunnel_device = 5"])
+        #expect(errors(number).count == 1)
+    }
+
     @Test func allErrorsInOnePass() {
         let text = """
         [segment]
