@@ -8,6 +8,12 @@ public struct TunnelOverhead: Equatable, Sendable {
 
         /// Ethernet (bridged) tunnels carry a 14-byte inner Ethernet header; IP tunnels do not.
         public var isEthernet: Bool { [.vxlan, .l2tpv3UDP, .l2tpv3IP, .gretap, .greInUDP].contains(self) }
+        /// What the tunnel carries inside, as the sites docs say: `ipip` IPv4 packets, `sit` IPv6 packets, `gre` and the
+        /// Ethernet kinds either.
+        public var carriesIPv4: Bool { self != .sit }
+        public var carriesIPv6: Bool { self != .ipip }
+        /// `sit` runs over IPv4 only (IPv6 over IPv6 is `gre`, or ip6tnl).
+        public var allowsIPv6Underlay: Bool { self != .sit }
     }
 
     public var kind: Kind
@@ -78,10 +84,18 @@ public struct MTUPlan: Equatable, Sendable {
         var out: [String] = []
         if tunnelMTU < 68 {
             out.append("underlay MTU \(underlayMTU) cannot carry the \(overhead.bytes) bytes of \(overhead.kind.rawValue) overhead plus a minimal IPv4 packet (68)")
-        } else if tunnelMTU < 1280 {
-            out.append("tunnel MTU \(tunnelMTU) is below IPv6's minimum of 1280: IPv6 across this tunnel works only with outer fragmentation")
+        } else if tunnelMTU < 1280 && overhead.kind.carriesIPv6 {
+            // A routed tunnel's device is an IPv6 link of its own: the kernel turns IPv6 off on a device below 1280.
+            out.append(overhead.kind.isEthernet
+                       ? "tunnel MTU \(tunnelMTU) is below IPv6's minimum of 1280: IPv6 across this tunnel works only with outer fragmentation"
+                       : "tunnel MTU \(tunnelMTU) is below IPv6's minimum of 1280: IPv6 cannot use this tunnel unless its MTU is raised with outer fragmentation (sites: mtu with fragment = true)")
         }
         return out
+    }
+
+    /// The inner families whose TCP MSS is clamped: those the tunnel carries.
+    public var clampedMSS: [(family: String, headers: Int, mss: Int)] {
+        (overhead.kind.carriesIPv4 ? [("IPv4", 40, mssIPv4)] : []) + (overhead.kind.carriesIPv6 ? [("IPv6", 60, mssIPv6)] : [])
     }
 
     /// A readable explanation, one line each, as `isthmus mtu` prints it.
@@ -90,12 +104,20 @@ public struct MTUPlan: Equatable, Sendable {
         for p in overhead.parts { lines.append("  " + p.name + String(repeating: " ", count: max(1, 25 - p.name.count)) + "\(p.bytes)") }
         lines.append("  overhead                 \(overhead.bytes)")
         lines.append("tunnel MTU \(underlayMTU) - \(overhead.bytes) = \(tunnelMTU)")
-        if needsOuterFragmentation {
+        let carried = overhead.kind.carriesIPv4 && overhead.kind.carriesIPv6 ? "" : overhead.kind.carriesIPv4 ? "IPv4 " : "IPv6 "
+        if !needsOuterFragmentation {
+            lines.append("LAN \(carried)packets of \(lanMTU) fit without fragmentation")
+        } else if overhead.kind.isEthernet {
+            // A bridge drops a frame larger than a port's MTU without a word, so an Ethernet tunnel must carry full frames.
             lines.append("LAN packets of \(lanMTU) do not fit: the outer packets are fragmented (DF off), and TCP is clamped")
         } else {
-            lines.append("LAN packets of \(lanMTU) fit without fragmentation")
+            // A routed tunnel is a link like any other: larger packets get ICMP from the gateway (path MTU discovery).
+            lines.append("LAN \(carried)packets of \(lanMTU) do not fit: the gateway answers larger packets with ICMP "
+                         + (overhead.kind.carriesIPv4 ? "fragmentation needed" : "packet too big")
+                         + (overhead.kind.carriesIPv4 && overhead.kind.carriesIPv6 ? " (IPv4) or packet too big (IPv6)" : "")
+                         + " (no outer fragmentation), and TCP is clamped")
         }
-        lines.append("TCP MSS clamp: IPv4 \(tunnelMTU) - 40 = \(mssIPv4), IPv6 \(tunnelMTU) - 60 = \(mssIPv6)")
+        lines.append("TCP MSS clamp: " + clampedMSS.map { "\($0.family) \(tunnelMTU) - \($0.headers) = \($0.mss)" }.joined(separator: ", "))
         lines += problems.map { "problem: \($0)" }
         return lines
     }

@@ -161,7 +161,8 @@ struct ConfigValidator: TOMLValidating {
                 if innerV6 && c.tunnelMTU < 1280 {
                     error(mtu?.1.node.position ?? upos, "tunnel MTU \(c.tunnelMTU) is below 1280, but the tunnel carries IPv6 networks",
                           hint: "raise underlay_mtu (or mtu with fragment = true) so the tunnel MTU is at least 1280")
-                } else if c.tunnelMTU < 1280 {
+                } else if c.tunnelMTU < 1280 && k.isEthernet {
+                    // (An L3 segment carrying no IPv6 network has no use for IPv6's minimum: no warning.)
                     for p in MTUPlan(overhead: plan.overhead, underlayMTU: c.underlayMTU - plan.tunnelMTU + c.tunnelMTU).problems {
                         warnings.append(ConfigError(file: file, position: upos, message: p))
                     }

@@ -38,6 +38,31 @@ struct MTUTests {
         #expect(p.tunnelMTU == 1500 && !p.needsOuterFragmentation && p.problems.isEmpty)
     }
 
+    /// What `plan` prints for an L3 site (the explanation) agrees with what the site gets: no outer fragmentation by
+    /// default, the families its networks are, and no IPv6 warning for an IPv4-only ipip segment.
+    @Test("an L3 site's MTU explanation agrees with its plan", arguments: ["ipip", "gre"])
+    func l3SiteAgrees(_ kind: String) throws {
+        let text = """
+            [segment]
+            name = "lab"
+            tunnel = "\(kind)"
+            underlay_mtu = 1280
+            [sites.a]
+            address = "192.0.2.1"
+            networks = ["10.1.0.0/16"]
+            [sites.b]
+            address = "192.0.2.2"
+            networks = ["10.2.0.0/16"]
+            """
+        let c = try SiteConfig.load(text: text, file: "f.toml").get()
+        let side = try c.side(for: "a")
+        #expect(!side.outerFragmentation && side.tunnelMTU == side.mtuPlan.tunnelMTU)
+        #expect(c.warnings.isEmpty, "an IPv4-only \(kind) segment has no use for IPv6's minimum: \(c.warnings)")
+        let e = side.mtuPlan.explanation
+        #expect(!e.contains { $0.contains("fragmented (DF off)") }, "\(e)")
+        #expect(e.contains { $0.contains("the gateway answers larger packets with ICMP") }, "\(e)")
+    }
+
     @Test("an underlay too small for the overhead is a problem, never a negative MSS")
     func impossible() {
         let p = MTUPlan(overhead: TunnelOverhead(kind: .l2tpv3UDP, cookie: 8, ipv6Underlay: true), underlayMTU: 120)

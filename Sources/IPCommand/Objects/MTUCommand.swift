@@ -37,6 +37,9 @@ public enum MTUCommand {
         }
         if o.cookie > 0 && !(kind == .l2tpv3UDP || kind == .l2tpv3IP) { throw UsageError("\"cookie\" applies to l2tpv3-udp and l2tpv3-ip only") }
         if o.greOptions > 0 && !(kind == .gretap || kind == .gre || kind == .greInUDP) { throw UsageError("\"key\", \"csum\" and \"seq\" apply to GRE kinds only") }
+        if o.ipv6Underlay && !kind.allowsIPv6Underlay {
+            throw UsageError("\"ipv6\" does not apply to sit: it carries IPv6 over an IPv4 underlay (over IPv6, use gre)")
+        }
         let p = MTUPlan(overhead: o, underlayMTU: underlay, lanMTU: lan)
         // An underlay that cannot carry even a minimal IPv4 packet through the tunnel is an error, not a plan.
         if underlay - o.bytes < 68 {
@@ -52,9 +55,12 @@ public enum MTUCommand {
             j.set("overhead_bytes", o.bytes)
             j.set("tunnel_mtu", p.tunnelMTU)
             j.set("lan_mtu", lan)
-            j.set("outer_fragmentation", p.needsOuterFragmentation)
-            j.set("mss_ipv4", p.mssIPv4)
-            j.set("mss_ipv6", p.mssIPv6)
+            j.set("carries", .array((kind.carriesIPv4 ? [JSON.string("ipv4")] : []) + (kind.carriesIPv6 ? [JSON.string("ipv6")] : [])))
+            // Ethernet tunnels fragment the outer packets of full frames; routed ones answer with ICMP instead.
+            j.set("outer_fragmentation", kind.isEthernet && p.needsOuterFragmentation)
+            j.set("icmp_too_big", !kind.isEthernet && p.needsOuterFragmentation)
+            if kind.carriesIPv4 { j.set("mss_ipv4", p.mssIPv4) }
+            if kind.carriesIPv6 { j.set("mss_ipv6", p.mssIPv6) }
             j.set("problems", .array(p.problems.map { .string($0) }))
             session.emit(j.json)
         } else {
