@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IPCommand
 import IsthmusMetrics
 import L2TPAgent
 
@@ -58,6 +59,8 @@ struct L2TPCommand: ParsableCommand {
                 paths = Set(names).sorted().map { "\(dir)/\($0).json" }
             }
             var all: [[String: Any]] = []
+            // How old each status read from a file (not the agent's socket) was, by index in `all`.
+            var fileAges: [Int: Int] = [:]
             for p in paths {
                 // The running agent answers on its socket with what is true now; the file (written at most every
                 // few tenths of a second, more rarely under load) is for an agent without one.
@@ -80,6 +83,9 @@ struct L2TPCommand: ParsableCommand {
                     throw L2TPFailure("l2tp show: no status at \(p) (is the agent running?)")
                 }
                 if let pid = o["pid"] as? Int, kill(pid_t(pid), 0) != 0 { continue }   // left by an agent that died
+                if let m = (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date {
+                    fileAges[all.count] = Int(Date().timeIntervalSince(m))
+                }
                 all.append(o)
             }
             if json {
@@ -88,41 +94,57 @@ struct L2TPCommand: ParsableCommand {
                 return
             }
             if all.isEmpty { print("no L2TP agent is running"); return }
-            for o in all { print(Self.describe(o)) }
+            for (i, o) in all.enumerated() {
+                if i > 0 { print("") }
+                print(Self.describe(o, fileAge: fileAges[i]))
+            }
         default:
             throw L2TPFailure("l2tp: unknown action \"\(action)\"; valid: run, show (or ip l2tp's add, del, show tunnel|session)")
         }
     }
 
-    /// A human summary of one agent's status.
-    static func describe(_ o: [String: Any]) -> String {
+    /// A human summary of one agent's status: a line about the agent, then a table of its tunnels and one of its
+    /// sessions (aligned columns, state words, ages). `fileAge`: the status came from its file, written that long ago.
+    static func describe(_ o: [String: Any], fileAge: Int? = nil) -> String {
         var lines = ["agent \(o["name"] ?? "?"): L2TPv\(o["version"] ?? "?"), data plane \(o["data_plane"] ?? "?")"
-                     + ((o["listen"] as? [String]).flatMap { $0.isEmpty ? nil : ", listening on " + $0.joined(separator: ", ") } ?? "")]
-        for t in (o["tunnels"] as? [[String: Any]]) ?? [] {
-            var l = "  tunnel \(t["name"] ?? "?") \(t["state"] ?? "?") \(t["role"] ?? "") ids \(t["local_id"] ?? "?")/\(t["peer_id"] ?? "?")"
-            l += " peer \(t["peer"] ?? "?") host \"\(t["peer_host"] ?? "")\""
-            if let r = t["rtt_ms"] { l += " rtt \(r) ms" }
-            if let r = t["hello_rtt_ms"] { l += " hello-rtt \(r) ms" }
-            l += " retransmits \(t["retransmits"] ?? 0)"
-            lines.append(l)
-            for s in (t["sessions"] as? [[String: Any]]) ?? [] {
-                var m = "    session \(s["name"] ?? "") \(s["state"] ?? "?") ids \(s["local_id"] ?? "?")/\(s["peer_id"] ?? "-")"
-                if let i = s["interface"] { m += " dev \(i)" }
-                if let p = s["ppp"] {
-                    m += " ppp \(p)"
-                    if let l = s["ppp_local"], let r = s["ppp_peer"] { m += " \(l) peer \(r)" }
-                    else if let a = s["pool_address"] { m += " (peer gets \(a))" }
-                    if let pid = s["pppd_pid"] { m += " pppd \(pid)" }
+                     + ((o["listen"] as? [String]).flatMap { $0.isEmpty ? nil : ", listening on " + $0.joined(separator: ", ") } ?? "")
+                     + (o["stopping"] as? Bool == true ? ", stopping" : "")]
+        if let a = fileAge { lines.append("(from its status file, written \(TextTable.age(a)) ago: the agent's socket did not answer)") }
+        if let p = o["ppp_pool"] as? [String: Any] { lines.append("pool \(p["range"] ?? "?"): \(p["free"] ?? "?") free") }
+        if let d = o["dropped"] as? [String: Int], !d.isEmpty {
+            lines.append("dropped before a tunnel: " + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        func str(_ v: Any?) -> String { v.map { "\($0)" } ?? "" }
+        let tunnels = (o["tunnels"] as? [[String: Any]]) ?? []
+        if tunnels.isEmpty { lines.append("no tunnels"); return lines.joined(separator: "\n") }
+        var tt = TextTable(["TUNNEL", "STATE", "ROLE", "IDS", "PEER", "HOST", "UP", "RTT", "HELLO-RTT", "RETRANSMITS"])
+        var st = TextTable(["SESSION", "TUNNEL", "STATE", "IDS", "DEV", "PPP", "PPPD", "RX", "TX"])
+        for t in tunnels {
+            let name = str(t["name"]).isEmpty ? str(t["local_id"]) : str(t["name"])
+            tt.add([name, str(t["state"]), str(t["role"]), "\(str(t["local_id"]))/\(str(t["peer_id"]))", str(t["peer"]),
+                    str(t["peer_host"]), (t["up_seconds"] as? Int).map(TextTable.age) ?? "",
+                    t["rtt_ms"].map { "\($0) ms" } ?? "", t["hello_rtt_ms"].map { "\($0) ms" } ?? "", str(t["retransmits"] ?? 0)])
+            for x in (t["sessions"] as? [[String: Any]]) ?? [] {
+                var ppp = ""
+                if let state = x["ppp"] {
+                    ppp = "\(state)"
+                    if let l = x["ppp_local"], let r = x["ppp_peer"] { ppp += " \(l) peer \(r)" }
+                    else if let a = x["pool_address"] { ppp += " (peer gets \(a))" }
                 }
-                if let rx = s["rx_packets"], let tx = s["tx_packets"] {
-                    m += " rx \(rx) pkts \(s["rx_bytes"] ?? 0) B tx \(tx) pkts \(s["tx_bytes"] ?? 0) B"
+                func traffic(_ dir: String) -> String {
+                    guard let p = x["\(dir)_packets"] as? Int else { return "" }
+                    return "\(p) pkts \(TextTable.bytes(UInt64(max(0, x["\(dir)_bytes"] as? Int ?? 0))))"
                 }
-                lines.append(m)
+                st.add([str(x["name"]).isEmpty ? str(x["local_id"]) : str(x["name"]), name, str(x["state"]),
+                        "\(str(x["local_id"]))/\(x["peer_id"].map { "\($0)" } ?? "-")", str(x["interface"]), ppp,
+                        str(x["pppd_pid"]), traffic("rx"), traffic("tx")])
             }
         }
-        if let p = o["ppp_pool"] as? [String: Any] { lines.append("  pool \(p["range"] ?? "?"): \(p["free"] ?? "?") free") }
-        if let d = o["dropped"] as? [String: Int], !d.isEmpty {
-            lines.append("  dropped: " + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        lines.append("")
+        lines += tt.lines
+        if !st.rows.isEmpty {
+            lines.append("")
+            lines += st.lines
         }
         return lines.joined(separator: "\n")
     }

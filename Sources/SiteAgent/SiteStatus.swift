@@ -120,6 +120,8 @@ public struct SiteStatus {
 
     func state(_ present: Bool, _ up: Bool) -> String { !present ? "MISSING" : up ? "up" : "DOWN" }
 
+    /// The text `status` prints: the verdict first, then a table of the devices (bridge, LAN ports, tunnel, and a
+    /// managed tunnel's control connection and session) and one of the peers, then the MTU, filters and drift.
     public var text: [String] {
         let s = site.side, c = site.config
         var out: [String] = []
@@ -127,20 +129,47 @@ public struct SiteStatus {
         out.append("segment \(c.name): \(c.kind.rawValue)\(c.encap.map { "/\($0.rawValue)" } ?? ""), \(site.dataplane.rawValue) data plane"
                    + (site.dataplaneReason.map { " (\($0))" } ?? ""))
         out.append("site \(s.site) \(s.localAddress); peer\(s.peers.count == 1 ? "" : "s") \(peers)")
+        out.append("health: \(health.word)" + (health == .healthy ? "" : " (exit status \(health.rawValue))"))
+        out.append("")
+        var devices = TextTable(["DEVICE", "ROLE", "STATE", "MTU", "DETAIL"])
         if let b = bridge {
-            let ports = ports.map { p in "\(p.name) " + (p.present ? (p.enslaved ? state(true, p.up) : "NOT ENSLAVED") : "MISSING") }
-            out.append("bridge \(b.name): \(state(b.present, b.up)), mtu \(b.mtu), ports: " + (ports + ["\(tunnel.name) (tunnel)"]).joined(separator: ", "))
+            devices.add([b.name, "bridge", state(b.present, b.up), b.present ? "\(b.mtu)" : "", "\(ports.count) LAN port\(ports.count == 1 ? "" : "s") + the tunnel"])
         }
-        var tl = "tunnel \(tunnel.name): \(state(tunnel.present, tunnel.up))"
-        if tunnel.present { tl += ", \(site.desired.tunnel.isManaged ? tunnel.kind : site.desired.tunnel.isUserspace ? "userspace" : tunnel.kind), mtu \(tunnel.mtu)" }
+        for p in ports {
+            devices.add([p.name, "LAN port", p.present ? (p.enslaved ? state(true, p.up) : "NOT ENSLAVED") : "MISSING", "",
+                         bridge.map { "port of \($0.name)" } ?? ""])
+        }
+        var detail: [String] = []
+        if tunnel.present { detail.append(site.desired.tunnel.isManaged ? tunnel.kind : site.desired.tunnel.isUserspace ? "userspace" : tunnel.kind) }
+        if site.desired.tunnel.isManaged && !tunnel.present { detail.append("no session yet") }
+        let k = Dictionary(counters, uniquingKeysWith: +)
+        if let rp = k["rx_packets"], let tp = k["tx_packets"] {
+            detail.append("rx \(rp) pkts \(TextTable.bytes(k["rx_bytes"] ?? 0)), tx \(tp) pkts \(TextTable.bytes(k["tx_bytes"] ?? 0))")
+        }
+        devices.add([tunnel.name, "tunnel", state(tunnel.present, tunnel.up), tunnel.present ? "\(tunnel.mtu)" : "", detail.joined(separator: "; ")])
         if site.desired.tunnel.isManaged {
-            tl += tunnel.present ? "" : " (no session yet)"
-            tl += "; " + (control.isEmpty ? "control: its agent is not running" : control.joined(separator: "; "))
+            // The agent's lines: "control STATE peer ADDR ids L/P [up AGE]", "session STATE ids L/P".
+            if control.isEmpty { devices.add(["", "control", "NOT RUNNING", "", "its agent does not answer"]) }
+            for line in control {
+                let w = line.split(separator: " ", maxSplits: 2).map(String.init)
+                guard w.count >= 2 else { continue }
+                let waiting = line.hasPrefix("control waiting")
+                devices.add(["", w[0], waiting ? "waiting" : w[1], "", waiting ? "for the peer" : w.count > 2 ? w[2] : ""])
+            }
         }
-        if !counters.isEmpty { tl += "; " + counters.map { "\($0.0) \($0.1)" }.joined(separator: " ") }
-        out.append(tl)
+        out += devices.lines
         let nonzero = drops.filter { $0.1 > 0 }
         if !drops.isEmpty { out.append("  drops: " + (nonzero.isEmpty ? "none" : nonzero.map { "\($0.0.dropFirst(5)) \($0.1)" }.joined(separator: ", "))) }
+        out.append("")
+        var peerTable = TextTable(["PEER", "ADDRESS", "STATE", "DETAIL"])
+        for p in self.peers {
+            let managed = site.desired.tunnel.isManaged
+            peerTable.add([p.name, p.address, p.rttMS != nil ? "reachable" : "UNREACHABLE",
+                           managed ? (p.rttMS != nil ? "control connection established" : "no established control connection")
+                                   : (p.rttMS.map { "echo \(Self.milliseconds($0))" } ?? "no echo reply within 1 s")])
+        }
+        out += peerTable.lines
+        out.append("")
         let p = s.mtuPlan
         out.append("mtu: underlay \(p.underlayMTU) - overhead \(p.overhead.bytes) = \(p.tunnelMTU) unfragmented; tunnel mtu \(s.tunnelMTU)"
                    + (s.outerFragmentation ? " (larger packets are fragmented outside)" : "")
@@ -149,12 +178,6 @@ public struct SiteStatus {
             let fc = filterCounters.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
             out.append("filters: nft \(site.filters.family) \(site.filters.table) " + (filtersPresent ? "loaded" + (fc.isEmpty ? "" : "; " + fc) : "MISSING"))
         }
-        for p in self.peers {
-            let alive = site.desired.tunnel.isManaged ? (p.rttMS != nil ? "reachable (control connection established)" : "UNREACHABLE (no established control connection)")
-                : (p.rttMS.map { "reachable (echo \(Self.milliseconds($0)))" } ?? "UNREACHABLE (no echo reply within 1 s)")
-            out.append("peer \(p.name) \(p.address): \(alive)")
-        }
-        out.append("health: \(health.word)" + (health == .healthy ? "" : " (exit status \(health.rawValue))"))
         if pending.isEmpty {
             out.append("state: in sync with \(c.file)")
         } else {

@@ -211,6 +211,25 @@ struct L2TPAuthStatusTests {
             #expect(seen.timeIntervalSince(event) <= 1, "\(name): show listed the session \(seen.timeIntervalSince(event)) s after it came up")
             print("\(name): show listed the established session \(String(format: "%.3f", seen.timeIntervalSince(event))) s after the log said so")
         }
+        // The text for people: the agent's line, then a tunnel table and a session table, columns aligned, state
+        // words and the tunnel's age.
+        let text = try Host.run([Host.isthmusBinary!, "l2tp", "show", "--status", a.statusPath])
+        print(text.output)
+        let lines = text.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(text.status == 0 && lines.first?.hasPrefix("agent a: L2TPv3, data plane none") == true, "\(text.output)")
+        let tunnelHeader = try #require(lines.firstIndex { $0.hasPrefix("TUNNEL ") }, "\(text.output)")
+        let tunnelRow = lines[tunnelHeader + 1].split(separator: " ").map(String.init)
+        #expect(tunnelRow.starts(with: ["to-b", "established", "initiator"]) && tunnelRow.contains("10.66.1.2:1701") && tunnelRow.contains("b"),
+                "\(text.output)")
+        let upColumn = lines[tunnelHeader].range(of: "UP ")!.lowerBound.utf16Offset(in: lines[tunnelHeader])
+        let age = lines[tunnelHeader + 1].dropFirst(upColumn).prefix { $0 != " " }
+        #expect(age.last == "s" && Int(age.dropLast()) != nil, "the tunnel's age under UP: \(age)\n\(text.output)")
+        let sessionHeader = try #require(lines.firstIndex { $0.hasPrefix("SESSION ") }, "\(text.output)")
+        let sessionRow = lines[sessionHeader + 1].split(separator: " ").map(String.init)
+        #expect(sessionRow.starts(with: ["office", "to-b", "established"]), "\(text.output)")
+        let stateColumn = lines[sessionHeader].range(of: "STATE")!.lowerBound.utf16Offset(in: lines[sessionHeader])
+        #expect(lines[sessionHeader + 1].dropFirst(stateColumn).hasPrefix("established"), "aligned under STATE:\n\(text.output)")
+
         for agent in [a, b] {
             #expect(agent.stop() == 0, "\(agent.log)")
             #expect(!FileManager.default.fileExists(atPath: agent.statusPath), "\(agent.statusPath) is left after SIGTERM")

@@ -15,7 +15,12 @@ struct SiteHealthTests {
 
         let healthy = try lab.isthmus("status", site: "a")
         #expect(healthy.status == 0, "\(healthy.output)")
-        #expect(healthy.output.contains("peer b 10.0.2.2: reachable (echo ") && healthy.output.contains("health: healthy"), "\(healthy.output)")
+        print(healthy.output)
+        #expect(Self.row(healthy.output, "b").starts(with: ["b", "10.0.2.2", "reachable", "echo"]) && healthy.output.contains("health: healthy"), "\(healthy.output)")
+        // The device table: one aligned row per device, state words.
+        #expect(Self.row(healthy.output, "isth-lab").starts(with: ["isth-lab", "tunnel", "up", "1500", "vxlan;", "rx"]), "\(healthy.output)")
+        #expect(Self.row(healthy.output, "lan") == ["lan", "LAN", "port", "up", "-", "port", "of", "br-lab"], "\(healthy.output)")
+        #expect(Self.aligned(healthy.output, header: "DEVICE") && Self.aligned(healthy.output, header: "PEER"), "\(healthy.output)")
         let json = try lab.isthmus("status", site: "a", ["--json"])
         let o = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         #expect(o?["health"] as? String == "healthy" && o?["exit_status"] as? Int == 0, "\(json.output)")
@@ -30,12 +35,32 @@ struct SiteHealthTests {
         // The peer gone from the underlay: no echo reply.
         try lab.exec("gwb", "ip link set wan down")
         let lost = try lab.isthmus("status", site: "a")
-        #expect(lost.status == 6 && lost.output.contains("peer b 10.0.2.2: UNREACHABLE"), "\(lost.output)")
+        #expect(lost.status == 6 && Self.row(lost.output, "b") == ["b", "10.0.2.2", "UNREACHABLE", "no", "echo", "reply", "within", "1", "s"], "\(lost.output)")
         try lab.exec("gwb", "ip link set wan up")
 
         try lab.must("down", site: "a")
         let down = try lab.isthmus("status", site: "a")
         #expect(down.status == 4 && down.output.contains("health: down"), "\(down.output)")
+    }
+
+    /// The words of the first line whose first word is `first`.
+    static func row(_ output: String, _ first: String) -> [String] {
+        output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }.first { $0.first == first } ?? []
+    }
+
+    /// The table under the header line starting with `header`: every column of every row starts where the header's
+    /// column starts (the rows up to the next empty line).
+    static func aligned(_ output: String, header: String) -> Bool {
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let h = lines.firstIndex(where: { $0.hasPrefix(header + " ") }) else { return false }
+        func starts(_ l: String) -> [Int] {
+            var out: [Int] = [], prev: Character = " "
+            for (i, ch) in l.enumerated() { if ch != " " && prev == " " { out.append(i) }; prev = ch }
+            return out
+        }
+        let columns = starts(lines[h])
+        let rows = lines[(h + 1)...].prefix { !$0.isEmpty }
+        return !rows.isEmpty && rows.allSatisfy { r in columns.dropLast().allSatisfy { c in c == 0 || Array(r)[c - 1] == " " && Array(r)[c] != " " } }
     }
 
     @Test("plan warns when the site's address is not on this host or underlay_mtu is above the path MTU")

@@ -110,7 +110,7 @@ for dev in pppa0 pppa1; do
 done
 echo "== isthmus l2tp show (LNS)"; "$isthmus" l2tp show --status "$work/lns.json" | sed 's/^/   /'
 check "show: the LNS's two calls are up with their pppd, and the pool has 9 of 11 free" \
-  sh -c "[ \$($isthmus l2tp show --status $work/lns.json | grep -c 'ppp up 10.7.0.1 peer 10.7.0.1[0-9] pppd') = 2 ] && $isthmus l2tp show --status $work/lns.json | grep -q 'pool 10.7.0.10-10.7.0.20: 9 free'"
+  sh -c "[ \$($isthmus l2tp show --status $work/lns.json | grep -cE ' up 10\.7\.0\.1 peer 10\.7\.0\.1[0-9] +[0-9]+ ') = 2 ] && $isthmus l2tp show --status $work/lns.json | grep -q 'pool 10.7.0.10-10.7.0.20: 9 free'"
 check "show -j: the userspace counters moved" sh -c "$isthmus l2tp show --status $work/lns.json -j | grep -q '\"rx_packets\" : [1-9]'"
 check "the LAC's kernel has both sessions (and the management socket's session 0)" sh -c "[ \$(ip netns exec $a ip l2tp show session | grep -c '^Session [1-9]') = 2 ]"
 

@@ -111,7 +111,8 @@ enum TunnelRunControl {
         let s = daemon.status()
         lines.append("detail data_plane \(s["data_plane"] ?? "none")")
         for t in (s["tunnels"] as? [[String: Any]]) ?? [] {
-            lines.append("detail control \(t["state"] ?? "?") peer \(t["peer"] ?? "?") ids \(t["local_id"] ?? "?")/\(t["peer_id"] ?? "?")")
+            lines.append("detail control \(t["state"] ?? "?") peer \(t["peer"] ?? "?") ids \(t["local_id"] ?? "?")/\(t["peer_id"] ?? "?")"
+                         + ((t["up_seconds"] as? Int).map { ", up \(TextTable.age($0))" } ?? ""))
             for x in (t["sessions"] as? [[String: Any]]) ?? [] {
                 lines.append("detail session \(x["state"] ?? "?") ids \(x["local_id"] ?? "?")/\(x["peer_id"] ?? "-")")
             }
