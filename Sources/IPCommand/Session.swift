@@ -18,6 +18,8 @@ public struct Options: Sendable {
     public var oneline = false
     /// -h with an object (-human): counters in k, M, G.
     public var human = false
+    /// -t (1): `monitor` prints "Timestamp: ..." before each event; -ts (2): "[YYYY-MM-DDTHH:MM:SS.uuuuuu] " before it.
+    public var timestamp = 0
     public var netns: String?
     public var force = false
     public var family: UInt8 = 0

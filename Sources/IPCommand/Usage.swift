@@ -181,6 +181,7 @@ public enum Usage {
         Prints each change the kernel announces, as ip monitor does ("Deleted " before removals), until interrupted.
         With `all` or `label` each event starts with its object: [LINK], [ADDR], [ROUTE], [NEIGH], [RULE].
         With -j each event is one JSON object on a line of its own. -4/-6 limit addresses, routes and rules to a family.
+        -t puts a "Timestamp: ..." line before each event, -ts a "[date.usec] " prefix, as ip does (not with -j).
         Unlike ip monitor, netconf, nsid, prefix, mroute, nexthop and stats events are not printed.
         """
 

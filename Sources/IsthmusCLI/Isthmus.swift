@@ -40,6 +40,11 @@ struct Isthmus: ParsableCommand {
     @Flag(name: [.customLong("human", withSingleDash: true), .customLong("human-readable", withSingleDash: true)],
           help: "Counters in k, M, G (ip's -h before an object).")
     var human = false
+    @Flag(name: [.customShort("t"), .customLong("timestamp", withSingleDash: true)], help: "monitor: a Timestamp line before each event, like ip -t.")
+    var timestamp = false
+    @Flag(name: [.customLong("ts", withSingleDash: true), .customLong("tshort", withSingleDash: true)],
+          help: "monitor: a short [date.usec] prefix on each event, like ip -ts.")
+    var timestampShort = false
     @Flag(name: [.customShort("c"), .customLong("color", withSingleDash: true)], help: "Accepted for compatibility with ip -c; output is never coloured.")
     var color = false
     @Option(name: [.customShort("n"), .customLong("netns")], help: "Run inside the named network namespace, like ip -n.")
@@ -94,6 +99,7 @@ struct Isthmus: ParsableCommand {
         var o = Options()
         o.json = json; o.pretty = pretty; o.details = details; o.statistics = stats
         o.brief = brief; o.oneline = oneline; o.human = human
+        o.timestamp = timestampShort ? 2 : timestamp ? 1 : 0
         o.netns = netns; o.force = force
         if inet4 { o.family = UInt8(AF_INET) }
         if inet6 { o.family = UInt8(AF_INET6) }

@@ -84,10 +84,11 @@ struct MonitorCommandTests {
 
     /// Starts `ip monitor` (text) and `isthmus [-j] monitor` in `ns`, makes the changes between two sentinel rules,
     /// stops both and returns what each printed between the sentinels, and whether SIGINT stopped isthmus.
-    static func watch(_ ns: String, objects: [String], json: Bool) throws -> (ip: String, isthmus: String, interrupted: Bool) {
-        let ip = try Monitor(["ip", "-n", ns, "monitor"] + objects, name: "ip-\(json)")
+    static func watch(_ ns: String, objects: [String], json: Bool, globals: [String] = []) throws -> (ip: String, isthmus: String, interrupted: Bool) {
+        let tag = "\(json)\(globals.joined())"
+        let ip = try Monitor(["ip", "-n", ns] + globals + ["monitor"] + objects, name: "ip-\(tag)")
         defer { ip.remove() }
-        let us = try Monitor([Host.isthmusBinary!, "-n", ns] + (json ? ["-j"] : []) + ["monitor"] + objects, name: "isthmus-\(json)")
+        let us = try Monitor([Host.isthmusBinary!, "-n", ns] + globals + (json ? ["-j"] : []) + ["monitor"] + objects, name: "isthmus-\(tag)")
         defer { us.remove() }
         let startText = "7:\tfrom all lookup 7", endText = "8:\tfrom all lookup 8"
         let startJSON = #"{"priority":7,"src":"all","table":"7"}"#, endJSON = #"{"priority":8,"src":"all","table":"8"}"#
@@ -149,6 +150,21 @@ struct MonitorCommandTests {
             #expect(r.isthmus == r.ip, "monitor \(objects)\nip:\n\(r.ip)\nisthmus:\n\(r.isthmus)")
             #expect(r.interrupted, "isthmus monitor did not end on SIGINT")
         }
+    }
+
+    @Test("-t and -ts: ip's timestamps, in its layout, before each event", arguments: ["-t", "-ts"])
+    func timestamps(_ flag: String) throws {
+        let spaces = Namespaces("monts")
+        defer { spaces.removeAll() }
+        let ns = try spaces.make("a")
+        try Host.sh("ip netns exec \(ns) sysctl -qw net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.default.dad_transmits=0")
+        let r = try Self.watch(ns, objects: ["link", "address", "rule"], json: false, globals: [flag])
+        // The times differ between the two processes; their layout and place must not.
+        let pattern = flag == "-t" ? #"Timestamp: [A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4} [0-9]{1,6} usec"#
+                                   : #"\[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\] "#
+        func masked(_ s: String) -> String { s.replacingOccurrences(of: pattern, with: "<TIME>", options: .regularExpression) }
+        #expect(masked(r.ip).contains("<TIME>") && !masked(r.ip).contains(flag == "-t" ? "Timestamp:" : "] "), "ip printed:\n\(r.ip)")
+        #expect(masked(r.isthmus) == masked(r.ip), "monitor \(flag)\nip:\n\(r.ip)\nisthmus:\n\(r.isthmus)")
     }
 
     @Test("-j: one JSON object per event ip printed, deleted where ip says Deleted")

@@ -165,7 +165,28 @@ public enum MonitorCommand {
                 return JSON.object(fields).serialized() + "\n"
             }
             lines[0] = (banner ? label : "") + (deleted ? "Deleted " : "") + lines[0]
-            return lines.map { $0 + "\n" }.joined()
+            return Self.timestamp(session.options.timestamp) + lines.map { $0 + "\n" }.joined()
+        }
+
+        /// ip's print_timestamp(): local time, "Timestamp: Mon Dec  7 07:45:48 2026 123456 usec\n" (-t) or
+        /// "[2026-12-07T07:45:48.123456] " (-ts); "" without either.
+        static func timestamp(_ mode: Int, now: timeval? = nil) -> String {
+            guard mode > 0 else { return "" }
+            var tv = now ?? timeval()
+            if now == nil { gettimeofday(&tv, nil) }
+            var t = tv.tv_sec
+            var tm = Glibc.tm()
+            localtime_r(&t, &tm)
+            var buffer = [CChar](repeating: 0, count: 64)
+            let usec = String(tv.tv_usec)
+            if mode >= 2 {
+                let n = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &tm)
+                let date = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                return "[\(date).\(String(repeating: "0", count: max(0, 6 - usec.count)))\(usec)] "
+            }
+            // asctime()'s layout, without its newline.
+            let n = strftime(&buffer, buffer.count, "%a %b %e %H:%M:%S %Y", &tm)
+            return "Timestamp: " + String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) + " \(usec) usec\n"
         }
     }
 }
