@@ -278,11 +278,10 @@ public enum AddressCommand {
                 var infos: [JSON] = []
                 for a in selected {
                     guard let l = a.local else { continue }
-                    var j = JSONObject()
-                    j.set("local", l.description); t += l.description
-                    if let p = a.peer { j.set("address", p.description); t += " peer \(p)" }
-                    j.set("prefixlen", Int(a.header.prefixLength)); t += "/\(a.header.prefixLength) "
-                    infos.append(j.json)
+                    var p = FieldPrinter()
+                    addressAndLength(a, local: l, into: &p)
+                    t += p.text
+                    infos.append(p.json.json)
                 }
                 obj.set("addr_info", JSON.array(infos))
                 if session.options.json { session.emit(obj.json) } else { session.print(t) }
@@ -361,53 +360,58 @@ public enum AddressCommand {
 
     /// Text lines and JSON of one address, as iproute2's print_addrinfo().
     static func describe(_ a: AddressMessage) -> ([String], JSONObject) {
-        var j = JSONObject()
-        var t = "    "
+        var p = FieldPrinter()
+        p.text("    ")
         let fam = RTNames.familyName(a.header.family)
-        if fam != "?" { j.set("family", fam); t += fam + " " } else { j.set("family_index", Int(a.header.family)); t += "family \(a.header.family) " }
+        if fam != "?" { p.string("family", nil, fam) } else { p.field("family_index", JSON(Int(a.header.family)), text: "family \(a.header.family) ") }
         if let l = a.local {
-            j.set("local", l.description); t += l.description
-            if let p = a.peer { t += " peer "; t += p.description; j.set("address", p.description) }
-            j.set("prefixlen", Int(a.header.prefixLength)); t += "/\(a.header.prefixLength) "
-            if let m = a.metric { j.set("metric", m); t += "metric \(m) " }
+            addressAndLength(a, local: l, into: &p)
+            p.number("metric", "metric", a.metric)
         }
-        if let b = a.broadcast { j.set("broadcast", b.description); t += "brd \(b) " }
-        if let any = a.anycast { j.set("anycast", any.description); t += "any \(any) " }
-        let scope = RTNames.scopeName(a.header.scope)
-        j.set("scope", scope); t += "scope \(scope) "
+        p.string("broadcast", "brd", a.broadcast?.description)
+        p.string("anycast", "any", a.anycast?.description)
+        p.string("scope", "scope", RTNames.scopeName(a.header.scope))
         var flags = a.flags
         for f in flagTable {
             if f.mask == UInt32(IFA_F_PERMANENT) {
-                if flags & f.mask == 0 { j.set("dynamic", true); t += "dynamic " }
+                p.flag("dynamic", "dynamic", flags & f.mask == 0)
             } else if flags & f.mask != 0 {
                 if f.mask == UInt32(IFA_F_SECONDARY) && a.header.family == UInt8(AF_INET6) {
-                    j.set("temporary", true); t += "temporary "
+                    p.flag("temporary", "temporary", true)
                 } else {
-                    j.set(f.name, true); t += f.name + " "
+                    p.flag(f.name, f.name, true)
                 }
             }
             flags &= ~f.mask
         }
         if flags != 0 {
             let hex = String(flags, radix: 16)
-            let h2 = hex.count < 2 ? "0" + hex : hex
-            j.set("ifa_flags", h2); t += "flags \(h2) "
+            p.string("ifa_flags", "flags", hex.count < 2 ? "0" + hex : hex)
         }
-        if let label = a.label { j.set("label", label); t += label }
-        var lines = [t]
+        // The label ends the line: no space after it.
+        if let label = a.label { p.field("label", .string(label), text: label) }
+        var second = FieldPrinter()
         if let ci = a.cacheInfo {
-            var l2 = "       valid_lft "
-            if ci.valid == AddressCacheInfo.forever { j.set("valid_life_time", ci.valid); l2 += "forever" } else {
-                j.set("valid_life_time", ci.valid); l2 += "\(ci.valid)sec"
-            }
-            l2 += " preferred_lft "
-            if ci.preferred == AddressCacheInfo.forever { j.set("preferred_life_time", ci.preferred); l2 += "forever" } else if a.flags & UInt32(IFA_F_DEPRECATED) != 0 {
-                j.set("preferred_life_time", Int32(bitPattern: ci.preferred)); l2 += "\(Int32(bitPattern: ci.preferred))sec"
+            second.text("       ")
+            second.field("valid_life_time", JSON(ci.valid), text: "valid_lft " + (ci.valid == AddressCacheInfo.forever ? "forever" : "\(ci.valid)sec"))
+            if ci.preferred == AddressCacheInfo.forever {
+                second.field("preferred_life_time", JSON(ci.preferred), text: " preferred_lft forever")
+            } else if a.flags & UInt32(IFA_F_DEPRECATED) != 0 {
+                let v = Int32(bitPattern: ci.preferred)
+                second.field("preferred_life_time", JSON(v), text: " preferred_lft \(v)sec")
             } else {
-                j.set("preferred_life_time", ci.preferred); l2 += "\(ci.preferred)sec"
+                second.field("preferred_life_time", JSON(ci.preferred), text: " preferred_lft \(ci.preferred)sec")
             }
-            lines.append(l2)
         }
-        return (lines, j)
+        let lines = a.cacheInfo == nil ? [p.text] : [p.text, second.text]
+        return (lines, JSONObject(p.json.fields + second.json.fields))
+    }
+
+    /// `LOCAL[ peer PEER]/LEN ` and the `local`, `address`, `prefixlen` fields: the start of an address in `address
+    /// show` and in its `-br` form.
+    static func addressAndLength(_ a: AddressMessage, local l: IPAddress, into p: inout FieldPrinter) {
+        p.field("local", .string(l.description), text: l.description)
+        if let peer = a.peer { p.field("address", .string(peer.description), text: " peer \(peer)") }
+        p.field("prefixlen", JSON(Int(a.header.prefixLength)), text: "/\(a.header.prefixLength) ")
     }
 }

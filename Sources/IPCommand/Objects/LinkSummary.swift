@@ -58,24 +58,24 @@ enum LinkSummary {
     static func linkLayer(_ l: LinkMessage, json j: inout JSONObject, session: Session? = nil) -> String {
         let type = l.header.type
         let tn = linkTypeName(type)
-        var t2 = "    link/\(tn) "
-        j.set("link_type", tn)
-        if let a = l.address { let s = hardwareAddress(a, type: type); j.set("address", s); t2 += s }
+        var p = FieldPrinter()
+        p.field("link_type", .string(tn), text: "    link/\(tn) ")
+        if let a = l.address { let s = hardwareAddress(a, type: type); p.field("address", .string(s), text: s) }
         if let b = l.broadcast {
-            if l.header.flags & CLinuxUAPI.IFF_POINTOPOINT.rawValue != 0 { t2 += " peer "; j.set("link_pointtopoint", true) } else { t2 += " brd " }
-            let s = hardwareAddress(b, type: type); j.set("broadcast", s); t2 += s
+            if l.header.flags & CLinuxUAPI.IFF_POINTOPOINT.rawValue != 0 { p.field("link_pointtopoint", .bool(true), text: " peer ") } else { p.text(" brd ") }
+            let s = hardwareAddress(b, type: type); p.field("broadcast", .string(s), text: s)
         }
-        if let p = l.attributes.first(IFLA_PERM_ADDRESS)?.bytes, p != (l.address ?? []) {
-            let s = hardwareAddress(p, type: type); j.set("permaddr", s); t2 += " permaddr \(s)"
+        if let perm = l.attributes.first(IFLA_PERM_ADDRESS)?.bytes, perm != (l.address ?? []) {
+            let s = hardwareAddress(perm, type: type); p.field("permaddr", .string(s), text: " permaddr \(s)")
         }
         if let id = l.linkNetnsID {
             // As ip: the text names the peer's namespace when a /run/netns name has that id here.
-            j.set("link_netnsid", Int(id))
-            if id < 0 { t2 += " link-netnsid unknown" }
-            else if let name = session?.namespaceName(nsid: id) { t2 += " link-netns \(name)" }
-            else { t2 += " link-netnsid \(id)" }
+            let text = id < 0 ? " link-netnsid unknown"
+                : session?.namespaceName(nsid: id).map { " link-netns \($0)" } ?? " link-netnsid \(id)"
+            p.field("link_netnsid", JSON(Int(id)), text: text)
         }
-        return t2
+        for (k, v) in p.json.fields { j.set(k, v) }
+        return p.text
     }
 
     /// The link's alternative names (IFLA_PROP_LIST's IFLA_ALT_IFNAME), printed last of its lines by ip.
@@ -94,38 +94,39 @@ enum LinkSummary {
                          queueLength: Bool = true, session: Session? = nil, text: inout [String], json j: inout JSONObject) {
         let idx = l.header.index
         let name = l.name ?? "if\(idx)"
-        j.set("ifindex", Int(idx))
-        var shown = name
+        var p = FieldPrinter()
+        p.field("ifindex", JSON(Int(idx)), text: "\(idx): \(name)")
         var mdown = false
         if let link = l.link {
             if link != 0 {
                 if l.linkNetnsID != nil {
-                    j.set("link_index", Int(link)); shown = "\(name)@if\(link)"
+                    p.field("link_index", JSON(Int(link)), text: "@if\(link)")
                 } else {
                     let peer = names[link] ?? "if\(link)"
-                    j.set("link", peer); shown = "\(name)@\(peer)"
+                    p.field("link", .string(peer), text: "@\(peer)")
                     let peerFlags = links.first { $0.header.index == link }?.header.flags ?? 0
                     mdown = peerFlags & CLinuxUAPI.IFF_UP.rawValue == 0
                 }
             } else {
-                j.set("link", JSON.null); shown = "\(name)@NONE"
+                p.field("link", .null, text: "@NONE")
             }
         }
-        j.set("ifname", name)
-        var t = "\(idx): \(shown): "
+        p.jsonOnly("ifname", .string(name))
         let flags = flagList(l.header.flags, mdown: mdown)
-        j.set("flags", JSON.array(flags.map { .string($0) }))
-        t += "<" + flags.joined(separator: ",") + "> "
-        if let mtu = l.mtu { j.set("mtu", Int(mtu)); t += "mtu \(mtu) " }
-        if let q = l.attributes.first(IFLA_QDISC)?.string { j.set("qdisc", q); t += "qdisc \(q) " }
-        if let m = l.master { let mn = names[m] ?? "if\(m)"; j.set("master", mn); t += "master \(mn) " }
+        p.field("flags", .array(flags.map { .string($0) }), text: ": <" + flags.joined(separator: ",") + "> ")
+        p.number("mtu", "mtu", l.mtu.map(Int.init))
+        p.string("qdisc", "qdisc", l.attributes.first(IFLA_QDISC)?.string)
+        p.string("master", "master", l.master.map { names[$0] ?? "if\($0)" })
         if let os = l.operstate {
-            if let n = operStates.first(where: { $0.0 == UInt32(os) })?.1 { j.set("operstate", n); t += "state \(n) " } else {
-                j.set("operstate_index", Int(os)); t += "state 0x\(String(os, radix: 16)) "
+            if let n = operStates.first(where: { $0.0 == UInt32(os) })?.1 { p.string("operstate", "state", n) } else {
+                p.field("operstate_index", JSON(Int(os)), text: "state 0x\(String(os, radix: 16)) ")
             }
         }
-        if let g = l.group { let gn = g == 0 ? "default" : String(g); j.set("group", gn); t += "group \(gn) " }
-        if queueLength, let q = l.txqlen, q != 0 { j.set("txqlen", Int(q)); t += "qlen \(q)" }
+        p.string("group", "group", l.group.map { $0 == 0 ? "default" : String($0) })
+        // The queue length ends the line: no space after it.
+        if queueLength, let q = l.txqlen, q != 0 { p.field("txqlen", JSON(Int(q)), text: "qlen \(q)") }
+        for (k, v) in p.json.fields { j.set(k, v) }
+        let t = p.text
         text.append(t)
         if family == 0 || family == UInt8(AF_PACKET) || details {
             text.append(linkLayer(l, json: &j, session: session))
