@@ -120,7 +120,7 @@ public enum AddressCommand {
             default:
                 var addressWord = word
                 if key == "local" { addressWord = try args.value(for: "local", expected: "an address ADDR[/PLEN]") }
-                if word == "help" { throw UsageError(usage) }
+                if word == "help" { throw UsageError(Usage.address) }
                 guard let p = Inet.parsePrefix(addressWord, family: header.family) else {
                     if key == "local" { throw UsageError.invalid(addressWord, for: "local", expected: Inet.expected(header.family, prefix: true)) }
                     if Arguments.looksLikeAddress(word) {
@@ -136,7 +136,7 @@ public enum AddressCommand {
         }
 
         if ifaFlags <= 0xff { header.flags = UInt8(ifaFlags) } else { w.u32(IFA_FLAGS, ifaFlags) }
-        guard let dev else { throw UsageError("not enough information: \"dev IFNAME\" is required; usage: \(usage)") }
+        guard let dev else { throw UsageError("not enough information: \"dev IFNAME\" is required; \(Usage.seeHelp("address"))") }
 
         if peer == nil, let local, !local.bytes.isEmpty {
             if type == RTM_DELADDR && local.family == UInt8(AF_INET) && !local.prefixSpecified {
@@ -183,7 +183,6 @@ public enum AddressCommand {
         return n
     }
 
-    static let usage = "address {add|change|replace|del} IFADDR dev IFNAME [LIFETIME] [CONFFLAG-LIST]; address {show|flush} [dev IFNAME] [scope SCOPE] [to PREFIX] [label PATTERN] [up]"
 
     // MARK: show / flush
 
@@ -239,7 +238,7 @@ public enum AddressCommand {
             case "master":
                 let v = try args.interfaceName(for: word)
                 filter.master = try session.ifindex(v)
-            case "help": throw UsageError(usage)
+            case "help": throw UsageError(Usage.address)
             default:
                 if applyFlagFilter(word, &filter) { continue }
                 var name = word

@@ -28,7 +28,6 @@ public enum FDBCommand {
         }
     }
 
-    static let usage = "fdb {add|append|del|replace} ADDR dev DEV [self] [master] [use] [router] [extern_learn] [sticky] [local|static|dynamic] [vlan VID] {[dst IPADDR] [port PORT] [vni VNI] | [nhid NHID]} [via DEV] [src_vni VNI]; fdb show [br BRDEV] [brport DEV] [vlan VID] [state STATE] [dynamic]"
 
     /// The if-chain of fdb_modify(), in its order.
     static let modifyKeywords: [Keyword] = [
@@ -92,7 +91,7 @@ public enum FDBCommand {
             case "extern_learn": h.flags |= UInt8(NTF_EXT_LEARNED)
             case "sticky": h.flags |= UInt8(NTF_STICKY)
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.fdb) }
                 var v = word
                 if key == "to" { v = try args.value(for: "to", expected: "a MAC address") }
                 guard MACAddress(v) != nil else {
@@ -157,7 +156,7 @@ public enum FDBCommand {
                 guard let s = stateFilter(v) else { throw UsageError.invalid(v, for: "state", expected: "permanent, static, stale, reachable, dynamic, all or a number") }
                 state |= s
             case "dynamic": dynamicOnly = true
-            case "help": throw UsageError("usage: " + usage)
+            case "help": throw UsageError(Usage.fdb)
             default: throw args.unknown(word, validChoices: showKeywords)
             }
         }

@@ -26,7 +26,6 @@ public enum NeighbourCommand {
         }
     }
 
-    static let usage = "neighbour {add|del|change|replace} ADDR [lladdr LLADDR] [nud STATE] [proxy ADDR] [router] [use] [managed] [extern_learn] [protocol PROTO] dev IFNAME; neighbour {show|flush} [dev IFNAME] [nud STATE] [proxy] [unused] [master IFNAME|nomaster] [to PREFIX]"
 
     /// NUD_* names in nud_state_a2n() order; `true` marks names matched as abbreviations.
     static let nudNames: [(String, UInt16, Bool)] = [
@@ -86,7 +85,7 @@ public enum NeighbourCommand {
             case "protocol":
                 w.u8(NDA_PROTOCOL, try RTNames.proto(try args.value(for: word, expected: "a protocol name or number"), for: word))
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.neighbour) }
                 var v = word
                 if key == "to" { v = try args.value(for: "to", expected: "an address") }
                 guard let a = Inet.parseAddress(v, family: session.options.family), !a.isAny else {
@@ -170,7 +169,7 @@ public enum NeighbourCommand {
             case _ where !word.isEmpty && "protocol".hasPrefix(word):
                 let v = try args.value(for: "protocol", expected: "a protocol name, number or all")
                 proto = v == "all" ? nil : try RTNames.proto(v, for: "protocol")
-            case "help": throw UsageError("usage: " + usage)
+            case "help": throw UsageError(Usage.neighbour)
             default:
                 var v = word
                 if word == "to" { v = try args.value(for: "to", expected: "a prefix") }

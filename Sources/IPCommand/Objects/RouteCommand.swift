@@ -30,7 +30,6 @@ public enum RouteCommand {
         }
     }
 
-    static let usage = "route {add|del|change|append|replace} [TYPE] PREFIX|default [via ADDR] [dev IFNAME] [table TABLE] [metric N] [proto PROTO] [scope SCOPE] [src ADDR] [onlink] [mtu [lock] N] [nexthop via ADDR dev IFNAME weight N ...]; route show [table TABLE|all] [dev IFNAME] [proto P] [scope S] [type T] [PREFIX]; route get ADDR [from ADDR] [iif IFNAME] [oif IFNAME]"
 
     /// The if-chain of iproute_modify(), in its order.
     static let modifyKeywords: [Keyword] = [
@@ -169,7 +168,7 @@ public enum RouteCommand {
                 else if !v.isEmpty && "disabled".hasPrefix(v) { w.u8(RTA_TTL_PROPAGATE.rawValue, 0) }
                 else { throw UsageError.invalid(v, for: "ttl-propagate", expected: "enabled or disabled") }
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.route) }
                 var target = word
                 if key == "to" { target = try args.value(for: "to", expected: "a prefix or default") }
                 if let first = target.first, !first.isNumber, let t = RTNames.routeType(target) {
@@ -193,7 +192,7 @@ public enum RouteCommand {
             }
         }
 
-        guard dstOK else { throw UsageError("missing destination: give PREFIX or default; usage: \(usage)") }
+        guard dstOK else { throw UsageError("missing destination: give PREFIX or default; \(Usage.seeHelp("route"))") }
         if let dev { w.u32(RTA_OIF.rawValue, UInt32(bitPattern: try session.ifindex(dev))) }
         if !mx.bytes.isEmpty || mx.overflow != nil {
             if mxlock != 0 { mx.u32(RTAX_LOCK, mxlock) }
@@ -457,7 +456,7 @@ public enum RouteCommand {
             case "from":
                 throw UsageError("route show \"from\" selectors are not supported by isthmus")
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.route) }
                 var v = word
                 var mode = "exact"
                 if !v.isEmpty && "to".hasPrefix(v) { v = try args.value(for: "to", expected: "a prefix") }
@@ -565,7 +564,7 @@ public enum RouteCommand {
                 }
                 w.u8(RTA_IP_PROTO.rawValue, p)
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.route) }
                 var v = word
                 if key == "to" { v = try args.value(for: "to", expected: "an address") }
                 guard let p = Inet.parsePrefix(v, family: h.family) else {
@@ -579,7 +578,7 @@ public enum RouteCommand {
                 found = true
             }
         }
-        guard found else { throw UsageError("route get needs a destination address; usage: \(usage)") }
+        guard found else { throw UsageError("route get needs a destination address; \(Usage.seeHelp("route"))") }
         if let idev { w.u32(RTA_IIF.rawValue, UInt32(bitPattern: try session.ifindex(idev))) }
         if let odev { w.u32(RTA_OIF.rawValue, UInt32(bitPattern: try session.ifindex(odev))) }
         if mark != 0 { w.u32(RTA_MARK.rawValue, mark) }

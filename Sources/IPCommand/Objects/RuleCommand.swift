@@ -25,7 +25,6 @@ public enum RuleCommand {
         }
     }
 
-    static let usage = "rule {add|del} [not] [from PREFIX] [to PREFIX] [tos TOS] [fwmark MARK[/MASK]] [iif IFNAME] [oif IFNAME] [pref N] [l3mdev] [uidrange N-N] [ipproto PROTO] [sport N[-N]] [dport N[-N]] [table TABLE|lookup TABLE] [protocol PROTO] [realms [FROM/]TO] [goto N] [suppress_prefixlength N] [suppress_ifgroup GROUP] [type unicast|blackhole|unreachable|prohibit|nop]; rule {show|flush} [SELECTOR]"
 
     /// The if-chain of iprule_modify(), in its order; anything else is a type (`[type] blackhole`, `goto N`, `nop`).
     static let modifyKeywords: [Keyword] = [
@@ -42,7 +41,7 @@ public enum RuleCommand {
     static func modify(_ args: inout Arguments, _ session: Session, type: Int) throws {
         let verb = type == RTM_NEWRULE ? "add" : "del"
         let command = "rule " + args.words.joined(separator: " ")
-        if args.isEmpty { throw UsageError("\"rule \(verb)\" requires arguments; usage: \(usage)") }
+        if args.isEmpty { throw UsageError("\"rule \(verb)\" requires arguments; \(Usage.seeHelp("rule"))") }
         var h = RuleHeader(family: session.options.family, action: type == RTM_NEWRULE ? UInt8(FR_ACT_TO_TBL) : UInt8(FR_ACT_UNSPEC))
         var w = AttributeWriter()
         var tableOK = false, l3mdev = false
@@ -113,7 +112,7 @@ public enum RuleCommand {
             default:
                 var t = word
                 if word == "type" { t = try args.value(for: "type", expected: "unicast, blackhole, unreachable, prohibit, goto or nop") }
-                if !t.isEmpty && "help".hasPrefix(t) { throw UsageError("usage: " + usage) }
+                if !t.isEmpty && "help".hasPrefix(t) { throw UsageError(Usage.rule) }
                 if !t.isEmpty && "goto".hasPrefix(t) {
                     h.action = UInt8(FR_ACT_GOTO)
                     w.u32(FRA_GOTO, try number(&args, for: "goto", UInt32.self))
@@ -279,7 +278,7 @@ public enum RuleCommand {
                 guard let r = range(v, UInt16.self, single: true) else { throw UsageError.invalid(v, for: k, expected: "a port 0-65535 or a range PORT-PORT") }
                 if k == "sport" { f.sport = r } else { f.dport = r }
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.rule) }
                 var v = word
                 if key == "dst" || key == "to" { v = try args.value(for: "to", expected: "a prefix") }
                 guard let p = Inet.parsePrefix(v, family: family) else {

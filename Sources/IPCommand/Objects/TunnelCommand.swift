@@ -19,15 +19,9 @@ public enum TunnelCommand {
         case "prl":
             throw UsageError("\"tunnel prl\" is not supported: the ISATAP potential router list has no rtnetlink interface (use ip tunnel prl)")
         case "run": try TunnelRun.run(&args, session)
-        default: throw usage
+        default: throw UsageError(Usage.tunnel)
         }
     }
-
-    static let usage = UsageError("""
-        usage: isthmus tunnel { add | change | delete | show | 6rd } [ NAME ] [ mode { ipip | gre | sit | isatap | \
-        ip6ip6 | ipip6 | ip6gre | any } ] [ remote ADDR ] [ local ADDR ] [ [i|o]seq ] [ [i|o]key KEY ] [ [i|o]csum ] \
-        [ ttl TTL ] [ tos TOS ] [ [no]pmtudisc ] [ dev PHYS_DEV ]
-        """)
 
     /// What a tunnel command line said besides the settings themselves.
     struct Request {
@@ -127,7 +121,7 @@ public enum TunnelCommand {
 
     /// A bare word is the tunnel's name (iproute2's fallback); `help` and option-like words are errors.
     static func nameWord(_ word: String, _ args: inout Arguments, _ r: inout Request) throws {
-        if word == "help" { throw usage }
+        if word == "help" { throw UsageError(Usage.tunnel) }
         if word.hasPrefix("-") {
             throw args.unknown(word, validChoices: r.v6 ? v6Keywords : v4Keywords)
         }
