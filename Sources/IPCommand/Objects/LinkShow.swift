@@ -105,18 +105,17 @@ enum LinkShow {
         var before = FieldPrinter(), after = FieldPrinter()
         func u(_ t: Int32) -> UInt64? { l.attributes.first(t)?.u32.map(UInt64.init) }
         // ip's formats: " promiscuity %u ", " allmulti %u ", "minmtu %u ", "maxmtu %u " (two with a space before).
-        before.number("promiscuity", " promiscuity", u(Int32(IFLA_PROMISCUITY)))
-        before.number("allmulti", " allmulti", u(Int32(IFLA_ALLMULTI)))
-        before.number("min_mtu", "minmtu", u(Int32(IFLA_MIN_MTU)))
-        before.number("max_mtu", "maxmtu", u(Int32(IFLA_MAX_MTU)))
+        for (key, label, type) in [("promiscuity", " promiscuity", IFLA_PROMISCUITY), ("allmulti", " allmulti", IFLA_ALLMULTI),
+                                   ("min_mtu", "minmtu", IFLA_MIN_MTU), ("max_mtu", "maxmtu", IFLA_MAX_MTU)] {
+            before.number(key, label, u(Int32(type)))
+        }
         if linkShow { after.string("inet6_addr_gen_mode", "addrgenmode", AddressGenerationMode.name(l)) }
-        after.number("num_tx_queues", "numtxqueues", u(Int32(IFLA_NUM_TX_QUEUES)))
-        after.number("num_rx_queues", "numrxqueues", u(Int32(IFLA_NUM_RX_QUEUES)))
-        after.number("gso_max_size", "gso_max_size", u(Int32(IFLA_GSO_MAX_SIZE)))
-        after.number("gso_max_segs", "gso_max_segs", u(Int32(IFLA_GSO_MAX_SEGS)))
-        after.number("tso_max_size", "tso_max_size", u(Int32(IFLA_TSO_MAX_SIZE)))
-        after.number("tso_max_segs", "tso_max_segs", u(Int32(IFLA_TSO_MAX_SEGS)))
-        after.number("gro_max_size", "gro_max_size", u(Int32(IFLA_GRO_MAX_SIZE)))
+        for (key, label, type) in [("num_tx_queues", "numtxqueues", IFLA_NUM_TX_QUEUES), ("num_rx_queues", "numrxqueues", IFLA_NUM_RX_QUEUES),
+                                   ("gso_max_size", "gso_max_size", IFLA_GSO_MAX_SIZE), ("gso_max_segs", "gso_max_segs", IFLA_GSO_MAX_SEGS),
+                                   ("tso_max_size", "tso_max_size", IFLA_TSO_MAX_SIZE), ("tso_max_segs", "tso_max_segs", IFLA_TSO_MAX_SEGS),
+                                   ("gro_max_size", "gro_max_size", IFLA_GRO_MAX_SIZE)] {
+            after.number(key, label, u(Int32(type)))
+        }
         after.string("phys_port_name", "portname", l.attributes.first(IFLA_PHYS_PORT_NAME)?.string)
         after.string("parentbus", "parentbus", l.attributes.first(IFLA_PARENT_DEV_BUS_NAME)?.string)
         after.string("parentdev", "parentdev", l.attributes.first(IFLA_PARENT_DEV_NAME)?.string)

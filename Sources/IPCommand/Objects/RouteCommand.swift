@@ -72,12 +72,7 @@ public enum RouteCommand {
                 let a = try Inet.address(try args.value(for: word, expected: "an address"), for: word, family: h.family)
                 if h.family == 0 { h.family = a.family }
                 w.raw(RTA_PREFSRC.rawValue, a.bytes)
-            case "as":
-                var v = try args.value(for: word, expected: "an address")
-                if v == "to" { v = try args.value(for: "as to", expected: "an address") }
-                let a = try Inet.address(v, for: word, family: h.family)
-                if h.family == 0 { h.family = a.family }
-                w.raw(RTA_NEWDST.rawValue, a.bytes)
+            case "as": w.raw(RTA_NEWDST.rawValue, try newDestination(&args, for: word, family: &h.family))
             case "via":
                 if gwOK { throw UsageError("use nexthop syntax to specify multiple \"via\"") }
                 gwOK = true
@@ -219,6 +214,15 @@ public enum RouteCommand {
     }
 
     /// `via [inet|inet6] ADDR`, as iproute2's read_family() then get_addr().
+    /// `as [to] ADDRESS` (RTA_NEWDST): the address's bytes; an unset family becomes the address's.
+    static func newDestination(_ args: inout Arguments, for word: String, family: inout UInt8) throws -> [UInt8] {
+        var v = try args.value(for: word, expected: "an address")
+        if v == "to" { v = try args.value(for: "as to", expected: "an address") }
+        let a = try Inet.address(v, for: word, family: family)
+        if family == 0 { family = a.family }
+        return a.bytes
+    }
+
     static func gateway(_ args: inout Arguments, family: UInt8) throws -> InetPrefix {
         var v = try args.value(for: "via", expected: "a gateway address")
         var fam = family
@@ -547,12 +551,7 @@ public enum RouteCommand {
             case "connected": throw UsageError("route get \"connected\" is not supported by isthmus")
             case "uid": w.u32(RTA_UID.rawValue, try args.integer(for: word, UInt32.self))
             case "fibmatch": fibMatch = true
-            case "as":
-                var v = try args.value(for: word, expected: "an address")
-                if v == "to" { v = try args.value(for: "as to", expected: "an address") }
-                let a = try Inet.address(v, for: word, family: h.family)
-                if h.family == 0 { h.family = a.family }
-                w.raw(RTA_NEWDST.rawValue, a.bytes)
+            case "as": w.raw(RTA_NEWDST.rawValue, try newDestination(&args, for: word, family: &h.family))
             case "sport", "dport":
                 let k = key!
                 w.be16(k == "sport" ? RTA_SPORT.rawValue : RTA_DPORT.rawValue, try args.integer(for: k, UInt16.self))

@@ -331,24 +331,22 @@ public enum RuleCommand {
         p.null("not", "not", h.flags & UInt32(FIB_RULE_INVERT) != 0)
         let hostLen = h.family == Inet.inet ? 32 : h.family == Inet.inet6 ? 128 : -1
         func address(_ a: Attribute) -> String { IPAddress(bytes: a.data)?.description ?? "???" }
-        if let s = r.attribute(FRA_SRC) {
-            let v = address(s)
-            p.field("src", .string(v), text: "from \(v)")
-            if Int(h.srcLength) != hostLen { p.field("srclen", JSON(h.srcLength), text: "/\(h.srcLength)") }
-        } else if h.srcLength != 0 {
-            p.jsonOnly("src", "0")
-            p.field("srclen", JSON(h.srcLength), text: "from 0/\(h.srcLength)")
-        } else {
-            p.field("src", "all", text: "from all")
+        /// `from`/`to`: the address, with its length unless a host's; `0/LEN` for a length alone. False: neither.
+        func selector(_ a: Attribute?, length: UInt8, key: String, label: String) -> Bool {
+            if let a {
+                let v = address(a)
+                p.field(key, .string(v), text: "\(label) \(v)")
+                if Int(length) != hostLen { p.field(key + "len", JSON(length), text: "/\(length)") }
+            } else if length != 0 {
+                p.jsonOnly(key, "0")
+                p.field(key + "len", JSON(length), text: "\(label) 0/\(length)")
+            } else {
+                return false
+            }
+            return true
         }
-        if let d = r.attribute(FRA_DST) {
-            let v = address(d)
-            p.field("dst", .string(v), text: " to \(v)")
-            if Int(h.dstLength) != hostLen { p.field("dstlen", JSON(h.dstLength), text: "/\(h.dstLength)") }
-        } else if h.dstLength != 0 {
-            p.jsonOnly("dst", "0")
-            p.field("dstlen", JSON(h.dstLength), text: " to 0/\(h.dstLength)")
-        }
+        if !selector(r.attribute(FRA_SRC), length: h.srcLength, key: "src", label: "from") { p.field("src", "all", text: "from all") }
+        _ = selector(r.attribute(FRA_DST), length: h.dstLength, key: "dst", label: " to")
         if h.tos != 0 { let v = RouteCommand.dsfieldName(h.tos); p.field("tos", .string(v), text: " tos \(v)") }
         let markAttr = r.attribute(FRA_FWMARK), maskAttr = r.attribute(FRA_FWMASK)
         if markAttr != nil || maskAttr != nil {
