@@ -4,6 +4,9 @@ public enum Usage {
     /// Words that ask for help instead of naming a verb or keyword: `isthmus link help`, `isthmus link -h`.
     public static let helpWords: Set<String> = ["help", "-h", "--help"]
 
+    /// How an object's usage error that is not a help request ends: where its usage is, rather than a second copy.
+    static func seeHelp(_ object: String) -> String { "see 'isthmus \(object) help'" }
+
     static let link = """
         Usage: isthmus link add [ link DEV ] [ name ] NAME
                            [ txqueuelen PACKETS ] [ address LLADDR ] [ broadcast LLADDR ]

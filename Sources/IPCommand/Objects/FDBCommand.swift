@@ -28,7 +28,6 @@ public enum FDBCommand {
         }
     }
 
-    static let usage = "fdb {add|append|del|replace} ADDR dev DEV [self] [master] [use] [router] [extern_learn] [sticky] [local|static|dynamic] [vlan VID] {[dst IPADDR] [port PORT] [vni VNI] | [nhid NHID]} [via DEV] [src_vni VNI]; fdb show [br BRDEV] [brport DEV] [vlan VID] [state STATE] [dynamic]"
 
     /// The if-chain of fdb_modify(), in its order.
     static let modifyKeywords: [Keyword] = [
@@ -92,7 +91,7 @@ public enum FDBCommand {
             case "extern_learn": h.flags |= UInt8(NTF_EXT_LEARNED)
             case "sticky": h.flags |= UInt8(NTF_STICKY)
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.fdb) }
                 var v = word
                 if key == "to" { v = try args.value(for: "to", expected: "a MAC address") }
                 guard MACAddress(v) != nil else {
@@ -157,7 +156,7 @@ public enum FDBCommand {
                 guard let s = stateFilter(v) else { throw UsageError.invalid(v, for: "state", expected: "permanent, static, stale, reachable, dynamic, all or a number") }
                 state |= s
             case "dynamic": dynamicOnly = true
-            case "help": throw UsageError("usage: " + usage)
+            case "help": throw UsageError(Usage.fdb)
             default: throw args.unknown(word, validChoices: showKeywords)
             }
         }
@@ -201,43 +200,31 @@ public enum FDBCommand {
     /// Text and JSON of one entry, as bridge's print_fdb().
     static func describe(_ n: NeighbourMessage, names: [Int32: String], types: [Int32: UInt16], filterIndex: Int32?, session: Session) -> (String, JSONObject) {
         let h = n.header
-        var j = JSONObject()
-        var t = ""
-        if let ll = n.linkLayerAddress {
-            let s = LinkSummary.hardwareAddress(ll, type: types[h.ifindex] ?? UInt16(ARPHRD_ETHER))
-            j.set("mac", s); t += s + " "
-        }
-        if filterIndex == nil && h.ifindex != 0 {
-            let name = RTDump.name(h.ifindex, names, session)
-            j.set("ifname", name); t += "dev \(name) "
-        }
-        if let d = n.destination { j.set("dst", d.description); t += "dst \(d) " }
-        if let v = n.vlan, v != 0 { j.set("vlan", v); t += "vlan \(v) " }
-        if let p = n.port { j.set("port", p); t += "port \(p) " }
-        if let v = n.vni { j.set("vni", v); t += "vni \(v) " }
-        if let v = n.sourceVNI { j.set("src_vni", v); t += "src_vni \(v) " }
+        var p = FieldPrinter()
+        p.string("mac", nil, n.linkLayerAddress.map { LinkSummary.hardwareAddress($0, type: types[h.ifindex] ?? UInt16(ARPHRD_ETHER)) })
+        if filterIndex == nil && h.ifindex != 0 { p.string("ifname", "dev", RTDump.name(h.ifindex, names, session)) }
+        p.string("dst", "dst", n.destination?.description)
+        if let v = n.vlan, v != 0 { p.number("vlan", "vlan", v) }
+        p.number("port", "port", n.port)
+        p.number("vni", "vni", n.vni)
+        p.number("src_vni", "src_vni", n.sourceVNI)
         if let via = n.viaIndex {
-            if n.linkNetnsID != nil { j.set("viaIfIndex", via); t += "via ifindex \(via) " } else {
-                let name = RTDump.name(Int32(bitPattern: via), names, session)
-                j.set("viaIf", name); t += "via \(name) "
+            if n.linkNetnsID != nil { p.number("viaIfIndex", "via ifindex", via) } else {
+                p.string("viaIf", "via", RTDump.name(Int32(bitPattern: via), names, session))
             }
         }
-        if let id = n.nextHopID { j.set("nhid", id); t += "nhid \(id) " }
-        if let id = n.linkNetnsID { j.set("linkNetNsId", Int(id)); t += "link-netnsid \(id) " }
+        p.number("nhid", "nhid", n.nextHopID)
+        p.field("linkNetNsId", n.linkNetnsID.map { JSON(Int($0)) }, text: "link-netnsid \(n.linkNetnsID ?? 0) ")
         if session.options.statistics > 0, let ci = n.cacheInfo {
             let hz = UInt32(max(1, sysconf(Int32(_SC_CLK_TCK))))
-            j.set("used", ci.used / hz); j.set("updated", ci.updated / hz)
-            t += "used \(ci.used / hz)/\(ci.updated / hz) "
+            p.field("used", JSON(ci.used / hz), text: "used \(ci.used / hz)/\(ci.updated / hz) ")
+            p.jsonOnly("updated", JSON(ci.updated / hz))
         }
-        let flags = flagNames.filter { h.flags & $0.0 != 0 }.map(\.1)
-        j.set("flags", JSON.array(flags.map { .string($0) }))
-        t += flags.map { $0 + " " }.joined()
-        if let m = n.master {
-            let name = RTDump.name(Int32(bitPattern: m), names, session)
-            j.set("master", name); t += "master \(name) "
-        }
+        RouteCommand.flags(flagNames.filter { h.flags & $0.0 != 0 }.map(\.1), into: &p)
+        if let m = n.master { p.string("master", "master", RTDump.name(Int32(bitPattern: m), names, session)) }
+        // The state ends the line: no space after it.
         let s = stateName(h.state, json: session.options.json)
-        j.set("state", s); t += s
-        return (t, j)
+        p.field("state", .string(s), text: s)
+        return (p.text, p.json)
     }
 }

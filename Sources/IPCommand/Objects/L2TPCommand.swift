@@ -21,26 +21,10 @@ public enum L2TPCommand {
         "offset", "peer_offset", "help",
     ]
 
-    /// Usage, as `ip l2tp help` lists it.
-    public static let usage = """
-        usage: l2tp add tunnel remote ADDR local ADDR tunnel_id ID peer_tunnel_id ID
-                      [ encap { ip | udp } ] [ udp_sport PORT ] [ udp_dport PORT ]
-                      [ udp_csum { on | off } ] [ udp6_csum_tx { on | off } ] [ udp6_csum_rx { on | off } ]
-               l2tp add session [ name NAME ] tunnel_id ID session_id ID peer_session_id ID
-                      [ cookie HEXSTR ] [ peer_cookie HEXSTR ] [ seq { none | send | recv | both } ]
-                      [ l2spec_type { none | default } ]
-               l2tp del tunnel tunnel_id ID
-               l2tp del session tunnel_id ID session_id ID
-               l2tp show tunnel [ tunnel_id ID ]
-               l2tp show session [ tunnel_id ID ] [ session_id ID ]
-        where  ADDR := IPv4 or IPv6 address, PORT := 0..65535, ID := 1..4294967295,
-               HEXSTR := 8 or 16 hex digits (a 4 or 8 byte cookie)
-        """
-
     /// Runs one `l2tp` command line (the words after "l2tp").
     public static func run(_ args: inout Arguments, _ session: Session) throws {
-        guard let first = args.peek else { throw UsageError(usage) }
-        if !first.isEmpty && "help".hasPrefix(first) { throw UsageError(usage) }
+        guard let first = args.peek else { throw UsageError(Usage.l2tp) }
+        if !first.isEmpty && "help".hasPrefix(first) { throw UsageError(Usage.l2tp) }
         let verb = try args.verb(verbs, default: "show")
         let p = try L2TPParameters.parse(&args)
         switch verb {
@@ -285,7 +269,7 @@ struct L2TPParameters {
                 // Accepted and ignored, as iproute2 does since kernels dropped offsets.
                 _ = try args.value(for: word, expected: "an offset (ignored)")
             default:
-                if !word.isEmpty && "help".hasPrefix(word) { throw UsageError(L2TPCommand.usage) }
+                if !word.isEmpty && "help".hasPrefix(word) { throw UsageError(Usage.l2tp) }
                 throw args.unknown(word, validChoices: L2TPCommand.keywords)
             }
         }

@@ -4,58 +4,6 @@ import Glibc
 import CLinuxUAPI
 import NetlinkWire
 
-/// One call per field that feeds both the text and the JSON of `-d` output — iproute2's `print_*(PRINT_ANY, key,
-/// format, value)`: the text is "label value " words, the JSON `key: value`. A field absent from the message is
-/// skipped in both.
-struct DetailPrinter {
-    private(set) var words: [String] = []
-    private(set) var json = JSONObject()
-
-    /// The text words joined, without a trailing space (the caller adds ip's).
-    var text: String { words.joined(separator: " ") }
-
-    mutating func text(_ word: String) { words.append(word) }
-
-    /// A field ip prints in JSON only (PRINT_JSON).
-    mutating func jsonOnly(_ key: String, _ value: JSON) { json.set(key, value) }
-
-    /// A field whose text and JSON differ in shape (`state (7)` / `"state_index": 7`).
-    mutating func field(text: String, key: String, _ value: JSON) { words.append(text); json.set(key, value) }
-
-    mutating func uint(_ key: String, _ label: String, _ value: UInt64?) {
-        guard let value else { return }
-        words.append("\(label) \(value)"); json.set(key, value)
-    }
-
-    mutating func string(_ key: String, _ label: String, _ value: String?) {
-        guard let value else { return }
-        words.append("\(label) \(value)"); json.set(key, value)
-    }
-
-    /// `on`/`off` in the text, a boolean in the JSON (print_on_off).
-    mutating func onOff(_ key: String, _ label: String, _ value: UInt8?) {
-        guard let value else { return }
-        words.append("\(label) \(value != 0 ? "on" : "off")"); json.set(key, value != 0)
-    }
-
-    /// `%#llx` in both (print_0xhex): "0" for zero, else "0x" and lowercase hex.
-    mutating func hex(_ key: String, _ label: String, _ value: UInt64?) {
-        guard let value else { return }
-        let s = value == 0 ? "0" : "0x" + String(value, radix: 16)
-        words.append("\(label) \(s)"); json.set(key, s)
-    }
-
-    /// A bridge timer in jiffies of 1/100 s: text `%4i.%.2i`, JSON the same number unpadded.
-    mutating func timer(_ key: String, _ jiffies: UInt64?) {
-        guard let jiffies else { return }
-        let usec = jiffies * 10_000
-        let sec = usec / 1_000_000, centi = (usec % 1_000_000) / 10_000
-        let value = "\(sec)." + (centi < 10 ? "0" : "") + "\(centi)"
-        words.append("\(key) " + String(repeating: " ", count: max(0, 7 - value.count)) + value)
-        json.set(key, JSON.number(value))
-    }
-}
-
 /// The bridge's and its ports' `-d` details, field by field as iproute2 6.1's bridge_print_opt() and
 /// bridge_slave_print_opt() print them.
 enum BridgeDetails {
@@ -68,8 +16,8 @@ enum BridgeDetails {
         return hex2(b[0]) + hex2(b[1]) + "." + b[2..<8].map { String($0, radix: 16) }.joined(separator: ":")
     }
 
-    static func bridge(_ d: [Attribute]) -> DetailPrinter {
-        var p = DetailPrinter()
+    static func bridge(_ d: [Attribute]) -> (text: String, json: JSONObject) {
+        var p = FieldPrinter()
         func u(_ t: Int32) -> UInt64? {
             guard let a = d.first(t) else { return nil }
             switch a.data.count {
@@ -79,39 +27,39 @@ enum BridgeDetails {
             default: return a.u64
             }
         }
-        p.uint("forward_delay", "forward_delay", u(Int32(IFLA_BR_FORWARD_DELAY)))
-        p.uint("hello_time", "hello_time", u(Int32(IFLA_BR_HELLO_TIME)))
-        p.uint("max_age", "max_age", u(Int32(IFLA_BR_MAX_AGE)))
-        p.uint("ageing_time", "ageing_time", u(Int32(IFLA_BR_AGEING_TIME)))
-        p.uint("stp_state", "stp_state", u(Int32(IFLA_BR_STP_STATE)))
-        p.uint("priority", "priority", u(Int32(IFLA_BR_PRIORITY)))
-        p.uint("vlan_filtering", "vlan_filtering", u(Int32(IFLA_BR_VLAN_FILTERING)))
+        p.number("forward_delay", "forward_delay", u(Int32(IFLA_BR_FORWARD_DELAY)))
+        p.number("hello_time", "hello_time", u(Int32(IFLA_BR_HELLO_TIME)))
+        p.number("max_age", "max_age", u(Int32(IFLA_BR_MAX_AGE)))
+        p.number("ageing_time", "ageing_time", u(Int32(IFLA_BR_AGEING_TIME)))
+        p.number("stp_state", "stp_state", u(Int32(IFLA_BR_STP_STATE)))
+        p.number("priority", "priority", u(Int32(IFLA_BR_PRIORITY)))
+        p.number("vlan_filtering", "vlan_filtering", u(Int32(IFLA_BR_VLAN_FILTERING)))
         if let proto = d.first(IFLA_BR_VLAN_PROTOCOL)?.be16 {
             p.string("vlan_protocol", "vlan_protocol", proto == UInt16(ETH_P_8021AD) ? "802.1ad" : "802.1Q")
         }
         p.string("bridge_id", "bridge_id", bridgeID(d.first(IFLA_BR_BRIDGE_ID)))
         // iproute2 6.1 prints the bridge id again as the designated root (it formats IFLA_BR_BRIDGE_ID there).
         if d.first(IFLA_BR_ROOT_ID) != nil { p.string("root_id", "designated_root", bridgeID(d.first(IFLA_BR_BRIDGE_ID))) }
-        p.uint("root_port", "root_port", u(Int32(IFLA_BR_ROOT_PORT)))
-        p.uint("root_path_cost", "root_path_cost", u(Int32(IFLA_BR_ROOT_PATH_COST)))
-        p.uint("topology_change", "topology_change", u(Int32(IFLA_BR_TOPOLOGY_CHANGE)))
-        p.uint("topology_change_detected", "topology_change_detected", u(Int32(IFLA_BR_TOPOLOGY_CHANGE_DETECTED)))
+        p.number("root_port", "root_port", u(Int32(IFLA_BR_ROOT_PORT)))
+        p.number("root_path_cost", "root_path_cost", u(Int32(IFLA_BR_ROOT_PATH_COST)))
+        p.number("topology_change", "topology_change", u(Int32(IFLA_BR_TOPOLOGY_CHANGE)))
+        p.number("topology_change_detected", "topology_change_detected", u(Int32(IFLA_BR_TOPOLOGY_CHANGE_DETECTED)))
         p.timer("hello_timer", d.first(IFLA_BR_HELLO_TIMER)?.u64)
         p.timer("tcn_timer", d.first(IFLA_BR_TCN_TIMER)?.u64)
         p.timer("topology_change_timer", d.first(IFLA_BR_TOPOLOGY_CHANGE_TIMER)?.u64)
         p.timer("gc_timer", d.first(IFLA_BR_GC_TIMER)?.u64)
-        p.uint("vlan_default_pvid", "vlan_default_pvid", u(Int32(IFLA_BR_VLAN_DEFAULT_PVID)))
-        p.uint("vlan_stats_enabled", "vlan_stats_enabled", u(Int32(IFLA_BR_VLAN_STATS_ENABLED)))
-        p.uint("vlan_stats_per_port", "vlan_stats_per_port", u(Int32(IFLA_BR_VLAN_STATS_PER_PORT)))
+        p.number("vlan_default_pvid", "vlan_default_pvid", u(Int32(IFLA_BR_VLAN_DEFAULT_PVID)))
+        p.number("vlan_stats_enabled", "vlan_stats_enabled", u(Int32(IFLA_BR_VLAN_STATS_ENABLED)))
+        p.number("vlan_stats_per_port", "vlan_stats_per_port", u(Int32(IFLA_BR_VLAN_STATS_PER_PORT)))
         p.hex("group_fwd_mask", "group_fwd_mask", u(Int32(IFLA_BR_GROUP_FWD_MASK)))
         if let g = d.first(IFLA_BR_GROUP_ADDR) { p.string("group_addr", "group_address", formatHardwareAddress(Array(g.data))) }
-        p.uint("mcast_snooping", "mcast_snooping", u(Int32(IFLA_BR_MCAST_SNOOPING)))
+        p.number("mcast_snooping", "mcast_snooping", u(Int32(IFLA_BR_MCAST_SNOOPING)))
         if let bm = d.first(IFLA_BR_MULTI_BOOLOPT), bm.data.count >= 8,
            let value = Bytes.load(UInt32.self, from: bm.data), let mask = Bytes.load(UInt32.self, from: bm.data.dropFirst(4)) {
             let noLL = UInt32(1) << UInt32(BR_BOOLOPT_NO_LL_LEARN.rawValue)
             let vlanSnooping = UInt32(1) << UInt32(BR_BOOLOPT_MCAST_VLAN_SNOOPING.rawValue)
-            if mask & noLL != 0 { p.uint("no_linklocal_learn", "no_linklocal_learn", value & noLL != 0 ? 1 : 0) }
-            if mask & vlanSnooping != 0 { p.uint("mcast_vlan_snooping", "mcast_vlan_snooping", value & vlanSnooping != 0 ? 1 : 0) }
+            if mask & noLL != 0 { p.number("no_linklocal_learn", "no_linklocal_learn", value & noLL != 0 ? UInt64(1) : 0) }
+            if mask & vlanSnooping != 0 { p.number("mcast_vlan_snooping", "mcast_vlan_snooping", value & vlanSnooping != 0 ? UInt64(1) : 0) }
         }
         for (key, label, type) in [
             ("mcast_router", "mcast_router", IFLA_BR_MCAST_ROUTER),
@@ -134,24 +82,24 @@ enum BridgeDetails {
             ("nf_call_ip6tables", "nf_call_ip6tables", IFLA_BR_NF_CALL_IP6TABLES),
             ("nf_call_arptables", "nf_call_arptables", IFLA_BR_NF_CALL_ARPTABLES),
         ] {
-            p.uint(key, label, u(Int32(type)))
+            p.number(key, label, u(Int32(type)))
         }
-        return p
+        return p.details
     }
 
     static let portStates = ["disabled", "listening", "learning", "forwarding", "blocking"]
     /// Names of the group_fwd_mask bits that have one (the others print as hex).
     static let forwardMaskNames: [Int: String] = [0: "stp", 2: "lacp", 14: "lldp"]
 
-    static func port(_ d: [Attribute], session: Session) -> DetailPrinter {
-        var p = DetailPrinter()
+    static func port(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        var p = FieldPrinter()
         if let st = d.first(IFLA_BRPORT_STATE)?.u8 {
             if Int(st) < portStates.count { p.string("state", "state", portStates[Int(st)]) } else {
-                p.field(text: "state (\(st))", key: "state_index", JSON(st))
+                p.field("state_index", JSON(st), text: "state (\(st)) ")
             }
         }
-        p.uint("priority", "priority", d.first(IFLA_BRPORT_PRIORITY)?.u16.map(UInt64.init))
-        p.uint("cost", "cost", d.first(IFLA_BRPORT_COST)?.u32.map(UInt64.init))
+        p.number("priority", "priority", d.first(IFLA_BRPORT_PRIORITY)?.u16.map(UInt64.init))
+        p.number("cost", "cost", d.first(IFLA_BRPORT_COST)?.u32.map(UInt64.init))
         p.onOff("hairpin", "hairpin", d.first(IFLA_BRPORT_MODE)?.u8)
         p.onOff("guard", "guard", d.first(IFLA_BRPORT_GUARD)?.u8)
         p.onOff("root_block", "root_block", d.first(IFLA_BRPORT_PROTECT)?.u8)
@@ -160,20 +108,20 @@ enum BridgeDetails {
         p.onOff("flood", "flood", d.first(IFLA_BRPORT_UNICAST_FLOOD)?.u8)
         p.hex("id", "port_id", d.first(IFLA_BRPORT_ID)?.u16.map(UInt64.init))
         p.hex("no", "port_no", d.first(IFLA_BRPORT_NO)?.u16.map(UInt64.init))
-        p.uint("designated_port", "designated_port", d.first(IFLA_BRPORT_DESIGNATED_PORT)?.u16.map(UInt64.init))
-        p.uint("designated_cost", "designated_cost", d.first(IFLA_BRPORT_DESIGNATED_COST)?.u16.map(UInt64.init))
+        p.number("designated_port", "designated_port", d.first(IFLA_BRPORT_DESIGNATED_PORT)?.u16.map(UInt64.init))
+        p.number("designated_cost", "designated_cost", d.first(IFLA_BRPORT_DESIGNATED_COST)?.u16.map(UInt64.init))
         p.string("bridge_id", "designated_bridge", bridgeID(d.first(IFLA_BRPORT_BRIDGE_ID)))
         p.string("root_id", "designated_root", bridgeID(d.first(IFLA_BRPORT_ROOT_ID)))
         p.timer("hold_timer", d.first(IFLA_BRPORT_HOLD_TIMER)?.u64)
         p.timer("message_age_timer", d.first(IFLA_BRPORT_MESSAGE_AGE_TIMER)?.u64)
         p.timer("forward_delay_timer", d.first(IFLA_BRPORT_FORWARD_DELAY_TIMER)?.u64)
-        p.uint("topology_change_ack", "topology_change_ack", d.first(IFLA_BRPORT_TOPOLOGY_CHANGE_ACK)?.u8.map(UInt64.init))
-        p.uint("config_pending", "config_pending", d.first(IFLA_BRPORT_CONFIG_PENDING)?.u8.map(UInt64.init))
+        p.number("topology_change_ack", "topology_change_ack", d.first(IFLA_BRPORT_TOPOLOGY_CHANGE_ACK)?.u8.map(UInt64.init))
+        p.number("config_pending", "config_pending", d.first(IFLA_BRPORT_CONFIG_PENDING)?.u8.map(UInt64.init))
         p.onOff("proxy_arp", "proxy_arp", d.first(IFLA_BRPORT_PROXYARP)?.u8)
         p.onOff("proxy_arp_wifi", "proxy_arp_wifi", d.first(IFLA_BRPORT_PROXYARP_WIFI)?.u8)
-        p.uint("multicast_router", "mcast_router", d.first(IFLA_BRPORT_MULTICAST_ROUTER)?.u8.map(UInt64.init))
+        p.number("multicast_router", "mcast_router", d.first(IFLA_BRPORT_MULTICAST_ROUTER)?.u8.map(UInt64.init))
         // Text only: ip prints fast leave a second time under this name, and not in JSON.
-        if let fl = d.first(IFLA_BRPORT_FAST_LEAVE)?.u8 { p.text("mcast_fast_leave \(fl != 0 ? "on" : "off")") }
+        if let fl = d.first(IFLA_BRPORT_FAST_LEAVE)?.u8 { p.text("mcast_fast_leave \(fl != 0 ? "on" : "off") ") }
         p.onOff("mcast_flood", "mcast_flood", d.first(IFLA_BRPORT_MCAST_FLOOD)?.u8)
         p.onOff("bcast_flood", "bcast_flood", d.first(IFLA_BRPORT_BCAST_FLOOD)?.u8)
         p.onOff("mcast_to_unicast", "mcast_to_unicast", d.first(IFLA_BRPORT_MCAST_TO_UCAST)?.u8)
@@ -189,7 +137,7 @@ enum BridgeDetails {
         if let backup = d.first(IFLA_BRPORT_BACKUP_PORT)?.u32 {
             p.string("backup_port", "backup_port", session.ifname(Int32(bitPattern: backup)) ?? "if\(backup)")
         }
-        return p
+        return p.details
     }
 }
 
@@ -211,27 +159,27 @@ enum AddressGenerationMode {
 
 /// `tun` devices (made by `tuntap add`, never by `link add`): their IFLA_TUN_* data as ip's tun_print_opt().
 enum TunDetails {
-    static func describe(_ d: [Attribute]) -> DetailPrinter {
-        var p = DetailPrinter()
+    static func describe(_ d: [Attribute]) -> (text: String, json: JSONObject) {
+        var p = FieldPrinter()
         if let t = d.first(IFLA_TUN_TYPE)?.u8 {
             p.string("type", "type", t == UInt8(IFF_TUN) ? "tun" : t == UInt8(IFF_TAP) ? "tap" : "UNKNOWN:\(t)")
         }
         p.onOff("pi", "pi", d.first(IFLA_TUN_PI)?.u8)
         p.onOff("vnet_hdr", "vnet_hdr", d.first(IFLA_TUN_VNET_HDR)?.u8)
         if d.first(IFLA_TUN_MULTI_QUEUE)?.u8 ?? 0 != 0 {
-            p.field(text: "multi_queue", key: "multi_queue", .bool(true))
-            p.uint("numqueues", "numqueues", d.first(IFLA_TUN_NUM_QUEUES)?.u32.map(UInt64.init))
-            p.uint("numdisabled", "numdisabled", d.first(IFLA_TUN_NUM_DISABLED_QUEUES)?.u32.map(UInt64.init))
+            p.field("multi_queue", .bool(true), text: "multi_queue ")
+            p.number("numqueues", "numqueues", d.first(IFLA_TUN_NUM_QUEUES)?.u32.map(UInt64.init))
+            p.number("numdisabled", "numdisabled", d.first(IFLA_TUN_NUM_DISABLED_QUEUES)?.u32.map(UInt64.init))
         } else {
             p.jsonOnly("multi_queue", .bool(false))
         }
         p.onOff("persist", "persist", d.first(IFLA_TUN_PERSIST)?.u8)
         if let uid = d.first(IFLA_TUN_OWNER)?.u32 {
-            if let pw = getpwuid(uid) { p.string("user", "user", String(cString: pw.pointee.pw_name)) } else { p.uint("user", "user", UInt64(uid)) }
+            if let pw = getpwuid(uid) { p.string("user", "user", String(cString: pw.pointee.pw_name)) } else { p.number("user", "user", UInt64(uid)) }
         }
         if let gid = d.first(IFLA_TUN_GROUP)?.u32 {
-            if let gr = getgrgid(gid) { p.string("group", "group", String(cString: gr.pointee.gr_name)) } else { p.uint("group", "group", UInt64(gid)) }
+            if let gr = getgrgid(gid) { p.string("group", "group", String(cString: gr.pointee.gr_name)) } else { p.number("group", "group", UInt64(gid)) }
         }
-        return p
+        return p.details
     }
 }

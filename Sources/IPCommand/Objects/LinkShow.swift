@@ -35,16 +35,15 @@ enum LinkShow {
             if session.options.brief {
                 let b = brief(l, links, session, withAddress: true)
                 if session.options.json { session.emit(b.json.json) } else { session.print(b.text) }
-            } else if session.options.json {
-                var o = json(l, links, session)
-                if let stats { o.set(stats.key, stats.json(level: session.options.statistics)) }
-                LinkSummary.appendAltNames(l, to: &o)
-                session.emit(o.json)
             } else {
-                var lines = text(l, links, session)
-                if let stats { lines += stats.lines(level: session.options.statistics, human: session.options.human) }
+                var (lines, o) = describe(l, links, session)
+                if let stats {
+                    lines += stats.lines(level: session.options.statistics, human: session.options.human)
+                    o.set(stats.key, stats.json(level: session.options.statistics))
+                }
                 LinkSummary.appendAltNames(l, to: &lines)
-                session.print(record: lines)
+                LinkSummary.appendAltNames(l, to: &o)
+                if session.options.json { session.emit(o.json) } else { session.print(record: lines) }
             }
         }
     }
@@ -102,46 +101,64 @@ enum LinkShow {
 
     /// `-d`'s fields of every link, in ip's order: before the kind (promiscuity ... maxmtu) and after it
     /// (addrgenmode, queues, GSO/TSO/GRO limits).
-    static func genericDetails(_ l: LinkMessage, linkShow: Bool) -> (before: DetailPrinter, after: DetailPrinter) {
-        var before = DetailPrinter(), after = DetailPrinter()
+    static func genericDetails(_ l: LinkMessage, linkShow: Bool) -> (before: FieldPrinter, after: FieldPrinter) {
+        var before = FieldPrinter(), after = FieldPrinter()
         func u(_ t: Int32) -> UInt64? { l.attributes.first(t)?.u32.map(UInt64.init) }
-        before.uint("promiscuity", "promiscuity", u(Int32(IFLA_PROMISCUITY)))
-        before.uint("allmulti", "allmulti", u(Int32(IFLA_ALLMULTI)))
-        before.uint("min_mtu", "minmtu", u(Int32(IFLA_MIN_MTU)))
-        before.uint("max_mtu", "maxmtu", u(Int32(IFLA_MAX_MTU)))
+        // ip's formats: " promiscuity %u ", " allmulti %u ", "minmtu %u ", "maxmtu %u " (two with a space before).
+        for (key, label, type) in [("promiscuity", " promiscuity", IFLA_PROMISCUITY), ("allmulti", " allmulti", IFLA_ALLMULTI),
+                                   ("min_mtu", "minmtu", IFLA_MIN_MTU), ("max_mtu", "maxmtu", IFLA_MAX_MTU)] {
+            before.number(key, label, u(Int32(type)))
+        }
         if linkShow { after.string("inet6_addr_gen_mode", "addrgenmode", AddressGenerationMode.name(l)) }
-        after.uint("num_tx_queues", "numtxqueues", u(Int32(IFLA_NUM_TX_QUEUES)))
-        after.uint("num_rx_queues", "numrxqueues", u(Int32(IFLA_NUM_RX_QUEUES)))
-        after.uint("gso_max_size", "gso_max_size", u(Int32(IFLA_GSO_MAX_SIZE)))
-        after.uint("gso_max_segs", "gso_max_segs", u(Int32(IFLA_GSO_MAX_SEGS)))
-        after.uint("tso_max_size", "tso_max_size", u(Int32(IFLA_TSO_MAX_SIZE)))
-        after.uint("tso_max_segs", "tso_max_segs", u(Int32(IFLA_TSO_MAX_SEGS)))
-        after.uint("gro_max_size", "gro_max_size", u(Int32(IFLA_GRO_MAX_SIZE)))
+        for (key, label, type) in [("num_tx_queues", "numtxqueues", IFLA_NUM_TX_QUEUES), ("num_rx_queues", "numrxqueues", IFLA_NUM_RX_QUEUES),
+                                   ("gso_max_size", "gso_max_size", IFLA_GSO_MAX_SIZE), ("gso_max_segs", "gso_max_segs", IFLA_GSO_MAX_SEGS),
+                                   ("tso_max_size", "tso_max_size", IFLA_TSO_MAX_SIZE), ("tso_max_segs", "tso_max_segs", IFLA_TSO_MAX_SEGS),
+                                   ("gro_max_size", "gro_max_size", IFLA_GRO_MAX_SIZE)] {
+            after.number(key, label, u(Int32(type)))
+        }
         after.string("phys_port_name", "portname", l.attributes.first(IFLA_PHYS_PORT_NAME)?.string)
         after.string("parentbus", "parentbus", l.attributes.first(IFLA_PARENT_DEV_BUS_NAME)?.string)
         after.string("parentdev", "parentdev", l.attributes.first(IFLA_PARENT_DEV_NAME)?.string)
         return (before, after)
     }
 
-    static func text(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session) -> [String] {
-        var first = "\(l.header.index): \(l.name ?? "?")"
+    /// The text lines and JSON of one link, as ip's print_linkinfo() for `link show`: the first line's fields have
+    /// their space before them (" mtu %u"), the JSON names the peer and master only when their names are known.
+    static func describe(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session) -> (lines: [String], json: JSONObject) {
+        var p = FieldPrinter()
+        p.field("ifindex", JSON(l.header.index), text: "\(l.header.index): \(l.name ?? "?")")
         if let peer = l.link, peer != 0 {
-            if l.linkNetnsID != nil { first += "@if\(peer)" } else { first += "@\(session.ifname(peer) ?? "if\(peer)")" }
+            if l.linkNetnsID != nil { p.field("link_index", JSON(peer), text: "@if\(peer)") } else {
+                p.text("@\(session.ifname(peer) ?? "if\(peer)")")
+                p.jsonOnly("link", session.ifname(peer).map(JSON.string))
+            }
         }
-        first += ": <\(flags(l, links).joined(separator: ","))>"
-        if let mtu = l.mtu { first += " mtu \(mtu)" }
-        if let q = l.attributes.first(IFLA_QDISC)?.string { first += " qdisc \(q)" }
-        if let m = l.master, m != 0 { first += " master \(session.ifname(m) ?? "if\(m)")" }
-        if let s = l.operstate { first += " state \(s < operStates.count ? operStates[Int(s)] : "\(s)")" }
-        first += " mode \(l.attributes.first(IFLA_LINKMODE)?.u8 == 1 ? "DORMANT" : "DEFAULT")"
-        first += " group \(l.group.map { $0 == 0 ? "default" : "\($0)" } ?? "default")"
-        if let q = l.txqlen { first += " qlen \(q)" }
-        var ignored = JSONObject()
-        let second = LinkSummary.linkLayer(l, json: &ignored, session: session)
-        var lines = [first, second]
-        if session.options.details { appendDetails(l, session, linkShow: true, to: &lines) }
-        if let alias = l.attributes.first(IFLA_IFALIAS)?.string { lines.append("    alias \(alias)") }
-        return lines
+        p.jsonOnly("ifname", l.name.map(JSON.string))
+        let f = flags(l, links)
+        p.field("flags", .array(f.map { .string($0) }), text: ": <\(f.joined(separator: ","))>")
+        if let mtu = l.mtu { p.field("mtu", JSON(mtu), text: " mtu \(mtu)") }
+        if let q = l.attributes.first(IFLA_QDISC)?.string { p.field("qdisc", .string(q), text: " qdisc \(q)") }
+        if let m = l.master, m != 0 {
+            p.text(" master \(session.ifname(m) ?? "if\(m)")")
+            p.jsonOnly("master", session.ifname(m).map(JSON.string))
+        }
+        if let s = l.operstate {
+            let state = s < operStates.count ? operStates[Int(s)] : "\(s)"
+            p.field("operstate", .string(state), text: " state \(state)")
+        }
+        let mode = l.attributes.first(IFLA_LINKMODE)?.u8 == 1 ? "DORMANT" : "DEFAULT"
+        p.field("linkmode", .string(mode), text: " mode \(mode)")
+        let group = l.group.map { $0 == 0 ? "default" : "\($0)" } ?? "default"
+        p.field("group", .string(group), text: " group \(group)")
+        if let q = l.txqlen { p.field("txqlen", JSON(q), text: " qlen \(q)") }
+        var o = p.json
+        var lines = [p.text, LinkSummary.linkLayer(l, json: &o, session: session)]
+        if session.options.details {
+            appendDetails(l, session, linkShow: true, to: &lines)
+            appendDetails(l, session, linkShow: true, to: &o)
+        }
+        if let alias = l.attributes.first(IFLA_IFALIAS)?.string { lines.append("    alias \(alias)"); o.set("ifalias", alias) }
+        return (lines, o)
     }
 
     /// `-d`'s text after a link's first two lines, as ip prints it: each part ends in a space, the kind and the port
@@ -149,16 +166,13 @@ enum LinkShow {
     /// printed by `link show` only.
     static func appendDetails(_ l: LinkMessage, _ session: Session, linkShow: Bool, to lines: inout [String]) {
         let (before, after) = genericDetails(l, linkShow: linkShow)
-        // ip's formats: " promiscuity %u ", " allmulti %u ", "minmtu %u ", "maxmtu %u " (two with a space before).
-        lines[lines.count - 1] += before.words.map { w in
-            (w.hasPrefix("promiscuity ") || w.hasPrefix("allmulti ") ? " " : "") + w + " "
-        }.joined()
+        lines[lines.count - 1] += before.text
         let d = kindDetails(l, session)
         if let kind = d.kind { lines.append("    \(kind) " + (d.text.isEmpty ? "" : d.text + " ")) }
         if let s = slaveDetails(l, session) { lines.append("    \(s.kind)_slave " + (s.text.isEmpty ? "" : s.text + " ")) }
-        if !after.words.isEmpty {
+        if !after.text.isEmpty {
             if !lines[lines.count - 1].hasSuffix(" ") { lines[lines.count - 1] += " " }
-            lines[lines.count - 1] += after.text + " "
+            lines[lines.count - 1] += after.text
         }
     }
 
@@ -186,48 +200,26 @@ enum LinkShow {
     /// `-br`: name (with @peer), state, address and flags, padded like ip's print_linkinfo_brief(); the address and
     /// flags only for `link show` (`address show -br` lists addresses after the state instead).
     static func brief(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session, withAddress: Bool) -> (text: String, json: JSONObject) {
-        var o = JSONObject()
-        var name = l.name ?? "if\(l.header.index)"
+        var p = FieldPrinter()
+        let ifname = l.name ?? "if\(l.header.index)"
+        var name = ifname
         if let peer = l.link, peer != 0 {
-            if l.linkNetnsID != nil { o.set("link_index", peer); name += "@if\(peer)" } else {
+            if l.linkNetnsID != nil { p.jsonOnly("link_index", JSON(peer)); name += "@if\(peer)" } else {
                 let peerName = session.ifname(peer) ?? "if\(peer)"
-                o.set("link", peerName); name += "@" + peerName
+                p.jsonOnly("link", .string(peerName)); name += "@" + peerName
             }
         }
-        o.set("ifname", l.name ?? "if\(l.header.index)")
-        var t = name.padding(16) + " "
+        p.field("ifname", .string(ifname), text: name.padding(16) + " ")
         if let st = l.operstate {
             let state = st < operStates.count ? operStates[Int(st)] : "\(st)"
-            o.set("operstate", state); t += state.padding(14) + " "
+            p.field("operstate", .string(state), text: state.padding(14) + " ")
         }
         if withAddress {
-            if let a = l.address { let s = LinkSummary.hardwareAddress(a, type: l.header.type); o.set("address", s); t += s + " " }
+            p.string("address", nil, l.address.map { LinkSummary.hardwareAddress($0, type: l.header.type) })
             let f = flags(l, links)
-            o.set("flags", .array(f.map { .string($0) }))
-            t += "<" + f.joined(separator: ",") + "> "
+            p.field("flags", .array(f.map { .string($0) }), text: "<" + f.joined(separator: ",") + "> ")
         }
-        return (t, o)
-    }
-
-    static func json(_ l: LinkMessage, _ links: [LinkMessage], _ session: Session) -> JSONObject {
-        var o = JSONObject()
-        o.set("ifindex", l.header.index)
-        if let peer = l.link, peer != 0 {
-            if l.linkNetnsID != nil { o.set("link_index", peer) } else { o.set("link", session.ifname(peer)) }
-        }
-        o.set("ifname", l.name)
-        o.set("flags", .array(flags(l, links).map { .string($0) }))
-        o.set("mtu", l.mtu)
-        o.set("qdisc", l.attributes.first(IFLA_QDISC)?.string)
-        if let m = l.master, m != 0 { o.set("master", session.ifname(m)) }
-        if let s = l.operstate { o.set("operstate", s < operStates.count ? operStates[Int(s)] : "\(s)") }
-        o.set("linkmode", l.attributes.first(IFLA_LINKMODE)?.u8 == 1 ? "DORMANT" : "DEFAULT")
-        o.set("group", l.group.map { $0 == 0 ? "default" : "\($0)" } ?? "default")
-        o.set("txqlen", l.txqlen)
-        _ = LinkSummary.linkLayer(l, json: &o)
-        if session.options.details { appendDetails(l, session, linkShow: true, to: &o) }
-        o.set("ifalias", l.attributes.first(IFLA_IFALIAS)?.string)
-        return o
+        return (p.text, p.json)
     }
 }
 

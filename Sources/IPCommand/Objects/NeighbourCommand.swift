@@ -26,7 +26,6 @@ public enum NeighbourCommand {
         }
     }
 
-    static let usage = "neighbour {add|del|change|replace} ADDR [lladdr LLADDR] [nud STATE] [proxy ADDR] [router] [use] [managed] [extern_learn] [protocol PROTO] dev IFNAME; neighbour {show|flush} [dev IFNAME] [nud STATE] [proxy] [unused] [master IFNAME|nomaster] [to PREFIX]"
 
     /// NUD_* names in nud_state_a2n() order; `true` marks names matched as abbreviations.
     static let nudNames: [(String, UInt16, Bool)] = [
@@ -86,7 +85,7 @@ public enum NeighbourCommand {
             case "protocol":
                 w.u8(NDA_PROTOCOL, try RTNames.proto(try args.value(for: word, expected: "a protocol name or number"), for: word))
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.neighbour) }
                 var v = word
                 if key == "to" { v = try args.value(for: "to", expected: "an address") }
                 guard let a = Inet.parseAddress(v, family: session.options.family), !a.isAny else {
@@ -170,7 +169,7 @@ public enum NeighbourCommand {
             case _ where !word.isEmpty && "protocol".hasPrefix(word):
                 let v = try args.value(for: "protocol", expected: "a protocol name, number or all")
                 proto = v == "all" ? nil : try RTNames.proto(v, for: "protocol")
-            case "help": throw UsageError("usage: " + usage)
+            case "help": throw UsageError(Usage.neighbour)
             default:
                 var v = word
                 if word == "to" { v = try args.value(for: "to", expected: "a prefix") }
@@ -235,40 +234,33 @@ public enum NeighbourCommand {
     /// Text and JSON of one entry, as iproute2's print_neigh().
     static func describe(_ n: NeighbourMessage, names: [Int32: String], types: [Int32: UInt16], filterIndex: Int32?, session: Session) -> (String, JSONObject) {
         let h = n.header
-        var j = JSONObject()
-        var t = ""
-        if let d = n.destination { j.set("dst", d.description); t += "\(d) " }
-        if filterIndex == nil && h.ifindex != 0 {
-            let name = RTDump.name(h.ifindex, names, session)
-            j.set("dev", name); t += "dev \(name) "
-        }
-        if let ll = n.linkLayerAddress {
-            let s = LinkSummary.hardwareAddress(ll, type: types[h.ifindex] ?? UInt16(ARPHRD_ETHER))
-            j.set("lladdr", s); t += "lladdr \(s) "
-        }
-        if h.flags & UInt8(NTF_ROUTER) != 0 { j.set("router", JSON.null); t += "router " }
-        if h.flags & UInt8(NTF_PROXY) != 0 { j.set("proxy", JSON.null); t += "proxy " }
-        if let ext = n.extendedFlags, ext & UInt32(NTF_EXT_MANAGED) != 0 { j.set("managed", JSON.null); t += "managed " }
-        if h.flags & UInt8(NTF_EXT_LEARNED) != 0 { j.set("extern_learn", JSON.null); t += "extern_learn " }
-        if h.flags & UInt8(NTF_OFFLOADED) != 0 { j.set("offload", JSON.null); t += "offload " }
+        var p = FieldPrinter()
+        p.string("dst", nil, n.destination?.description)
+        if filterIndex == nil && h.ifindex != 0 { p.string("dev", "dev", RTDump.name(h.ifindex, names, session)) }
+        p.string("lladdr", "lladdr", n.linkLayerAddress.map { LinkSummary.hardwareAddress($0, type: types[h.ifindex] ?? UInt16(ARPHRD_ETHER)) })
+        p.null("router", "router", h.flags & UInt8(NTF_ROUTER) != 0)
+        p.null("proxy", "proxy", h.flags & UInt8(NTF_PROXY) != 0)
+        p.null("managed", "managed", (n.extendedFlags ?? 0) & UInt32(NTF_EXT_MANAGED) != 0)
+        p.null("extern_learn", "extern_learn", h.flags & UInt8(NTF_EXT_LEARNED) != 0)
+        p.null("offload", "offload", h.flags & UInt8(NTF_OFFLOADED) != 0)
         if session.options.statistics > 0 {
             if let ci = n.cacheInfo {
                 let hz = UInt32(max(1, sysconf(Int32(_SC_CLK_TCK))))
                 // print_cacheinfo(): " ref N" only when referenced, then " used U/C/U" with no trailing space.
-                if ci.refcnt != 0 { j.set("refcnt", ci.refcnt); t += " ref \(ci.refcnt)" }
-                j.set("used", ci.used / hz); j.set("confirmed", ci.confirmed / hz); j.set("updated", ci.updated / hz)
-                t += " used \(ci.used / hz)/\(ci.confirmed / hz)/\(ci.updated / hz)"
+                if ci.refcnt != 0 { p.field("refcnt", JSON(ci.refcnt), text: " ref \(ci.refcnt)") }
+                p.field("used", JSON(ci.used / hz), text: " used \(ci.used / hz)/\(ci.confirmed / hz)/\(ci.updated / hz)")
+                p.jsonOnly("confirmed", JSON(ci.confirmed / hz))
+                p.jsonOnly("updated", JSON(ci.updated / hz))
             }
-            if let p = n.probes { j.set("probes", p); t += "probes \(p) " }
+            p.number("probes", "probes", n.probes)
         }
         if h.state != 0 {
             var s = h.state
             var list: [String] = []
             for (bit, name) in stateNames where s & bit != 0 { s &= ~bit; list.append(name) }
-            j.set("state", JSON.array(list.map { .string($0) }))
-            t += list.map { $0 + " " }.joined()
+            p.field("state", .array(list.map { .string($0) }), text: list.map { $0 + " " }.joined())
         }
-        if let p = n.proto, p != 0 { let pn = RTNames.protoName(p); j.set("protocol", pn); t += "proto \(pn) " }
-        return (t, j)
+        if let proto = n.proto, proto != 0 { p.string("protocol", "proto", RTNames.protoName(proto)) }
+        return (p.text, p.json)
     }
 }

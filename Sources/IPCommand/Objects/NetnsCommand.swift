@@ -90,15 +90,10 @@ public enum NetnsCommand {
     static func list(_ args: inout Arguments, _ session: Session) throws {
         if let extra = args.next() { throw args.unknown(extra, validChoices: []) }
         for name in NetworkNamespace.names() {
-            let id = try? nsid(name, session)
-            if session.options.json {
-                var o = JSONObject()
-                o.set("name", name)
-                if let id, id >= 0 { o.set("id", Int(id)) }
-                session.emit(o.json)
-            } else {
-                session.print(name + (id.flatMap { $0 >= 0 ? " (id: \($0))" : nil } ?? ""))
-            }
+            var p = FieldPrinter()
+            p.field("name", .string(name), text: name)
+            if let id = try? nsid(name, session), id >= 0 { p.field("id", JSON(Int(id)), text: " (id: \(id))") }
+            session.emit(p)
         }
     }
 
@@ -136,14 +131,10 @@ public enum NetnsCommand {
         for name in NetworkNamespace.names() { if let id = try? nsid(name, session), id >= 0 { names[id] = name } }
         for m in replies where m.type == UInt16(RTM_NEWNSID) && m.payload.count >= 4 {
             guard let id = try Attribute.parse(m.payload[4...]).first(NETNSA_NSID)?.i32 else { continue }
-            if session.options.json {
-                var o = JSONObject()
-                o.set("nsid", Int(id))
-                o.set("name", names[id])
-                session.emit(o.json)
-            } else {
-                session.print("nsid \(id)" + (names[id].map { " (iproute2 netns name: \($0))" } ?? ""))
-            }
+            var p = FieldPrinter()
+            p.field("nsid", JSON(Int(id)), text: "nsid \(id)")
+            if let name = names[id] { p.field("name", .string(name), text: " (iproute2 netns name: \(name))") }
+            session.emit(p)
         }
     }
 }

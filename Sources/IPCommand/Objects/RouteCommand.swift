@@ -30,7 +30,6 @@ public enum RouteCommand {
         }
     }
 
-    static let usage = "route {add|del|change|append|replace} [TYPE] PREFIX|default [via ADDR] [dev IFNAME] [table TABLE] [metric N] [proto PROTO] [scope SCOPE] [src ADDR] [onlink] [mtu [lock] N] [nexthop via ADDR dev IFNAME weight N ...]; route show [table TABLE|all] [dev IFNAME] [proto P] [scope S] [type T] [PREFIX]; route get ADDR [from ADDR] [iif IFNAME] [oif IFNAME]"
 
     /// The if-chain of iproute_modify(), in its order.
     static let modifyKeywords: [Keyword] = [
@@ -73,12 +72,7 @@ public enum RouteCommand {
                 let a = try Inet.address(try args.value(for: word, expected: "an address"), for: word, family: h.family)
                 if h.family == 0 { h.family = a.family }
                 w.raw(RTA_PREFSRC.rawValue, a.bytes)
-            case "as":
-                var v = try args.value(for: word, expected: "an address")
-                if v == "to" { v = try args.value(for: "as to", expected: "an address") }
-                let a = try Inet.address(v, for: word, family: h.family)
-                if h.family == 0 { h.family = a.family }
-                w.raw(RTA_NEWDST.rawValue, a.bytes)
+            case "as": w.raw(RTA_NEWDST.rawValue, try newDestination(&args, for: word, family: &h.family))
             case "via":
                 if gwOK { throw UsageError("use nexthop syntax to specify multiple \"via\"") }
                 gwOK = true
@@ -169,7 +163,7 @@ public enum RouteCommand {
                 else if !v.isEmpty && "disabled".hasPrefix(v) { w.u8(RTA_TTL_PROPAGATE.rawValue, 0) }
                 else { throw UsageError.invalid(v, for: "ttl-propagate", expected: "enabled or disabled") }
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.route) }
                 var target = word
                 if key == "to" { target = try args.value(for: "to", expected: "a prefix or default") }
                 if let first = target.first, !first.isNumber, let t = RTNames.routeType(target) {
@@ -193,7 +187,7 @@ public enum RouteCommand {
             }
         }
 
-        guard dstOK else { throw UsageError("missing destination: give PREFIX or default; usage: \(usage)") }
+        guard dstOK else { throw UsageError("missing destination: give PREFIX or default; \(Usage.seeHelp("route"))") }
         if let dev { w.u32(RTA_OIF.rawValue, UInt32(bitPattern: try session.ifindex(dev))) }
         if !mx.bytes.isEmpty || mx.overflow != nil {
             if mxlock != 0 { mx.u32(RTAX_LOCK, mxlock) }
@@ -220,6 +214,15 @@ public enum RouteCommand {
     }
 
     /// `via [inet|inet6] ADDR`, as iproute2's read_family() then get_addr().
+    /// `as [to] ADDRESS` (RTA_NEWDST): the address's bytes; an unset family becomes the address's.
+    static func newDestination(_ args: inout Arguments, for word: String, family: inout UInt8) throws -> [UInt8] {
+        var v = try args.value(for: word, expected: "an address")
+        if v == "to" { v = try args.value(for: "as to", expected: "an address") }
+        let a = try Inet.address(v, for: word, family: family)
+        if family == 0 { family = a.family }
+        return a.bytes
+    }
+
     static func gateway(_ args: inout Arguments, family: UInt8) throws -> InetPrefix {
         var v = try args.value(for: "via", expected: "a gateway address")
         var fam = family
@@ -457,7 +460,7 @@ public enum RouteCommand {
             case "from":
                 throw UsageError("route show \"from\" selectors are not supported by isthmus")
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.route) }
                 var v = word
                 var mode = "exact"
                 if !v.isEmpty && "to".hasPrefix(v) { v = try args.value(for: "to", expected: "a prefix") }
@@ -548,12 +551,7 @@ public enum RouteCommand {
             case "connected": throw UsageError("route get \"connected\" is not supported by isthmus")
             case "uid": w.u32(RTA_UID.rawValue, try args.integer(for: word, UInt32.self))
             case "fibmatch": fibMatch = true
-            case "as":
-                var v = try args.value(for: word, expected: "an address")
-                if v == "to" { v = try args.value(for: "as to", expected: "an address") }
-                let a = try Inet.address(v, for: word, family: h.family)
-                if h.family == 0 { h.family = a.family }
-                w.raw(RTA_NEWDST.rawValue, a.bytes)
+            case "as": w.raw(RTA_NEWDST.rawValue, try newDestination(&args, for: word, family: &h.family))
             case "sport", "dport":
                 let k = key!
                 w.be16(k == "sport" ? RTA_SPORT.rawValue : RTA_DPORT.rawValue, try args.integer(for: k, UInt16.self))
@@ -565,7 +563,7 @@ public enum RouteCommand {
                 }
                 w.u8(RTA_IP_PROTO.rawValue, p)
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.route) }
                 var v = word
                 if key == "to" { v = try args.value(for: "to", expected: "an address") }
                 guard let p = Inet.parsePrefix(v, family: h.family) else {
@@ -579,7 +577,7 @@ public enum RouteCommand {
                 found = true
             }
         }
-        guard found else { throw UsageError("route get needs a destination address; usage: \(usage)") }
+        guard found else { throw UsageError("route get needs a destination address; \(Usage.seeHelp("route"))") }
         if let idev { w.u32(RTA_IIF.rawValue, UInt32(bitPattern: try session.ifindex(idev))) }
         if let odev { w.u32(RTA_OIF.rawValue, UInt32(bitPattern: try session.ifindex(odev))) }
         if mark != 0 { w.u32(RTA_MARK.rawValue, mark) }
@@ -625,145 +623,138 @@ public enum RouteCommand {
     /// Text (possibly several lines) and JSON of one route, as iproute2's print_route().
     static func describe(_ r: RouteMessage, names: [Int32: String], filter f: Filter, session: Session) -> (text: String, json: JSONObject) {
         let h = r.header
-        var j = JSONObject()
-        var t = ""
+        var p = FieldPrinter()
         let details = session.options.details
         let hostLen = h.family == Inet.inet ? 32 : h.family == Inet.inet6 ? 128 : 0
-        if h.type != UInt8(RTN_UNICAST) || details {
-            let n = RTNames.routeTypeName(h.type); j.set("type", n); t += n + " "
-        }
+        if h.type != UInt8(RTN_UNICAST) || details { p.string("type", nil, RTNames.routeTypeName(h.type)) }
         var dst: String
         if let d = r.destination { dst = Int(h.dstLength) != hostLen ? "\(d)/\(h.dstLength)" : d.description }
         else if h.dstLength != 0 { dst = "0/\(h.dstLength)" }
         else { dst = "default" }
-        j.set("dst", dst); t += dst + " "
+        p.string("dst", nil, dst)
         if let s = r.source {
-            let v = Int(h.srcLength) != hostLen ? "\(s)/\(h.srcLength)" : s.description
-            j.set("from", v); t += "from \(v) "
+            p.string("from", "from", Int(h.srcLength) != hostLen ? "\(s)/\(h.srcLength)" : s.description)
         } else if h.srcLength != 0 {
-            j.set("src", "0/\(h.srcLength)"); t += "from 0/\(h.srcLength) "
+            p.field("src", .string("0/\(h.srcLength)"), text: "from 0/\(h.srcLength) ")
         }
-        if let id = r.nextHopID { j.set("nhid", id); t += "nhid \(id) " }
-        if let nd = r.attribute(RTA_NEWDST).flatMap({ IPAddress(bytes: $0.data) }) { j.set("newdst", nd.description); t += "as to \(nd) " }
-        if h.tos != 0 && f.tosMask != 0xff { let v = dsfieldName(h.tos); j.set("tos", v); t += "tos \(v) " }
-        if let g = r.gateway, f.via?.bitlen != hostLen { j.set("gateway", g.description); t += "via \(g) " }
-        if let v = r.attribute(RTA_VIA), v.data.count >= 2, let fam = Bytes.load(UInt16.self, from: v.data) {
-            let famName = RTNames.familyName(UInt8(truncatingIfNeeded: fam))
-            let host = IPAddress(bytes: v.data.dropFirst(2))?.description ?? formatHardwareAddress(v.data.dropFirst(2))
-            var o = JSONObject(); o.set("family", famName); o.set("host", host)
-            j.set("via", o.json); t += "via \(famName) \(host) "
-        }
-        if let oif = r.outputInterface, f.oif == nil {
-            let n = names[oif] ?? session.ifname(oif) ?? "if\(oif)"; j.set("dev", n); t += "dev \(n) "
-        }
+        p.number("nhid", "nhid", r.nextHopID)
+        p.string("newdst", "as to", r.attribute(RTA_NEWDST).flatMap { IPAddress(bytes: $0.data) }?.description)
+        if h.tos != 0 && f.tosMask != 0xff { p.string("tos", "tos", dsfieldName(h.tos)) }
+        if f.via?.bitlen != hostLen { p.string("gateway", "via", r.gateway?.description) }
+        if let v = r.attribute(RTA_VIA) { via(v, into: &p) }
+        if let oif = r.outputInterface, f.oif == nil { p.string("dev", "dev", names[oif] ?? session.ifname(oif) ?? "if\(oif)") }
         let table = r.table
         if table != 0 && (table != RT_TABLE_MAIN.rawValue || details) && f.table == 0 {
-            let n = RTNames.tableName(table); j.set("table", n); t += "table \(n) "
+            p.string("table", "table", RTNames.tableName(table))
         }
         if h.flags & UInt32(RTM_F_CLONED) == 0 {
-            if (h.proto != UInt8(RTPROT_BOOT) || details) && f.protoMask != 0xff {
-                let n = RTNames.protoName(h.proto); j.set("protocol", n); t += "proto \(n) "
-            }
+            if (h.proto != UInt8(RTPROT_BOOT) || details) && f.protoMask != 0xff { p.string("protocol", "proto", RTNames.protoName(h.proto)) }
             if (h.scope != UInt8(RT_SCOPE_UNIVERSE.rawValue) || details) && f.scopeMask != 0xff {
-                let n = RTNames.scopeName(h.scope); j.set("scope", n); t += "scope \(n) "
+                p.string("scope", "scope", RTNames.scopeName(h.scope))
             }
         }
-        if let ps = r.preferredSource, f.prefsrc?.bitlen != hostLen { j.set("prefsrc", ps.description); t += "src \(ps) " }
-        if let m = r.priority, f.metric == nil { j.set("metric", m); t += "metric \(m) " }
-        let flags = flagNames.filter { h.flags & $0.0 != 0 }.map(\.1)
-        j.set("flags", JSON.array(flags.map { .string($0) })); t += flags.map { $0 + " " }.joined()
-        if let mark = r.mark, mark != 0 { j.set("mark", mark); t += mark >= 16 ? "mark 0x\(String(mark, radix: 16)) " : "mark \(mark) " }
+        if f.prefsrc?.bitlen != hostLen { p.string("prefsrc", "src", r.preferredSource?.description) }
+        if f.metric == nil { p.number("metric", "metric", r.priority) }
+        flags(flagNames.filter { h.flags & $0.0 != 0 }.map(\.1), into: &p)
+        if let mark = r.mark, mark != 0 {
+            p.field("mark", JSON(mark), text: mark >= 16 ? "mark 0x\(String(mark, radix: 16)) " : "mark \(mark) ")
+        }
         if let flow = r.attribute(RTA_FLOW)?.u32 {
             let from = flow >> 16, to = flow & 0xffff
             var o = JSONObject()
             if from != 0 { o.set("from", String(from)) }
             o.set("to", String(to))
-            j.set("flow", o.json)
-            t += from != 0 ? "realms \(from)/\(to) " : "realm \(to) "
+            p.field("flow", o.json, text: from != 0 ? "realms \(from)/\(to) " : "realm \(to) ")
         }
-        if let uid = r.uid { j.set("uid", uid); t += "uid \(uid) " }
+        p.number("uid", "uid", r.uid)
         if h.family == Inet.inet && h.flags & UInt32(RTM_F_CLONED) != 0 {
             var cf = h.flags & ~UInt32(0xffff)
             var names: [String] = []
             for (bit, n) in cacheFlagNames where cf & bit != 0 { cf &= ~bit; names.append(n) }
-            var arr = names.map { JSON.string($0) }
-            if cf != 0 { arr.append(.string(String(cf, radix: 16))) }
-            j.set("cache", JSON.array(arr))
-            t += "\n    cache "
-            if !names.isEmpty || cf != 0 {
-                t += "<" + (names + (cf != 0 ? [String(cf, radix: 16)] : [])).joined(separator: ",") + "> "
-            }
+            if cf != 0 { names.append(String(cf, radix: 16)) }
+            p.field("cache", .array(names.map { .string($0) }),
+                    text: "\n    cache " + (names.isEmpty ? "" : "<" + names.joined(separator: ",") + "> "))
         }
         if h.family == Inet.inet || h.family == Inet.inet6, let ci = r.cacheExpiresAndError {
             let hz = max(1, Int32(sysconf(Int32(_SC_CLK_TCK))))
-            if ci.expires != 0 { j.set("expires", Int(ci.expires / hz)); t += "expires \(ci.expires / hz)sec " }
-            if ci.error != 0 { j.set("error", ci.error); t += "error \(ci.error) " }
+            if ci.expires != 0 { p.field("expires", JSON(Int(ci.expires / hz)), text: "expires \(ci.expires / hz)sec ") }
+            if ci.error != 0 { p.number("error", "error", ci.error) }
         }
         if let mxa = r.attribute(RTA_METRICS), let kids = try? mxa.children() {
-            var o = JSONObject()
-            let lock = kids.first(RTAX_LOCK)?.u32 ?? 0
-            for (type, name) in metricNames {
-                let a = kids.first(type)
-                if a == nil && lock & (1 << UInt32(type)) == 0 { continue }
-                let val: UInt32 = type == RTAX_CC_ALGO ? 0 : (a?.u32 ?? 0)
-                if type == RTAX_HOPLIMIT && Int32(bitPattern: val) == -1 { continue }
-                t += name + " "
-                if lock & (1 << UInt32(type)) != 0 { t += "lock " }
-                switch type {
-                case RTAX_FEATURES:
-                    var feat = val
-                    if feat & UInt32(RTAX_FEATURE_ECN) != 0 { o.set("ecn", JSON.null); t += "ecn "; feat &= ~UInt32(RTAX_FEATURE_ECN) }
-                    if feat != 0 { o.set("features", "0x" + String(val, radix: 16)); t += "0x\(String(val, radix: 16)) " }
-                case RTAX_RTT, RTAX_RTTVAR, RTAX_RTO_MIN:
-                    let v = type == RTAX_RTT ? val / 8 : type == RTAX_RTTVAR ? val / 4 : val
-                    o.set(name, v)
-                    t += v >= 1000 ? "\(formatSeconds(v))s " : "\(v)ms "
-                case RTAX_CC_ALGO:
-                    let s = a?.string ?? ""
-                    o.set("congestion", s); t += s + " "
-                default:
-                    o.set(name, val); t += "\(val) "
-                }
-            }
-            j.set("metrics", JSON.array([o.json]))
+            let m = metrics(kids)
+            p.field("metrics", .array([m.json.json]), text: m.text)
         }
-        if let iif = r.inputInterface, f.iif == nil {
-            let n = names[iif] ?? session.ifname(iif) ?? "if\(iif)"; j.set("iif", n); t += "iif \(n) "
-        }
-        if let p = r.pref {
-            switch Int32(p) {
-            case ICMPV6_ROUTER_PREF_LOW: j.set("pref", "low"); t += "pref low"
-            case ICMPV6_ROUTER_PREF_MEDIUM: j.set("pref", "medium"); t += "pref medium"
-            case ICMPV6_ROUTER_PREF_HIGH: j.set("pref", "high"); t += "pref high"
-            default: j.set("pref", p); t += "\(p)"
+        if let iif = r.inputInterface, f.iif == nil { p.string("iif", "iif", names[iif] ?? session.ifname(iif) ?? "if\(iif)") }
+        if let pref = r.pref {
+            // No space after it: ip's "pref %s" (the next field, if any, begins a line).
+            switch Int32(pref) {
+            case ICMPV6_ROUTER_PREF_LOW: p.field("pref", "low", text: "pref low")
+            case ICMPV6_ROUTER_PREF_MEDIUM: p.field("pref", "medium", text: "pref medium")
+            case ICMPV6_ROUTER_PREF_HIGH: p.field("pref", "high", text: "pref high")
+            default: p.field("pref", JSON(pref), text: "\(pref)")
             }
         }
         if let tp = r.attribute(RTA_TTL_PROPAGATE)?.u8 {
-            j.set("ttl-propogate", tp != 0); t += "ttl-propogate \(tp != 0 ? "enabled" : "disabled")"
+            p.field("ttl-propogate", .bool(tp != 0), text: "ttl-propogate \(tp != 0 ? "enabled" : "disabled")")
         }
-        let hops = r.nextHops
         if r.attribute(RTA_MULTIPATH) != nil {
             var arr: [JSON] = []
-            for nh in hops {
-                var o = JSONObject()
-                t += "\n\tnexthop "
-                if let g = nh.gateway { o.set("gateway", g.description); t += "via \(g) " }
-                if let v = nh.attributes.first(RTA_VIA.rawValue), v.data.count >= 2, let fam = Bytes.load(UInt16.self, from: v.data) {
-                    let famName = RTNames.familyName(UInt8(truncatingIfNeeded: fam))
-                    let host = IPAddress(bytes: v.data.dropFirst(2))?.description ?? formatHardwareAddress(v.data.dropFirst(2))
-                    var via = JSONObject(); via.set("family", famName); via.set("host", host)
-                    o.set("via", via.json); t += "via \(famName) \(host) "
-                }
-                let n = names[nh.ifindex] ?? session.ifname(nh.ifindex) ?? "if\(nh.ifindex)"
-                o.set("dev", n); t += "dev \(n) "
-                if h.family != UInt8(AF_MPLS) { o.set("weight", Int(nh.hops) + 1); t += "weight \(Int(nh.hops) + 1) " }
-                let nf = flagNames.filter { UInt32(nh.flags) & $0.0 != 0 }.map(\.1)
-                o.set("flags", JSON.array(nf.map { .string($0) })); t += nf.map { $0 + " " }.joined()
-                arr.append(o.json)
+            for nh in r.nextHops {
+                var o = FieldPrinter()
+                o.text("\n\tnexthop ")
+                o.string("gateway", "via", nh.gateway?.description)
+                if let v = nh.attributes.first(RTA_VIA.rawValue) { via(v, into: &o) }
+                o.string("dev", "dev", names[nh.ifindex] ?? session.ifname(nh.ifindex) ?? "if\(nh.ifindex)")
+                if h.family != UInt8(AF_MPLS) { o.number("weight", "weight", Int(nh.hops) + 1) }
+                flags(flagNames.filter { UInt32(nh.flags) & $0.0 != 0 }.map(\.1), into: &o)
+                p.text(o.text)
+                arr.append(o.json.json)
             }
-            j.set("nexthops", JSON.array(arr))
+            p.jsonOnly("nexthops", .array(arr))
         }
-        return (t, j)
+        return (p.text, p.json)
+    }
+
+    /// RTA_VIA (struct rtvia: a host-order u16 family, then the address): `via FAMILY HOST `, an object in the JSON.
+    static func via(_ v: Attribute, into p: inout FieldPrinter) {
+        guard v.data.count >= 2, let fam = Bytes.load(UInt16.self, from: v.data) else { return }
+        let famName = RTNames.familyName(UInt8(truncatingIfNeeded: fam))
+        let host = IPAddress(bytes: v.data.dropFirst(2))?.description ?? formatHardwareAddress(v.data.dropFirst(2))
+        var o = JSONObject(); o.set("family", famName); o.set("host", host)
+        p.field("via", o.json, text: "via \(famName) \(host) ")
+    }
+
+    /// The route's or a next hop's flag words, each followed by a space; always an array in the JSON.
+    static func flags(_ names: [String], into p: inout FieldPrinter) {
+        p.field("flags", .array(names.map { .string($0) }), text: names.map { $0 + " " }.joined())
+    }
+
+    /// RTA_METRICS: `NAME [lock] VALUE ` for each metric set or locked, and the JSON object of them.
+    static func metrics(_ kids: [Attribute]) -> FieldPrinter {
+        var o = FieldPrinter()
+        let lock = kids.first(RTAX_LOCK)?.u32 ?? 0
+        for (type, name) in metricNames {
+            let a = kids.first(type)
+            if a == nil && lock & (1 << UInt32(type)) == 0 { continue }
+            let val: UInt32 = type == RTAX_CC_ALGO ? 0 : (a?.u32 ?? 0)
+            if type == RTAX_HOPLIMIT && Int32(bitPattern: val) == -1 { continue }
+            o.text(name + " ")
+            if lock & (1 << UInt32(type)) != 0 { o.text("lock ") }
+            switch type {
+            case RTAX_FEATURES:
+                var feat = val
+                if feat & UInt32(RTAX_FEATURE_ECN) != 0 { o.field("ecn", .null, text: "ecn "); feat &= ~UInt32(RTAX_FEATURE_ECN) }
+                if feat != 0 { o.string("features", nil, "0x" + String(val, radix: 16)) }
+            case RTAX_RTT, RTAX_RTTVAR, RTAX_RTO_MIN:
+                let v = type == RTAX_RTT ? val / 8 : type == RTAX_RTTVAR ? val / 4 : val
+                o.field(name, JSON(v), text: v >= 1000 ? "\(formatSeconds(v))s " : "\(v)ms ")
+            case RTAX_CC_ALGO:
+                o.string("congestion", nil, a?.string ?? "")
+            default:
+                o.number(name, nil, val)
+            }
+        }
+        return o
     }
 
     static func hex2(_ v: UInt8) -> String { let s = String(v, radix: 16); return s.count < 2 ? "0" + s : s }

@@ -25,7 +25,6 @@ public enum RuleCommand {
         }
     }
 
-    static let usage = "rule {add|del} [not] [from PREFIX] [to PREFIX] [tos TOS] [fwmark MARK[/MASK]] [iif IFNAME] [oif IFNAME] [pref N] [l3mdev] [uidrange N-N] [ipproto PROTO] [sport N[-N]] [dport N[-N]] [table TABLE|lookup TABLE] [protocol PROTO] [realms [FROM/]TO] [goto N] [suppress_prefixlength N] [suppress_ifgroup GROUP] [type unicast|blackhole|unreachable|prohibit|nop]; rule {show|flush} [SELECTOR]"
 
     /// The if-chain of iprule_modify(), in its order; anything else is a type (`[type] blackhole`, `goto N`, `nop`).
     static let modifyKeywords: [Keyword] = [
@@ -42,7 +41,7 @@ public enum RuleCommand {
     static func modify(_ args: inout Arguments, _ session: Session, type: Int) throws {
         let verb = type == RTM_NEWRULE ? "add" : "del"
         let command = "rule " + args.words.joined(separator: " ")
-        if args.isEmpty { throw UsageError("\"rule \(verb)\" requires arguments; usage: \(usage)") }
+        if args.isEmpty { throw UsageError("\"rule \(verb)\" requires arguments; \(Usage.seeHelp("rule"))") }
         var h = RuleHeader(family: session.options.family, action: type == RTM_NEWRULE ? UInt8(FR_ACT_TO_TBL) : UInt8(FR_ACT_UNSPEC))
         var w = AttributeWriter()
         var tableOK = false, l3mdev = false
@@ -113,7 +112,7 @@ public enum RuleCommand {
             default:
                 var t = word
                 if word == "type" { t = try args.value(for: "type", expected: "unicast, blackhole, unreachable, prohibit, goto or nop") }
-                if !t.isEmpty && "help".hasPrefix(t) { throw UsageError("usage: " + usage) }
+                if !t.isEmpty && "help".hasPrefix(t) { throw UsageError(Usage.rule) }
                 if !t.isEmpty && "goto".hasPrefix(t) {
                     h.action = UInt8(FR_ACT_GOTO)
                     w.u32(FRA_GOTO, try number(&args, for: "goto", UInt32.self))
@@ -279,7 +278,7 @@ public enum RuleCommand {
                 guard let r = range(v, UInt16.self, single: true) else { throw UsageError.invalid(v, for: k, expected: "a port 0-65535 or a range PORT-PORT") }
                 if k == "sport" { f.sport = r } else { f.dport = r }
             default:
-                if word == "help" { throw UsageError("usage: " + usage) }
+                if word == "help" { throw UsageError(Usage.rule) }
                 var v = word
                 if key == "dst" || key == "to" { v = try args.value(for: "to", expected: "a prefix") }
                 guard let p = Inet.parsePrefix(v, family: family) else {
@@ -321,88 +320,95 @@ public enum RuleCommand {
 
     // MARK: printing
 
-    /// Text (one line) and JSON of one rule, as iproute2's print_rule().
+    /// Text (one line) and JSON of one rule, as iproute2's print_rule(). ip's formats here put the space before
+    /// each field (" to %s"), so every field gives its text whole.
     static func describe(_ r: RuleMessage, deleted: Bool, details: Bool) -> (String, JSONObject) {
         let h = r.header
-        var j = JSONObject()
-        var t = ""
-        if deleted { j.set("deleted", true); t += "Deleted " }
+        var p = FieldPrinter()
+        if deleted { p.field("deleted", .bool(true), text: "Deleted ") }
         let prio = r.attribute(FRA_PRIORITY)?.u32 ?? 0
-        j.set("priority", prio); t += "\(prio):\t"
-        if h.flags & UInt32(FIB_RULE_INVERT) != 0 { j.set("not", JSON.null); t += "not " }
+        p.field("priority", JSON(prio), text: "\(prio):\t")
+        p.null("not", "not", h.flags & UInt32(FIB_RULE_INVERT) != 0)
         let hostLen = h.family == Inet.inet ? 32 : h.family == Inet.inet6 ? 128 : -1
         func address(_ a: Attribute) -> String { IPAddress(bytes: a.data)?.description ?? "???" }
-        if let s = r.attribute(FRA_SRC) {
-            let v = address(s); j.set("src", v); t += "from \(v)"
-            if Int(h.srcLength) != hostLen { j.set("srclen", h.srcLength); t += "/\(h.srcLength)" }
-        } else if h.srcLength != 0 {
-            j.set("src", "0"); j.set("srclen", h.srcLength); t += "from 0/\(h.srcLength)"
-        } else {
-            j.set("src", "all"); t += "from all"
+        /// `from`/`to`: the address, with its length unless a host's; `0/LEN` for a length alone. False: neither.
+        func selector(_ a: Attribute?, length: UInt8, key: String, label: String) -> Bool {
+            if let a {
+                let v = address(a)
+                p.field(key, .string(v), text: "\(label) \(v)")
+                if Int(length) != hostLen { p.field(key + "len", JSON(length), text: "/\(length)") }
+            } else if length != 0 {
+                p.jsonOnly(key, "0")
+                p.field(key + "len", JSON(length), text: "\(label) 0/\(length)")
+            } else {
+                return false
+            }
+            return true
         }
-        if let d = r.attribute(FRA_DST) {
-            let v = address(d); j.set("dst", v); t += " to \(v)"
-            if Int(h.dstLength) != hostLen { j.set("dstlen", h.dstLength); t += "/\(h.dstLength)" }
-        } else if h.dstLength != 0 {
-            j.set("dst", "0"); j.set("dstlen", h.dstLength); t += " to 0/\(h.dstLength)"
-        }
-        if h.tos != 0 { let v = RouteCommand.dsfieldName(h.tos); j.set("tos", v); t += " tos \(v)" }
+        if !selector(r.attribute(FRA_SRC), length: h.srcLength, key: "src", label: "from") { p.field("src", "all", text: "from all") }
+        _ = selector(r.attribute(FRA_DST), length: h.dstLength, key: "dst", label: " to")
+        if h.tos != 0 { let v = RouteCommand.dsfieldName(h.tos); p.field("tos", .string(v), text: " tos \(v)") }
         let markAttr = r.attribute(FRA_FWMARK), maskAttr = r.attribute(FRA_FWMASK)
         if markAttr != nil || maskAttr != nil {
             let mark = hex(markAttr?.u32 ?? 0)
-            j.set("fwmark", mark); t += " fwmark \(mark)"
-            if let mask = maskAttr?.u32, mask != 0xffff_ffff { j.set("fwmask", hex(mask)); t += "/\(hex(mask))" }
+            p.field("fwmark", .string(mark), text: " fwmark \(mark)")
+            if let mask = maskAttr?.u32, mask != 0xffff_ffff { p.field("fwmask", .string(hex(mask)), text: "/\(hex(mask))") }
         }
         if let iif = r.attribute(FRA_IIFNAME)?.string {
-            j.set("iif", iif); t += " iif \(iif)"
-            if h.flags & UInt32(FIB_RULE_IIF_DETACHED) != 0 { j.set("iif_detached", JSON.null); t += " [detached]" }
+            p.field("iif", .string(iif), text: " iif \(iif)")
+            if h.flags & UInt32(FIB_RULE_IIF_DETACHED) != 0 { p.field("iif_detached", .null, text: " [detached]") }
         }
         if let oif = r.attribute(FRA_OIFNAME)?.string {
-            j.set("oif", oif); t += " oif \(oif)"
-            if h.flags & UInt32(FIB_RULE_OIF_DETACHED) != 0 { j.set("oif_detached", JSON.null); t += " [detached]" }
+            p.field("oif", .string(oif), text: " oif \(oif)")
+            if h.flags & UInt32(FIB_RULE_OIF_DETACHED) != 0 { p.field("oif_detached", .null, text: " [detached]") }
         }
-        if let m = r.attribute(FRA_L3MDEV)?.u8, m != 0 { j.set("l3mdev", JSON.null); t += " lookup [l3mdev-table]" }
+        if let m = r.attribute(FRA_L3MDEV)?.u8, m != 0 { p.field("l3mdev", .null, text: " lookup [l3mdev-table]") }
         if let d = r.attribute(FRA_UID_RANGE)?.data, let s = Bytes.load(UInt32.self, from: d), let e = Bytes.load(UInt32.self, from: d, at: 4) {
-            j.set("uid_start", s); j.set("uid_end", e); t += " uidrange \(s)-\(e)"
+            p.field("uid_start", JSON(s), text: " uidrange \(s)-\(e)")
+            p.jsonOnly("uid_end", JSON(e))
         }
-        if let p = r.attribute(FRA_IP_PROTO)?.u8 { let n = ipProtocolName(p); j.set("ipproto", n); t += " ipproto \(n)" }
+        if let proto = r.attribute(FRA_IP_PROTO)?.u8 { let n = ipProtocolName(proto); p.field("ipproto", .string(n), text: " ipproto \(n)") }
         for (attr, name) in [(FRA_SPORT_RANGE, "sport"), (FRA_DPORT_RANGE, "dport")] {
             guard let d = r.attribute(attr)?.data, let s = Bytes.load(UInt16.self, from: d), let e = Bytes.load(UInt16.self, from: d, at: 2) else { continue }
-            if s == e { j.set(name, s); t += " \(name) \(s)" } else {
-                j.set(name + "_start", s); j.set(name + "_end", e); t += " \(name) \(s)-\(e)"
+            if s == e { p.field(name, JSON(s), text: " \(name) \(s)") } else {
+                p.field(name + "_start", JSON(s), text: " \(name) \(s)-\(e)")
+                p.jsonOnly(name + "_end", JSON(e))
             }
         }
-        if let id = r.attribute(FRA_TUN_ID)?.u64 { let v = UInt64(bigEndian: id); j.set("tun_id", v); t += " tun_id \(v)" }
+        if let id = r.attribute(FRA_TUN_ID)?.u64 { let v = UInt64(bigEndian: id); p.field("tun_id", JSON(v), text: " tun_id \(v)") }
         let table = r.table
         if table != 0 {
-            let n = RTNames.tableName(table); j.set("table", n); t += " lookup \(n)"
+            let n = RTNames.tableName(table)
+            p.field("table", .string(n), text: " lookup \(n)")
             if let pl = r.attribute(FRA_SUPPRESS_PREFIXLEN)?.i32, pl != -1 {
-                j.set("suppress_prefixlen", Int(pl)); t += " suppress_prefixlength \(pl)"
+                p.field("suppress_prefixlen", JSON(Int(pl)), text: " suppress_prefixlength \(pl)")
             }
             if let g = r.attribute(FRA_SUPPRESS_IFGROUP)?.i32, g != -1 {
-                let n = g == 0 ? "default" : String(g); j.set("suppress_ifgroup", n); t += " suppress_ifgroup \(n)"
+                let n = g == 0 ? "default" : String(g)
+                p.field("suppress_ifgroup", .string(n), text: " suppress_ifgroup \(n)")
             }
         }
         if let flow = r.attribute(FRA_FLOW)?.u32 {
             let from = flow >> 16, to = flow & 0xffff
-            if from != 0 { j.set("flow_from", realmName(from)); t += " realms \(realmName(from))/" } else { t += " realms " }
-            j.set("flow_to", realmName(to)); t += realmName(to)
+            p.text(" realms ")
+            if from != 0 { p.field("flow_from", .string(realmName(from)), text: "\(realmName(from))/") }
+            p.field("flow_to", .string(realmName(to)), text: realmName(to))
         }
         switch Int(h.action) {
         case Int(RTN_NAT):
-            if let g = r.attribute(RTA_GATEWAY.rawValue) { let v = address(g); j.set("nat_gateway", v); t += " map-to \(v)" }
-            else { j.set("masquerade", JSON.null); t += " masquerade" }
+            if let g = r.attribute(RTA_GATEWAY.rawValue) { let v = address(g); p.field("nat_gateway", .string(v), text: " map-to \(v)") }
+            else { p.field("masquerade", .null, text: " masquerade") }
         case Int(FR_ACT_GOTO):
-            if let g = r.attribute(FRA_GOTO)?.u32 { j.set("goto", g); t += " goto \(g)" } else { j.set("goto", "none"); t += " goto none" }
-            if h.flags & UInt32(FIB_RULE_UNRESOLVED) != 0 { j.set("unresolved", JSON.null); t += " [unresolved]" }
-        case Int(FR_ACT_NOP): j.set("nop", JSON.null); t += " nop"
+            if let g = r.attribute(FRA_GOTO)?.u32 { p.field("goto", JSON(g), text: " goto \(g)") } else { p.field("goto", "none", text: " goto none") }
+            if h.flags & UInt32(FIB_RULE_UNRESOLVED) != 0 { p.field("unresolved", .null, text: " [unresolved]") }
+        case Int(FR_ACT_NOP): p.field("nop", .null, text: " nop")
         case Int(FR_ACT_TO_TBL): break
-        default: let n = RTNames.routeTypeName(h.action); j.set("action", n); t += " \(n)"
+        default: let n = RTNames.routeTypeName(h.action); p.field("action", .string(n), text: " \(n)")
         }
-        if let p = r.attribute(FRA_PROTOCOL)?.u8, (p != 0 && p != UInt8(RTPROT_KERNEL)) || details {
-            let n = RTNames.protoName(p); j.set("protocol", n); t += " proto \(n)"
+        if let proto = r.attribute(FRA_PROTOCOL)?.u8, (proto != 0 && proto != UInt8(RTPROT_KERNEL)) || details {
+            let n = RTNames.protoName(proto); p.field("protocol", .string(n), text: " proto \(n)")
         }
-        return (t, j)
+        return (p.text, p.json)
     }
 
     /// print_0xhex("%#llx"): 0 as "0", anything else with 0x.

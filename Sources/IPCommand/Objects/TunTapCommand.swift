@@ -76,22 +76,16 @@ public enum TunTapCommand {
             if pi { flags.append("filter") }
             let owner = d.first(IFLA_TUN_OWNER)?.u32, group = d.first(IFLA_TUN_GROUP)?.u32
             let processes = session.options.details ? attachedProcesses(name) : []
-            if session.options.json {
-                var o = JSONObject()
-                o.set("ifname", name)
-                o.set("flags", .array(flags.map { .string($0) }))
-                o.set("user", owner); o.set("group", group)
-                if session.options.details {
-                    o.set("processes", .array(processes.map { p in var j = JSONObject(); j.set("name", p.name); j.set("pid", p.pid); return j.json }))
-                }
-                session.emit(o.json)
-            } else {
-                var line = "\(name):" + flags.map { " " + $0 }.joined() + (owner.map { " user \($0)" } ?? "") + (group.map { " group \($0)" } ?? "")
-                if session.options.details {
-                    line += "\n\tAttached to processes:" + processes.map { "\($0.name)(\($0.pid))" }.joined()
-                }
-                session.print(line)
+            var p = FieldPrinter()
+            p.field("ifname", .string(name), text: "\(name):")
+            p.field("flags", .array(flags.map { .string($0) }), text: flags.map { " " + $0 }.joined())
+            if let owner { p.field("user", JSON(owner), text: " user \(owner)") }
+            if let group { p.field("group", JSON(group), text: " group \(group)") }
+            if session.options.details {
+                p.field("processes", .array(processes.map { proc in var j = JSONObject(); j.set("name", proc.name); j.set("pid", proc.pid); return j.json }),
+                        text: "\n\tAttached to processes:" + processes.map { "\($0.name)(\($0.pid))" }.joined())
             }
+            session.emit(p)
         }
     }
 

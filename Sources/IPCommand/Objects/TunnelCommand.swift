@@ -19,15 +19,9 @@ public enum TunnelCommand {
         case "prl":
             throw UsageError("\"tunnel prl\" is not supported: the ISATAP potential router list has no rtnetlink interface (use ip tunnel prl)")
         case "run": try TunnelRun.run(&args, session)
-        default: throw usage
+        default: throw UsageError(Usage.tunnel)
         }
     }
-
-    static let usage = UsageError("""
-        usage: isthmus tunnel { add | change | delete | show | 6rd } [ NAME ] [ mode { ipip | gre | sit | isatap | \
-        ip6ip6 | ipip6 | ip6gre | any } ] [ remote ADDR ] [ local ADDR ] [ [i|o]seq ] [ [i|o]key KEY ] [ [i|o]csum ] \
-        [ ttl TTL ] [ tos TOS ] [ [no]pmtudisc ] [ dev PHYS_DEV ]
-        """)
 
     /// What a tunnel command line said besides the settings themselves.
     struct Request {
@@ -127,7 +121,7 @@ public enum TunnelCommand {
 
     /// A bare word is the tunnel's name (iproute2's fallback); `help` and option-like words are errors.
     static func nameWord(_ word: String, _ args: inout Arguments, _ r: inout Request) throws {
-        if word == "help" { throw usage }
+        if word == "help" { throw UsageError(Usage.tunnel) }
         if word.hasPrefix("-") {
             throw args.unknown(word, validChoices: r.v6 ? v6Keywords : v4Keywords)
         }
@@ -378,91 +372,95 @@ public enum TunnelCommand {
         }
     }
 
-    /// One IPv4 tunnel as iptunnel.c's print_tunnel: a line (plus GRE flag lines) and a JSON object.
+    /// One IPv4 tunnel as iptunnel.c's print_tunnel: a line (plus GRE flag lines) and a JSON object. ip's formats
+    /// here put the space before each field (" ttl %u").
     static func describe4(name: String, _ p: TunnelParameters, proto: UInt8, session: Session) -> (lines: [String], json: JSONObject) {
-        var j = JSONObject()
+        var o = FieldPrinter()
         let mode = "\(protoName(proto))/ip"
-        j.set("ifname", name); j.set("mode", mode)
-        j.set("remote", p.remote?.description ?? "0.0.0.0"); j.set("local", p.local?.description ?? "0.0.0.0")
-        var t = "\(name): \(mode) remote \(p.remote?.description ?? "any") local \(p.local?.description ?? "any")"
-        if p.link != 0, let n = session.ifname(Int32(bitPattern: p.link)) { t += " dev \(n)"; j.set("dev", n) }
-        if p.ttl != 0 { t += " ttl \(p.ttl)"; j.set("ttl", p.ttl) } else { t += " ttl inherit" }
+        o.field("ifname", .string(name), text: "\(name): ")
+        o.field("mode", .string(mode), text: mode)
+        // The text says "any" where the JSON gives the address.
+        o.field("remote", .string(p.remote?.description ?? "0.0.0.0"), text: " remote \(p.remote?.description ?? "any")")
+        o.field("local", .string(p.local?.description ?? "0.0.0.0"), text: " local \(p.local?.description ?? "any")")
+        if p.link != 0, let n = session.ifname(Int32(bitPattern: p.link)) { o.field("dev", .string(n), text: " dev \(n)") }
+        if p.ttl != 0 { o.field("ttl", JSON(p.ttl), text: " ttl \(p.ttl)") } else { o.text(" ttl inherit") }
         if p.tos != 0 {
             if p.tos != 1 {
                 let text = p.tos & 1 != 0 ? "inherit/" + TunnelValues.dsfieldName(p.tos & ~1) : TunnelValues.dsfieldName(p.tos)
-                t += " tos \(text)"; j.set("tos", TunnelValues.dsfieldName(p.tos))
+                o.field("tos", .string(TunnelValues.dsfieldName(p.tos)), text: " tos \(text)")
             } else {
-                t += " tos inherit"
+                o.text(" tos inherit")
             }
         }
-        if p.pmtudisc == 0 { t += " nopmtudisc"; j.set("nopmtudisc", JSON.null) }
+        if p.pmtudisc == 0 { o.field("nopmtudisc", .null, text: " nopmtudisc") }
         if proto == UInt8(IPPROTO_IPV6), let sp = p.sixrdPrefix, sp.length != 0 {
-            t += " 6rd-prefix \(sp.address)/\(sp.length)"
-            j.set("6rd-prefix", sp.address.description); j.set("6rd-prefixlen", sp.length)
+            o.field("6rd-prefix", .string(sp.address.description), text: " 6rd-prefix \(sp.address)/\(sp.length)")
+            o.jsonOnly("6rd-prefixlen", JSON(sp.length))
             if let rp = p.sixrdRelayPrefix, !rp.address.isUnspecified {
-                t += " 6rd-relay_prefix \(rp.address)/\(rp.length)"
-                j.set("6rd-relay_prefix", rp.address.description); j.set("6rd-relay_prefixlen", rp.length)
+                o.field("6rd-relay_prefix", .string(rp.address.description), text: " 6rd-relay_prefix \(rp.address)/\(rp.length)")
+                o.jsonOnly("6rd-relay_prefixlen", JSON(rp.length))
             }
         }
-        var lines = [t]
-        greFlags(p, proto: proto, lines: &lines, json: &j)
-        return (lines, j)
+        return greFlags(p, proto: proto, o)
     }
 
     /// One IPv6 tunnel as ip6tunnel.c's print_tunnel.
     static func describe6(name: String, _ p: TunnelParameters, proto: UInt8, session: Session) -> (lines: [String], json: JSONObject) {
-        var j = JSONObject()
+        var o = FieldPrinter()
         let mode = "\(protoName(proto))/ipv6"
         let remote = p.remote?.description ?? "::", local = p.local?.description ?? "::"
-        j.set("ifname", name); j.set("mode", mode); j.set("remote", remote); j.set("local", local)
-        var t = "\(name): \(mode) remote \(remote) local \(local)"
-        if p.link != 0, let n = session.ifname(Int32(bitPattern: p.link)) { t += " dev \(n)"; j.set("link", n) }
+        o.field("ifname", .string(name), text: "\(name): ")
+        o.field("mode", .string(mode), text: mode)
+        o.field("remote", .string(remote), text: " remote \(remote)")
+        o.field("local", .string(local), text: " local \(local)")
+        if p.link != 0, let n = session.ifname(Int32(bitPattern: p.link)) { o.field("link", .string(n), text: " dev \(n)") }
         if p.flags & UInt32(IP6_TNL_F_IGN_ENCAP_LIMIT) != 0 {
-            t += " encaplimit none"; j.set("ip6_tnl_f_ign_encap_limit", JSON.null)
+            o.field("ip6_tnl_f_ign_encap_limit", .null, text: " encaplimit none")
         } else {
-            t += " encaplimit \(p.encapLimit)"; j.set("encap_limit", p.encapLimit)
+            o.field("encap_limit", JSON(p.encapLimit), text: " encaplimit \(p.encapLimit)")
         }
-        if p.ttl != 0 { t += " hoplimit \(p.ttl)"; j.set("hoplimit", p.ttl) } else { t += " hoplimit inherit" }
+        if p.ttl != 0 { o.field("hoplimit", JSON(p.ttl), text: " hoplimit \(p.ttl)") } else { o.text(" hoplimit inherit") }
         if p.flags & UInt32(IP6_TNL_F_USE_ORIG_TCLASS) != 0 {
-            t += " tclass inherit"; j.set("ip6_tnl_f_use_orig_tclass", JSON.null)
+            o.field("ip6_tnl_f_use_orig_tclass", .null, text: " tclass inherit")
         } else {
             let tc = "0x" + TunnelValues.hex((p.flowinfo & UInt32(IPV6_FLOWINFO_PRIORITY)) >> 20, width: 2)
-            t += " tclass \(tc)"; j.set("tclass", tc)
+            o.field("tclass", .string(tc), text: " tclass \(tc)")
         }
         if p.flags & UInt32(IP6_TNL_F_USE_ORIG_FLOWLABEL) != 0 {
-            t += " flowlabel inherit"; j.set("ip6_tnl_f_use_orig_flowlabel", JSON.null)
+            o.field("ip6_tnl_f_use_orig_flowlabel", .null, text: " flowlabel inherit")
         } else {
             let fl = "0x" + TunnelValues.hex(p.flowinfo & UInt32(IPV6_FLOWINFO_FLOWLABEL), width: 5)
-            t += " flowlabel \(fl)"; j.set("flowlabel", fl)
+            o.field("flowlabel", .string(fl), text: " flowlabel \(fl)")
         }
         let fi = "0x" + TunnelValues.hex(p.flowinfo, width: 8)
-        t += " (flowinfo \(fi))"; j.set("flowinfo", fi)
-        if p.flags & UInt32(IP6_TNL_F_RCV_DSCP_COPY) != 0 { t += " dscp inherit"; j.set("ip6_tnl_f_rcv_dscp_copy", JSON.null) }
+        o.field("flowinfo", .string(fi), text: " (flowinfo \(fi))")
+        if p.flags & UInt32(IP6_TNL_F_RCV_DSCP_COPY) != 0 { o.field("ip6_tnl_f_rcv_dscp_copy", .null, text: " dscp inherit") }
         if p.flags & UInt32(IP6_TNL_F_ALLOW_LOCAL_REMOTE) != 0 {
-            t += " allow-localremote"; j.set("ip6_tnl_f_allow_local_remote", JSON.null)
+            o.field("ip6_tnl_f_allow_local_remote", .null, text: " allow-localremote")
         }
-        var lines = [t]
-        greFlags(p, proto: proto, lines: &lines, json: &j)
-        return (lines, j)
+        return greFlags(p, proto: proto, o)
     }
 
-    /// tnl_print_gre_flags: key/ikey/okey as numbers, and for GRE the flag list (text: one indented line each).
-    static func greFlags(_ p: TunnelParameters, proto: UInt8, lines: inout [String], json j: inout JSONObject) {
+    /// tnl_print_gre_flags: key/ikey/okey as numbers on the tunnel's line, and for GRE the flag list (text: one
+    /// indented line each). Returns the tunnel's lines and JSON.
+    static func greFlags(_ p: TunnelParameters, proto: UInt8, _ line: FieldPrinter) -> (lines: [String], json: JSONObject) {
+        var o = line
         let key = ISTHMUS_GRE_KEY, seq = ISTHMUS_GRE_SEQ, csum = ISTHMUS_GRE_CSUM
         if p.iflags & key != 0 && p.oflags & key != 0 && p.ikey == p.okey {
-            lines[0] += " key \(p.ikey)"; j.set("key", p.ikey)
+            o.field("key", JSON(p.ikey), text: " key \(p.ikey)")
         } else {
-            if p.iflags & key != 0 { lines[0] += " ikey \(p.ikey)"; j.set("ikey", p.ikey) }
-            if p.oflags & key != 0 { lines[0] += " okey \(p.okey)"; j.set("okey", p.okey) }
+            if p.iflags & key != 0 { o.field("ikey", JSON(p.ikey), text: " ikey \(p.ikey)") }
+            if p.oflags & key != 0 { o.field("okey", JSON(p.okey), text: " okey \(p.okey)") }
         }
-        guard proto == UInt8(IPPROTO_GRE) else { return }
-        var flags: [JSON] = []
+        guard proto == UInt8(IPPROTO_GRE) else { return ([o.text], o.json) }
+        var flags: [JSON] = [], lines = [o.text]
         for (set, bit, json, text) in [(p.iflags, seq, "rx_drop_ooseq", "Drop packets out of sequence."),
                                        (p.iflags, csum, "rx_csum", "Checksum in received packet is required."),
                                        (p.oflags, seq, "tx_seq", "Sequence packets on output."),
                                        (p.oflags, csum, "tx_csum", "Checksum output packets.")] where set & bit != 0 {
             flags.append(.string(json)); lines.append("  " + text)
         }
-        j.set("flags", JSON.array(flags))
+        o.jsonOnly("flags", .array(flags))
+        return (lines, o.json)
     }
 }

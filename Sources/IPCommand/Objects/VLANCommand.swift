@@ -134,33 +134,26 @@ public enum VLANCommand {
             let shown = select(entries, vlan: vlan)
             guard !shown.isEmpty else { continue }
             let name = link.name ?? session.ifname(link.header.index) ?? "if\(link.header.index)"
-            if session.options.json {
-                var o = JSONObject()
-                o.set("ifname", name)
-                o.set(tunnels ? "tunnels" : "vlans", .array(shown.map { e in
-                    var j = JSONObject()
-                    j.set("vlan", e.vid)
-                    if e.vidEnd != e.vid { j.set("vlanEnd", e.vidEnd) }
-                    if tunnels {
-                        j.set("tunid", e.tunnel)
-                        if e.tunnelEnd != e.tunnel { j.set("tunidEnd", e.tunnelEnd) }
-                    } else if let f = flagNames(e.flags) {
-                        j.set("flags", .array(f.map { .string($0) }))
-                    }
-                    return j.json
-                }))
-                session.emit(o.json)
-            } else {
-                for (i, e) in shown.enumerated() {
-                    let vids = "\(e.vid)" + (e.vidEnd != e.vid ? "-\(e.vidEnd)" : "")
-                    var line = (i == 0 ? name : "").padding(16) + "  "
-                    if tunnels {
-                        line += vids.padding(9) + "  " + "\(e.tunnel)" + (e.tunnelEnd != e.tunnel ? "-\(e.tunnelEnd)" : "")
-                    } else {
-                        line += vids + (flagNames(e.flags).map { $0.map { " " + $0 }.joined() } ?? "")
-                    }
-                    session.print(line)
+            // A line per entry (the port named on the first), an object per port with an array of entries.
+            var lines: [String] = [], array: [JSON] = []
+            for (i, e) in shown.enumerated() {
+                var p = FieldPrinter()
+                p.text((i == 0 ? name : "").padding(16) + "  ")
+                let vids = "\(e.vid)" + (e.vidEnd != e.vid ? "-\(e.vidEnd)" : "")
+                p.field("vlan", JSON(e.vid), text: tunnels ? vids.padding(9) + "  " : vids)
+                if e.vidEnd != e.vid { p.jsonOnly("vlanEnd", JSON(e.vidEnd)) }
+                if tunnels {
+                    p.field("tunid", JSON(e.tunnel), text: "\(e.tunnel)" + (e.tunnelEnd != e.tunnel ? "-\(e.tunnelEnd)" : ""))
+                    if e.tunnelEnd != e.tunnel { p.jsonOnly("tunidEnd", JSON(e.tunnelEnd)) }
+                } else if let f = flagNames(e.flags) {
+                    p.field("flags", .array(f.map { .string($0) }), text: f.map { " " + $0 }.joined())
                 }
+                lines.append(p.text); array.append(p.json.json)
+            }
+            if session.options.json {
+                session.emit(JSONObject([("ifname", .string(name)), (tunnels ? "tunnels" : "vlans", .array(array))]).json)
+            } else {
+                lines.forEach { session.print($0) }
             }
         }
     }
