@@ -55,8 +55,9 @@ struct FieldPrinter {
     /// A bridge timer in jiffies of 1/100 s: text `%4i.%.2i`, JSON the same number unpadded.
     mutating func timer(_ key: String, _ jiffies: UInt64?) {
         guard let jiffies else { return }
-        let usec = jiffies * 10_000
-        let sec = usec / 1_000_000, centi = (usec % 1_000_000) / 10_000
+        // Whole seconds and hundredths straight from the jiffies (ip goes through microseconds, which would overflow
+        // a UInt64 above ~1.8e15 jiffies; the digits are the same).
+        let sec = jiffies / 100, centi = jiffies % 100
         let value = "\(sec)." + (centi < 10 ? "0" : "") + "\(centi)"
         text += "\(key) " + String(repeating: " ", count: max(0, 7 - value.count)) + value + " "
         json.set(key, JSON.number(value))
