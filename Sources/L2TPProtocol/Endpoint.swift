@@ -128,8 +128,8 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
     }
 
     public struct Configuration: Sendable {
-        /// Every connection's settings; `localID`, `tieBreaker`, `sessionIDInUse` and `acceptSession` are the
-        /// endpoint's to set.
+        /// Every connection's settings; `localID`, `sessionIDInUse` and `acceptSession` are the endpoint's to set,
+        /// and `tieBreaker` too unless one is given here (then every SCCRQ carries it: for tests).
         public var connection: ControlConnection.Configuration
         /// Whether SCCRQs are answered (the agent has listeners).
         public var listening: Bool
@@ -411,8 +411,8 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
         let id = allocateID()
         connections[id] = Connection(name: spec.name, connection: makeConnection(id, role: .initiator), peer: peer,
                                      local: local, spec: index)
-        out.append(.openSocket(id, local: local, peer: peer))
         out.append(.log("tunnel \(spec.name): SCCRQ to \(peer) (our id \(id))"))
+        out.append(.openSocket(id, local: local, peer: peer))
         guard let a = connections[id]?.connection.start(now: now) else { return }
         handle(a, on: id, now: now, into: &out)
     }
@@ -570,7 +570,7 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
     mutating func makeConnection(_ localID: UInt32, role: ControlConnection.Role) -> ControlConnection {
         var c = configuration.connection
         c.localID = localID
-        c.tieBreaker = random.next()
+        c.tieBreaker = configuration.connection.tieBreaker ?? random.next()
         let claims = claims
         c.sessionIDInUse = { claims.sessionIDs.contains($0) }
         let (version, pseudowires) = (configuration.version, configuration.pseudowires)

@@ -12,6 +12,10 @@ public struct L2TPPeek: Equatable, Sendable {
     /// is in an AVP).
     public var sessionID: UInt32?
 
+    public init(version: UInt8, isControl: Bool, connectionID: UInt32?, sessionID: UInt32?) {
+        self.version = version; self.isControl = isControl; self.connectionID = connectionID; self.sessionID = sessionID
+    }
+
     /// Reads `bytes` as they came over UDP; nil when they are too short for the header fields their first bytes
     /// announce (a control message: shorter than the 12-byte control header). Never traps.
     public static func udp(_ bytes: UnsafeRawBufferPointer) -> L2TPPeek? { peek(bytes) }
