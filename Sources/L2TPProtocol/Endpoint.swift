@@ -138,6 +138,9 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
         public var calls: [CallSpec] = []
         /// At most this many answered connections not yet established, in all and from one address.
         public var maxPendingResponders = 256, maxPendingPerAddress = 16
+        /// How long after our SCCRQ to an address was answered an SCCRQ from there that loses the tie break to ours
+        /// is taken for one the peer sent before it yielded, and dropped (see `isStaleLoser`).
+        public var staleSCCRQWindow: Double = 10
         public init(connection: ControlConnection.Configuration, listening: Bool) {
             self.connection = connection; self.listening = listening
         }
@@ -369,6 +372,7 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
         }
         // Both ends opening at once: the tie breaker picks one (RFC 2661 §4.4.3, RFC 3931 §5.4.3). Peers are
         // matched by address only: a peer may open from another port than the one it listens on.
+        if isStaleLoser(ident.tieBreaker, from: from, now: now) { return count(.lostTieBreakSCCRQ) }
         var adopt: Int?
         if let (tid, t) = connections.first(where: { $0.value.peer.host == from.host && $0.value.connection.pendingTieBreaker != nil }) {
             switch ControlConnection.tieBreak(ours: t.connection.pendingTieBreaker, theirs: ident.tieBreaker) {
@@ -397,6 +401,21 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
         handle(a, on: localID, now: now, into: &out)
         // An SCCRQ the connection did not take (nothing answered it) leaves nothing behind.
         if connections[localID]?.connection.state == .idle { remove(localID, into: &out) }
+    }
+
+    /// An SCCRQ that loses the tie break to the SCCRQ with which we opened a connection to the same address, arriving
+    /// within `staleSCCRQWindow` of the peer's answer to ours: the peer sent it before it saw ours, and has yielded
+    /// since (it answered ours), but the copy (a retransmission) was already on its way. Answering it would make a
+    /// second tunnel whose answer goes to a connection the peer no longer has: it would retransmit into nothing and
+    /// fail as unreachable half a minute later. (An SCCRQ without a tie breaker is from a peer that does not break
+    /// ties: never stale.)
+    func isStaleLoser(_ theirs: UInt64?, from: Address, now: Double) -> Bool {
+        guard theirs != nil else { return false }
+        return connections.values.contains { c in
+            guard c.spec != nil, c.peer.host == from.host, c.connection.state == .established, let up = c.established,
+                  now - up <= configuration.staleSCCRQWindow else { return false }
+            return ControlConnection.tieBreak(ours: c.connection.configuration.tieBreaker, theirs: theirs) == .keepOurs
+        }
     }
 
     // MARK: Initiating
