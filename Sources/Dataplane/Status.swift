@@ -174,7 +174,9 @@ public final class StatusServer {
             let r = Array(report().utf8)
             var off = 0
             while off < r.count {
-                let n = r[off...].withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+                // MSG_NOSIGNAL: a client that gave up (its 2 s timeout) and closed gets nothing; a write would raise
+                // SIGPIPE and kill the process (an agent in the middle of its tunnels) without a word.
+                let n = r[off...].withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if n <= 0 { break }
                 off += n
             }

@@ -40,11 +40,7 @@ struct UnauthenticatedSCCRQTests {
     }
 
     /// The daemon's timers, as its loop runs them.
-    static func tick(_ d: L2TPDaemon, now: Double) {
-        for (id, t) in d.tunnels where (t.connection.nextDeadline ?? .infinity) <= now {
-            d.perform(t.connection.timeout(now: now), on: id, now: now)
-        }
-    }
+    static func tick(_ d: L2TPDaemon, now: Double) { d.timers(now) }
 
     @Test("v3, secrets differ: 60 s of SCCRQs and redials leave no tunnel; the first is logged with the peer")
     func wrongSecretLeavesNoState() throws {

@@ -7,7 +7,7 @@
 #   isthmus-userspace  the same LNS, data_plane = "userspace": pppd on the slave of a pty the agent opens itself
 #                      (the kernel's ppp_async line discipline there; no `notty`), the agent moves every frame
 #                      between the pty's master (async HDLC, RFC 1662) and L2TPv2 data messages on the tunnel's
-#                      socket (Sources/L2TPAgent/PPPCalls.swift).
+#                      socket (Sources/L2TPAgent/PPP/PPPCalls.swift).
 #   xl2tpd             xl2tpd as the LNS too (the kernel data plane at both ends): the reference.
 #   isthmus-userspace-base  (only when named) isthmus-userspace with the binary $ISTHMUS_BASE, another build to
 #                      compare with, interleaved with the others like every case.

@@ -1,6 +1,6 @@
 // Micro-benchmarks of the userspace PPP data plane's per-packet paths in L2TPWire: PPP in asynchronous HDLC-like
 // framing (RFC 1662), as the agent turns L2TPv2 data messages into pppd's byte stream and back
-// (Sources/L2TPAgent/PPPCalls.swift `deliver` / `readable`): the FCS-16, `HDLCEncoder.encode(_:into:)` with the
+// (Sources/L2TPAgent/PPP/PPPCalls.swift `deliver` / `readable`): the FCS-16, `HDLCEncoder.encode(_:into:)` with the
 // default ACCM (every control character escaped) and with ACCM 0, and `HDLCDecoder.feed(_:_:)` over a stream of
 // such frames.
 //
