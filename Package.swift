@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "NetlinkWire", targets: ["NetlinkWire"]),
+        .library(name: "LinkValues", targets: ["LinkValues"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .library(name: "IPCommand", targets: ["IPCommand"]),
         .library(name: "DataplaneWire", targets: ["DataplaneWire"]),
@@ -28,6 +29,10 @@ let package = Package(
         .target(name: "CLinuxUAPI"),
         // Pure: netlink message and attribute codecs, rtnetlink/genetlink/l2tp message models.
         .target(name: "NetlinkWire", dependencies: ["CLinuxUAPI"]),
+        // Pure: one typed value per link kind (VXLANLink, GRELink, IPTunnelLink, L2TPSessionLink, L2TPControlLink):
+        // words <-> value <-> IFLA_INFO_DATA. Below both the command language and the site planner, so both read a kind
+        // the same way and dependencies point down.
+        .target(name: "LinkValues", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // I/O: netlink sockets, request/ack/dump, batching, namespaces; rtnetlink and l2tp clients.
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // Pure: tunnel encapsulations (VXLAN, L2TPv3 data, GRE, IP-in-IP), checksums, TCP segmentation/coalescing.
@@ -46,12 +51,12 @@ let package = Package(
         .target(name: "IsthmusMetrics", dependencies: ["DataplaneWire", .product(name: "Prometheus", package: "swift-prometheus"),
                                                        .product(name: "CoreMetrics", package: "swift-metrics")]),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
-        .target(name: "Sites"),
+        .target(name: "Sites", dependencies: ["LinkValues"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
-        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites", "L2TPAgent", "L2TPWire", "IsthmusMetrics"]),
+        .target(name: "IPCommand", dependencies: ["LinkValues", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites", "L2TPAgent", "L2TPWire", "IsthmusMetrics"]),
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
         // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
-        .target(name: "SiteAgent", dependencies: ["Sites", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
+        .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
         // Labs: namespace topologies from a TOML file, built and torn down (state on disk), and their checks.
         .target(name: "Lab", dependencies: ["Sites", "SiteAgent", "IPCommand", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Fakes for tests: message-level netlink fake.
@@ -71,7 +76,7 @@ let package = Package(
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
         .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Sites", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
-        .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
     ]
 )

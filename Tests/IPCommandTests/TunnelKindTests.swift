@@ -1,6 +1,7 @@
 import CLinuxUAPI
 import Foundation
 @testable import IPCommand
+import LinkValues
 import Netlink
 import NetlinkWire
 import TestSupport
@@ -231,7 +232,7 @@ struct TunnelKindTests {
         w.u16(IFLA_IPTUN_6RD_RELAY_PREFIXLEN, 8)
         let k = Kernel()
         k.links = [("eth7", 7, Int32(ARPHRD_ETHER), "veth", [])]
-        let d = SITKind.describe(try Attribute.parse(w.bytes[...]), session: k.session())
+        let d = IPTunnelFamilyKind(.sit).describe(try Attribute.parse(w.bytes[...]), session: k.session())
         #expect(d.text == "ip6ip remote any local 10.0.0.1 dev eth7 ttl 64 tos 0x10 nopmtudisc 6rd-prefix 2001:db8::/32 6rd-relay_prefix 10.0.0.0/8")
         #expect(d.json.json.serialized() == #"{"proto":"ip6ip","remote":"any","local":"10.0.0.1","link":"eth7","ttl":64,"tos":"0x10","pmtudisc":false,"prefix":"2001:db8::","prefixlen":32,"relay_prefix":"10.0.0.0","relay_prefixlen":8}"#)
     }
@@ -288,7 +289,7 @@ struct TunnelKindTests {
         // A 5-byte address is "unknown", as tnl_print_endpoint says.
         var w = AttributeWriter()
         w.raw(IFLA_GRE_REMOTE, [1, 2, 3, 4, 5])
-        #expect(GREKind.describe(try Attribute.parse(w.bytes[...]), session: session).text.hasPrefix("remote unknown local any"))
+        #expect(GREFamilyKind(.gre).describe(try Attribute.parse(w.bytes[...]), session: session).text.hasPrefix("remote unknown local any"))
     }
 
     // MARK: link set resends current settings

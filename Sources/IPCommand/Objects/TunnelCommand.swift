@@ -1,4 +1,5 @@
 import CLinuxUAPI
+import LinkValues
 import Netlink
 import NetlinkWire
 

@@ -5,6 +5,7 @@ import CLinuxUAPI
 import Dataplane
 import DataplaneWire
 import IsthmusMetrics
+import LinkValues
 import Netlink
 import NetlinkWire
 
@@ -82,7 +83,7 @@ public enum TunnelRun {
         return PeerAddress(bytes: a.bytes)!
     }
 
-    static func kindData(_ kind: any LinkKind.Type, _ args: inout Arguments, _ session: Session) throws -> [Attribute] {
+    static func kindData(_ kind: any LinkKind, _ args: inout Arguments, _ session: Session) throws -> [Attribute] {
         var w = AttributeWriter()
         try kind.parse(&args, session: session, isAdd: true, into: &w)
         return try Attribute.parse(w.encoded()[...])
@@ -93,7 +94,7 @@ public enum TunnelRun {
     }
 
     static func vxlan(_ name: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
-        let d = try kindData(VXLANKind.self, &args, session)
+        let d = try kindData(VXLANKind(), &args, session)
         guard let vni = d.first(IFLA_VXLAN_ID)?.u32 else { throw UsageError("tunnel run type vxlan: missing \"id VNI\"") }
         let remoteAttr = d.first(IFLA_VXLAN_GROUP) ?? d.first(IFLA_VXLAN_GROUP6)
         let remote = try peer(remoteAttr.flatMap { IPAddress(bytes: $0.data) }, "remote", "vxlan")
