@@ -4,6 +4,7 @@ import Glibc
 import CLinuxUAPI
 import Dataplane
 import DataplaneWire
+import IPCommand
 import IsthmusMetrics
 import LinkValues
 import Netlink
@@ -15,7 +16,7 @@ import NetlinkWire
 /// data plane and this one changes the command, not the parameters. Creates the TAP/TUN device NAME, runs until
 /// SIGINT/SIGTERM, then removes the device (unless it existed before) and its status socket.
 public enum TunnelRun {
-    public static let kinds = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"]
+    public static let kinds = TunnelCommand.runKinds
 
     static let usage = """
         usage: isthmus tunnel run NAME [ mtu MTU ] [ metrics ADDR:PORT ] [ verbose ] type KIND [ ARGS ]
@@ -320,7 +321,7 @@ extension TunnelRun {
     }
 
     /// Takes `metrics ADDR:PORT` from the words before `type`.
-    static func takeMetrics(_ args: inout Arguments) throws -> MetricsAddress? {
+    package static func takeMetrics(_ args: inout Arguments) throws -> MetricsAddress? {
         var words = args.remaining
         let end = words.firstIndex(of: "type") ?? words.count
         guard let m = keywordIndex("metrics", in: words) else { return nil }
@@ -333,7 +334,7 @@ extension TunnelRun {
     }
 
     /// Takes `verbose` from the words before `type`.
-    static func takeVerbose(_ args: inout Arguments) -> Bool {
+    package static func takeVerbose(_ args: inout Arguments) -> Bool {
         var words = args.remaining
         guard let v = keywordIndex("verbose", in: words) else { return false }
         words.remove(at: v)
