@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "L2TPWire", targets: ["L2TPWire"]),
         .library(name: "L2TPProtocol", targets: ["L2TPProtocol"]),
         .library(name: "L2TPAgent", targets: ["L2TPAgent"]),
+        .library(name: "TunnelHost", targets: ["TunnelHost"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -53,7 +54,10 @@ let package = Package(
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
         .target(name: "Sites", dependencies: ["LinkValues"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
-        .target(name: "IPCommand", dependencies: ["LinkValues", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites", "L2TPAgent", "L2TPWire", "IsthmusMetrics"]),
+        .target(name: "IPCommand", dependencies: ["LinkValues", "Netlink", "NetlinkWire", "Sites"]),
+        // I/O: hosts userspace tunnels — `tunnel run NAME type KIND ...` (the words parsed by IPCommand's link kinds into
+        // LinkValues' values, then a Dataplane engine) and `type l2tp-control` (an L2TPAgent daemon for one pseudowire).
+        .target(name: "TunnelHost", dependencies: ["IPCommand", "LinkValues", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPWire", "IsthmusMetrics", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
         // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
         .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
@@ -63,7 +67,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
-            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", "IsthmusMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["IPCommand", "TunnelHost", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", "IsthmusMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             plugins: ["GitVersion"]
         ),
         // Build tool: `git describe` of the checkout into the CLI, for `isthmus --version`.
@@ -77,6 +81,7 @@ let package = Package(
         .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Sites", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
     ]
 )
