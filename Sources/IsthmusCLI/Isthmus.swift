@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IPCommand
+import TunnelHost
 import Netlink
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinuxUAPI
 
 /// Where running engines answer status queries: a Unix socket per tunnel, /run/isthmus/tunnels/NETNS-NAME.sock,
 /// NETNS being the inode of the network namespace the tunnel runs in (so `isthmus -n NS tunnel show` finds the
