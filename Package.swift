@@ -81,6 +81,7 @@ let package = Package(
         .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Sites", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "SiteAgentTests", dependencies: ["SiteAgent", "Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
         .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand", "Netlink", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
     ]
