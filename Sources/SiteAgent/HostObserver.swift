@@ -57,8 +57,9 @@ public struct HostObserver {
                 i.parameters = Self.parameters(kind: info.kind ?? "", data: info.data)
             }
             if let (t, s) = sessionsByName[name] {
-                i.kind = "l2tpeth"
-                i.parameters = Self.l2tpParameters(t, s)
+                let link = L2TPSessionLink(tunnel: t, session: s)
+                i.kind = link.kind
+                i.parameters = Self.dictionary(link.words)
             }
             out.append(i)
         }
@@ -94,7 +95,8 @@ public struct HostObserver {
                 guard let n = try? NeighbourMessage(m), let k = byIndex[n.header.ifindex], let dst = n.destination,
                       n.linkLayerAddress == [0, 0, 0, 0, 0, 0] else { continue }
                 // A vxlan with `remote` has that default destination as an FDB entry of its own: part of the link.
-                if out[k].kind == "vxlan" && out[k].parameters["remote"] == "\(dst)" { continue }
+                if let v = try? VXLANLink(kind: out[k].kind, words: out[k].parameters.map { LinkWord($0.key, $0.value) }),
+                   v.remote == dst, !dst.isMulticast { continue }
                 out[k].fdb.append("\(dst)")
             }
         }
@@ -116,11 +118,6 @@ public struct HostObserver {
     /// IFLA_INFO_DATA of a tunnel kind as the planner's parameter words (the kind's `LinkValue`'s).
     static func parameters(kind: String, data d: [Attribute]) -> [String: String] {
         dictionary(SiteLink.decode(kind: kind, data: d)?.words ?? [])
-    }
-
-    /// An l2tpeth session and its tunnel as the planner's words (those of `ip l2tp add tunnel` + `add session`).
-    static func l2tpParameters(_ t: L2TPTunnelConfig, _ s: L2TPSessionConfig) -> [String: String] {
-        dictionary(L2TPSessionLink(tunnel: t, session: s).words)
     }
 
     static func dictionary(_ words: [LinkWord]) -> [String: String] {

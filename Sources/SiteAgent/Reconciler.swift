@@ -191,7 +191,7 @@ public final class Reconciler {
         case let .delete(name, userspace, _):
             if userspace {
                 try processes.stop(name: name)
-            } else if state[name]?.kind == "l2tpeth", let t = state[name]?.parameters["tunnel_id"] {
+            } else if let o = state[name], L2TPSessionLink.kinds.contains(o.kind), let t = o.parameters["tunnel_id"] {
                 try ip("l2tp del tunnel tunnel_id \(t)")
             } else {
                 try ip("link del \(name)")

@@ -309,7 +309,7 @@ public enum Change: Equatable, Sendable, CustomStringConvertible {
             if s.isUserspace {
                 return "+ run isthmus tunnel run \(s.name) \(s.parameterWords) (alias \(alias))" + why(reason)
             }
-            if s.kind == "l2tpeth" {
+            if L2TPSessionLink.kinds.contains(s.kind) {
                 return "+ l2tp add tunnel+session name \(s.name) \(s.parameterWords) (alias \(alias))" + why(reason)
             }
             let extra = s.parameters.isEmpty ? "" : " " + s.parameterWords
@@ -524,7 +524,7 @@ public enum Planner {
     /// Why an existing owned interface must be replaced, or nil if it matches.
     static func drift(_ s: InterfaceSpec, _ o: ObservedInterface, process: String?) -> String? {
         if s.isUserspace {
-            let kinds = s.isManaged ? ["tun", "l2tpeth"] : ["tun"]
+            let kinds = s.isManaged ? ["tun"] + L2TPSessionLink.kinds : ["tun"]
             if !kinds.contains(o.kind) { return "kind changed: was \(o.kind.isEmpty ? "a plain device" : o.kind)" }
             guard let words = process else { return "its tunnel run process is not running" }
             return words == s.parameterWords ? nil : "parameters changed: was \"\(words)\""

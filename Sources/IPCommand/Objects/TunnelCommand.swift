@@ -204,10 +204,12 @@ public enum TunnelCommand {
     }
 
     static func encode(_ p: TunnelParameters, kind: String, into w: inout AttributeWriter) {
-        switch kind {
-        case "gre", "ip6gre": p.encodeGRE(erspan: false, into: &w)
-        case "ip6tnl": p.encodeIP6Tunnel(into: &w)
-        default: p.encodeIPTunnel(sit: kind == "sit", into: &w)
+        if let v = GRELink.Variant(rawValue: kind) {
+            p.encodeGRE(erspan: v.isERSPAN, into: &w)
+        } else if IPTunnelLink.Variant(rawValue: kind) == .ip6tnl {
+            p.encodeIP6Tunnel(into: &w)
+        } else {
+            p.encodeIPTunnel(sit: kind == IPTunnelLink.Variant.sit.rawValue, into: &w)
         }
     }
 
