@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "NetlinkWire", targets: ["NetlinkWire"]),
+        .library(name: "LinkValues", targets: ["LinkValues"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .library(name: "IPCommand", targets: ["IPCommand"]),
         .library(name: "DataplaneWire", targets: ["DataplaneWire"]),
@@ -16,6 +17,7 @@ let package = Package(
         .library(name: "L2TPWire", targets: ["L2TPWire"]),
         .library(name: "L2TPProtocol", targets: ["L2TPProtocol"]),
         .library(name: "L2TPAgent", targets: ["L2TPAgent"]),
+        .library(name: "TunnelHost", targets: ["TunnelHost"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -28,6 +30,10 @@ let package = Package(
         .target(name: "CLinuxUAPI"),
         // Pure: netlink message and attribute codecs, rtnetlink/genetlink/l2tp message models.
         .target(name: "NetlinkWire", dependencies: ["CLinuxUAPI"]),
+        // Pure: one typed value per link kind (VXLANLink, GRELink, IPTunnelLink, L2TPSessionLink, L2TPControlLink):
+        // words <-> value <-> IFLA_INFO_DATA. Below both the command language and the site planner, so both read a kind
+        // the same way and dependencies point down.
+        .target(name: "LinkValues", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // I/O: netlink sockets, request/ack/dump, batching, namespaces; rtnetlink and l2tp clients.
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // Pure: tunnel encapsulations (VXLAN, L2TPv3 data, GRE, IP-in-IP), checksums, TCP segmentation/coalescing.
@@ -46,19 +52,22 @@ let package = Package(
         .target(name: "IsthmusMetrics", dependencies: ["DataplaneWire", .product(name: "Prometheus", package: "swift-prometheus"),
                                                        .product(name: "CoreMetrics", package: "swift-metrics")]),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
-        .target(name: "Sites"),
+        .target(name: "Sites", dependencies: ["LinkValues"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
-        .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites", "L2TPAgent", "L2TPWire", "IsthmusMetrics"]),
+        .target(name: "IPCommand", dependencies: ["LinkValues", "Netlink", "NetlinkWire", "Sites"]),
+        // I/O: hosts userspace tunnels — `tunnel run NAME type KIND ...` (the words parsed by IPCommand's link kinds into
+        // LinkValues' values, then a Dataplane engine) and `type l2tp-control` (an L2TPAgent daemon for one pseudowire).
+        .target(name: "TunnelHost", dependencies: ["IPCommand", "LinkValues", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPWire", "IsthmusMetrics", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
         // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
-        .target(name: "SiteAgent", dependencies: ["Sites", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
+        .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
         // Labs: namespace topologies from a TOML file, built and torn down (state on disk), and their checks.
         .target(name: "Lab", dependencies: ["Sites", "SiteAgent", "IPCommand", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
-            dependencies: ["IPCommand", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", "IsthmusMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["IPCommand", "TunnelHost", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", "IsthmusMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             plugins: ["GitVersion"]
         ),
         // Build tool: `git describe` of the checkout into the CLI, for `isthmus --version`.
@@ -71,7 +80,9 @@ let package = Package(
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
         .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Sites", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
-        .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "SiteAgentTests", dependencies: ["SiteAgent", "Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
+        .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand", "Netlink", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
     ]
 )

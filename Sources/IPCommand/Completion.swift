@@ -17,7 +17,7 @@ public enum Completion {
             return interfaceNames()
         }
         if previous == "type", object.name != "rule" {
-            return object.name == "tunnel" ? TunnelRun.kinds + ["l2tp-control"] : LinkKinds.all.map { $0.kind }
+            return object.name == "tunnel" ? TunnelCommand.runKinds + ["l2tp-control"] : LinkKinds.all.map { $0.kind }
         }
         if previous == "netns" { return namespaceNames() }
         switch (object.name, verb) {

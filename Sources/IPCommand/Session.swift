@@ -51,6 +51,10 @@ public final class Session {
     public private(set) var deferredErrors: [(String?, NetlinkError)] = []
 
     /// `transport` opens a socket for a netlink protocol in a namespace; tests pass a fake.
+    /// `tunnel run` (the userspace data plane, in the TunnelHost target above IPCommand), set by the executable that
+    /// links it; without it `tunnel run` says it is not available.
+    public var tunnelRunner: ((inout Arguments, Session) throws -> Void)?
+
     public init(options: Options, transport: ((Int32, String?) throws -> NetlinkTransport)? = nil) {
         self.options = options
         self.openTransport = transport ?? { try NetlinkSocket(protocol: $0, netns: $1) }

@@ -126,7 +126,7 @@ public enum Usage {
         userspace tunnels with packet and byte counters and drops by reason.
         run: the userspace data plane in the foreground, on a TAP (Ethernet) or TUN (IP) device NAME, until SIGINT or
         SIGTERM; then the device is removed.
-          KIND := \(TunnelRun.kinds.joined(separator: " | ")) | l2tp-control
+          KIND := \(TunnelCommand.runKinds.joined(separator: " | ")) | l2tp-control
           ARGS: the words of `isthmus link add NAME type KIND ...`; for l2tpv3 those of `l2tp add tunnel` and
           `l2tp add session` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id, encap udp|ip, local,
           remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq).

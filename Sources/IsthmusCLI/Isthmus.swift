@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IPCommand
+import TunnelHost
 import Netlink
 #if canImport(Glibc)
 import Glibc
@@ -104,6 +105,7 @@ struct Isthmus: ParsableCommand {
         if inet4 { o.family = UInt8(AF_INET) }
         if inet6 { o.family = UInt8(AF_INET6) }
         let session = Session(options: o)
+        session.tunnelRunner = TunnelRun.run
         var failed = false
         if let batch {
             // Bytes, not text: a line that is not UTF-8 or holds a NUL is refused by the runner, naming its line.

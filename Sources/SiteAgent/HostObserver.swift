@@ -4,6 +4,7 @@ import Glibc
 import CLinuxUAPI
 import Dataplane
 import IPCommand
+import LinkValues
 import Netlink
 import NetlinkWire
 import Sites
@@ -56,8 +57,9 @@ public struct HostObserver {
                 i.parameters = Self.parameters(kind: info.kind ?? "", data: info.data)
             }
             if let (t, s) = sessionsByName[name] {
-                i.kind = "l2tpeth"
-                i.parameters = Self.l2tpParameters(t, s)
+                let link = L2TPSessionLink(tunnel: t, session: s)
+                i.kind = link.kind
+                i.parameters = Self.dictionary(link.words)
             }
             out.append(i)
         }
@@ -93,7 +95,8 @@ public struct HostObserver {
                 guard let n = try? NeighbourMessage(m), let k = byIndex[n.header.ifindex], let dst = n.destination,
                       n.linkLayerAddress == [0, 0, 0, 0, 0, 0] else { continue }
                 // A vxlan with `remote` has that default destination as an FDB entry of its own: part of the link.
-                if out[k].kind == "vxlan" && out[k].parameters["remote"] == "\(dst)" { continue }
+                if let v = try? VXLANLink(kind: out[k].kind, words: out[k].parameters.map { LinkWord($0.key, $0.value) }),
+                   v.remote == dst, !dst.isMulticast { continue }
                 out[k].fdb.append("\(dst)")
             }
         }
@@ -109,78 +112,17 @@ public struct HostObserver {
         return ObservedState(interfaces: out, userspaceTunnels: userspace, fouPorts: [])
     }
 
-    /// Kinds whose parameters the planner compares.
-    public static let tunnelKinds: Set<String> = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpeth", "tun"]
+    /// Kinds whose parameters the planner compares: those of the link values, and TAP/TUN devices.
+    public static let tunnelKinds: Set<String> = Set(SiteLink.kernelKinds + L2TPSessionLink.kinds + ["tun"])
 
-    /// IFLA_INFO_DATA of a tunnel kind as the planner's parameter words.
+    /// IFLA_INFO_DATA of a tunnel kind as the planner's parameter words (the kind's `LinkValue`'s).
     static func parameters(kind: String, data d: [Attribute]) -> [String: String] {
-        var p: [String: String] = [:]
-        func ip(_ a: Attribute?) -> String? {
-            guard let a, let x = NetlinkWire.IPAddress(bytes: a.data), !x.isUnspecified else { return nil }
-            return "\(x)"
-        }
-        switch kind {
-        case "vxlan":
-            if let v = d.first(IFLA_VXLAN_ID)?.u32 { p["id"] = "\(v)" }
-            p["local"] = ip(d.first(IFLA_VXLAN_LOCAL)) ?? ip(d.first(IFLA_VXLAN_LOCAL6))
-            if let g = ip(d.first(IFLA_VXLAN_GROUP)) ?? ip(d.first(IFLA_VXLAN_GROUP6)) {
-                p[NetlinkWire.IPAddress(g)?.isMulticast == true ? "group" : "remote"] = g
-            }
-            if let port = d.first(IFLA_VXLAN_PORT)?.be16 { p["dstport"] = "\(port)" }
-            if let df = d.first(IFLA_VXLAN_DF)?.u8 {
-                p["df"] = df == UInt8(VXLAN_DF_SET.rawValue) ? "set" : df == UInt8(VXLAN_DF_INHERIT.rawValue) ? "inherit" : "unset"
-            }
-            if let link = d.first(IFLA_VXLAN_LINK)?.u32, link != 0 { p["dev"] = "\(link)" }
-        case "gretap", "ip6gretap", "gre", "ip6gre":
-            p["local"] = ip(d.first(IFLA_GRE_LOCAL))
-            p["remote"] = ip(d.first(IFLA_GRE_REMOTE))
-            let iflags = d.first(IFLA_GRE_IFLAGS)?.u16 ?? 0
-            if iflags & ISTHMUS_GRE_KEY != 0, let k = d.first(IFLA_GRE_IKEY)?.be32 { p["key"] = "\(k)" }
-            if let t = d.first(IFLA_GRE_ENCAP_TYPE)?.u16, t == UInt16(TUNNEL_ENCAP_FOU.rawValue) {
-                p["encap"] = "fou"
-                let sport = d.first(IFLA_GRE_ENCAP_SPORT)?.be16 ?? 0
-                p["encap-sport"] = sport == 0 ? "auto" : "\(sport)"
-                p["encap-dport"] = "\(d.first(IFLA_GRE_ENCAP_DPORT)?.be16 ?? 0)"
-            }
-            if !kind.hasPrefix("ip6") {
-                if let pm = d.first(IFLA_GRE_PMTUDISC)?.u8 { p[pm == 0 ? "nopmtudisc" : "pmtudisc"] = "" }
-                if d.first(IFLA_GRE_IGNORE_DF)?.u8 == 1 { p["ignore-df"] = "" }
-            }
-            if let link = d.first(IFLA_GRE_LINK)?.u32, link != 0 { p["dev"] = "\(link)" }
-        case "ipip", "sit", "ip6tnl":
-            p["local"] = ip(d.first(IFLA_IPTUN_LOCAL))
-            p["remote"] = ip(d.first(IFLA_IPTUN_REMOTE))
-            if kind == "ip6tnl" {
-                switch d.first(IFLA_IPTUN_PROTO)?.u8 {
-                case UInt8(IPPROTO_IPIP): p["mode"] = "ipip6"
-                case UInt8(IPPROTO_IPV6): p["mode"] = "ip6ip6"
-                default: p["mode"] = "any"
-                }
-            } else if let pm = d.first(IFLA_IPTUN_PMTUDISC)?.u8 {
-                p[pm == 0 ? "nopmtudisc" : "pmtudisc"] = ""
-            }
-            if let link = d.first(IFLA_IPTUN_LINK)?.u32, link != 0 { p["dev"] = "\(link)" }
-        default:
-            break
-        }
-        return p
+        dictionary(SiteLink.decode(kind: kind, data: d)?.words ?? [])
     }
 
-    /// An l2tpeth session and its tunnel as the planner's words (those of `ip l2tp add tunnel` + `add session`).
-    static func l2tpParameters(_ t: L2TPTunnelConfig, _ s: L2TPSessionConfig) -> [String: String] {
-        var p: [String: String] = [
-            "tunnel_id": "\(t.tunnelID)", "peer_tunnel_id": "\(t.peerTunnelID)",
-            "session_id": "\(s.sessionID)", "peer_session_id": "\(s.peerSessionID)",
-            "encap": t.encapsulation == .udp ? "udp" : "ip",
-        ]
-        if let l = t.local { p["local"] = "\(l)" }
-        if let r = t.remote { p["remote"] = "\(r)" }
-        if t.encapsulation == .udp {
-            if let x = t.localPort { p["udp_sport"] = "\(x)" }
-            if let x = t.remotePort { p["udp_dport"] = "\(x)" }
-        }
-        if let c = s.cookie, !c.isEmpty { p["cookie"] = Planner.hex(c) }
-        if let c = s.peerCookie, !c.isEmpty { p["peer_cookie"] = Planner.hex(c) }
+    static func dictionary(_ words: [LinkWord]) -> [String: String] {
+        var p: [String: String] = [:]
+        for w in words { p[w.key] = w.value }
         return p
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import IPCommand
+import LinkValues
 import Netlink
 import Sites
 
@@ -17,9 +18,10 @@ public struct SitePlan {
 /// userspace tunnels, its nftables table); when a step fails it computes `Planner.restore` from the snapshot, undoes
 /// what was done, and reports the failing step, the error and what was rolled back.
 ///
-/// Each change runs as iproute2 words through `IPCommandRunner` in this process (the same parsers the golden tests
-/// check against iproute2), over netlink; userspace tunnels are `isthmus tunnel run` processes it starts detached
-/// and stops with SIGTERM.
+/// A tunnel of a kernel kind is created from its typed value (`LinkCommand.add(name:link:)`: the IFLA_INFO_DATA
+/// the value encodes, byte for byte what its words give `ip link add`); the other changes run as iproute2 words
+/// through `IPCommandRunner` in this process (the same parsers the golden tests check against iproute2), over
+/// netlink; userspace tunnels are `isthmus tunnel run` processes it starts detached and stops with SIGTERM.
 public final class Reconciler {
     public let site: Site
     /// Tests: fail (as if the kernel had refused) before change number N (0-based) of an apply.
@@ -163,23 +165,24 @@ public final class Reconciler {
             } else if spec.isUserspace {
                 try processes.start(name: spec.name, words: spec.parameterWords)
                 try ip("link set \(spec.name) alias \(alias)")
-            } else if spec.kind == "l2tpeth" {
-                let p = spec.parameterDictionary
-                func words(_ keys: [String]) -> String {
-                    keys.compactMap { k in p[k].map { "\(k) \($0)" } }.joined(separator: " ")
-                }
-                try ip("l2tp add tunnel " + words(["tunnel_id", "peer_tunnel_id", "encap", "local", "remote", "udp_sport", "udp_dport"]))
+            } else if case .l2tpSession(let l) = spec.link {
+                func words(_ keys: [String]) -> String { l.words(of: keys).map(\.words).joined(separator: " ") }
+                try ip("l2tp add tunnel " + words(L2TPSessionLink.tunnelKeywords))
                 do {
-                    try ip("l2tp add session name \(spec.name) " + words(["tunnel_id", "session_id", "peer_session_id", "cookie", "peer_cookie"]))
+                    try ip("l2tp add session name \(spec.name) " + words(L2TPSessionLink.sessionKeywords))
                     try ip("link set \(spec.name) alias \(alias)")
                 } catch {
-                    try? ip("l2tp del tunnel tunnel_id \(p["tunnel_id"] ?? "0")")
+                    try? ip("l2tp del tunnel tunnel_id \(l.tunnelID)")
                     throw error
                 }
             } else {
                 // The kernel ignores IFLA_IFALIAS in a request that creates a device: the alias follows at once, and
                 // a device that cannot be tagged as ours is not left behind.
-                try ip("link add \(spec.name) type \(spec.kind)" + (spec.parameters.isEmpty ? "" : " " + spec.parameterWords))
+                if let link = spec.link?.value as? any RTLinkValue {
+                    try LinkCommand.add(name: spec.name, link: link, site.session())
+                } else {
+                    try ip("link add \(spec.name) type \(spec.kind)" + (spec.parameters.isEmpty ? "" : " " + spec.parameterWords))
+                }
                 do { try ip("link set \(spec.name) alias \(alias)") } catch {
                     try? ip("link del \(spec.name)")
                     throw error
@@ -188,7 +191,7 @@ public final class Reconciler {
         case let .delete(name, userspace, _):
             if userspace {
                 try processes.stop(name: name)
-            } else if state[name]?.kind == "l2tpeth", let t = state[name]?.parameters["tunnel_id"] {
+            } else if let o = state[name], L2TPSessionLink.kinds.contains(o.kind), let t = o.parameters["tunnel_id"] {
                 try ip("l2tp del tunnel tunnel_id \(t)")
             } else {
                 try ip("link del \(name)")

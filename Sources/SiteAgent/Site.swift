@@ -22,6 +22,8 @@ public struct Site {
     public var filters: FilterRuleset
     /// `-n NETNS`: the namespace this host's side lives in (labs and tests); nil: the current one.
     public var netns: String?
+    /// Tests: the netlink transport the site's sessions use instead of sockets (a `FakeNetlink`); nil: sockets.
+    public var transport: ((Int32, String?) throws -> NetlinkTransport)?
 
     /// Reads and validates `file`, picks the site (`site`, else the hostname), resolves the data plane.
     /// Nothing on the host changes.
@@ -116,6 +118,6 @@ public struct Site {
         o.netns = netns
         o.json = json
         o.details = true
-        return Session(options: o)
+        return Session(options: o, transport: transport)
     }
 }

@@ -1,3 +1,5 @@
+import LinkValues
+
 /// The site planner: what one host must look like for its side of a segment (`DesiredState`), what netlink reports
 /// (`ObservedState`), and the ordered changes between them (`Planner.plan`). Pure: the I/O side dumps links, builds an
 /// `ObservedState`, plans, prints `Planner.render` for `isthmus plan`, and applies the changes in order.
@@ -14,12 +16,7 @@
 /// host's own configuration on a LAN port moves to the bridge with `up` and back to the first LAN port with `down`.
 
 /// One `key value` word pair of an `ip`-style command; `value` empty for a bare flag (e.g. `nopmtudisc`).
-public struct Param: Equatable, Sendable {
-    public var key: String
-    public var value: String
-    public init(_ key: String, _ value: String = "") { self.key = key; self.value = value }
-    var words: String { value.isEmpty ? key : key + " " + value }
-}
+public typealias Param = LinkWord
 
 /// One interface Isthmus wants (or, for LAN ports, wants enslaved).
 public struct InterfaceSpec: Equatable, Sendable {
@@ -27,8 +24,11 @@ public struct InterfaceSpec: Equatable, Sendable {
     /// `sit`), `userspace` (an `isthmus tunnel run` process), or `port` (a user's LAN port, never created).
     public var name: String
     public var kind: String
-    /// The kind-specific words, in command order; compared as a dictionary.
+    /// The kind-specific words, in command order; compared as a dictionary. For a tunnel, `link`'s words (after
+    /// `type KIND` for a userspace one).
     public var parameters: [Param]
+    /// The tunnel's typed value (nil for bridges, ports, and a userspace tunnel restored from unreadable words).
+    public var link: SiteLink?
     public var mtu: Int?
     public var master: String?
     /// Addresses (CIDR) and routes (`PREFIX [via GW] [src ADDRESS] [metric N]`) on the device: the bridge's `bridge_address`, the L3
@@ -44,12 +44,36 @@ public struct InterfaceSpec: Equatable, Sendable {
         self.addresses = addresses; self.routes = routes; self.fdb = fdb
     }
 
+    /// A tunnel from its value: a kernel link of the value's kind, or (`userspace`) an `isthmus tunnel run NAME type
+    /// KIND WORDS` process.
+    public init(name: String, link: SiteLink, userspace: Bool, mtu: Int? = nil, fdb: [String] = []) {
+        self.init(name: name, kind: userspace ? "userspace" : link.kind,
+                  parameters: userspace ? [Param("type", link.userspaceKind)] + link.words : link.words, mtu: mtu, fdb: fdb)
+        self.link = link
+    }
+
+    /// A userspace tunnel from its process's words (`type KIND WORDS`), as a rollback restores it: restarted with
+    /// exactly those words.
+    public init(name: String, userspaceWords words: String) {
+        let split = words.split(separator: " ").map(String.init)
+        self.init(name: name, kind: "userspace", parameters: split.map { Param($0) })
+        link = try? SiteLink(userspaceWords: split)
+        // Words no value reads (changed by hand, or by another version) still name the process's kind.
+        controlProcess = link == nil && split.count > 1 && split[0] == "type" && L2TPControlLink.kinds.contains(split[1])
+    }
+
     public var isPort: Bool { kind == "port" }
     public var isUserspace: Bool { kind == "userspace" }
     /// A pseudowire of the L2TP control protocol (`isthmus tunnel run NAME type l2tp-control ...`): its process
     /// makes the device (l2tp_eth or TAP) only once the session is established, puts it in the bridge and marks it
     /// with the alias itself, and removes it when the session goes. Until then the process running is all there is.
-    public var isManaged: Bool { isUserspace && (parameterWords + " ").hasPrefix("type l2tp-control ") }
+    public var isManaged: Bool {
+        guard isUserspace else { return false }
+        if case .l2tpControl = link { return true }
+        return controlProcess
+    }
+    /// A control pseudowire's process whose words are not a value (see `init(name:userspaceWords:)`).
+    var controlProcess = false
     /// The parameters as netlink reports them.
     public var parameterDictionary: [String: String] {
         var d: [String: String] = [:]
@@ -100,24 +124,24 @@ public struct DesiredState: Equatable, Sendable {
         let plane = dataplane ?? (side.dataplane == .userspace ? .userspace : .kernel)
         let name = side.tunnelDevice ?? DesiredState.tunnelName(segment: seg)
         let v6 = side.localAddress.isIPv6
-        let local = "\(side.localAddress)"
         let remotes = side.peers.map { "\($0.address)" }
-        guard let firstRemote = remotes.first else {
+        guard !remotes.isEmpty else {
             throw PlanError(message: "segment \(seg) has no peer for site \(side.site)", hint: "add a second [sites.NAME] table")
         }
         let userspace = plane == .userspace
-        var kind: String
-        var p: [Param] = []
+        guard let local = LinkAddress(bytes: side.localAddress.bytes),
+              let remote = side.peers.first.flatMap({ LinkAddress(bytes: $0.address.bytes) }) else {
+            throw PlanError(message: "segment \(seg): an address of site \(side.site) is neither IPv4 nor IPv6", hint: "check the config")
+        }
+        var link: SiteLink
         var fdb: [String] = []
         var fou: UInt16?
         let df = side.outerFragmentation
         switch side.kind {
         case .vxlan:
-            kind = "vxlan"
-            p.append(Param("id", "\(side.vni ?? 0)"))
-            p.append(Param("local", local))
+            var v = VXLANLink(vni: side.vni ?? 0, local: local, destinationPort: side.peerPort ?? 4789)
             if remotes.count == 1 {
-                p.append(Param("remote", firstRemote))
+                v.remote = remote
             } else {
                 if userspace {
                     throw PlanError(message: "segment \(seg): the userspace data plane sends to one known peer, but vxlan here has \(remotes.count)",
@@ -125,71 +149,47 @@ public struct DesiredState: Equatable, Sendable {
                 }
                 fdb = remotes
             }
-            p.append(Param("dstport", "\(side.peerPort ?? 4789)"))
             // The kernel's default, stated so that a hand-made `df set` shows as drift: outer DF must stay off.
-            if !userspace { p.append(Param("df", "unset")) }
+            if !userspace { v.df = .unset }
+            link = .vxlan(v)
         case .l2tpv3:
-            kind = "l2tpeth"
-            p.append(Param("tunnel_id", "\(side.tunnelID ?? 0)"))
-            p.append(Param("peer_tunnel_id", "\(side.peerTunnelID ?? 0)"))
-            p.append(Param("session_id", "\(side.sessionID ?? 0)"))
-            p.append(Param("peer_session_id", "\(side.peerSessionID ?? 0)"))
             let udp = side.encap != .ip
-            p.append(Param("encap", udp ? "udp" : "ip"))
-            p.append(Param("local", local))
-            p.append(Param("remote", firstRemote))
-            if udp {
-                p.append(Param("udp_sport", "\(side.localPort ?? 1701)"))
-                p.append(Param("udp_dport", "\(side.peerPort ?? 1701)"))
-            }
-            if let c = side.cookie { p.append(Param("cookie", Planner.hex(c))) }
-            if let c = side.peerCookie { p.append(Param("peer_cookie", Planner.hex(c))) }
+            link = .l2tpSession(L2TPSessionLink(tunnelID: side.tunnelID ?? 0, peerTunnelID: side.peerTunnelID ?? 0,
+                                                sessionID: side.sessionID ?? 0, peerSessionID: side.peerSessionID ?? 0, udp: udp,
+                                                local: local, remote: remote,
+                                                localPort: udp ? side.localPort ?? 1701 : nil, remotePort: udp ? side.peerPort ?? 1701 : nil,
+                                                cookie: side.cookie, peerCookie: side.peerCookie))
         case .gretap, .greInUDP, .gre:
-            let tap = side.kind != .gre
-            kind = (v6 ? "ip6" : "") + (tap ? "gretap" : "gre")
-            p.append(Param("local", local))
-            p.append(Param("remote", firstRemote))
-            if let k = side.greKey { p.append(Param("key", "\(k)")) }
+            var g = GRELink(variant: .of(ipv6: v6, ethernet: side.kind != .gre), local: local, remote: remote, key: side.greKey)
             if side.kind == .greInUDP {
                 let port = side.peerPort ?? 4754
-                p += [Param("encap", "fou"), Param("encap-sport", "auto"), Param("encap-dport", "\(port)")]
+                g.fou = GRELink.FOU(sourcePort: 0, destinationPort: port)
                 if !userspace { fou = port }
             }
             // IPv4 GRE copies the inner DF bit unless ignore-df: with it, a full frame is fragmented outside instead
             // of dropped (with an ICMP error that a bridge cannot act on).
-            if !userspace && !v6 { p += df ? [Param("nopmtudisc"), Param("ignore-df")] : [Param("pmtudisc")] }
+            if !userspace && !v6 { g.pathMTUDiscovery = !df; g.ignoreDF = df }
+            link = .gre(g)
         case .ipip:
-            kind = v6 ? "ip6tnl" : "ipip"
-            p.append(Param("local", local))
-            p.append(Param("remote", firstRemote))
-            if v6 { p.append(Param("mode", "ipip6")) }
-            if !userspace && !v6 { p.append(Param(df ? "nopmtudisc" : "pmtudisc")) }
+            link = .ipTunnel(IPTunnelLink(variant: v6 ? .ip6tnl : .ipip, local: local, remote: remote, mode: v6 ? .ipip6 : nil,
+                                          pathMTUDiscovery: !userspace && !v6 ? !df : nil))
         case .sit:
-            kind = "sit"
-            p.append(Param("local", local))
-            p.append(Param("remote", firstRemote))
-            if !userspace { p.append(Param(df ? "nopmtudisc" : "pmtudisc")) }
+            link = .ipTunnel(IPTunnelLink(variant: .sit, local: local, remote: remote, pathMTUDiscovery: !userspace ? !df : nil))
         }
-        if side.kind == .l2tpv3 && side.control {
+        let controlled = side.kind == .l2tpv3 && side.control
+        if controlled {
             // The control protocol's agent for this one pseudowire; the kernel or userspace data plane is its choice
             // to make once the session is up (the words say which).
             let bridgeName = side.bridge ?? SiteConfig.defaultBridge(segment: seg)
-            p = [Param("type", "l2tp-control"), Param("local", local), Param("remote", firstRemote),
-                 Param("role", side.initiator ? "initiator" : "responder"),
-                 Param("udp_sport", "\(side.localPort ?? 1701)"), Param("udp_dport", "\(side.peerPort ?? 1701)"),
-                 Param("pseudowire", seg), Param("cookie", side.cookie != nil ? "8" : "0"),
-                 Param("dataplane", plane.rawValue), Param("bridge", bridgeName), Param("mtu", "\(side.tunnelMTU)"),
-                 Param("alias", Planner.alias(seg)), Param("host", side.site)]
-            if side.secret != nil { p.append(Param("secret-file", DesiredState.secretPath(segment: seg))) }
-            kind = "userspace"
-        } else if userspace {
-            // `isthmus tunnel run NAME type KIND ARGS`: the same words as the kernel's command (l2tpv3: tunnel and
-            // session together); the MTU is set on the device afterwards, so changing it does not restart the process.
-            let runKind = kind == "l2tpeth" ? "l2tpv3" : kind == "ip6tnl" ? "ip6tnl" : kind
-            p.insert(Param("type", runKind), at: 0)
-            kind = "userspace"
+            link = .l2tpControl(L2TPControlLink(local: local, remote: remote, role: side.initiator ? .initiator : .responder,
+                                                localPort: side.localPort ?? 1701, remotePort: side.peerPort ?? 1701, pseudowire: seg,
+                                                cookieLength: side.cookie != nil ? 8 : 0, dataPlane: userspace ? .userspace : .kernel,
+                                                bridge: bridgeName, mtu: side.tunnelMTU, alias: Planner.alias(seg), host: side.site,
+                                                secretFile: side.secret != nil ? DesiredState.secretPath(segment: seg) : nil))
         }
-        var tunnel = InterfaceSpec(name: name, kind: kind, parameters: p, mtu: side.tunnelMTU, fdb: fdb)
+        // Userspace: `isthmus tunnel run NAME type KIND ARGS`, the same words as the kernel's command (l2tpv3: tunnel
+        // and session together); the MTU is set on the device afterwards, so changing it does not restart the process.
+        var tunnel = InterfaceSpec(name: name, link: link, userspace: userspace || controlled, mtu: side.tunnelMTU, fdb: fdb)
         if side.kind.isEthernet {
             let bridgeName = side.bridge ?? SiteConfig.defaultBridge(segment: seg)
             tunnel.master = bridgeName
@@ -310,7 +310,7 @@ public enum Change: Equatable, Sendable, CustomStringConvertible {
             if s.isUserspace {
                 return "+ run isthmus tunnel run \(s.name) \(s.parameterWords) (alias \(alias))" + why(reason)
             }
-            if s.kind == "l2tpeth" {
+            if L2TPSessionLink.kinds.contains(s.kind) {
                 return "+ l2tp add tunnel+session name \(s.name) \(s.parameterWords) (alias \(alias))" + why(reason)
             }
             let extra = s.parameters.isEmpty ? "" : " " + s.parameterWords
@@ -342,9 +342,7 @@ public enum Planner {
     public static func alias(_ segment: String) -> String { "isthmus:" + segment }
 
     /// Lowercase hex, as `ip l2tp` takes cookies.
-    public static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-    }
+    public static func hex(_ bytes: [UInt8]) -> String { LinkWords.hex(bytes) }
 
     /// `isthmus plan` output: one line per change, or "no changes".
     public static func render(_ changes: [Change]) -> String {
@@ -528,7 +526,7 @@ public enum Planner {
     /// Why an existing owned interface must be replaced, or nil if it matches.
     static func drift(_ s: InterfaceSpec, _ o: ObservedInterface, process: String?) -> String? {
         if s.isUserspace {
-            let kinds = s.isManaged ? ["tun", "l2tpeth"] : ["tun"]
+            let kinds = s.isManaged ? ["tun"] + L2TPSessionLink.kinds : ["tun"]
             if !kinds.contains(o.kind) { return "kind changed: was \(o.kind.isEmpty ? "a plain device" : o.kind)" }
             guard let words = process else { return "its tunnel run process is not running" }
             return words == s.parameterWords ? nil : "parameters changed: was \"\(words)\""
@@ -612,8 +610,7 @@ public enum Planner {
         where before[name] == nil && cur[name] == nil && before.userspaceTunnels[name] != cur.userspaceTunnels[name] {
             if cur.userspaceTunnels[name] != nil { emit(.delete(name: name, userspace: true, reason: "rollback")) }
             if let words = before.userspaceTunnels[name] {
-                emit(.create(InterfaceSpec(name: name, kind: "userspace", parameters: words.split(separator: " ").map { Param(String($0)) }),
-                             alias: mine, reason: "rollback"))
+                emit(.create(InterfaceSpec(name: name, userspaceWords: words), alias: mine, reason: "rollback"))
             }
         }
         for p in before.fouPorts.subtracting(cur.fouPorts).sorted() { if let n = UInt16(p.split(separator: " ")[0]) { emit(.addFou(port: n)) } }
@@ -625,9 +622,11 @@ public enum Planner {
         for i in gone where i.kind != "tun" || before.userspaceTunnels[i.name] != nil {
             let spec: InterfaceSpec
             if let words = before.userspaceTunnels[i.name] {
-                spec = InterfaceSpec(name: i.name, kind: "userspace", parameters: words.split(separator: " ").map { Param(String($0)) })
+                spec = InterfaceSpec(name: i.name, userspaceWords: words)
             } else {
-                spec = InterfaceSpec(name: i.name, kind: i.kind, parameters: i.parameters.keys.sorted().map { Param($0, i.parameters[$0]!) })
+                var s = InterfaceSpec(name: i.name, kind: i.kind, parameters: i.parameters.keys.sorted().map { Param($0, i.parameters[$0]!) })
+                s.link = try? SiteLink(kind: i.kind, words: s.parameters)
+                spec = s
             }
             emit(.create(spec, alias: mine, reason: "rollback"))
         }

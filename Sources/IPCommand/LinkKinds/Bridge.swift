@@ -2,8 +2,9 @@ import CLinuxUAPI
 import NetlinkWire
 
 /// `type bridge`: the options iproute2's iplink_bridge.c knows that Isthmus needs, each written in the order given.
-public enum BridgeKind: LinkKind {
-    public static let kind = "bridge"
+public struct BridgeKind: LinkKind {
+    public let kind = "bridge"
+    public init() {}
     enum Width { case u8, u16, u32, u64 }
     static let options: [(String, Int32, Width)] = [
         ("forward_delay", Int32(IFLA_BR_FORWARD_DELAY), .u32), ("hello_time", Int32(IFLA_BR_HELLO_TIME), .u32),
@@ -16,15 +17,15 @@ public enum BridgeKind: LinkKind {
         ("nf_call_arptables", Int32(IFLA_BR_NF_CALL_ARPTABLES), .u8),
     ]
 
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        let names = options.map(\.0) + ["vlan_protocol"]
+    public func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        let names = Self.options.map(\.0) + ["vlan_protocol"]
         while let word = args.next() {
             if word == "vlan_protocol" {
                 let p = try args.choice(for: word, ["802.1Q", "802.1ad"])
                 w.be16(IFLA_BR_VLAN_PROTOCOL, p == "802.1Q" ? UInt16(ETH_P_8021Q) : UInt16(ETH_P_8021AD))
                 continue
             }
-            guard let opt = options.first(where: { $0.0 == word }) else { throw args.unknown(word, validChoices: names) }
+            guard let opt = Self.options.first(where: { $0.0 == word }) else { throw args.unknown(word, validChoices: names) }
             switch opt.2 {
             case .u8: w.u8(opt.1, try args.integer(for: word, UInt8.self))
             case .u16: w.u16(opt.1, try args.integer(for: word, UInt16.self))
@@ -34,24 +35,26 @@ public enum BridgeKind: LinkKind {
         }
     }
 
-    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+    public func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
         let p = BridgeDetails.bridge(d)
         return (p.text, p.json)
     }
 }
 
 /// `type dummy`: no options.
-public enum DummyKind: LinkKind {
-    public static let kind = "dummy"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+public struct DummyKind: LinkKind {
+    public let kind = "dummy"
+    public init() {}
+    public func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
         if let word = args.next() { throw args.unknown(word, validChoices: []) }
     }
 }
 
 /// `type veth peer [name] NAME [generic link options]`: VETH_INFO_PEER carries a whole ifinfomsg and its attributes.
-public enum VethKind: LinkKind {
-    public static let kind = "veth"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+public struct VethKind: LinkKind {
+    public let kind = "veth"
+    public init() {}
+    public func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
         guard let word = args.next() else { return }
         guard word == "peer" else { throw args.unknown(word, validChoices: ["peer"]) }
         let g = try LinkCommand.parseGeneric(&args, session, isAdd: true, stopAtType: false)
@@ -64,29 +67,32 @@ public enum VethKind: LinkKind {
     }
 }
 
-/// `type macvlan|macvtap mode private|vepa|bridge|passthru|source [nopromisc]` (needs `link DEV`).
-public enum MacvlanKind: LinkKind {
-    public static let kind = "macvlan"
+/// `type macvlan|macvtap mode private|vepa|bridge|passthru|source [nopromisc]` (needs `link DEV`): one instance per
+/// kind, the same IFLA_MACVLAN_* attributes.
+public struct MacvlanKind: LinkKind {
+    public let kind: String
+    /// `macvlan` or `macvtap`.
+    public init(kind: String = "macvlan") { self.kind = kind }
     static let modes: [(String, UInt32)] = [
         ("private", UInt32(MACVLAN_MODE_PRIVATE.rawValue)), ("vepa", UInt32(MACVLAN_MODE_VEPA.rawValue)),
         ("bridge", UInt32(MACVLAN_MODE_BRIDGE.rawValue)), ("passthru", UInt32(MACVLAN_MODE_PASSTHRU.rawValue)),
         ("source", UInt32(MACVLAN_MODE_SOURCE.rawValue)),
     ]
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+    public func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
         while let word = args.next() {
             switch word {
             case "mode":
-                let m = try args.choice(for: "mode", modes.map(\.0))
-                w.u32(IFLA_MACVLAN_MODE, modes.first { $0.0 == m }!.1)
+                let m = try args.choice(for: "mode", Self.modes.map(\.0))
+                w.u32(IFLA_MACVLAN_MODE, Self.modes.first { $0.0 == m }!.1)
             case "nopromisc": w.u16(IFLA_MACVLAN_FLAGS, UInt16(MACVLAN_FLAG_NOPROMISC))
             default: throw args.unknown(word, validChoices: ["mode", "nopromisc"])
             }
         }
     }
-    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+    public func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
         var j = JSONObject()
         var t: [String] = []
-        if let m = d.first(IFLA_MACVLAN_MODE)?.u32, let name = modes.first(where: { $0.1 == m })?.0 { t.append("mode \(name)"); j.set("mode", name) }
+        if let m = d.first(IFLA_MACVLAN_MODE)?.u32, let name = Self.modes.first(where: { $0.1 == m })?.0 { t.append("mode \(name)"); j.set("mode", name) }
         let flags = d.first(IFLA_MACVLAN_FLAGS)?.u16 ?? 0
         if flags & UInt16(MACVLAN_FLAG_NOPROMISC) != 0 { t.append("nopromisc"); j.set("nopromisc", true) }
         if flags & UInt16(MACVLAN_FLAG_NODST) != 0 { t.append("nodst"); j.set("nodst", true) }
@@ -103,26 +109,19 @@ public enum MacvlanKind: LinkKind {
     }
 }
 
-public enum MacvtapKind: LinkKind {
-    public static let kind = "macvtap"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try MacvlanKind.parse(&args, session: session, isAdd: isAdd, into: &w)
-    }
-    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) { MacvlanKind.describe(d, session: session) }
-}
-
 /// `type vlan id N [protocol 802.1Q|802.1ad] [reorder_hdr|gvrp|mvrp|loose_binding on|off]` (needs `link DEV`).
-public enum VLANKind: LinkKind {
-    public static let kind = "vlan"
+public struct VLANKind: LinkKind {
+    public let kind = "vlan"
+    public init() {}
     static let flagKeywords: [(String, UInt32)] = [
         ("reorder_hdr", UInt32(VLAN_FLAG_REORDER_HDR.rawValue)), ("gvrp", UInt32(VLAN_FLAG_GVRP.rawValue)),
         ("loose_binding", UInt32(VLAN_FLAG_LOOSE_BINDING.rawValue)), ("mvrp", UInt32(VLAN_FLAG_MVRP.rawValue)),
         ("bridge_binding", UInt32(VLAN_FLAG_BRIDGE_BINDING.rawValue)),
     ]
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+    public func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
         var flags: UInt32 = 0, mask: UInt32 = 0
         var haveID = false
-        let valid = ["protocol", "id"] + flagKeywords.map(\.0)
+        let valid = ["protocol", "id"] + Self.flagKeywords.map(\.0)
         while let word = args.next() {
             switch word {
             case "protocol":
@@ -132,7 +131,7 @@ public enum VLANKind: LinkKind {
                 w.u16(IFLA_VLAN_ID, try args.integer(for: "id", UInt16.self, range: 0...4094))
                 haveID = true
             default:
-                guard let f = flagKeywords.first(where: { $0.0 == word }) else { throw args.unknown(word, validChoices: valid) }
+                guard let f = Self.flagKeywords.first(where: { $0.0 == word }) else { throw args.unknown(word, validChoices: valid) }
                 mask |= f.1
                 if try args.choice(for: word, ["on", "off"]) == "on" { flags |= f.1 } else { flags &= ~f.1 }
             }
@@ -144,7 +143,7 @@ public enum VLANKind: LinkKind {
             w.raw(IFLA_VLAN_FLAGS, b)
         }
     }
-    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+    public func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
         var j = JSONObject()
         var t: [String] = []
         if let p = d.first(IFLA_VLAN_PROTOCOL)?.be16 {
@@ -153,7 +152,7 @@ public enum VLANKind: LinkKind {
         }
         if let id = d.first(IFLA_VLAN_ID)?.u16 { t.append("id \(id)"); j.set("id", id) }
         if let f = d.first(IFLA_VLAN_FLAGS)?.u32 {
-            let names = flagKeywords.filter { f & $0.1 != 0 }.map { $0.0.uppercased() }
+            let names = Self.flagKeywords.filter { f & $0.1 != 0 }.map { $0.0.uppercased() }
             t.append("<\(names.joined(separator: ","))>"); j.set("flags", .array(names.map { .string($0) }))
         }
         return (t.joined(separator: " "), j)
@@ -161,6 +160,6 @@ public enum VLANKind: LinkKind {
 }
 
 extension LinkKinds {
-    static let builtin: [any LinkKind.Type] = [BridgeKind.self, VethKind.self, VXLANKind.self, MacvlanKind.self,
-                                               MacvtapKind.self, VLANKind.self, DummyKind.self]
+    static let builtin: [any LinkKind] = [BridgeKind(), VethKind(), VXLANKind(), MacvlanKind(), MacvlanKind(kind: "macvtap"),
+                                          VLANKind(), DummyKind()]
 }

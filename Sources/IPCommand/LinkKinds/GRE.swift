@@ -1,74 +1,24 @@
 import CLinuxUAPI
+import LinkValues
 import NetlinkWire
 
-/// `type gre` (RFC 2784 GRE over IPv4, layer 3): keywords and attribute set as iproute2's link_gre.c.
-public enum GREKind: LinkKind {
-    public static let kind = "gre"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try GRELink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
+/// The GRE family's kinds (link_gre.c, link_gre6.c), one instance per `GRELink.Variant`: `gre` (RFC 2784 GRE over
+/// IPv4, layer 3), `gretap` (carrying Ethernet frames), `erspan` (ERSPAN type II/III mirroring: `erspan_ver`, `erspan`,
+/// `erspan_dir`, `erspan_hwid`), and their IPv6 twins `ip6gre`, `ip6gretap`, `ip6erspan`.
+public struct GREFamilyKind: LinkKind {
+    public let variant: GRELink.Variant
+    public init(_ variant: GRELink.Variant) { self.variant = variant }
+    public var kind: String { variant.rawValue }
+    public func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        try Self.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
     }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        GRELink.describe(data, v6: false, session: session)
-    }
-}
-
-/// `type gretap`: GRE over IPv4 carrying Ethernet frames.
-public enum GRETapKind: LinkKind {
-    public static let kind = "gretap"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try GRELink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
-    }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        GRELink.describe(data, v6: false, session: session)
+    public func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        Self.describe(data, v6: variant.family.isV6, session: session)
     }
 }
 
-/// `type erspan`: ERSPAN type II/III mirroring over GRE/IPv4 (`erspan_ver`, `erspan`, `erspan_dir`, `erspan_hwid`).
-public enum ERSPANKind: LinkKind {
-    public static let kind = "erspan"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try GRELink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
-    }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        GRELink.describe(data, v6: false, session: session)
-    }
-}
-
-/// `type ip6gre`: GRE over IPv6, layer 3 (link_gre6.c).
-public enum IP6GREKind: LinkKind {
-    public static let kind = "ip6gre"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try GRELink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
-    }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        GRELink.describe(data, v6: true, session: session)
-    }
-}
-
-/// `type ip6gretap`: GRE over IPv6 carrying Ethernet frames.
-public enum IP6GRETapKind: LinkKind {
-    public static let kind = "ip6gretap"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try GRELink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
-    }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        GRELink.describe(data, v6: true, session: session)
-    }
-}
-
-/// `type ip6erspan`: ERSPAN over GRE/IPv6.
-public enum IP6ERSPANKind: LinkKind {
-    public static let kind = "ip6erspan"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try GRELink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
-    }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        GRELink.describe(data, v6: true, session: session)
-    }
-}
-
-/// The GRE family's shared parser, encoder and printer (IFLA_GRE_*).
-enum GRELink {
+/// The GRE family's shared parser and printer (IFLA_GRE_*; the encoder is `GRELink`'s).
+extension GREFamilyKind {
     /// Keywords iproute2 matches by prefix (`matches()`), in its order, so abbreviations resolve the same way.
     static func prefixKeywords(v6: Bool) -> [String] {
         ["key", "nokey", "ikey", "noikey", "okey", "nookey", "seq", "noseq", "iseq", "noiseq", "oseq", "nooseq",
@@ -231,8 +181,8 @@ extension TunnelParameters {
     /// Every keyword after `type gre...`, as gre_parse_opt / link_gre6.c's gre_parse_opt.
     mutating func parseGREWords(_ args: inout Arguments, session: Session, erspan: Bool) throws {
         let v6 = family.isV6
-        let prefixed = GRELink.prefixKeywords(v6: v6)
-        let exact = GRELink.exactKeywords(v6: v6, erspan: erspan)
+        let prefixed = GREFamilyKind.prefixKeywords(v6: v6)
+        let exact = GREFamilyKind.exactKeywords(v6: v6, erspan: erspan)
         let all = prefixed + exact
         while let word = args.next() {
             guard let kw = exact.contains(word) ? word : Arguments.match(word, prefixed) else {
@@ -289,70 +239,5 @@ extension TunnelParameters {
         if ikey == 0 { ikey = group; iflags |= ISTHMUS_GRE_KEY }
         if okey == 0 { okey = group; oflags |= ISTHMUS_GRE_KEY }
         if local == nil { throw UsageError("a broadcast tunnel (multicast remote \(r)) requires a source address: add \"local ADDR\"") }
-    }
-
-    /// IFLA_INFO_DATA for the GRE family in iproute2's order: the full set, defaults included.
-    func encodeGRE(erspan: Bool, into w: inout AttributeWriter) {
-        if external { w.flag(IFLA_GRE_COLLECT_METADATA); return }
-        w.be32(IFLA_GRE_IKEY, ikey)
-        w.be32(IFLA_GRE_OKEY, okey)
-        w.u16(IFLA_GRE_IFLAGS, iflags)
-        w.u16(IFLA_GRE_OFLAGS, oflags)
-        if let local { w.raw(IFLA_GRE_LOCAL, local.bytes) }
-        if let remote { w.raw(IFLA_GRE_REMOTE, remote.bytes) }
-        if family.isV6 {
-            if link != 0 { w.u32(IFLA_GRE_LINK, link) }
-            w.u8(IFLA_GRE_TTL, ttl)
-            w.u8(IFLA_GRE_ENCAP_LIMIT, encapLimit)
-            w.be32(IFLA_GRE_FLOWINFO, flowinfo)
-            w.u32(IFLA_GRE_FLAGS, flags)
-            w.u32(IFLA_GRE_FWMARK, fwmark)
-        } else {
-            w.u8(IFLA_GRE_PMTUDISC, pmtudisc)
-            if ignoreDF != 0 { w.u8(IFLA_GRE_IGNORE_DF, ignoreDF & 1) }
-            w.u8(IFLA_GRE_TOS, tos)
-            if link != 0 { w.u32(IFLA_GRE_LINK, link) }
-            w.u8(IFLA_GRE_TTL, ttl)
-            w.u32(IFLA_GRE_FWMARK, fwmark)
-        }
-        // link_gre6.c sends the ERSPAN version for every kind; link_gre.c only for erspan.
-        if family.isV6 || erspan {
-            w.u8(IFLA_GRE_ERSPAN_VER, erspanVersion)
-            if erspanVersion == 1 && erspanIndex != 0 {
-                w.u32(IFLA_GRE_ERSPAN_INDEX, erspanIndex)
-            } else if erspanVersion == 2 {
-                w.u8(IFLA_GRE_ERSPAN_DIR, erspanDirection)
-                w.u16(IFLA_GRE_ERSPAN_HWID, erspanHardwareID)
-            }
-        }
-        encap.encode(type: Int32(IFLA_GRE_ENCAP_TYPE), flags: Int32(IFLA_GRE_ENCAP_FLAGS),
-                     sport: Int32(IFLA_GRE_ENCAP_SPORT), dport: Int32(IFLA_GRE_ENCAP_DPORT), into: &w)
-    }
-
-    /// Reads IFLA_GRE_* as the kernel reports them.
-    mutating func decodeGRE(_ d: [Attribute]) {
-        let len = family.isV6 ? 16 : 4
-        if let a = d.first(IFLA_GRE_LOCAL), a.data.count == len { local = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
-        if let a = d.first(IFLA_GRE_REMOTE), a.data.count == len { remote = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
-        if let v = d.first(IFLA_GRE_IKEY)?.be32 { ikey = v }
-        if let v = d.first(IFLA_GRE_OKEY)?.be32 { okey = v }
-        if let v = d.first(IFLA_GRE_IFLAGS)?.u16 { iflags = v }
-        if let v = d.first(IFLA_GRE_OFLAGS)?.u16 { oflags = v }
-        if let v = d.first(IFLA_GRE_PMTUDISC)?.u8 { pmtudisc = v }
-        if let v = d.first(IFLA_GRE_IGNORE_DF)?.u8 { ignoreDF = v != 0 ? 1 : 0 }
-        if let v = d.first(IFLA_GRE_TOS)?.u8 { tos = v }
-        if let v = d.first(IFLA_GRE_TTL)?.u8 { ttl = v }
-        if let v = d.first(IFLA_GRE_LINK)?.u32 { link = v }
-        if let v = d.first(IFLA_GRE_ENCAP_LIMIT)?.u8 { encapLimit = v }
-        if let v = d.first(IFLA_GRE_FLOWINFO)?.be32 { flowinfo = v }
-        if let v = d.first(IFLA_GRE_FLAGS)?.u32 { flags = v }
-        encap.decode(d, type: Int32(IFLA_GRE_ENCAP_TYPE), flags: Int32(IFLA_GRE_ENCAP_FLAGS),
-                     sport: Int32(IFLA_GRE_ENCAP_SPORT), dport: Int32(IFLA_GRE_ENCAP_DPORT))
-        external = d.first(IFLA_GRE_COLLECT_METADATA) != nil
-        if let v = d.first(IFLA_GRE_FWMARK)?.u32 { fwmark = v }
-        if let v = d.first(IFLA_GRE_ERSPAN_INDEX)?.u32 { erspanIndex = v }
-        if let v = d.first(IFLA_GRE_ERSPAN_VER)?.u8 { erspanVersion = v }
-        if let v = d.first(IFLA_GRE_ERSPAN_DIR)?.u8 { erspanDirection = v }
-        if let v = d.first(IFLA_GRE_ERSPAN_HWID)?.u16 { erspanHardwareID = v }
     }
 }

@@ -1,41 +1,24 @@
 import CLinuxUAPI
+import LinkValues
 import NetlinkWire
 
-/// `type ipip`: IPv4 (or MPLS, or either: `mode any`) in IPv4, as iproute2's link_iptnl.c.
-public enum IPIPKind: LinkKind {
-    public static let kind = "ipip"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try IPTunnelLink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
+/// The IP-in-IP kinds, one instance per `IPTunnelLink.Variant`: `ipip` (IPv4, or MPLS, or either: `mode any`, in IPv4,
+/// as iproute2's link_iptnl.c), `sit` (IPv6 or IPv4/MPLS in IPv4, with `isatap` and 6rd prefixes) and `ip6tnl` (IPv6 or
+/// IPv4 in IPv6, RFC 2473, as link_ip6tnl.c).
+public struct IPTunnelFamilyKind: LinkKind {
+    public let variant: IPTunnelLink.Variant
+    public init(_ variant: IPTunnelLink.Variant) { self.variant = variant }
+    public var kind: String { variant.rawValue }
+    public func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+        try Self.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
     }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        IPTunnelLink.describe(data, session: session)
-    }
-}
-
-/// `type sit`: IPv6 (or IPv4/MPLS) in IPv4, with `isatap` and 6rd prefixes.
-public enum SITKind: LinkKind {
-    public static let kind = "sit"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try IPTunnelLink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
-    }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        IPTunnelLink.describe(data, session: session)
+    public func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+        variant == .ip6tnl ? Self.describe6(data, session: session) : Self.describe(data, session: session)
     }
 }
 
-/// `type ip6tnl`: IPv6 or IPv4 in IPv6 (RFC 2473), as iproute2's link_ip6tnl.c.
-public enum IP6TnlKind: LinkKind {
-    public static let kind = "ip6tnl"
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
-        try IPTunnelLink.parse(kind, &args, session: session, isAdd: isAdd, into: &w)
-    }
-    public static func describe(_ data: [Attribute], session: Session) -> (text: String, json: JSONObject) {
-        IPTunnelLink.describe6(data, session: session)
-    }
-}
-
-/// The IFLA_IPTUN_* family's shared parser, encoder and printer.
-enum IPTunnelLink {
+/// The IFLA_IPTUN_* family's shared parser and printer (the encoder is `IPTunnelLink`'s).
+extension IPTunnelFamilyKind {
     /// `mode` words: (word, inner protocol). sit also takes ip6ip / ipv6/ipv4.
     static func modes(_ kind: String) -> [(String, UInt8)] {
         if kind == "ip6tnl" {
@@ -151,16 +134,16 @@ extension TunnelParameters {
     /// Every keyword after `type ipip|sit|ip6tnl`, as iptunnel_parse_opt / ip6tunnel_parse_opt.
     mutating func parseIPTunnelWords(_ args: inout Arguments, kind: String, session: Session) throws {
         let v6 = family.isV6
-        let exact = IPTunnelLink.exactKeywords(kind)
-        let all = exact + IPTunnelLink.prefixKeywords
+        let exact = IPTunnelFamilyKind.exactKeywords(kind)
+        let all = exact + IPTunnelFamilyKind.prefixKeywords
         while let word = args.next() {
-            guard let kw = exact.contains(word) ? word : Arguments.match(word, IPTunnelLink.prefixKeywords) else {
+            guard let kw = exact.contains(word) ? word : Arguments.match(word, IPTunnelFamilyKind.prefixKeywords) else {
                 throw args.unknown(word, validChoices: all)
             }
             if try encap.parse(kw, &args) { continue }
             switch kw {
             case "mode":
-                let modes = IPTunnelLink.modes(kind)
+                let modes = IPTunnelFamilyKind.modes(kind)
                 let v = try args.value(for: kw, expected: "one of " + modes.map(\.0).joined(separator: ", "))
                 guard let m = modes.first(where: { $0.0 == v }) else {
                     throw UsageError.invalid(v, for: kw, expected: "one of " + modes.map(\.0).joined(separator: ", "))
@@ -202,78 +185,6 @@ extension TunnelParameters {
         }
         if !v6 && ttl != 0 && pmtudisc == 0 {
             throw UsageError("\"ttl \(ttl)\" and \"nopmtudisc\" are incompatible (a fixed TTL needs path MTU discovery)")
-        }
-    }
-
-    /// IFLA_INFO_DATA for ipip/sit in iproute2's order (PROTO first; the full set, defaults included).
-    func encodeIPTunnel(sit: Bool, into w: inout AttributeWriter) {
-        w.u8(IFLA_IPTUN_PROTO, proto)
-        if external { w.flag(IFLA_IPTUN_COLLECT_METADATA); return }
-        if let local { w.raw(IFLA_IPTUN_LOCAL, local.bytes) }
-        if let remote { w.raw(IFLA_IPTUN_REMOTE, remote.bytes) }
-        w.u8(IFLA_IPTUN_PMTUDISC, pmtudisc)
-        w.u8(IFLA_IPTUN_TOS, tos)
-        w.u8(IFLA_IPTUN_TTL, ttl)
-        w.u32(IFLA_IPTUN_LINK, link)
-        w.u32(IFLA_IPTUN_FWMARK, fwmark)
-        encap.encode(type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
-                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), into: &w)
-        guard sit else { return }
-        w.u16(IFLA_IPTUN_FLAGS, sitFlags)
-        if let p = sixrdPrefix {
-            w.raw(IFLA_IPTUN_6RD_PREFIX, p.address.bytes)
-            w.u16(IFLA_IPTUN_6RD_PREFIXLEN, UInt16(p.length))
-        }
-        if let r = sixrdRelayPrefix {
-            w.raw(IFLA_IPTUN_6RD_RELAY_PREFIX, r.address.bytes)
-            w.u16(IFLA_IPTUN_6RD_RELAY_PREFIXLEN, UInt16(r.length))
-        }
-    }
-
-    /// IFLA_INFO_DATA for ip6tnl in iproute2's order.
-    func encodeIP6Tunnel(into w: inout AttributeWriter) {
-        w.u8(IFLA_IPTUN_PROTO, proto)
-        if external { w.flag(IFLA_IPTUN_COLLECT_METADATA); return }
-        if let local { w.raw(IFLA_IPTUN_LOCAL, local.bytes) }
-        if let remote { w.raw(IFLA_IPTUN_REMOTE, remote.bytes) }
-        w.u8(IFLA_IPTUN_TTL, ttl)
-        w.u8(IFLA_IPTUN_ENCAP_LIMIT, encapLimit)
-        w.be32(IFLA_IPTUN_FLOWINFO, flowinfo)
-        w.u32(IFLA_IPTUN_FLAGS, flags)
-        w.u32(IFLA_IPTUN_LINK, link)
-        w.u32(IFLA_IPTUN_FWMARK, fwmark)
-        encap.encode(type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
-                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), into: &w)
-    }
-
-    /// Reads IFLA_IPTUN_* as the kernel reports them.
-    mutating func decodeIPTunnel(_ d: [Attribute]) {
-        let len = family.isV6 ? 16 : 4
-        if let a = d.first(IFLA_IPTUN_LOCAL), a.data.count == len { local = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
-        if let a = d.first(IFLA_IPTUN_REMOTE), a.data.count == len { remote = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
-        if let v = d.first(IFLA_IPTUN_TTL)?.u8 { ttl = v }
-        if let v = d.first(IFLA_IPTUN_TOS)?.u8 { tos = v }
-        if let v = d.first(IFLA_IPTUN_PMTUDISC)?.u8 { pmtudisc = v }
-        if let v = d.first(IFLA_IPTUN_LINK)?.u32 { link = v }
-        if let v = d.first(IFLA_IPTUN_PROTO)?.u8 { proto = v }
-        if let v = d.first(IFLA_IPTUN_ENCAP_LIMIT)?.u8 { encapLimit = v }
-        if let v = d.first(IFLA_IPTUN_FLOWINFO)?.be32 { flowinfo = v }
-        if family.isV6 {
-            if let v = d.first(IFLA_IPTUN_FLAGS)?.u32 { flags = v }
-        } else if let v = d.first(IFLA_IPTUN_FLAGS)?.u16 {
-            sitFlags = v
-        }
-        encap.decode(d, type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
-                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT))
-        external = d.first(IFLA_IPTUN_COLLECT_METADATA) != nil
-        if let v = d.first(IFLA_IPTUN_FWMARK)?.u32 { fwmark = v }
-        if let a = d.first(IFLA_IPTUN_6RD_PREFIX), a.data.count == 16, let addr = IPAddress(bytes: a.data),
-           let l = d.first(IFLA_IPTUN_6RD_PREFIXLEN)?.u16, l <= 128 {
-            sixrdPrefix = IPPrefix(address: addr, length: UInt8(l))
-        }
-        if let a = d.first(IFLA_IPTUN_6RD_RELAY_PREFIX), a.data.count == 4, let addr = IPAddress(bytes: a.data),
-           let l = d.first(IFLA_IPTUN_6RD_RELAY_PREFIXLEN)?.u16, l <= 32 {
-            sixrdRelayPrefix = IPPrefix(address: addr, length: UInt8(l))
         }
     }
 }

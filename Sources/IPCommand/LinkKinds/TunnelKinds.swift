@@ -1,46 +1,16 @@
 import CLinuxUAPI
+import LinkValues
 import Netlink
 import NetlinkWire
 
 extension LinkKinds {
     /// gre, gretap, erspan, ip6gre, ip6gretap, ip6erspan, ipip, sit, ip6tnl (helper-owned file).
-    static let tunnelKinds: [any LinkKind.Type] = [
-        GREKind.self, GRETapKind.self, ERSPANKind.self, IP6GREKind.self, IP6GRETapKind.self, IP6ERSPANKind.self,
-        IPIPKind.self, SITKind.self, IP6TnlKind.self,
-    ]
+    static let tunnelKinds: [any LinkKind] = GRELink.Variant.allCases.map { GREFamilyKind($0) }
+        + IPTunnelLink.Variant.allCases.map { IPTunnelFamilyKind($0) }
 }
 
-/// Which attribute set and defaults a tunnel kind uses: IFLA_GRE_* over IPv4 or IPv6, or IFLA_IPTUN_* over IPv4
-/// (ipip, sit) or IPv6 (ip6tnl).
-enum TunnelFamily: Sendable {
-    case gre, gre6, iptnl, ip6tnl
 
-    /// The outer address family.
-    var isV6: Bool { self == .gre6 || self == .ip6tnl }
-
-    /// The family of a tunnel kind name, nil for other kinds.
-    static func of(kind: String) -> TunnelFamily? {
-        switch kind {
-        case "gre", "gretap", "erspan": return .gre
-        case "ip6gre", "ip6gretap", "ip6erspan": return .gre6
-        case "ipip", "sit": return .iptnl
-        case "ip6tnl": return .ip6tnl
-        default: return nil
-        }
-    }
-}
-
-/// FOU/GUE encapsulation of a tunnel (IFLA_*_ENCAP_TYPE/FLAGS/SPORT/DPORT); ports in host order here.
-struct TunnelEncap: Equatable, Sendable {
-    var type = UInt16(TUNNEL_ENCAP_NONE.rawValue)
-    var flags: UInt16 = 0
-    var sport: UInt16 = 0
-    var dport: UInt16 = 0
-
-    /// iproute2's encap keywords, all matched exactly.
-    static let keywords = ["noencap", "encap", "encap-sport", "encap-dport", "encap-csum", "noencap-csum",
-                           "encap-udp6-csum", "noencap-udp6-csum", "encap-remcsum", "noencap-remcsum"]
-
+extension TunnelEncap {
     /// Consumes one encap keyword (and its value); false when `word` is not one.
     mutating func parse(_ word: String, _ args: inout Arguments) throws -> Bool {
         switch word {
@@ -73,22 +43,6 @@ struct TunnelEncap: Equatable, Sendable {
         return true
     }
 
-    /// The four attributes in iproute2's order (type, flags, sport, dport; ports big-endian).
-    func encode(type tType: Int32, flags tFlags: Int32, sport tSport: Int32, dport tDport: Int32, into w: inout AttributeWriter) {
-        w.u16(tType, type)
-        w.u16(tFlags, flags)
-        w.be16(tSport, sport)
-        w.be16(tDport, dport)
-    }
-
-    /// Reads back what the kernel reports (absent attributes keep their current value).
-    mutating func decode(_ d: [Attribute], type tType: Int32, flags tFlags: Int32, sport tSport: Int32, dport tDport: Int32) {
-        if let v = d.first(tType)?.u16 { type = v }
-        if let v = d.first(tFlags)?.u16 { flags = v }
-        if let v = d.first(tSport)?.be16 { sport = v }
-        if let v = d.first(tDport)?.be16 { dport = v }
-    }
-
     /// `encap fou encap-sport auto encap-dport 5555 noencap-csum ...` and the JSON `encap` object, as iproute2's
     /// tnl_print_encap (nothing when the type attribute is absent or none).
     static func describe(_ d: [Attribute], type tType: Int32, flags tFlags: Int32, sport tSport: Int32, dport tDport: Int32,
@@ -116,58 +70,7 @@ struct TunnelEncap: Equatable, Sendable {
     }
 }
 
-/// Everything one IP tunnel device carries: the union of IFLA_GRE_* (gre, gretap, erspan and their IPv6 twins) and
-/// IFLA_IPTUN_* (ipip, sit, ip6tnl). Starts from iproute2's `link add` defaults for the family; `link set` and
-/// `tunnel change` start from the kernel's current values instead.
-struct TunnelParameters: Equatable, Sendable {
-    var family: TunnelFamily
-    var local: IPAddress?
-    var remote: IPAddress?
-    /// Underlay ifindex (`dev`), 0 for none.
-    var link: UInt32 = 0
-    /// TTL (IPv4) or hop limit (IPv6); 0 is inherit.
-    var ttl: UInt8 = 0
-    /// IPv4 TOS; 1 is inherit.
-    var tos: UInt8 = 0
-    var pmtudisc: UInt8 = 1
-    /// 0: not given; 1: ignore-df; 2: noignore-df (iproute2 sends `ignore_df & 1` when nonzero).
-    var ignoreDF: UInt8 = 0
-    /// GRE_KEY/GRE_SEQ/GRE_CSUM bits exactly as the kernel's u16 holds them (network order, like iproute2).
-    var iflags: UInt16 = 0
-    var oflags: UInt16 = 0
-    /// Keys as numbers; on the wire big-endian (so 1.2.3.4 and 16909060 are the same key).
-    var ikey: UInt32 = 0
-    var okey: UInt32 = 0
-    var encap = TunnelEncap()
-    /// `external`: collect metadata, all other settings ignored.
-    var external = false
-    var fwmark: UInt32 = 0
-    /// Inner protocol for ipip/sit/ip6tnl (IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_MPLS, 0 = any).
-    var proto: UInt8 = 0
-    /// sit's IFLA_IPTUN_FLAGS (SIT_ISATAP).
-    var sitFlags: UInt16 = 0
-    var encapLimit: UInt8 = 0
-    /// Traffic class and flow label as the 32-bit value whose big-endian bytes go on the wire.
-    var flowinfo: UInt32 = 0
-    /// IP6_TNL_F_* flags (ip6gre, ip6tnl).
-    var flags: UInt32 = 0
-    var erspanIndex: UInt32 = 0
-    var erspanVersion: UInt8 = 1
-    var erspanDirection: UInt8 = 0
-    var erspanHardwareID: UInt16 = 0
-    var sixrdPrefix: IPPrefix?
-    var sixrdRelayPrefix: IPPrefix?
-
-    /// iproute2's defaults for `ip link add ... type KIND` in this family.
-    init(family: TunnelFamily) {
-        self.family = family
-        if family.isV6 {
-            ttl = TunnelValues.defaultHopLimit
-            encapLimit = UInt8(IPV6_DEFAULT_TNL_ENCAP_LIMIT)
-            encap.flags = UInt16(TUNNEL_ENCAP_FLAG_CSUM6)
-        }
-    }
-
+extension TunnelParameters {
     /// The outer address family's name for messages.
     var addressKind: String { family.isV6 ? "an IPv6 address or any" : "an IPv4 address or any" }
 
@@ -189,7 +92,7 @@ struct TunnelParameters: Equatable, Sendable {
 /// come from rt_dsfield).
 enum TunnelValues {
     /// iproute2's DEFAULT_TNL_HOP_LIMIT for ip6gre/ip6tnl (a tool default, not a kernel constant).
-    static let defaultHopLimit: UInt8 = 64
+    static let defaultHopLimit = TunnelParameters.defaultHopLimit
 
     /// strtoul-like parse with base 0 (or a forced base), rejecting trailing junk and out-of-range values.
     static func unsigned<T: FixedWidthInteger & UnsignedInteger>(_ s: String, _: T.Type, base: Int = 0) -> T? {
@@ -393,14 +296,3 @@ enum TunnelLookup {
     }
 }
 
-extension TunnelParameters {
-    /// What the kernel reports, read like iproute2 reads it before a change. Never traps: absent or short
-    /// attributes keep the defaults.
-    init(decoding d: [Attribute], family: TunnelFamily) {
-        self.init(family: family)
-        switch family {
-        case .gre, .gre6: decodeGRE(d)
-        case .iptnl, .ip6tnl: decodeIPTunnel(d)
-        }
-    }
-}

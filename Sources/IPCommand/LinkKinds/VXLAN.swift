@@ -3,8 +3,9 @@ import NetlinkWire
 
 /// `type vxlan` (RFC 7348): keywords and attribute order as iproute2's iplink_vxlan.c — most attributes in the
 /// order given, then ID, LOCAL, GROUP/REMOTE, LEARNING and PORT last.
-public enum VXLANKind: LinkKind {
-    public static let kind = "vxlan"
+public struct VXLANKind: LinkKind {
+    public let kind = "vxlan"
+    public init() {}
     static let keywords = ["id", "vni", "group", "remote", "local", "dev", "ttl", "hoplimit", "tos", "dsfield", "df",
                            "flowlabel", "label", "ageing", "maxaddress", "srcport", "port", "dstport", "learning", "nolearning",
                            "proxy", "noproxy", "rsc", "norsc", "l2miss", "nol2miss", "l3miss", "nol3miss", "udpcsum", "noudpcsum",
@@ -22,7 +23,7 @@ public enum VXLANKind: LinkKind {
         "remcsumrx": (Int32(IFLA_VXLAN_REMCSUM_RX), 1), "noremcsumrx": (Int32(IFLA_VXLAN_REMCSUM_RX), 0),
     ]
 
-    public static func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
+    public func parse(_ args: inout Arguments, session: Session, isAdd: Bool, into w: inout AttributeWriter) throws {
         var vni: UInt32?
         var local: IPAddress?, remote: IPAddress?
         var learning: UInt8 = 1, learningGiven = false, metadata = false
@@ -33,7 +34,7 @@ public enum VXLANKind: LinkKind {
             if !seen.insert(key).inserted { throw UsageError("duplicate \"\(key)\" in \"\(args.context)\"") }
         }
         while let word = args.next() {
-            guard let kw = Arguments.match(word, keywords) else { throw args.unknown(word, validChoices: keywords) }
+            guard let kw = Arguments.match(word, Self.keywords) else { throw args.unknown(word, validChoices: Self.keywords) }
             switch kw {
             case "id", "vni":
                 try once("id")
@@ -112,7 +113,7 @@ public enum VXLANKind: LinkKind {
             case "gbp": try once(kw); w.flag(IFLA_VXLAN_GBP)
             case "gpe": try once(kw); gpe = true; w.flag(IFLA_VXLAN_GPE)
             default:
-                let (type, value) = boolKeywords[kw]!
+                let (type, value) = Self.boolKeywords[kw]!
                 try once(kw.hasPrefix("no") ? String(kw.dropFirst(2)) : kw)
                 w.u8(type, value)
             }
@@ -129,7 +130,7 @@ public enum VXLANKind: LinkKind {
         if let dstport, dstport != 0 { w.be16(IFLA_VXLAN_PORT, dstport) }
     }
 
-    public static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
+    public func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
         var t: [String] = []
         var j = JSONObject()
         if d.first(IFLA_VXLAN_COLLECT_METADATA)?.u8 == 1 { j.set("external", true); return ("external", j) }

@@ -189,38 +189,38 @@ public enum L2TPCommand {
         return o.json
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    package static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 }
 
 /// The words of an `ip l2tp` command, parsed like ipl2tp.c's parse_args: every keyword is accepted by every verb.
-struct L2TPParameters {
-    var tunnel = false
-    var session = false
-    var tunnelID: UInt32 = 0
-    var peerTunnelID: UInt32 = 0
-    var sessionID: UInt32 = 0
-    var peerSessionID: UInt32 = 0
-    var encap: L2TPEncapType = .udp
-    var local: IPAddress?
-    var remote: IPAddress?
-    var localPort: UInt16 = 0
-    var remotePort: UInt16 = 0
-    var udpChecksum = false
-    var udp6ChecksumTX = true
-    var udp6ChecksumRX = true
-    var cookie: [UInt8]?
-    var peerCookie: [UInt8]?
-    var l2specType: L2TPL2SpecType = .default
-    var l2specLength: UInt8 = 4
-    var recvSeq = false
-    var sendSeq = false
-    var ifname: String?
+package struct L2TPParameters {
+    package var tunnel = false
+    package var session = false
+    package var tunnelID: UInt32 = 0
+    package var peerTunnelID: UInt32 = 0
+    package var sessionID: UInt32 = 0
+    package var peerSessionID: UInt32 = 0
+    package var encap: L2TPEncapType = .udp
+    package var local: IPAddress?
+    package var remote: IPAddress?
+    package var localPort: UInt16 = 0
+    package var remotePort: UInt16 = 0
+    package var udpChecksum = false
+    package var udp6ChecksumTX = true
+    package var udp6ChecksumRX = true
+    package var cookie: [UInt8]?
+    package var peerCookie: [UInt8]?
+    package var l2specType: L2TPL2SpecType = .default
+    package var l2specLength: UInt8 = 4
+    package var recvSeq = false
+    package var sendSeq = false
+    package var ifname: String?
     /// The command words, for error messages.
-    var context = ""
+    package var context = ""
 
-    static func parse(_ args: inout Arguments) throws -> L2TPParameters {
+    package static func parse(_ args: inout Arguments) throws -> L2TPParameters {
         var p = L2TPParameters()
         p.context = args.context
         while let word = args.next() {
@@ -276,7 +276,7 @@ struct L2TPParameters {
         return p
     }
 
-    func missing(_ keyword: String, _ expected: String) -> UsageError {
+    package func missing(_ keyword: String, _ expected: String) -> UsageError {
         let object = tunnel && session ? "tunnel and session" : tunnel ? "tunnel" : "session"
         return UsageError("\"\(context) \(object)\" needs \"\(keyword)\": \(expected)")
     }

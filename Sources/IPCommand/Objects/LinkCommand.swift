@@ -1,4 +1,5 @@
 import CLinuxUAPI
+import LinkValues
 import Netlink
 import NetlinkWire
 #if canImport(Glibc)
@@ -138,6 +139,24 @@ public enum LinkCommand {
         let msg = try RTMessage.link(RTM_NEWLINK, flags: flags, header: g.header, attributes: g.attributes)
         try session.submit(NetlinkRequest(msg, operation: "link add \(name.map { $0 + " " } ?? "")type \(Arguments.shortened(kind))"))
         if let name { session.forget(name: name) } else { session.invalidateNames() }
+    }
+
+    /// `link add NAME type KIND WORDS` from the kind's value: the same request as the words give (the value encodes
+    /// IFLA_INFO_DATA as the kind's parser does), without words in between.
+    public static func add(name: String, link: some RTLinkValue, _ session: Session) throws {
+        try Session.checkDeviceName(name)
+        var attributes = AttributeWriter()
+        attributes.string(IFLA_IFNAME, name)
+        var data = AttributeWriter()
+        link.encode(into: &data)
+        attributes.nested(IFLA_LINKINFO) { li in
+            li.raw(IFLA_INFO_KIND, Array(link.kind.utf8))  // iproute2 sends the kind without a NUL
+            if !data.bytes.isEmpty || data.overflow != nil { li.nested(IFLA_INFO_DATA, data) }
+        }
+        let msg = try RTMessage.link(RTM_NEWLINK, flags: [.create, .excl], header: IfInfoHeader(), attributes: attributes)
+        try session.submit(NetlinkRequest(msg, operation: "link add \(name) type \(link.kind)"))
+        try session.flush()
+        session.forget(name: name)
     }
 
     static func delete(_ args: inout Arguments, _ session: Session) throws {

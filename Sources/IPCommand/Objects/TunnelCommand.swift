@@ -1,12 +1,18 @@
 import CLinuxUAPI
+import LinkValues
 import Netlink
 import NetlinkWire
 
 /// `tunnel add|change|delete|show|6rd` — iproute2's `ip tunnel` (and `ip -6 tunnel`) keywords, carried out over
 /// rtnetlink (RTM_NEWLINK/RTM_DELLINK with the matching kind: ipip, gre, sit, ip6tnl, ip6gre) instead of the
-/// SIOC*TUNNEL ioctls, leaving the same kernel state. `tunnel run` is reserved for the userspace data plane.
+/// SIOC*TUNNEL ioctls, leaving the same kernel state. `tunnel run` is the userspace data plane: it lives above
+/// IPCommand (the TunnelHost target), which the executable hands to the session as `Session.tunnelRunner`.
 public enum TunnelCommand {
     static let verbs = ["add", "change", "delete", "show", "lst", "list", "prl", "6rd", "run", "help"]
+
+    /// The kinds `tunnel run` takes (besides `l2tp-control`): the `link add` kinds of the userspace data plane, and
+    /// l2tpv3 for `l2tp add tunnel` + `add session` together.
+    public static let runKinds = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"]
 
     public static func run(_ args: inout Arguments, _ session: Session) throws {
         let verb = try args.verb(verbs, default: "show")
@@ -18,7 +24,11 @@ public enum TunnelCommand {
         case "6rd": try sixrd(&args, session)
         case "prl":
             throw UsageError("\"tunnel prl\" is not supported: the ISATAP potential router list has no rtnetlink interface (use ip tunnel prl)")
-        case "run": try TunnelRun.run(&args, session)
+        case "run":
+            guard let run = session.tunnelRunner else {
+                throw UsageError("tunnel run: the userspace data plane is not part of this program (use the isthmus command)")
+            }
+            try run(&args, session)
         default: throw UsageError(Usage.tunnel)
         }
     }
@@ -188,10 +198,12 @@ public enum TunnelCommand {
     }
 
     static func encode(_ p: TunnelParameters, kind: String, into w: inout AttributeWriter) {
-        switch kind {
-        case "gre", "ip6gre": p.encodeGRE(erspan: false, into: &w)
-        case "ip6tnl": p.encodeIP6Tunnel(into: &w)
-        default: p.encodeIPTunnel(sit: kind == "sit", into: &w)
+        if let v = GRELink.Variant(rawValue: kind) {
+            p.encodeGRE(erspan: v.isERSPAN, into: &w)
+        } else if IPTunnelLink.Variant(rawValue: kind) == .ip6tnl {
+            p.encodeIP6Tunnel(into: &w)
+        } else {
+            p.encodeIPTunnel(sit: kind == IPTunnelLink.Variant.sit.rawValue, into: &w)
         }
     }
 

@@ -1,4 +1,3 @@
-import Dataplane
 import Netlink
 
 /// The running userspace tunnels (`tunnel run`) of a namespace, as `tunnel show` lists them after the kernel's.

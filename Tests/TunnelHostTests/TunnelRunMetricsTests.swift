@@ -1,4 +1,5 @@
-@testable import IPCommand
+import IPCommand
+@testable import TunnelHost
 import Testing
 
 @Suite("tunnel run: the metrics and verbose keywords")

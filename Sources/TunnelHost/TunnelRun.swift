@@ -4,7 +4,9 @@ import Glibc
 import CLinuxUAPI
 import Dataplane
 import DataplaneWire
+import IPCommand
 import IsthmusMetrics
+import LinkValues
 import Netlink
 import NetlinkWire
 
@@ -14,7 +16,7 @@ import NetlinkWire
 /// data plane and this one changes the command, not the parameters. Creates the TAP/TUN device NAME, runs until
 /// SIGINT/SIGTERM, then removes the device (unless it existed before) and its status socket.
 public enum TunnelRun {
-    public static let kinds = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"]
+    public static let kinds = TunnelCommand.runKinds
 
     static let usage = """
         usage: isthmus tunnel run NAME [ mtu MTU ] [ metrics ADDR:PORT ] [ verbose ] type KIND [ ARGS ]
@@ -57,11 +59,20 @@ public enum TunnelRun {
         guard let kind else { throw UsageError("tunnel run \(name): missing \"type KIND\" (KIND: \(kinds.joined(separator: ", ")))") }
         guard kinds.contains(kind) else { throw UsageError.invalid(kind, for: "type", expected: "one of " + kinds.joined(separator: ", ")) }
         var c: EngineConfiguration
-        switch kind {
-        case "vxlan": c = try vxlan(name, &args, session)
-        case "l2tpv3": c = try l2tpv3(name, &args)
-        case "gretap", "ip6gretap", "gre", "ip6gre": c = try gre(name, kind, &args, session)
-        default: c = try ipInIP(name, kind, &args, session)
+        if kind == L2TPSessionLink.userspaceKind {
+            c = try l2tpv3(name, &args)
+        } else {
+            // The words are those of `ip link add NAME type KIND`: the kind's parser writes its attributes, which
+            // read back as the kind's value (and, for what the value does not carry, as the attributes themselves).
+            guard let k = LinkKinds.find(kind) else { throw UsageError.invalid(kind, for: "type", expected: "one of " + kinds.joined(separator: ", ")) }
+            let d = try kindData(k, &args, session)
+            let value: (any RTLinkValue)? = SiteLink.decode(kind: kind, data: d)
+            switch value {
+            case let v as VXLANLink: c = try vxlan(name, v, d, session)
+            case let g as GRELink: c = try gre(name, g, d, session)
+            case let t as IPTunnelLink: c = try ipInIP(name, t, d, session)
+            default: throw UsageError.invalid(kind, for: "type", expected: "one of " + kinds.joined(separator: ", "))
+            }
         }
         c.mtu = mtu
         c.arguments = Array(args.words[typeIndex..<min(args.index, args.words.count)])
@@ -82,7 +93,7 @@ public enum TunnelRun {
         return PeerAddress(bytes: a.bytes)!
     }
 
-    static func kindData(_ kind: any LinkKind.Type, _ args: inout Arguments, _ session: Session) throws -> [Attribute] {
+    static func kindData(_ kind: any LinkKind, _ args: inout Arguments, _ session: Session) throws -> [Attribute] {
         var w = AttributeWriter()
         try kind.parse(&args, session: session, isAdd: true, into: &w)
         return try Attribute.parse(w.encoded()[...])
@@ -92,14 +103,11 @@ public enum TunnelRun {
         UsageError("tunnel run type \(kind): \(what) is not supported by the userspace data plane (use `ip link add ... type \(kind)` with the kernel's)")
     }
 
-    static func vxlan(_ name: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
-        let d = try kindData(VXLANKind.self, &args, session)
-        guard let vni = d.first(IFLA_VXLAN_ID)?.u32 else { throw UsageError("tunnel run type vxlan: missing \"id VNI\"") }
-        let remoteAttr = d.first(IFLA_VXLAN_GROUP) ?? d.first(IFLA_VXLAN_GROUP6)
-        let remote = try peer(remoteAttr.flatMap { IPAddress(bytes: $0.data) }, "remote", "vxlan")
+    static func vxlan(_ name: String, _ v: VXLANLink, _ d: [Attribute], _ session: Session) throws -> EngineConfiguration {
+        guard let vni = v.vni else { throw UsageError("tunnel run type vxlan: missing \"id VNI\"") }
+        let remote = try peer(v.remote, "remote", "vxlan")
         if remote.isMulticast { throw unsupported("a multicast group (\(remote))", "vxlan") }
-        let localAttr = d.first(IFLA_VXLAN_LOCAL) ?? d.first(IFLA_VXLAN_LOCAL6)
-        let local = localAttr.flatMap { IPAddress(bytes: $0.data) }.flatMap { $0.isUnspecified ? nil : PeerAddress(bytes: $0.bytes) }
+        let local = v.local.flatMap { PeerAddress(bytes: $0.bytes) }
         if let local, local.isV6 != remote.isV6 { throw UsageError("tunnel run type vxlan: \"local\" \(local) and \"remote\" \(remote) must be the same family") }
         let unsupportedAttrs: [(Int32, String)] = [
             (Int32(IFLA_VXLAN_GBP), "gbp"), (Int32(IFLA_VXLAN_GPE), "gpe"), (Int32(IFLA_VXLAN_REMCSUM_TX), "remcsumtx"),
@@ -109,7 +117,7 @@ public enum TunnelRun {
         if d.first(IFLA_VXLAN_COLLECT_METADATA)?.u8 == 1 { throw unsupported("\"external\"", "vxlan") }
         // The kernel's default destination port is 8472 (iproute2 warns that it is not the IANA 4789).
         var dstport: UInt16 = 8472
-        if let p = d.first(IFLA_VXLAN_PORT)?.be16, p != 0 { dstport = p }
+        if let p = v.destinationPort, p != 0 { dstport = p }
         else { FileHandleErr.write("isthmus: vxlan: destination port not specified; using Linux kernel default 8472 (IANA: 4789)\n") }
         var range: ClosedRange<UInt16> = 32768...60999
         if let a = d.first(IFLA_VXLAN_PORT_RANGE), a.data.count == 4 {
@@ -131,10 +139,10 @@ public enum TunnelRun {
         return c
     }
 
-    static func gre(_ name: String, _ kind: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
-        guard let k = LinkKinds.find(kind), let family = TunnelFamily.of(kind: kind) else { throw UsageError.invalid(kind, for: "type", expected: "a GRE kind") }
-        let d = try kindData(k, &args, session)
-        let p = TunnelParameters(decoding: d, family: family)
+    static func gre(_ name: String, _ g: GRELink, _ d: [Attribute], _ session: Session) throws -> EngineConfiguration {
+        let kind = g.kind
+        // Keys in each direction, checksums and sequence numbers: more than a site states, all in the family's codec.
+        let p = TunnelParameters(decoding: d, family: g.variant.family)
         if p.external { throw unsupported("\"external\"", kind) }
         let remote = try peer(p.remote, "remote", kind)
         let local = p.local.flatMap { PeerAddress(bytes: $0.bytes) }
@@ -143,7 +151,7 @@ public enum TunnelRun {
         let o = GREOptions(inKey: p.iflags & key != 0 ? p.ikey : nil, outKey: p.oflags & key != 0 ? p.okey : nil,
                            inChecksum: p.iflags & csum != 0, outChecksum: p.oflags & csum != 0,
                            inSequence: p.iflags & seq != 0, outSequence: p.oflags & seq != 0)
-        let ethernet = kind.hasSuffix("tap")
+        let ethernet = g.variant.isEthernet
         var transport = Transport.ip(protocolNumber: WireNumbers.ipprotoGRE)
         var sourcePorts: ClosedRange<UInt16>? = nil
         var details: [(String, String)] = [("remote", "\(remote)")]
@@ -174,25 +182,24 @@ public enum TunnelRun {
         return c
     }
 
-    static func ipInIP(_ name: String, _ kind: String, _ args: inout Arguments, _ session: Session) throws -> EngineConfiguration {
-        guard let k = LinkKinds.find(kind), let family = TunnelFamily.of(kind: kind) else { throw UsageError.invalid(kind, for: "type", expected: "ipip, sit or ip6tnl") }
-        let d = try kindData(k, &args, session)
-        let p = TunnelParameters(decoding: d, family: family)
+    static func ipInIP(_ name: String, _ t: IPTunnelLink, _ d: [Attribute], _ session: Session) throws -> EngineConfiguration {
+        let kind = t.kind
+        let p = TunnelParameters(decoding: d, family: t.variant.family)
         if p.external { throw unsupported("\"external\"", kind) }
         if p.encap.type != UInt16(TUNNEL_ENCAP_NONE.rawValue) { throw unsupported("\"encap fou|gue\"", kind) }
         let remote = try peer(p.remote, "remote", kind)
         let local = p.local.flatMap { PeerAddress(bytes: $0.bytes) }
         let proto = d.first(IFLA_IPTUN_PROTO)?.u8
         let v4: Bool, v6: Bool
-        switch kind {
-        case "ipip":
+        switch t.variant {
+        case .ipip:
             // 0 ("any") also carries MPLS in the kernel; here IPv4 only.
             guard proto == nil || proto == UInt8(IPPROTO_IPIP) || proto == 0 else { throw unsupported("\"mode mplsip\"", kind) }
             v4 = true; v6 = false
-        case "sit":
+        case .sit:
             v4 = proto == UInt8(IPPROTO_IPIP) || proto == 0
             v6 = proto == nil || proto == UInt8(IPPROTO_IPV6) || proto == 0
-        default:   // ip6tnl: ip6ip6 by default
+        case .ip6tnl:   // ip6ip6 by default
             v4 = proto == UInt8(IPPROTO_IPIP) || proto == 0
             v6 = proto == nil || proto == UInt8(IPPROTO_IPV6) || proto == 0
         }
@@ -319,7 +326,7 @@ extension TunnelRun {
     }
 
     /// Takes `metrics ADDR:PORT` from the words before `type`.
-    static func takeMetrics(_ args: inout Arguments) throws -> MetricsAddress? {
+    package static func takeMetrics(_ args: inout Arguments) throws -> MetricsAddress? {
         var words = args.remaining
         let end = words.firstIndex(of: "type") ?? words.count
         guard let m = keywordIndex("metrics", in: words) else { return nil }
@@ -332,7 +339,7 @@ extension TunnelRun {
     }
 
     /// Takes `verbose` from the words before `type`.
-    static func takeVerbose(_ args: inout Arguments) -> Bool {
+    package static func takeVerbose(_ args: inout Arguments) -> Bool {
         var words = args.remaining
         guard let v = keywordIndex("verbose", in: words) else { return false }
         words.remove(at: v)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dataplane
 import Foundation
+import IPCommand
 import L2TPAgent
 import L2TPWire
 import Netlink
