@@ -5,6 +5,8 @@ let package = Package(
     name: "Isthmus",
     platforms: [.macOS(.v13)],
     products: [
+        .library(name: "Addresses", targets: ["Addresses"]),
+        .library(name: "Config", targets: ["Config"]),
         .library(name: "NetlinkWire", targets: ["NetlinkWire"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .library(name: "IPCommand", targets: ["IPCommand"]),
@@ -26,8 +28,14 @@ let package = Package(
     targets: [
         // Kernel uapi constants, taken from linux-libc-dev's headers, plus tiny shims.
         .target(name: "CLinuxUAPI"),
+        // Pure, no Foundation or libc: IPAddress/IPPrefix, the one address type of every layer (parsed and printed as
+        // glibc's inet_pton/inet_ntop do).
+        .target(name: "Addresses"),
+        // Pure, no Foundation: config files read from text — the TOML parser with source positions, TOMLValidating
+        // (typed accessors collecting FILE:LINE:COL errors), "did you mean" suggestions, interface-name checks.
+        .target(name: "Config"),
         // Pure: netlink message and attribute codecs, rtnetlink/genetlink/l2tp message models.
-        .target(name: "NetlinkWire", dependencies: ["CLinuxUAPI"]),
+        .target(name: "NetlinkWire", dependencies: ["Addresses", "CLinuxUAPI"]),
         // I/O: netlink sockets, request/ack/dump, batching, namespaces; rtnetlink and l2tp clients.
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // Pure: tunnel encapsulations (VXLAN, L2TPv3 data, GRE, IP-in-IP), checksums, TCP segmentation/coalescing.
@@ -40,13 +48,13 @@ let package = Package(
         .target(name: "L2TPProtocol", dependencies: ["L2TPWire"]),
         // I/O: runs L2TP control connections over UDP sockets (LAC/LNS), and gives established sessions a data path:
         // the kernel's (genetlink, tunnel socket handed over) or the userspace one (TAP + the same socket).
-        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Sites", "IsthmusMetrics", "CLinuxUAPI"]),
+        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Config", "Addresses", "IsthmusMetrics", "CLinuxUAPI"]),
         // I/O: Prometheus metrics of the long-running processes — samples taken at scrape time from the counters the
         // processes already keep, rendered by swift-prometheus, served by a small HTTP/1.0 responder on its own thread.
         .target(name: "IsthmusMetrics", dependencies: ["DataplaneWire", .product(name: "Prometheus", package: "swift-prometheus"),
                                                        .product(name: "CoreMetrics", package: "swift-metrics")]),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
-        .target(name: "Sites"),
+        .target(name: "Sites", dependencies: ["Config", "Addresses"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
         .target(name: "IPCommand", dependencies: ["Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "Sites", "L2TPAgent", "L2TPWire", "IsthmusMetrics"]),
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
@@ -69,7 +77,7 @@ let package = Package(
         .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "L2TPWire", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Sites", "TestSupport"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
-        .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Sites", "TestSupport"]),
+        .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Config", "Addresses", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),

@@ -98,7 +98,7 @@ public struct DesiredState: Equatable, Sendable {
         let seg = segment ?? side.segment
         let plane = dataplane ?? (side.dataplane == .userspace ? .userspace : .kernel)
         let name = DesiredState.tunnelName(segment: seg)
-        let v6 = side.localAddress.isIPv6
+        let v6 = side.localAddress.isV6
         let local = "\(side.localAddress)"
         let remotes = side.peers.map { "\($0.address)" }
         guard let firstRemote = remotes.first else {
