@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Kernel uapi constants, taken from linux-libc-dev's headers, plus tiny shims.
@@ -40,8 +41,9 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // Pure: tunnel encapsulations (VXLAN, L2TPv3 data, GRE, IP-in-IP), checksums, TCP segmentation/coalescing.
         .target(name: "DataplaneWire", dependencies: ["CLinuxUAPI"]),
-        // Pure: L2TP control wire codecs (v2/v3 headers, AVPs with hiding, messages, digests; MD5/SHA-1/HMAC).
-        .target(name: "L2TPWire"),
+        // Pure: L2TP control wire codecs (v2/v3 headers, AVPs with hiding, messages, digests; MD5/SHA-1/HMAC from
+        // swift-crypto).
+        .target(name: "L2TPWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // I/O: the userspace forwarding engine (TAP/TUN with vnet headers, batched UDP/raw sockets, threads, status).
         .target(name: "Dataplane", dependencies: ["DataplaneWire", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Pure: the L2TP control protocol's reliable delivery and state machines (events in, actions out; time a parameter).
