@@ -40,7 +40,7 @@ let package = Package(
         // I/O: netlink sockets, request/ack/dump, batching, namespaces; rtnetlink and l2tp clients.
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // Pure: tunnel encapsulations (VXLAN, L2TPv3 data, GRE, IP-in-IP), checksums, TCP segmentation/coalescing.
-        .target(name: "DataplaneWire", dependencies: ["CLinuxUAPI"]),
+        .target(name: "DataplaneWire", dependencies: ["Addresses", "CLinuxUAPI"]),
         // Pure: L2TP control wire codecs (v2/v3 headers, AVPs with hiding, messages, digests; MD5/SHA-1/HMAC from
         // swift-crypto).
         .target(name: "L2TPWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
