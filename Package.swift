@@ -5,6 +5,8 @@ let package = Package(
     name: "Isthmus",
     platforms: [.macOS(.v13)],
     products: [
+        .library(name: "Addresses", targets: ["Addresses"]),
+        .library(name: "Config", targets: ["Config"]),
         .library(name: "NetlinkWire", targets: ["NetlinkWire"]),
         .library(name: "LinkValues", targets: ["LinkValues"]),
         .library(name: "Netlink", targets: ["Netlink"]),
@@ -24,12 +26,19 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Kernel uapi constants, taken from linux-libc-dev's headers, plus tiny shims.
         .target(name: "CLinuxUAPI"),
+        // Pure, no Foundation or libc: IPAddress/IPPrefix, the one address type of every layer (parsed and printed as
+        // glibc's inet_pton/inet_ntop do).
+        .target(name: "Addresses"),
+        // Pure, no Foundation: config files read from text — the TOML parser with source positions, TOMLValidating
+        // (typed accessors collecting FILE:LINE:COL errors), "did you mean" suggestions, interface-name checks.
+        .target(name: "Config"),
         // Pure: netlink message and attribute codecs, rtnetlink/genetlink/l2tp message models.
-        .target(name: "NetlinkWire", dependencies: ["CLinuxUAPI"]),
+        .target(name: "NetlinkWire", dependencies: ["Addresses", "CLinuxUAPI"]),
         // Pure: one typed value per link kind (VXLANLink, GRELink, IPTunnelLink, L2TPSessionLink, L2TPControlLink):
         // words <-> value <-> IFLA_INFO_DATA. Below both the command language and the site planner, so both read a kind
         // the same way and dependencies point down.
@@ -37,22 +46,23 @@ let package = Package(
         // I/O: netlink sockets, request/ack/dump, batching, namespaces; rtnetlink and l2tp clients.
         .target(name: "Netlink", dependencies: ["NetlinkWire", "CLinuxUAPI"]),
         // Pure: tunnel encapsulations (VXLAN, L2TPv3 data, GRE, IP-in-IP), checksums, TCP segmentation/coalescing.
-        .target(name: "DataplaneWire", dependencies: ["CLinuxUAPI"]),
-        // Pure: L2TP control wire codecs (v2/v3 headers, AVPs with hiding, messages, digests; MD5/SHA-1/HMAC).
-        .target(name: "L2TPWire"),
+        .target(name: "DataplaneWire", dependencies: ["Addresses", "CLinuxUAPI"]),
+        // Pure: L2TP control wire codecs (v2/v3 headers, AVPs with hiding, messages, digests; MD5/SHA-1/HMAC from
+        // swift-crypto).
+        .target(name: "L2TPWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // I/O: the userspace forwarding engine (TAP/TUN with vnet headers, batched UDP/raw sockets, threads, status).
         .target(name: "Dataplane", dependencies: ["DataplaneWire", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Pure: the L2TP control protocol's reliable delivery and state machines (events in, actions out; time a parameter).
         .target(name: "L2TPProtocol", dependencies: ["L2TPWire"]),
         // I/O: runs L2TP control connections over UDP sockets (LAC/LNS), and gives established sessions a data path:
         // the kernel's (genetlink, tunnel socket handed over) or the userspace one (TAP + the same socket).
-        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Sites", "IsthmusMetrics", "CLinuxUAPI"]),
+        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Config", "Addresses", "IsthmusMetrics", "CLinuxUAPI"]),
         // I/O: Prometheus metrics of the long-running processes — samples taken at scrape time from the counters the
         // processes already keep, rendered by swift-prometheus, served by a small HTTP/1.0 responder on its own thread.
         .target(name: "IsthmusMetrics", dependencies: ["DataplaneWire", .product(name: "Prometheus", package: "swift-prometheus"),
                                                        .product(name: "CoreMetrics", package: "swift-metrics")]),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
-        .target(name: "Sites", dependencies: ["LinkValues"]),
+        .target(name: "Sites", dependencies: ["LinkValues", "Config", "Addresses"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
         .target(name: "IPCommand", dependencies: ["LinkValues", "Netlink", "NetlinkWire", "Sites"]),
         // I/O: hosts userspace tunnels — `tunnel run NAME type KIND ...` (the words parsed by IPCommand's link kinds into
@@ -78,7 +88,7 @@ let package = Package(
         .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "L2TPWire", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Sites", "TestSupport"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
-        .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Sites", "TestSupport"]),
+        .testTarget(name: "L2TPAgentTests", dependencies: ["L2TPAgent", "L2TPProtocol", "L2TPWire", "Config", "Addresses", "TestSupport"]),
         .testTarget(name: "L2TPWireTests", dependencies: ["L2TPWire", "TestSupport"]),
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "SiteAgentTests", dependencies: ["SiteAgent", "Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),

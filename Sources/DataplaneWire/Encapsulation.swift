@@ -1,3 +1,4 @@
+import Addresses
 import CLinuxUAPI
 
 /// Why the data plane dropped a frame or datagram. Every drop is counted under one of these.
@@ -108,7 +109,8 @@ public enum Transport: Equatable, Sendable {
     public var isUDP: Bool { if case .udp = self { true } else { false } }
 }
 
-/// An underlay address of a peer, without allocation (IPv4 in the first 4 bytes of `high`'s storage order).
+/// An underlay address of a peer, without allocation (IPv4 in the first 4 bytes of `high`'s storage order): what
+/// the per-packet paths compare and hash; `IPAddress` everywhere else.
 public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
     public var high: UInt64
     public var low: UInt64
@@ -127,6 +129,8 @@ public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
         self.init(high: h, low: l, isV6: b.count == 16)
     }
 
+    public init(_ address: IPAddress) { self.init(bytes: address.bytes)! }
+
     public var bytes: [UInt8] {
         let n = isV6 ? 16 : 4
         return (0..<n).map { i in
@@ -134,24 +138,11 @@ public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
-        let b = bytes
-        if !isV6 { return b.map(String.init).joined(separator: ".") }
-        var groups: [UInt16] = []
-        for i in stride(from: 0, to: 16, by: 2) { groups.append(UInt16(b[i]) << 8 | UInt16(b[i + 1])) }
-        // RFC 5952: compress the longest run (≥ 2) of zero groups.
-        var best = (start: -1, len: 0), i = 0
-        while i < 8 {
-            if groups[i] == 0 {
-                var j = i; while j < 8 && groups[j] == 0 { j += 1 }
-                if j - i > best.len && j - i >= 2 { best = (i, j - i) }
-                i = j
-            } else { i += 1 }
-        }
-        func hex(_ g: ArraySlice<UInt16>) -> String { g.map { String($0, radix: 16) }.joined(separator: ":") }
-        if best.start < 0 { return hex(groups[...]) }
-        return hex(groups[0..<best.start]) + "::" + hex(groups[(best.start + best.len)...])
-    }
+    /// The address as `Addresses`' `IPAddress` (which this is a packed, allocation-free form of).
+    public var ipAddress: IPAddress { IPAddress(bytes: bytes)! }
+
+    /// `IPAddress`'s text (inet_ntop's).
+    public var description: String { ipAddress.description }
 }
 
 /// Protocol numbers from the kernel's headers.

@@ -177,21 +177,8 @@ public struct LabConfig: Equatable, Sendable {
     /// Parses and validates; every problem at once, sorted by position. `directory`: where relative site config paths
     /// are resolved (the lab file's folder).
     public static func load(text: String, file: String, directory: String) -> Result<LabConfig, ConfigErrors> {
-        let root: TOMLTable
-        do { root = try TOML.parse(text, file: file) } catch {
-            return .failure(ConfigErrors([ConfigError(file: file, position: error.position, message: error.message,
-                                                      hint: "fix the TOML syntax; nothing else was checked")]))
-        }
+        // The lab file's errors first, then those of site configs it names, each in file order.
         var v = LabValidator(file: file, directory: directory)
-        let lab = v.validate(root)
-        if !v.errors.isEmpty || lab == nil {
-            // The lab file's errors first, then those of site configs it names, each in file order.
-            return .failure(ConfigErrors(v.errors.enumerated().sorted { a, b in
-                let fa = a.element.file == file ? "" : a.element.file, fb = b.element.file == file ? "" : b.element.file
-                if fa != fb { return fa < fb }
-                return a.element.position != b.element.position ? a.element.position < b.element.position : a.offset < b.offset
-            }.map(\.element)))
-        }
-        return .success(lab!)
+        return v.load(text) { $0.validate($1) }
     }
 }

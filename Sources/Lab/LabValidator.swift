@@ -27,12 +27,11 @@ struct LabValidator: TOMLValidating {
             return nil
         }
         guard declared.contains(parts[0]) else {
-            var m = "endpoint \"\(s)\": no node \"\(parts[0])\""
-            if let sug = SiteConfig.suggestion(for: parts[0], among: declared.sorted()) { m += "; did you mean \"\(sug)\"?" }
+            let m = "endpoint \"\(s)\": no node \"\(parts[0])\"" + Suggestion.didYouMean(parts[0], among: declared.sorted())
             error(n.position, m, hint: "define [nodes.\(parts[0])] or use one of: \(declared.sorted().joined(separator: ", "))")
             return nil
         }
-        if let p = SiteConfig.interfaceNameProblem(parts[1]) {
+        if let p = InterfaceName.problem(parts[1]) {
             error(n.position, "endpoint \"\(s)\": interface name \"\(parts[1])\" \(p)", hint: "use at most 15 bytes without '/', ':' or spaces")
             return nil
         }
@@ -133,7 +132,7 @@ struct LabValidator: TOMLValidating {
             } else if t["node"] == nil { error(t.position, "[[macvlans]] is missing `node`", hint: "add node = \"h3\"") }
             var mname: String?
             if let (n, e) = string(t, "name", example: "name = \"mv0\"") {
-                if let p = SiteConfig.interfaceNameProblem(n) { error(e.node.position, "macvlan name \"\(n)\" \(p)", hint: "use at most 15 bytes") }
+                if let p = InterfaceName.problem(n) { error(e.node.position, "macvlan name \"\(n)\" \(p)", hint: "use at most 15 bytes") }
                 else if let i = into, let first = interfaces["\(i):\(n)"] {
                     error(e.node.position, "interface \(i):\(n) is defined twice (first at \(first))", hint: "choose another name")
                 } else if let pe = parent, pe.node != into, let first = interfaces["\(pe.node):\(n)"] {
@@ -176,10 +175,10 @@ struct LabValidator: TOMLValidating {
         var addresses: [(String, String)] = []
         if let (a, _) = table(t, "addresses", example: "addresses = { eth0 = [\"10.0.0.1/24\"] }") {
             for e in a.entries {
-                if let p = SiteConfig.interfaceNameProblem(e.key) { error(e.keyPosition, "interface name \"\(e.key)\" \(p)", hint: "use the interface's name"); continue }
+                if let p = InterfaceName.problem(e.key) { error(e.keyPosition, "interface name \"\(e.key)\" \(p)", hint: "use the interface's name"); continue }
                 guard let arr = e.node.array else { typeError(e, "an array of CIDR addresses", example: "\(e.key) = [\"10.0.0.1/24\"]"); continue }
                 for n in arr {
-                    guard let s = n.string, let pfx = IPPrefix(s) else {
+                    guard let s = n.string, let pfx = IPPrefix(cidr: s) else {
                         error(n.position, "address \(n.string.map { "\"\($0)\"" } ?? n.value.typeNameWithArticle) on \(e.key) must be ADDRESS/LENGTH",
                               hint: "write it like \"10.0.0.1/24\" or \"fd00::1/64\"")
                         continue
@@ -192,12 +191,12 @@ struct LabValidator: TOMLValidating {
         var routes: [String] = []
         for (r, n) in stringArray(t, "routes", example: "routes = [\"default via 10.0.0.1\"]")?.0 ?? [] {
             let w = r.split(separator: " ").map(String.init)
-            let destOK = w.first.map { $0 == "default" || IPPrefix($0) != nil || Sites.IPAddress($0) != nil } ?? false
+            let destOK = w.first.map { $0 == "default" || IPPrefix(cidr: $0) != nil || IPAddress($0) != nil } ?? false
             var i = 1, ok = destOK
             while ok && i < w.count {
                 switch w[i] {
-                case "via", "src": ok = i + 1 < w.count && Sites.IPAddress(w[i + 1]) != nil; i += 2
-                case "dev": ok = i + 1 < w.count && SiteConfig.interfaceNameProblem(w[i + 1]) == nil; i += 2
+                case "via", "src": ok = i + 1 < w.count && IPAddress(w[i + 1]) != nil; i += 2
+                case "dev": ok = i + 1 < w.count && InterfaceName.problem(w[i + 1]) == nil; i += 2
                 case "mtu", "metric": ok = i + 1 < w.count && UInt32(w[i + 1]) != nil; i += 2
                 default: ok = false
                 }
@@ -221,7 +220,7 @@ struct LabValidator: TOMLValidating {
         }
         var nat: [String] = []
         for (i, n) in stringArray(t, "nat", example: "nat = [\"eth2\"]")?.0 ?? [] {
-            if let p = SiteConfig.interfaceNameProblem(i) ?? (i.contains("\"") || i.contains("\\") ? "contains a quote or backslash" : nil) {
+            if let p = InterfaceName.problem(i) ?? (i.contains("\"") || i.contains("\\") ? "contains a quote or backslash" : nil) {
                 error(n.position, "`nat` interface \"\(i)\" \(p)", hint: "name the interface traffic leaves through, e.g. nat = [\"eth2\"]")
             } else { nat.append(i) }
         }
@@ -298,8 +297,7 @@ struct LabValidator: TOMLValidating {
                 return nil
             }
             if !declared.contains(n) {
-                var m = "`\(key)` \"\(n)\" is not a node"
-                if let s = SiteConfig.suggestion(for: n, among: declared.sorted()) { m += "; did you mean \"\(s)\"?" }
+                let m = "`\(key)` \"\(n)\" is not a node" + Suggestion.didYouMean(n, among: declared.sorted())
                 error(e.node.position, m, hint: "nodes: \(declared.sorted().joined(separator: ", "))")
                 return nil
             }
@@ -311,7 +309,7 @@ struct LabValidator: TOMLValidating {
             to = nodeRef("at")
             if let e = t[entry: "to"] { error(e.keyPosition, "a no-cross check names the node that must not see the frame with `at`, not `to`", hint: "write at = \"NODE\"") }
         } else if let (a, e) = string(t, "to", example: "to = \"10.0.0.2\"") {
-            if Sites.IPAddress(a) == nil { error(e.node.position, "`to` must be an address, found \"\(a)\"", hint: "write it like to = \"10.0.0.2\"") } else { to = a }
+            if IPAddress(a) == nil { error(e.node.position, "`to` must be an address, found \"\(a)\"", hint: "write it like to = \"10.0.0.2\"") } else { to = a }
         } else if t["to"] == nil {
             error(t.position, "a \(kind.rawValue) check needs `to` (an address)", hint: "add to = \"10.0.0.2\"")
         }

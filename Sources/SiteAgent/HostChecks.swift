@@ -17,7 +17,7 @@ public enum HostChecks {
         var out: [String] = []
         let session = site.session()
         let local = site.side.localAddress
-        let family = UInt8(local.isIPv6 ? AF_INET6 : AF_INET)
+        let family = UInt8(local.isV6 ? AF_INET6 : AF_INET)
         var header: [UInt8] = []
         IfAddrHeader(family: family).encode(into: &header)
         if let replies = try? session.rtnl().dump(try RTMessage.make(RTM_GETADDR, flags: [], header: header), operation: "RTM_GETADDR dump") {
@@ -44,7 +44,7 @@ public enum HostChecks {
     static func pathMTU(to address: Sites.IPAddress, session: Session) -> (mtu: Int, device: String)? {
         var w = AttributeWriter()
         w.raw(UInt16(RTA_DST.rawValue), address.bytes)
-        let family = UInt8(address.isIPv6 ? AF_INET6 : AF_INET)
+        let family = UInt8(address.isV6 ? AF_INET6 : AF_INET)
         var h = RouteHeader(family: family)
         h.dstLength = UInt8(address.bytes.count * 8)
         guard let reply = try? session.rtnl().request(try RTMessage.route(RTM_GETROUTE, flags: [], header: h, attributes: w), operation: "route get \(address)"),
@@ -62,7 +62,7 @@ public enum HostChecks {
     /// An ICMP echo to `address` from the site's namespace: the round trip in milliseconds, or nil when no answer
     /// came within `timeout` seconds (three requests are sent, a third of the time apart).
     public static func probe(_ address: Sites.IPAddress, netns: String?, timeout: Double = 1) -> Double? {
-        let v6 = address.isIPv6
+        let v6 = address.isV6
         guard let fd = try? NetworkNamespace.with(netns, {
             socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
         }), fd >= 0 else { return nil }

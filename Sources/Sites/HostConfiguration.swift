@@ -1,3 +1,5 @@
+import Addresses
+
 /// Which of a host's addresses and routes are configuration — put there by the user, by a script, or by Isthmus — and
 /// which the kernel or a protocol made and keeps. Only configuration is shown to the planner: the rest is never drift,
 /// never removed, never moved.
@@ -43,8 +45,8 @@ public enum HostConfiguration {
         let words = route.split(separator: " ")
         guard let v = words.firstIndex(of: "via"), v + 1 < words.count else { return true }
         guard let gateway = IPAddress(String(words[v + 1])) else { return false }
-        if gateway.isIPv6 && gateway.bytes[0] == 0xfe && gateway.bytes[1] & 0xc0 == 0x80 { return true }
-        return addresses.contains { IPPrefix($0)?.contains(gateway) == true }
+        if gateway.isV6 && gateway.bytes[0] == 0xfe && gateway.bytes[1] & 0xc0 == 0x80 { return true }
+        return addresses.contains { IPPrefix(cidr: $0)?.contains(gateway) == true }
     }
 
     /// A route as the planner writes it: `PREFIX [via GATEWAY] [src ADDRESS] [metric N]`, the metric only when it is

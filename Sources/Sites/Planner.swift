@@ -123,7 +123,7 @@ public struct DesiredState: Equatable, Sendable {
         let seg = segment ?? side.segment
         let plane = dataplane ?? (side.dataplane == .userspace ? .userspace : .kernel)
         let name = side.tunnelDevice ?? DesiredState.tunnelName(segment: seg)
-        let v6 = side.localAddress.isIPv6
+        let v6 = side.localAddress.isV6
         let remotes = side.peers.map { "\($0.address)" }
         guard !remotes.isEmpty else {
             throw PlanError(message: "segment \(seg) has no peer for site \(side.site)", hint: "add a second [sites.NAME] table")

@@ -1,3 +1,8 @@
+// Sites' API is written in Config's types (TOMLPosition, ConfigErrors) and Addresses' (IPAddress, IPPrefix); its
+// users read them through `import Sites`.
+@_exported import Config
+@_exported import Addresses
+
 /// The tunnel encapsulation named by `[segment] tunnel`.
 public enum TunnelKind: String, CaseIterable, Sendable {
     case vxlan, l2tpv3, gretap, greInUDP = "gre-in-udp", ipip, gre, sit
@@ -83,7 +88,7 @@ public struct SegmentConfig: Equatable, Sendable {
     public var warnings: [ConfigError]
 
     public var siteNames: [String] { sites.map(\.name) }
-    public var ipv6Underlay: Bool { sites.first?.address.isIPv6 ?? false }
+    public var ipv6Underlay: Bool { sites.first?.address.isV6 ?? false }
 
     public var overhead: TunnelOverhead {
         let k: TunnelOverhead.Kind = switch kind {
@@ -111,29 +116,6 @@ public struct SegmentConfig: Equatable, Sendable {
         if kind.isEthernet && fragment { return max(MTUPlan.ethernetLANMTU, mtuPlan.tunnelMTU) }
         return mtuPlan.tunnelMTU
     }
-}
-
-/// One problem in a config file: `FILE:LINE:COLUMN: message`, then a hint on how to fix it.
-public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var file: String
-    public var position: TOMLPosition
-    public var message: String
-    public var hint: String
-
-    public init(file: String, position: TOMLPosition, message: String, hint: String = "") {
-        self.file = file; self.position = position; self.message = message; self.hint = hint
-    }
-
-    public var description: String {
-        "\(file):\(position.line):\(position.column): \(message)" + (hint.isEmpty ? "" : "\n  hint: \(hint)")
-    }
-}
-
-/// Every problem found in one pass, in file order.
-public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible {
-    public var errors: [ConfigError]
-    public init(_ errors: [ConfigError]) { self.errors = errors }
-    public var description: String { errors.map(\.description).joined(separator: "\n") }
 }
 
 /// The segment configuration: one TOML file describes the whole segment once, every host loads the same file, picks
@@ -222,22 +204,8 @@ public enum SiteConfig {
 
     /// Parses and validates completely; on failure returns every problem found, sorted by position.
     public static func load(text: String, file: String) -> Result<SegmentConfig, ConfigErrors> {
-        let root: TOMLTable
-        do {
-            root = try TOML.parse(text, file: file)
-        } catch {
-            return .failure(ConfigErrors([ConfigError(file: file, position: error.position, message: error.message,
-                                                      hint: "fix the TOML syntax; nothing else was checked")]))
-        }
         var v = ConfigValidator(file: file)
-        let config = v.validate(root)
-        if !v.errors.isEmpty || config == nil {
-            let sorted = v.errors.enumerated().sorted { a, b in
-                a.element.position != b.element.position ? a.element.position < b.element.position : a.offset < b.offset
-            }.map(\.element)
-            return .failure(ConfigErrors(sorted))
-        }
-        return .success(config!)
+        return v.load(text) { $0.validate($1) }
     }
 
     /// FNV-1a, 64 bits.
@@ -265,47 +233,4 @@ public enum SiteConfig {
 
     /// The bridge an Ethernet segment uses when `bridge` is not given.
     public static func defaultBridge(segment: String) -> String { String(("br-" + segment).utf8.prefix(15))! }
-
-    /// Why `name` cannot be a Linux interface name, or nil if it can.
-    public static func interfaceNameProblem(_ name: String) -> String? {
-        if name.isEmpty { return "is empty" }
-        if name.utf8.count > 15 { return "is \(name.utf8.count) bytes long; Linux allows at most 15 (IFNAMSIZ 16)" }
-        if name == "." || name == ".." { return "is not a valid interface name" }
-        for c in name.unicodeScalars {
-            if c == "/" || c == ":" { return "contains '\(c)', which interface names cannot" }
-            if c == "\"" || c == "\\" { return "contains '\(c)', which nftables rules cannot name" }
-            if c == " " || c == "\t" || c == "\n" || c == "\r" || c.value < 0x20 || c.value == 0x7f {
-                return "contains whitespace or a control character"
-            }
-        }
-        return nil
-    }
-
-    /// Levenshtein distance (for "did you mean").
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let x = Array(a.unicodeScalars), y = Array(b.unicodeScalars)
-        if x.isEmpty { return y.count }
-        if y.isEmpty { return x.count }
-        var prev = Array(0...y.count)
-        var cur = prev
-        for i in 1...x.count {
-            cur[0] = i
-            for j in 1...y.count {
-                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
-            }
-            swap(&prev, &cur)
-        }
-        return prev[y.count]
-    }
-
-    /// The closest candidate within a small edit distance.
-    public static func suggestion(for word: String, among candidates: [String]) -> String? {
-        let limit = max(2, word.count / 3)
-        var best: (String, Int)?
-        for c in candidates {
-            let d = editDistance(word.lowercased(), c)
-            if d <= limit, best == nil || d < best!.1 { best = (c, d) }
-        }
-        return best?.0
-    }
 }

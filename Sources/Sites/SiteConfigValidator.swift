@@ -1,3 +1,6 @@
+import Config
+import Addresses
+
 /// Checks a parsed TOML document against the segment layout (see `SiteConfig`'s documentation), collecting every
 /// problem instead of stopping at the first.
 struct ConfigValidator: TOMLValidating {
@@ -157,7 +160,7 @@ struct ConfigValidator: TOMLValidating {
                           "`mtu` \(m) does not fit: a \(c.underlayMTU)-byte underlay carries at most \(plan.tunnelMTU) through \(plan.overhead.kind.rawValue) (\(plan.overhead.bytes) bytes of overhead)",
                           hint: "lower mtu to \(plan.tunnelMTU) or less, or set fragment = true to fragment the outer packets")
                 }
-                let innerV6 = !k.isEthernet && c.sites.contains { s in s.networks.contains { $0.address.isIPv6 } || s.tunnelAddress?.address.isIPv6 == true }
+                let innerV6 = !k.isEthernet && c.sites.contains { s in s.networks.contains { $0.address.isV6 } || s.tunnelAddress?.address.isV6 == true }
                 if innerV6 && c.tunnelMTU < 1280 {
                     error(mtu?.1.node.position ?? upos, "tunnel MTU \(c.tunnelMTU) is below 1280, but the tunnel carries IPv6 networks",
                           hint: "raise underlay_mtu (or mtu with fragment = true) so the tunnel MTU is at least 1280")
@@ -230,7 +233,7 @@ struct ConfigValidator: TOMLValidating {
             let lanValue = stringArray(t, "lan", example: "lan = [\"eth1\"]")
             var seen: [String: TOMLPosition] = [:]
             for (port, node) in lanValue?.0 ?? [] {
-                if let p = SiteConfig.interfaceNameProblem(port) {
+                if let p = InterfaceName.problem(port) {
                     error(node.position, "LAN port \"\(port)\" \(p)", hint: "use the interface name as `ip link` shows it")
                 } else if let first = seen[port] {
                     error(node.position, "LAN port \"\(port)\" is listed twice (first at \(first))", hint: "list each port once")
@@ -240,7 +243,7 @@ struct ConfigValidator: TOMLValidating {
                 }
             }
             if let (b, e) = string(t, "bridge", example: "bridge = \"br-lan\"") {
-                if let p = SiteConfig.interfaceNameProblem(b) {
+                if let p = InterfaceName.problem(b) {
                     error(e.node.position, "`bridge` \"\(b)\" \(p)", hint: "choose a name of at most 15 bytes without '/', ':' or spaces")
                 } else {
                     bridge = b
@@ -273,21 +276,21 @@ struct ConfigValidator: TOMLValidating {
             bridge = effectiveBridge
             var seenAddresses: [IPAddress: TOMLPosition] = [:]
             for (s, node) in stringArray(t, "bridge_address", example: "bridge_address = [\"192.168.1.2/24\"]")?.0 ?? [] {
-                guard let p = IPPrefix(s) else {
+                guard let p = IPPrefix(cidr: s) else {
                     error(node.position, "bridge_address \"\(s)\" is not an address with a prefix length",
                           hint: s.contains("/") ? "write it like \"192.168.1.2/24\" or \"fd00:1::2/64\""
-                                                : "add the LAN's prefix length, e.g. \"\(s)/\(IPAddress(s)?.isIPv6 == true ? 64 : 24)\"")
+                                                : "add the LAN's prefix length, e.g. \"\(s)/\(IPAddress(s)?.isV6 == true ? 64 : 24)\"")
                     continue
                 }
                 let bytes = p.address.bytes
                 if p.address.isUnspecified || p.address.isMulticast {
                     error(node.position, "bridge_address \"\(s)\" is not a unicast address", hint: "use this gateway's own address on the LAN")
-                } else if p.address.isIPv6 ? (bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80) || bytes == [UInt8](repeating: 0, count: 15) + [1]
+                } else if p.address.isV6 ? (bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80) || bytes == [UInt8](repeating: 0, count: 15) + [1]
                                             : bytes[0] == 127 {
                     // The kernel makes the bridge's IPv6 link-local address itself (and it is never configuration).
-                    error(node.position, "bridge_address \"\(s)\" is a \(p.address.isIPv6 && bytes[0] == 0xfe ? "link-local" : "loopback") address",
+                    error(node.position, "bridge_address \"\(s)\" is a \(p.address.isV6 && bytes[0] == 0xfe ? "link-local" : "loopback") address",
                           hint: "use a global or unique-local address of the LAN (the kernel gives the bridge its fe80:: address itself)")
-                } else if p.isNetwork && p.length < p.address.bytes.count * 8 - 1 {
+                } else if p.isNetwork && Int(p.length) < p.address.bytes.count * 8 - 1 {
                     error(node.position, "bridge_address \"\(s)\" is a network address, not a host address",
                           hint: "use this gateway's own address inside \(p), e.g. the one it has on the LAN")
                 } else if let first = seenAddresses[p.address] {
@@ -304,7 +307,7 @@ struct ConfigValidator: TOMLValidating {
         }
         if kind.map({ !$0.isEthernet }) ?? true {
             for (s, node) in stringArray(t, "networks", example: "networks = [\"10.1.0.0/16\"]")?.0 ?? [] {
-                guard let p = IPPrefix(s) else {
+                guard let p = IPPrefix(cidr: s) else {
                     error(node.position, "network \"\(s)\" is not a CIDR prefix", hint: "write it like \"10.1.0.0/16\" or \"2001:db8:1::/48\"")
                     continue
                 }
@@ -319,10 +322,10 @@ struct ConfigValidator: TOMLValidating {
                 networks.append(p)
             }
             if let (s, e) = string(t, "tunnel_address", example: "tunnel_address = \"10.255.0.1/30\"") {
-                if let p = IPPrefix(s) {
+                if let p = IPPrefix(cidr: s) {
                     if let kind, let why = innerFamilyProblem(kind, p.address) {
                         error(e.node.position, "`tunnel_address` \"\(s)\" \(why)", hint: "use an address of the family the tunnel carries")
-                    } else if p.isNetwork && p.length < p.address.bytes.count * 8 - 1 {
+                    } else if p.isNetwork && Int(p.length) < p.address.bytes.count * 8 - 1 {
                         error(e.node.position, "`tunnel_address` \"\(s)\" is a network address, not a host address",
                               hint: "use a host address inside it, e.g. the first usable one")
                     } else {
@@ -347,8 +350,8 @@ struct ConfigValidator: TOMLValidating {
 
     func innerFamilyProblem(_ kind: TunnelKind, _ a: IPAddress) -> String? {
         switch kind {
-        case .ipip where a.isIPv6: "is IPv6, but ipip carries only IPv4"
-        case .sit where !a.isIPv6: "is IPv4, but sit carries only IPv6"
+        case .ipip where a.isV6: "is IPv6, but ipip carries only IPv4"
+        case .sit where !a.isV6: "is IPv4, but sit carries only IPv6"
         default: nil
         }
     }
@@ -356,11 +359,11 @@ struct ConfigValidator: TOMLValidating {
     /// Checks across sites (over the sites that validated on their own).
     mutating func crossSiteChecks(_ sites: [SiteDefinition], kind: TunnelKind?) {
         if let first = sites.first {
-            for s in sites.dropFirst() where s.address.isIPv6 != first.address.isIPv6 {
+            for s in sites.dropFirst() where s.address.isV6 != first.address.isV6 {
                 error(s.position, "site \(s.name) has an \(s.address.familyName) address (\(s.address)), but site \(first.name) has \(first.address.familyName) (\(first.address))",
                       hint: "all sites must use the same underlay family; give every site an \(first.address.familyName) address")
             }
-            if kind == .sit, first.address.isIPv6 {
+            if kind == .sit, first.address.isV6 {
                 error(first.position, "sit needs an IPv4 underlay, but the sites have IPv6 addresses",
                       hint: "use tunnel = \"gre\" or \"ipip\" over IPv6, or IPv4 addresses")
             }

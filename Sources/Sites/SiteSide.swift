@@ -1,3 +1,6 @@
+import Config
+import Addresses
+
 /// One host's view of the segment, derived from the shared file alone: both ends derive mirrored values.
 public struct SiteSide: Equatable, Sendable {
     public struct Peer: Equatable, Sendable {
@@ -73,8 +76,7 @@ extension SegmentConfig {
         let list = siteNames.joined(separator: ", ")
         if let explicit {
             if siteNames.contains(explicit) { return .success(explicit) }
-            var m = "site \"\(explicit)\" not found in \(file); the sites are: \(list)"
-            if let s = SiteConfig.suggestion(for: explicit, among: siteNames) { m += "; did you mean \"\(s)\"?" }
+            let m = "site \"\(explicit)\" not found in \(file); the sites are: \(list)" + Suggestion.didYouMean(explicit, among: siteNames)
             return .failure(SiteSelectionError(message: m, hint: "pass --site with one of: \(list)"))
         }
         let short = String(hostname.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
@@ -104,7 +106,7 @@ extension SegmentConfig {
         if !kind.isEthernet {
             for p in peers {
                 for n in p.networks {
-                    let gw = p.tunnelAddress.map(\.address).flatMap { $0.isIPv6 == n.address.isIPv6 ? $0 : nil }
+                    let gw = p.tunnelAddress.map(\.address).flatMap { $0.isV6 == n.address.isV6 ? $0 : nil }
                     routes.append(SiteSide.Route(prefix: n, peer: p.name, gateway: gw))
                 }
             }

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 @testable import L2TPAgent
 import L2TPWire
-import Sites
+import Config
+import Addresses
 
 // MARK: - helpers
 

@@ -488,7 +488,7 @@ private func checkInvariants(_ c: SegmentConfig, _ text: String, sourceLocation:
     #expect(c.sites.count >= 2, ctx, sourceLocation: sourceLocation)
     if c.kind.isPointToPoint { #expect(c.sites.count == 2, ctx, sourceLocation: sourceLocation) }
     #expect(Set(c.sites.map(\.address)).count == c.sites.count, ctx, sourceLocation: sourceLocation)
-    #expect(Set(c.sites.map(\.address.isIPv6)).count == 1, ctx, sourceLocation: sourceLocation)
+    #expect(Set(c.sites.map(\.address.isV6)).count == 1, ctx, sourceLocation: sourceLocation)
     #expect(Set(c.siteNames).count == c.sites.count && c.siteNames == c.siteNames.sorted(), ctx, sourceLocation: sourceLocation)
     #expect(c.tunnelMTU >= 68 && c.mtuPlan.tunnelMTU >= 68, ctx, sourceLocation: sourceLocation)
     // Without `fragment`, the default applies: Ethernet kinds fragment, L3 kinds do not.
@@ -512,8 +512,8 @@ private func checkInvariants(_ c: SegmentConfig, _ text: String, sourceLocation:
         sides[s.name] = side
         #expect(side.peers.count == c.sites.count - 1 && !side.peers.contains { $0.address == side.localAddress }, ctx, sourceLocation: sourceLocation)
         if c.kind.isEthernet {
-            #expect(side.bridge.map { SiteConfig.interfaceNameProblem($0) == nil } == true, ctx, sourceLocation: sourceLocation)
-            #expect(Set(side.lan).count == side.lan.count && side.lan.allSatisfy { SiteConfig.interfaceNameProblem($0) == nil && $0 != side.bridge },
+            #expect(side.bridge.map { InterfaceName.problem($0) == nil } == true, ctx, sourceLocation: sourceLocation)
+            #expect(Set(side.lan).count == side.lan.count && side.lan.allSatisfy { InterfaceName.problem($0) == nil && $0 != side.bridge },
                     ctx, sourceLocation: sourceLocation)
         } else {
             #expect(side.bridge == nil && side.lan.isEmpty, ctx, sourceLocation: sourceLocation)

@@ -1,9 +1,10 @@
 import Glibc
 import L2TPWire
-import Sites
+import Config
+import Addresses
 
 /// Reads the `[l2tp]` table of a TOML file into an `L2TPAgentConfig`, collecting every problem as
-/// `FILE:LINE:COL: message` + hint (the site and lab readers' way, through Sites' `TOMLValidating`). The keys are
+/// `FILE:LINE:COL: message` + hint (the site and lab readers' way, through Config's `TOMLValidating`). The keys are
 /// described in docs/L2TP.md.
 public enum L2TPConfigReader {
     public static let topKeys = ["l2tp"]
@@ -23,19 +24,8 @@ public enum L2TPConfigReader {
     /// `host_name` is not given. Throws every problem found, sorted by position.
     public static func read(_ text: String, file: String, defaultName: String,
                             defaultHostName: String) throws(ConfigErrors) -> L2TPAgentConfig {
-        let root: TOMLTable
-        do { root = try TOML.parse(text, file: file) } catch {
-            throw ConfigErrors([ConfigError(file: file, position: error.position, message: error.message,
-                                            hint: "fix the TOML syntax; nothing else was checked")])
-        }
         var v = L2TPConfigValidator(file: file, defaultName: defaultName, defaultHostName: defaultHostName)
-        let config = v.validate(root)
-        guard v.errors.isEmpty, let config else {
-            throw ConfigErrors(v.errors.enumerated().sorted { a, b in
-                a.element.position != b.element.position ? a.element.position < b.element.position : a.offset < b.offset
-            }.map(\.element))
-        }
-        return config
+        return try v.load(text) { $0.validate($1) }.get()
     }
 
     /// Reads the file at `path`: the agent's name defaults to the file's base name (`/etc/isthmus/lns.toml`: "lns"),
@@ -92,7 +82,7 @@ public enum L2TPConfigReader {
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { return .failure(.notIPv6InBrackets) }
             let inside = String(text[text.index(after: text.startIndex)..<close])
-            guard let a = IPAddress(inside), a.isIPv6 else { return .failure(.notIPv6InBrackets) }
+            guard let a = IPAddress(inside), a.isV6 else { return .failure(.notIPv6InBrackets) }
             let rest = text[text.index(after: close)...]
             if rest.isEmpty { return .success(.init(address: a.description, port: defaultPort)) }
             guard rest.hasPrefix(":"), let p = port(rest.dropFirst()) else { return .failure(.badPort) }
@@ -101,7 +91,7 @@ public enum L2TPConfigReader {
         let colons = text.utf8.count(where: { $0 == 0x3a })
         if colons == 1 {
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard let a = IPAddress(String(parts[0])), !a.isIPv6 else { return .failure(.notAnAddress) }
+            guard let a = IPAddress(String(parts[0])), !a.isV6 else { return .failure(.notAnAddress) }
             guard let p = port(parts[1]) else { return .failure(.badPort) }
             return .success(.init(address: a.description, port: p))
         }
@@ -223,8 +213,7 @@ struct L2TPConfigValidator: TOMLValidating {
 
     mutating func tunnelReference(_ name: String, _ n: TOMLNode, in label: String) -> String? {
         if declaredTunnels.contains(name) { return name }
-        var m = "`tunnel` \"\(name)\" in \(label) names no [[l2tp.tunnel]]"
-        if let s = SiteConfig.suggestion(for: name, among: declaredTunnels) { m += "; did you mean \"\(s)\"?" }
+        let m = "`tunnel` \"\(name)\" in \(label) names no [[l2tp.tunnel]]" + Suggestion.didYouMean(name, among: declaredTunnels)
         let hint = declaredTunnels.isEmpty
             ? "add a [[l2tp.tunnel]] with name = \"\(name)\" and peer = \"ADDRESS\""
             : "name one of the tunnels: " + declaredTunnels.joined(separator: ", ")
@@ -296,7 +285,7 @@ struct L2TPConfigValidator: TOMLValidating {
                     error(e.node.position, "`router_id` \(n) is out of range 0..4294967295", hint: hint)
                 }
             } else if let s = e.node.string {
-                if let a = IPAddress(s), !a.isIPv6 {
+                if let a = IPAddress(s), !a.isV6 {
                     config.routerID = a.bytes.reduce(0) { $0 << 8 | UInt32($1) }
                 } else {
                     error(e.node.position, "`router_id` \"\(s)\" is not a dotted quad", hint: hint)
@@ -457,7 +446,7 @@ struct L2TPConfigValidator: TOMLValidating {
             if let (ep, a) = endpoint(l, e.node, role: "`local`") {
                 if a.isMulticast {
                     error(e.node.position, "`local` \"\(l)\" is a multicast address", hint: "write one of this host's addresses, or remove `local`")
-                } else if let (pe, pa) = peer, pa.isIPv6 != a.isIPv6 {
+                } else if let (pe, pa) = peer, pa.isV6 != a.isV6 {
                     error(e.node.position, "`local` \"\(l)\" is \(a.familyName) but `peer` \(pe) is \(pa.familyName)",
                           hint: "use an \(pa.familyName) local address, or remove `local`")
                 } else { local = ep }
@@ -494,7 +483,7 @@ struct L2TPConfigValidator: TOMLValidating {
         }
         var interface: String?
         if let (i, e) = string(t, "interface", example: "interface = \"l2tpeth0\"") {
-            if let p = SiteConfig.interfaceNameProblem(i) {
+            if let p = InterfaceName.problem(i) {
                 error(e.node.position, "`interface` \"\(i)\" \(p)", hint: "choose a name of at most 15 bytes without '/', ':' or spaces, e.g. \"l2tpeth0\"")
             } else if let first = interfaces[i] {
                 error(e.node.position, "`interface` \"\(i)\" is used twice (first at \(first))", hint: "give each pseudowire its own interface")
@@ -530,7 +519,7 @@ struct L2TPConfigValidator: TOMLValidating {
         }
         var bridge: String?
         if let (b, e) = string(t, "bridge", example: "bridge = \"br0\"") {
-            if let p = SiteConfig.interfaceNameProblem(b) {
+            if let p = InterfaceName.problem(b) {
                 error(e.node.position, "`bridge` \"\(b)\" \(p)", hint: "name an existing bridge of at most 15 bytes, e.g. \"br0\"")
             } else if b == interface {
                 error(e.node.position, "`bridge` \"\(b)\" is the pseudowire's own interface", hint: "name the bridge to put \"\(b)\" in, e.g. \"br0\"")
@@ -629,7 +618,7 @@ struct L2TPConfigValidator: TOMLValidating {
         if let (m, _) = integer(t, "mtu", 128...16384, example: "mtu = 1400") { c.mtu = Int(m) }
         if let (m, _) = integer(t, "mru", 128...16384, example: "mru = 1400") { c.mru = Int(m) }
         if let (i, e) = string(t, "interface", example: "interface = \"ppp\"") {
-            if let p = SiteConfig.interfaceNameProblem(i + "99") {
+            if let p = InterfaceName.problem(i + "99") {
                 error(e.node.position, "`interface` prefix \"\(i)\" \(p) once a call number is added",
                       hint: "write a prefix of at most 11 bytes without '/', ':' or spaces, e.g. \"ppp\" (calls get ppp0, ppp1, ...)")
             } else { c.interfacePrefix = i }

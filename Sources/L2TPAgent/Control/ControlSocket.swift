@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Dataplane
 import DataplaneWire
-import Sites
+import Addresses
 
 /// A UDP address: IP and port.
 public struct UDPAddress: Hashable, Sendable, CustomStringConvertible {
@@ -14,8 +14,8 @@ public struct UDPAddress: Hashable, Sendable, CustomStringConvertible {
     /// Parses "10.0.0.1" / "fd00::1" (empty: the wildcard of `ipv6`).
     public init?(_ address: String, port: UInt16, ipv6: Bool = false) {
         if address.isEmpty { self.init(ip: PeerAddress(high: 0, low: 0, isV6: ipv6), port: port); return }
-        guard let a = Sites.IPAddress(address), let ip = PeerAddress(bytes: a.bytes) else { return nil }
-        self.init(ip: ip, port: port)
+        guard let a = IPAddress(address) else { return nil }
+        self.init(ip: PeerAddress(a), port: port)
     }
 
     public var description: String { ip.isV6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }

@@ -1,5 +1,5 @@
 import Foundation
-import Sites
+import Addresses
 
 /// PPP over L2TP calls (RFC 2661; the L2TPv3 PPP pseudowire, RFC 3931): what the agent asks pppd to do for each
 /// call, as values. `[l2tp.ppp]` in the agent's file (docs/L2TP.md). The I/O is `PPPCalls`.
@@ -60,9 +60,9 @@ public struct PPPConfig: Equatable, Sendable {
 public struct IPv4: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var value: UInt32
     public init(_ value: UInt32) { self.value = value }
-    /// A dotted quad, as the rest of the configuration reads one (`Sites.IPAddress`).
+    /// A dotted quad, as the rest of the configuration reads one (`IPAddress`).
     public init?(_ text: String) {
-        guard let a = IPAddress(text), !a.isIPv6 else { return nil }
+        guard let a = IPAddress(text), !a.isV6 else { return nil }
         value = a.bytes.reduce(0) { $0 << 8 | UInt32($1) }
     }
     public var description: String { "\(value >> 24).\(value >> 16 & 255).\(value >> 8 & 255).\(value & 255)" }

@@ -1,16 +1,20 @@
-/// An IPv4 or IPv6 address, parsed without Foundation or libc: dotted quads (no leading zeros, which some parsers
-/// read as octal), IPv6 groups with one `::` compression and an optional embedded IPv4 tail (`::ffff:192.0.2.1`).
-/// Zone ids (`fe80::1%eth0`) are not accepted.
+/// An IPv4 or IPv6 address, the one address type of Isthmus (netlink codecs, iproute2 words, site, lab and l2tp
+/// configs), parsed and printed without Foundation or libc, exactly as glibc's `inet_pton`/`inet_ntop` do (iproute2
+/// prints with `inet_ntop`, and its output is compared byte for byte): dotted quads (no leading zeros, which some
+/// parsers read as octal), IPv6 groups with one `::` compression and an optional embedded IPv4 tail
+/// (`::ffff:192.0.2.1`). Zone ids (`fe80::1%eth0`) are not accepted.
 public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     /// 4 bytes (IPv4) or 16 bytes (IPv6), network order.
     public let bytes: [UInt8]
 
-    public var isIPv6: Bool { bytes.count == 16 }
-    public var familyName: String { isIPv6 ? "IPv6" : "IPv4" }
+    public var isV6: Bool { bytes.count == 16 }
+    public var familyName: String { isV6 ? "IPv6" : "IPv4" }
+    /// 32 or 128.
+    public var bitLength: UInt8 { isV6 ? 128 : 32 }
 
-    public init?(bytes: [UInt8]) {
+    public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 4 || bytes.count == 16 else { return nil }
-        self.bytes = bytes
+        self.bytes = Array(bytes)
     }
 
     public init?(_ text: String) {
@@ -24,7 +28,13 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
-    public var isMulticast: Bool { isIPv6 ? bytes[0] == 0xff : (bytes[0] & 0xf0) == 0xe0 }
+    public var isMulticast: Bool { isV6 ? bytes[0] == 0xff : (bytes[0] & 0xf0) == 0xe0 }
+
+    /// The IPv4 address as a host-order integer (big-endian bytes folded).
+    public var v4Value: UInt32? {
+        guard !isV6 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt32($1) }
+    }
 
     static func parseV4(_ s: Substring) -> [UInt8]? {
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
@@ -100,9 +110,12 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
     }
 
-    /// Dotted quad, or RFC 5952 text (lowercase, longest run of two or more zero groups as `::`).
+    /// Dotted quad, or IPv6 text as glibc's `inet_ntop` writes it: lowercase hex, the longest run of two or more
+    /// zero groups (the first of equal runs) as `::`, and an IPv4 tail for IPv4-compatible (`::192.0.2.1`) and
+    /// IPv4-mapped (`::ffff:192.0.2.1`) addresses.
     public var description: String {
-        if !isIPv6 { return bytes.map(String.init).joined(separator: ".") }
+        func quad(_ b: ArraySlice<UInt8>) -> String { b.map(String.init).joined(separator: ".") }
+        if !isV6 { return quad(bytes[...]) }
         let g = (0..<8).map { Int(bytes[2 * $0]) << 8 | Int(bytes[2 * $0 + 1]) }
         var best = (start: -1, len: 0)
         var i = 0
@@ -117,6 +130,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
             }
         }
         func hex(_ r: Range<Int>) -> String { r.map { String(g[$0], radix: 16) }.joined(separator: ":") }
+        if best.start == 0 && (best.len == 6 || (best.len == 5 && g[5] == 0xffff)) {
+            return (best.len == 6 ? "::" : "::ffff:") + quad(bytes[12...])
+        }
         if best.start < 0 { return hex(0..<8) }
         return hex(0..<best.start) + "::" + hex((best.start + best.len)..<8)
     }
@@ -124,19 +140,30 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// An address with a prefix length: `10.1.0.0/16`, `2001:db8::/32`, or an interface address `10.255.0.1/30`.
 public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
-    public let address: IPAddress
-    public let length: Int
+    public var address: IPAddress
+    /// At most `address.bitLength` when parsed; the initialiser takes what a caller computed.
+    public var length: UInt8
 
-    public init?(address: IPAddress, length: Int) {
-        guard length >= 0, length <= address.bytes.count * 8 else { return nil }
-        self.address = address; self.length = length
+    public init(address: IPAddress, length: UInt8) { self.address = address; self.length = length }
+
+    /// iproute2's PREFIX: `ADDRESS/LENGTH`, or a bare address with the full length (`10.0.0.1` is `10.0.0.1/32`).
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let a = IPAddress(String(parts[0])) else { return nil }
+        if parts.count == 2 {
+            guard let l = UInt8(parts[1]), l <= a.bitLength else { return nil }
+            self.init(address: a, length: l)
+        } else {
+            self.init(address: a, length: a.bitLength)
+        }
     }
 
-    public init?(_ text: String) {
+    /// A config file's prefix: `ADDRESS/LENGTH` with the length required, in decimal digits only.
+    public init?(cidr text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let a = IPAddress(String(parts[0])),
               !parts[1].isEmpty, parts[1].utf8.count <= 3, parts[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let n = Int(parts[1]) else { return nil }
+              let n = UInt8(parts[1]), n <= a.bitLength else { return nil }
         self.init(address: a, length: n)
     }
 
@@ -144,10 +171,10 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
     public var network: IPPrefix {
         var b = address.bytes
         for i in 0..<b.count {
-            let bitsHere = max(0, min(8, length - i * 8))
+            let bitsHere = max(0, min(8, Int(length) - i * 8))
             b[i] &= bitsHere == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - bitsHere))
         }
-        return IPPrefix(address: IPAddress(bytes: b)!, length: length)!
+        return IPPrefix(address: IPAddress(bytes: b)!, length: length)
     }
 
     /// No host bits set: a network, not an interface address.
@@ -155,15 +182,15 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
 
     /// `address` lies inside this prefix.
     public func contains(_ a: IPAddress) -> Bool {
-        guard a.isIPv6 == address.isIPv6 else { return false }
-        return IPPrefix(address: a, length: length)!.network == network
+        guard a.isV6 == address.isV6 else { return false }
+        return IPPrefix(address: a, length: length).network == network
     }
 
     /// The two prefixes share at least one address.
     public func overlaps(_ other: IPPrefix) -> Bool {
-        guard other.address.isIPv6 == address.isIPv6 else { return false }
+        guard other.address.isV6 == address.isV6 else { return false }
         let l = min(length, other.length)
-        return IPPrefix(address: address, length: l)!.network == IPPrefix(address: other.address, length: l)!.network
+        return IPPrefix(address: address, length: l).network == IPPrefix(address: other.address, length: l).network
     }
 
     public var description: String { "\(address)/\(length)" }

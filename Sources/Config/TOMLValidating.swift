@@ -1,19 +1,39 @@
 /// Reading a parsed TOML document into a model while collecting every problem as `FILE:LINE:COL: message` + hint
-/// (never stopping at the first): the typed accessors the site config and the lab files share.
+/// (never stopping at the first): the typed accessors the site, lab and l2tp readers share.
 public protocol TOMLValidating {
     var file: String { get }
     var errors: [ConfigError] { get set }
 }
 
 extension TOMLValidating {
+    /// Parses `text` (read from `file`) and hands the root table to `validate`. On failure: a TOML syntax error alone
+    /// (nothing else could be checked), or every problem `validate` recorded — this file's first, then those of other
+    /// files it read (by name), each in position order, problems at one position in the order found.
+    public mutating func load<Model>(_ text: String, _ validate: (inout Self, TOMLTable) -> Model?) -> Result<Model, ConfigErrors> {
+        let root: TOMLTable
+        do { root = try TOML.parse(text, file: file) } catch {
+            return .failure(ConfigErrors([ConfigError(file: file, position: error.position, message: error.message,
+                                                      hint: "fix the TOML syntax; nothing else was checked")]))
+        }
+        let model = validate(&self, root)
+        guard errors.isEmpty, let model else {
+            let file = self.file
+            return .failure(ConfigErrors(errors.enumerated().sorted { a, b in
+                let fa = a.element.file == file ? "" : a.element.file, fb = b.element.file == file ? "" : b.element.file
+                if fa != fb { return fa < fb }
+                return a.element.position != b.element.position ? a.element.position < b.element.position : a.offset < b.offset
+            }.map(\.element)))
+        }
+        return .success(model)
+    }
+
     public mutating func error(_ p: TOMLPosition, _ message: String, hint: String = "") {
         errors.append(ConfigError(file: file, position: p, message: message, hint: hint))
     }
 
     public mutating func checkKeys(_ t: TOMLTable, allowed: [String], table: String) {
         for e in t.entries where !allowed.contains(e.key) {
-            var message = "unknown key `\(e.key)` in \(table)"
-            if let s = SiteConfig.suggestion(for: e.key, among: allowed) { message += "; did you mean `\(s)`?" }
+            let message = "unknown key `\(e.key)` in \(table)" + Suggestion.didYouMean(e.key, among: allowed, quote: .key)
             error(e.keyPosition, message, hint: "keys allowed in \(table): " + allowed.joined(separator: ", "))
         }
     }
@@ -52,8 +72,7 @@ extension TOMLValidating {
         let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
         guard let (s, e) = string(t, key, example: "\(key) = \"\(names[0])\"") else { return nil }
         if let v = E(rawValue: s) { return (v, e) }
-        var message = "`\(key)` must be one of \(list); found \"\(s)\""
-        if let sug = SiteConfig.suggestion(for: s, among: names) { message += "; did you mean \"\(sug)\"?" }
+        let message = "`\(key)` must be one of \(list); found \"\(s)\"" + Suggestion.didYouMean(s, among: names)
         error(e.node.position, message, hint: "write e.g. \(key) = \"\(names[0])\"")
         return nil
     }
