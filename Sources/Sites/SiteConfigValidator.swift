@@ -218,7 +218,7 @@ struct ConfigValidator: TOMLValidating {
         // The tunnel device this site's host creates: `tunnel_device`, else "isth-" + segment (cut to 15 bytes).
         var tunnelDevice: String?
         if let (d, e) = string(t, "tunnel_device", example: "tunnel_device = \"isth-lan\"") {
-            if let p = SiteConfig.interfaceNameProblem(d) {
+            if let p = InterfaceName.problem(d) {
                 error(e.node.position, "`tunnel_device` \"\(d)\" \(p)", hint: "choose a name of at most 15 bytes without '/', ':' or spaces")
             } else {
                 tunnelDevice = d
