@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The Linux kernel selftest's L2TP-under-IPsec setup (tools/testing/selftests/net/l2tp.sh: L2TPv3 over IP between
+# two hosts, transport-mode ESP rfc4106(gcm(aes)) states and policies), replayed twice: once with `ip xfrm`, once
+# with `isthmus xfrm` (everything else with ip), each in two fresh namespaces over a veth pair. The policies cover
+# protocol 115 (L2TPv3 over IP) between the hosts' addresses. Checked: a ping across the l2tpeth works under both and
+# is counted by the states (so it went through ESP); ip prints the same states and policies after both replays;
+# in the isthmus replay `isthmus xfrm state|policy show` (plain, -s, -o, nokeys) and `state get` print what ip
+# prints, and `count` too; `isthmus xfrm state delete`, `state flush` and `policy flush` leave nothing.
+# Needs Debian's kernel (esp4, xfrm_user, l2tp_ip, l2tp_eth): run it in the QEMU guest (Tools/vm/isthmus-vm), where
+# the integration test XFRMKernelTests runs it. Prints one "ok"/"FAIL" line per check; exits non-zero on a failure.
+#
+#   ISTHMUS=.build/debug/isthmus Tools/scenarios/xfrm-l2tp.sh
+set -u
+here=$(cd "$(dirname "$0")/../.." && pwd)
+isthmus=${ISTHMUS:-$here/.build/debug/isthmus}
+work=$(mktemp -d /tmp/xfrm-l2tp.XXXXXX)
+fails=0
+ok() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+same() {   # same WHAT FILE1 FILE2
+  if cmp -s "$2" "$3"; then ok "$1"; else fail "$1"; diff "$2" "$3" | head -30 | sed 's/^/     /'; fi
+}
+nss=()
+cleanup() { for n in "${nss[@]}"; do ip netns del "$n" 2>/dev/null; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+# The kernel's stdrng (drbg) must be there or every AEAD state fails ("unable to initialize cryptographic
+# operations"); jitterentropy may not load under TCG, which drbg survives.
+modprobe -a drbg esp4 xfrm_user gcm ghash_generic aes_generic ctr seqiv l2tp_ip l2tp_eth veth || { echo "FAIL modprobe"; exit 1; }
+modprobe jitterentropy_rng 2>/dev/null
+
+key=0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f
+# setup TOOL SUFFIX: two namespaces h1$SUFFIX and h2$SUFFIX, the selftest's L2TPv3-over-IP tunnel, and its IPsec
+# policies and states written with TOOL ("ip" or the isthmus binary).
+setup() {
+  local x=$1 s=$2 h1=xf1$2 h2=xf2$2
+  nss+=("$h1" "$h2")
+  ip netns add "$h1" && ip netns add "$h2" || return 1
+  # No IPv6: its router and neighbour solicitations would cross the tunnel at their own times and move the
+  # states' sequence numbers and use times between the prints compared below.
+  for h in "$h1" "$h2"; do ip netns exec "$h" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
+  ip -n "$h1" link set lo up; ip -n "$h2" link set lo up
+  ip -n "$h1" link add eth0 type veth peer name eth0 netns "$h2" || return 1
+  ip -n "$h1" addr add 10.1.1.1/24 dev eth0; ip -n "$h2" addr add 10.1.1.2/24 dev eth0
+  ip -n "$h1" link set eth0 up; ip -n "$h2" link set eth0 up
+  ip -n "$h1" l2tp add tunnel tunnel_id 1041 peer_tunnel_id 1042 encap ip local 10.1.1.1 remote 10.1.1.2 &&
+  ip -n "$h1" l2tp add session name l2tp4 tunnel_id 1041 session_id 1041 peer_session_id 1042 &&
+  ip -n "$h2" l2tp add tunnel tunnel_id 1042 peer_tunnel_id 1041 encap ip local 10.1.1.2 remote 10.1.1.1 &&
+  ip -n "$h2" l2tp add session name l2tp4 tunnel_id 1042 session_id 1042 peer_session_id 1041 || return 1
+  ip -n "$h1" link set l2tp4 up; ip -n "$h2" link set l2tp4 up
+  ip -n "$h1" addr add 172.16.1.1 peer 172.16.1.2 dev l2tp4; ip -n "$h2" addr add 172.16.1.2 peer 172.16.1.1 dev l2tp4
+  # Permanent neighbours: ARP's later probes would otherwise cross the tunnel between the prints compared below.
+  local m1 m2
+  m1=$(ip -n "$h1" -br link show l2tp4 | awk '{print $3}'); m2=$(ip -n "$h2" -br link show l2tp4 | awk '{print $3}')
+  ip -n "$h1" neigh replace 172.16.1.2 lladdr "$m2" dev l2tp4 nud permanent
+  ip -n "$h2" neigh replace 172.16.1.1 lladdr "$m1" dev l2tp4 nud permanent
+  local rc=0
+  $x -n "$h1" xfrm policy add src 10.1.1.1 dst 10.1.1.2 proto 115 dir out tmpl proto esp mode transport reqid 1 || rc=1
+  $x -n "$h1" xfrm policy add src 10.1.1.2 dst 10.1.1.1 proto 115 dir in tmpl proto esp mode transport reqid 1 || rc=1
+  $x -n "$h2" xfrm policy add src 10.1.1.1 dst 10.1.1.2 proto 115 dir in tmpl proto esp mode transport reqid 1 || rc=1
+  $x -n "$h2" xfrm policy add src 10.1.1.2 dst 10.1.1.1 proto 115 dir out tmpl proto esp mode transport reqid 1 || rc=1
+  for h in "$h1" "$h2"; do
+    $x -n "$h" xfrm state add src 10.1.1.1 dst 10.1.1.2 spi 0x1000 proto esp aead 'rfc4106(gcm(aes))' $key 128 mode transport reqid 1 sel src 10.1.1.1 dst 10.1.1.2 proto 115 || rc=1
+    $x -n "$h" xfrm state add src 10.1.1.2 dst 10.1.1.1 spi 0x1001 proto esp aead 'rfc4106(gcm(aes))' $key 128 mode transport reqid 1 sel src 10.1.1.2 dst 10.1.1.1 proto 115 || rc=1
+  done
+  return $rc
+}
+
+for tool in ip isthmus; do
+  x=ip; [ "$tool" = isthmus ] && x=$isthmus
+  if setup "$x" "$tool"; then ok "$tool: the selftest's L2TPv3 + IPsec setup"; else fail "$tool: the selftest's L2TPv3 + IPsec setup"; fi
+  if ip netns exec "xf1$tool" ping -c 2 -W 2 172.16.1.2 >"$work/ping" 2>&1; then ok "$tool: ping across the l2tpeth"; else fail "$tool: ping across the l2tpeth"; cat "$work/ping"; fi
+  # The out SA of h1 counted the pings: they went through ESP.
+  pk=$(ip -n "xf1$tool" -s xfrm state get src 10.1.1.1 dst 10.1.1.2 proto esp spi 0x1000 | sed -n 's/^[[:space:]]*\([0-9]*\)(bytes), \([0-9]*\)(packets)$/\2/p')
+  if [ "${pk:-0}" -ge 2 ]; then ok "$tool: the ESP state counted $pk packets"; else fail "$tool: the ESP state counted ${pk:-no} packets"; fi
+  for h in 1 2; do
+    ip -n "xf$h$tool" xfrm state > "$work/$tool-state$h"
+    ip -n "xf$h$tool" xfrm policy > "$work/$tool-policy$h"
+  done
+done
+for h in 1 2; do
+  same "host $h: ip xfrm state is the same after the ip and the isthmus replays" "$work/ip-state$h" "$work/isthmus-state$h"
+  same "host $h: ip xfrm policy is the same after the ip and the isthmus replays" "$work/ip-policy$h" "$work/isthmus-policy$h"
+done
+[ -s "$work/ip-state1" ] && grep -q 'aead rfc4106(gcm(aes)) 0x0f0f' "$work/ip-state1" && ok "the states hold the AEAD key" || fail "ip xfrm state shows no AEAD state"
+
+# isthmus prints what ip prints (no traffic in between: the -s counters and times stay put).
+h=xf1isthmus
+for words in "xfrm state" "xfrm state show" "xfrm state list nokeys" "-o xfrm state" "-s xfrm state" "xfrm policy" "-s xfrm policy" \
+             "-o xfrm policy" "xfrm policy list dir out" "xfrm state get src 10.1.1.1 dst 10.1.1.2 proto esp spi 0x1000" \
+             "xfrm policy get src 10.1.1.1 dst 10.1.1.2 proto 115 dir out" "xfrm state count" "xfrm policy count" "-s xfrm state count"; do
+  ip -n $h $words > "$work/ip-show" 2>&1
+  $isthmus -n $h $words > "$work/isthmus-show" 2>&1
+  same "isthmus $words prints what ip prints" "$work/ip-show" "$work/isthmus-show"
+done
+if $isthmus -j -n $h xfrm state | grep -q '"name":"rfc4106(gcm(aes))"'; then ok "isthmus -j xfrm state names the AEAD"; else fail "isthmus -j xfrm state"; fi
+
+# Deleting: one state, then flushes; ip then shows nothing.
+$isthmus -n $h xfrm state delete src 10.1.1.1 dst 10.1.1.2 proto esp spi 0x1000 && ! ip -n $h xfrm state | grep -q 'spi 0x00001000' \
+  && ok "isthmus xfrm state delete removed the state" || fail "isthmus xfrm state delete"
+$isthmus -n $h xfrm state delete src 10.1.1.1 dst 10.1.1.2 proto esp spi 0x1000 >"$work/err" 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "deleting it again is the kernel's refusal (exit 2): $(cat "$work/err")" || fail "deleting twice: exit $rc, $(cat "$work/err")"
+$isthmus -n $h xfrm state flush && $isthmus -n $h xfrm policy flush && [ -z "$(ip -n $h xfrm state)" ] && [ -z "$(ip -n $h xfrm policy)" ] \
+  && ok "isthmus xfrm state flush and policy flush leave nothing" || fail "flush left: $(ip -n $h xfrm state; ip -n $h xfrm policy)"
+
+if [ $fails -eq 0 ]; then echo "every check passed"; else echo "$fails check(s) failed"; exit 1; fi
