@@ -515,8 +515,17 @@ enum XFRMJSON {
             ("dst", .string("\(XFRMPrint.address(s.daddr, family: f))/\(s.prefixlenD)")),
         ]
         if s.proto != 0 { kv.append(("proto", .string(XFRMPrint.protoName(s.proto)))) }
-        if s.sportMask != 0 { kv.append(("sport", JSON(s.sport))) }
-        if s.dportMask != 0 { kv.append(("dport", JSON(s.dport))) }
+        // The port fields carry ICMP type/code and a GRE key for those protocols, named as ip prints them.
+        switch Int32(s.proto) {
+        case Int32(IPPROTO_ICMP), Int32(IPPROTO_ICMPV6), Int32(IPPROTO_MH):
+            if s.sportMask != 0 { kv.append(("type", JSON(s.sport))) }
+            if s.dportMask != 0 && s.proto != UInt8(IPPROTO_MH) { kv.append(("code", JSON(s.dport))) }
+        case Int32(IPPROTO_GRE):
+            if s.sportMask != 0 || s.dportMask != 0 { kv.append(("key", JSON((UInt32(s.sport) << 16) + UInt32(s.dport)))) }
+        default:
+            if s.sportMask != 0 { kv.append(("sport", JSON(s.sport))) }
+            if s.dportMask != 0 { kv.append(("dport", JSON(s.dport))) }
+        }
         if s.ifindex > 0 { kv.append(("dev", .string(session.ifname(s.ifindex) ?? "if\(s.ifindex)"))) }
         return .object(kv)
     }
