@@ -4,6 +4,9 @@ import Netlink
 import NetlinkWire
 import TestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `isthmus xfrm` over a fake NETLINK_XFRM: bad input, the kernel's refusal, and ip's text and Isthmus's JSON for
 /// states and policies the fake reports.
