@@ -88,14 +88,20 @@ done
 h=xf1isthmus
 for words in "xfrm state" "xfrm state show" "xfrm state list nokeys" "-o xfrm state" "-s xfrm state" "xfrm policy" "-s xfrm policy" \
              "-o xfrm policy" "xfrm policy list dir out" "xfrm state get src 10.1.1.1 dst 10.1.1.2 proto esp spi 0x1000" \
-             "xfrm policy get src 10.1.1.1 dst 10.1.1.2 proto 115 dir out" "xfrm state count" "xfrm policy count" "-s xfrm state count"; do
+             "xfrm policy get src 10.1.1.1 dst 10.1.1.2 proto 115 dir out" "xfrm state count" "xfrm policy count" "-s xfrm state count" \
+             "xfrm state list src 10.1.1.2" "xfrm state list proto esp spi 0x1001" "xfrm state list dst 10.1.1.0/24 mode transport" \
+             "xfrm state list reqid 2" "-6 xfrm state" "-s -s xfrm policy list dir in"; do
   ip -n $h $words > "$work/ip-show" 2>&1
   $isthmus -n $h $words > "$work/isthmus-show" 2>&1
   same "isthmus $words prints what ip prints" "$work/ip-show" "$work/isthmus-show"
 done
 if $isthmus -j -n $h xfrm state | grep -q '"name":"rfc4106(gcm(aes))"'; then ok "isthmus -j xfrm state names the AEAD"; else fail "isthmus -j xfrm state"; fi
 
-# Deleting: one state, then flushes; ip then shows nothing.
+# Deleting: deleteall with a filter takes the matching state only; then one state, then flushes; ip then shows nothing.
+$isthmus -n xf2isthmus xfrm state deleteall src 10.1.1.2 && [ "$(ip -n xf2isthmus xfrm state | grep -c '^src')" = 1 ] \
+  && ip -n xf2isthmus xfrm state | grep -q '^src 10.1.1.1 dst 10.1.1.2' \
+  && ok "isthmus xfrm state deleteall src 10.1.1.2 deleted that state only" || fail "deleteall src: $(ip -n xf2isthmus xfrm state)"
+
 $isthmus -n $h xfrm state delete src 10.1.1.1 dst 10.1.1.2 proto esp spi 0x1000 && ! ip -n $h xfrm state | grep -q 'spi 0x00001000' \
   && ok "isthmus xfrm state delete removed the state" || fail "isthmus xfrm state delete"
 $isthmus -n $h xfrm state delete src 10.1.1.1 dst 10.1.1.2 proto esp spi 0x1000 >"$work/err" 2>&1; rc=$?
