@@ -368,6 +368,13 @@ def ipcommand_seeds():
         ("tunnel-add", "tunnel add gre1 mode gre remote 192.0.2.2 local 192.0.2.1 ttl 64 key 5"),
         ("tunnel-6rd", "tunnel 6rd dev sit1 6rd-prefix 2001:db8::/32"),
         ("mtu", "mtu vxlan underlay 1500"),
+        ("xfrm-state-add", "xfrm state add src 10.1.1.1 dst 10.1.2.1 proto esp spi 0x1000 reqid 7 mode transport aead rfc4106(gcm(aes)) 0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f 128 sel src 10.1.1.1 dst 10.1.2.1 proto 115 dev eth0 encap espinudp 4500 4500 0.0.0.0 flag esn replay-window 128 limit time-soft 30 mark 7 mask 0xff output-mark 3 if_id 9"),
+        ("xfrm-state-add-cbc", "xfrm state add src 2001:db8::1 dst 2001:db8::2 proto esp spi 0x2001 mode tunnel enc cbc(aes) 0x00112233445566778899aabbccddeeff auth-trunc hmac(sha256) 0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f 128"),
+        ("xfrm-state-list", "xfrm state list nokeys src 10.0.0.0/8 proto esp mode transport reqid 1 flag af-unspec"),
+        ("xfrm-policy-add", "xfrm policy add src 10.1.1.1 dst 10.1.2.1 proto udp sport 1701 dport 1701 dir out ptype sub action block priority 5 flag localok icmp mark 3 if_id 4 limit time-hard 100 tmpl src 1.1.1.1 dst 2.2.2.2 proto ah spi 0x10 mode tunnel reqid 2 level use"),
+        ("xfrm-policy-del", "xfrm policy delete index 8 dir fwd ptype main"),
+        ("xfrm-policy-deleteall", "xfrm policy deleteall src 10.0.0.0/8 proto icmp type 8 code 0 dir in"),
+        ("xfrm-count", "xfrm state count"),
     ]:
         argv(name, line)
     argv("link-show-json-details", "link show", mode=ARGV | JSON | DETAILS)
