@@ -97,6 +97,43 @@ for words in "xfrm state" "xfrm state show" "xfrm state list nokeys" "-o xfrm st
 done
 if $isthmus -j -n $h xfrm state | grep -q '"name":"rfc4106(gcm(aes))"'; then ok "isthmus -j xfrm state names the AEAD"; else fail "isthmus -j xfrm state"; fi
 
+# States of other shapes (tunnel mode, enc + auth-trunc, NAT-T encapsulation, IPv6 with marks, if_id and limits,
+# ESN, AH, IPComp with the tunnel state the kernel adds for it, a selector with a device and ports), written by ip in
+# one namespace and by isthmus in another: ip shows the same, and isthmus prints them as ip does.
+modprobe -a cbc hmac sha256_generic sha1_generic ah4 ipcomp xfrm_ipcomp deflate 2>/dev/null
+shapes=(
+  "xfrm state add src 192.0.2.1 dst 198.51.100.2 proto esp spi 0x2001 reqid 2 mode tunnel enc cbc(aes) 0x00112233445566778899aabbccddeeff auth-trunc hmac(sha256) 0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f 128 replay-window 32 flag noecn af-unspec"
+  "xfrm state add src 192.0.2.1 dst 198.51.100.2 proto esp spi 0x3000 reqid 3 mode transport aead rfc4106(gcm(aes)) $key 128 encap espinudp 4500 4500 0.0.0.0 sel src 192.0.2.1 dst 198.51.100.2 proto udp sport 1701 dport 1701"
+  "-6 xfrm state add src 2001:db8:1::1 dst 2001:db8:2::1 proto esp spi 0x1000 mode transport aead rfc4106(gcm(aes)) $key 128 mark 7 mask 0xff if_id 9 output-mark 0x10 mask 0xf0 limit time-soft 30 limit time-hard 60 limit byte-hard 1000000 limit packet-soft 5000"
+  "xfrm state add src 10.1.1.1 dst 10.1.2.1 proto esp spi 0x4000 reqid 1 mode tunnel aead rfc4106(gcm(aes)) $key 128 flag esn replay-window 128 replay-seq 5 replay-oseq 6 extra-flag dont-encap-dscp"
+  "xfrm state add src 10.1.1.1 dst 10.1.2.1 proto ah spi 0x5000 auth hmac(sha1) 0x0102030405060708090a0b0c0d0e0f1011121314 replay-seq 1 replay-oseq 2"
+  "xfrm state add src 10.1.1.1 dst 10.1.2.1 proto comp spi 0x600 comp deflate mode tunnel"
+  "xfrm state add src 10.1.1.1 dst 10.1.2.1 proto esp spi 0x77 enc cbc(aes) 0x00112233445566778899aabbccddeeff sel dev lo proto tcp dport 80"
+)
+: > "$work/refused-ip"; : > "$work/refused-isthmus"
+for tool in ip isthmus; do
+  x=ip; [ "$tool" = isthmus ] && x=$isthmus
+  n=xf3$tool; nss+=("$n"); ip netns add $n; ip -n $n link set lo up
+  for line in "${shapes[@]}"; do
+    # shellcheck disable=SC2086
+    $x -n $n $line > "$work/add" 2>&1 || { echo "     $tool refused: $line: $(cat "$work/add")"; echo "$line" >> "$work/refused-$tool"; }
+  done
+  ip -n $n xfrm state > "$work/$tool-shapes"
+done
+same "ip and isthmus refuse the same states here (none, if the modules loaded)" "$work/refused-ip" "$work/refused-isthmus"
+same "the other shapes: ip xfrm state is the same after ip and isthmus added them" "$work/ip-shapes" "$work/isthmus-shapes"
+grep -q 'auth-trunc hmac(sha256)' "$work/ip-shapes" && grep -q 'encap type espinudp sport 4500' "$work/ip-shapes" \
+  && grep -q 'anti-replay esn context' "$work/ip-shapes" && ok "the shapes hold auth-trunc, NAT-T and ESN states" || fail "shapes missing: $(cat "$work/ip-shapes")"
+for words in "xfrm state" "-s xfrm state" "-o xfrm state" "xfrm state list nokeys" "-6 xfrm state" "xfrm state list proto ah" \
+             "xfrm state list reqid 2" "-s xfrm state count" "xfrm state get src 10.1.1.1 dst 10.1.2.1 proto esp spi 0x4000" \
+             "-s xfrm state get src 2001:db8:1::1 dst 2001:db8:2::1 proto esp spi 0x1000 mark 7 mask 0xff"; do
+  # shellcheck disable=SC2086
+  ip -n xf3isthmus $words > "$work/ip-show" 2>&1
+  # shellcheck disable=SC2086
+  $isthmus -n xf3isthmus $words > "$work/isthmus-show" 2>&1
+  same "shapes: isthmus $words prints what ip prints" "$work/ip-show" "$work/isthmus-show"
+done
+
 # Deleting: deleteall with a filter takes the matching state only; then one state, then flushes; ip then shows nothing.
 $isthmus -n xf2isthmus xfrm state deleteall src 10.1.1.2 && [ "$(ip -n xf2isthmus xfrm state | grep -c '^src')" = 1 ] \
   && ip -n xf2isthmus xfrm state | grep -q '^src 10.1.1.1 dst 10.1.1.2' \
