@@ -61,6 +61,8 @@ struct XFRMCommandTests {
         ("xfrm policy delete src 10.1.1.1 index 8 dir out", "\"index\""),
         ("xfrm policy flush ptype other", "\"ptype\""),
         ("xfrm sideways", "\"sideways\""),
+        ("xfrm policy add src 10.1.1.1 dst 10.1.2.1 dir out ctx " + String(repeating: "c", count: 256), "at most 255"),
+        ("xfrm state add src 10.1.1.1 dst 10.1.2.1 proto esp spi 1 enc cbc(aes) 0x00 ctx " + String(repeating: "c", count: 300), "at most 255"),
     ])
     func badInput(_ line: String, _ mention: String) throws {
         let kernel = FakeNetlink()

@@ -57,6 +57,8 @@ enum XFRMPolicy {
     /// `ctx CTX` as XFRMA_SEC_CTX bytes.
     static func context(_ args: inout Arguments) throws -> [UInt8] {
         let c = try args.value(for: "ctx", expected: "a security context string")
+        // ip's CTX_BUF_SIZE: 256 bytes with the NUL.
+        guard c.utf8.count < 256 else { throw UsageError.wrong(c, "\"ctx\" is \(c.utf8.count) bytes; at most 255") }
         return XFRMSecurityContext(context: Array(c.utf8) + [0]).encoded
     }
 

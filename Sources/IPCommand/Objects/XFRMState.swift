@@ -169,8 +169,7 @@ enum XFRMState {
             case "ctx":
                 if ctx { throw UsageError("\"ctx\" is given twice") }
                 ctx = true
-                let c = try args.value(for: "ctx", expected: "a security context string")
-                w.raw(XFRMAttributeType.secCtx, XFRMSecurityContext(context: Array(c.utf8) + [0]).encoded)
+                w.raw(XFRMAttributeType.secCtx, try XFRMPolicy.context(&args))
             case "offload":
                 var index: Int32 = 0
                 if args.peek == "dev" {
