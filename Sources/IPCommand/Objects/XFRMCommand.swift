@@ -87,8 +87,8 @@ enum XFRMParse {
         return p
     }
 
-    /// The ID words (src, dst, proto, spi) — one group, like xfrm_id_parse(). Returns the family the addresses
-    /// gave (0 if none) and the prefix lengths given for src and dst (list filters use them).
+    /// The ID words (src, dst, proto, spi) — one group, like xfrm_id_parse(): the family the addresses gave (0 if
+    /// none), the prefix lengths given for src and dst (list filters use them) and which words were given.
     struct ID {
         var saddr = [UInt8](repeating: 0, count: 16)
         var id = XFRMID()
@@ -99,7 +99,7 @@ enum XFRMParse {
     }
     static let idWords = ["src", "dst", "proto", "spi"]
 
-    /// Parses ID words while they come; `loose` allows a missing proto (lists and deleteall).
+    /// Parses ID words while they come (whether proto is required is the caller's to check: lists need none).
     static func id(_ args: inout Arguments, into r: inout ID, family: UInt8) throws {
         var srcFamily: UInt8 = 0, dstFamily: UInt8 = 0
         while let w = args.peek, idWords.contains(w) {

@@ -145,16 +145,6 @@ public struct XFRMAttributes: Equatable, Sendable {
         guard let v = a.u64 else { throw WireError("attribute \(a.type) needs 8 bytes") }
         return v
     }
-
-    public static func == (l: XFRMAttributes, r: XFRMAttributes) -> Bool {
-        l.auth == r.auth && l.authTrunc == r.authTrunc && l.crypt == r.crypt && l.comp == r.comp && l.aead == r.aead
-            && l.encap == r.encap && l.templates == r.templates && l.securityContext == r.securityContext
-            && l.replay == r.replay && l.replayESN == r.replayESN && l.sourceAddress == r.sourceAddress
-            && l.careOfAddress == r.careOfAddress && l.lastUsed == r.lastUsed && l.policyType == r.policyType
-            && l.mark == r.mark && l.tfcPad == r.tfcPad && l.extraFlags == r.extraFlags && l.outputMark == r.outputMark
-            && l.outputMarkMask == r.outputMarkMask && l.ifID == r.ifID && l.offloadIndex == r.offloadIndex
-            && l.offloadFlags == r.offloadFlags && l.state == r.state && l.policy == r.policy && l.malformed == r.malformed
-    }
 }
 
 /// A state as the kernel reports it: XFRM_MSG_NEWSA/UPDSA (a dump entry, a GET answer, an event), XFRM_MSG_DELSA
