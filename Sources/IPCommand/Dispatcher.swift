@@ -27,6 +27,7 @@ public enum IPCommandRunner {
         ObjectCommand(name: "vlan", verbs: VLANCommand.verbs, aliases: ["vl", "vla"], usage: Usage.vlan, run: VLANCommand.run),
         ObjectCommand(name: "monitor", verbs: MonitorCommand.objects, aliases: ["mo", "mon", "moni", "monit", "monito"], usage: Usage.monitor, run: MonitorCommand.run),
         ObjectCommand(name: "netns", verbs: NetnsCommand.verbs, aliases: ["netn", "net"], usage: Usage.netns, run: NetnsCommand.run),
+        ObjectCommand(name: "xfrm", verbs: ["state", "policy"], aliases: ["x", "xf", "xfr"], usage: Usage.xfrm, run: XFRMCommand.run),
         // Isthmus's own, not iproute2's:
         ObjectCommand(name: "mtu", verbs: MTUCommand.kinds, aliases: [], usage: Usage.mtu, run: MTUCommand.run),
     ]

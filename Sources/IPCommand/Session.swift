@@ -40,6 +40,7 @@ public final class Session {
     public var output = Output()
     private var rtnlSocket: NetlinkTransport?
     private var genlSocket: NetlinkTransport?
+    private var xfrmSocket: NetlinkTransport?
     private let openTransport: (Int32, String?) throws -> NetlinkTransport
     /// Batch mode queues mutating requests and sends them many per sendmsg; otherwise each is sent at once.
     public var pipelining = false
@@ -73,6 +74,15 @@ public final class Session {
         if let s = genlSocket { return s }
         let s = try openTransport(NETLINK_GENERIC, options.netns)
         genlSocket = s
+        return s
+    }
+
+    /// The NETLINK_XFRM socket (IPsec states and policies; `xfrm`). Its requests are sent at once, also in batch
+    /// mode: only rtnetlink requests are pipelined.
+    public func xfrm() throws -> NetlinkTransport {
+        if let s = xfrmSocket { return s }
+        let s = try openTransport(NETLINK_XFRM, options.netns)
+        xfrmSocket = s
         return s
     }
 

@@ -188,6 +188,48 @@ public enum Usage {
         Unlike ip monitor, netconf, nsid, prefix, mroute, nexthop and stats events are not printed.
         """
 
+    static let xfrm = """
+        Usage: isthmus xfrm state { add | update } ID [ ALGO-LIST ] [ mode MODE ] [ mark MARK [ mask MASK ] ]
+                      [ reqid REQID ] [ seq SEQ ] [ replay-window SIZE ] [ replay-seq SEQ ] [ replay-oseq SEQ ]
+                      [ replay-seq-hi SEQ ] [ replay-oseq-hi SEQ ] [ flag FLAG-LIST ] [ sel SELECTOR ]
+                      [ LIMIT-LIST ] [ encap ENCAP ] [ coa ADDR[/PLEN] ] [ ctx CTX ] [ extra-flag EXTRA-FLAG-LIST ]
+                      [ offload [ dev DEV ] dir DIR ] [ output-mark OUTPUT-MARK [ mask MASK ] ]
+                      [ if_id IF_ID ] [ tfcpad LENGTH ]
+               isthmus xfrm state { delete | get } ID [ mark MARK [ mask MASK ] ]
+               isthmus xfrm state { deleteall | list } [ nokeys ] [ ID ] [ mode MODE ] [ reqid REQID ] [ flag FLAG-LIST ]
+               isthmus xfrm state flush [ proto XFRM-PROTO ]
+               isthmus xfrm state count
+               isthmus xfrm policy { add | update } SELECTOR dir DIR [ ctx CTX ] [ mark MARK [ mask MASK ] ]
+                      [ index INDEX ] [ ptype PTYPE ] [ action ACTION ] [ priority PRIORITY ] [ flag FLAG-LIST ]
+                      [ if_id IF_ID ] [ LIMIT-LIST ] [ TMPL-LIST ]
+               isthmus xfrm policy { delete | get } { SELECTOR | index INDEX } dir DIR [ ctx CTX ]
+                      [ mark MARK [ mask MASK ] ] [ ptype PTYPE ] [ if_id IF_ID ]
+               isthmus xfrm policy { deleteall | list } [ nosock ] [ SELECTOR ] [ dir DIR ] [ index INDEX ]
+                      [ ptype PTYPE ] [ action ACTION ] [ priority PRIORITY ] [ flag FLAG-LIST ]
+               isthmus xfrm policy flush [ ptype PTYPE ]
+               isthmus xfrm policy count
+               isthmus xfrm help
+
+        ID := [ src ADDR ] [ dst ADDR ] [ proto XFRM-PROTO ] [ spi SPI ]
+        XFRM-PROTO := esp | ah | comp | route2 | hao
+        ALGO := { enc | auth } ALGO-NAME ALGO-KEYMAT | auth-trunc ALGO-NAME ALGO-KEYMAT ALGO-TRUNC-LEN |
+                aead ALGO-NAME ALGO-KEYMAT ALGO-ICV-LEN | comp ALGO-NAME
+        MODE := transport | tunnel | beet | ro | in_trigger
+        FLAG := noecn | decap-dscp | nopmtudisc | wildrecv | icmp | af-unspec | align4 | esn (states);
+                localok | icmp (policies)
+        SELECTOR := [ src ADDR[/PLEN] ] [ dst ADDR[/PLEN] ] [ dev DEV ] [ UPSPEC ]
+        UPSPEC := proto { { tcp | udp | sctp | dccp } [ sport PORT ] [ dport PORT ] |
+                          { icmp | ipv6-icmp | mobility-header } [ type NUMBER ] [ code NUMBER ] |
+                          gre [ key { DOTTED-QUAD | NUMBER } ] | PROTO }
+        LIMIT := limit { time-soft | time-hard | time-use-soft | time-use-hard } SECONDS |
+                 limit { byte-soft | byte-hard } SIZE | limit { packet-soft | packet-hard } COUNT
+        ENCAP := { espinudp | espinudp-nonike | espintcp } SPORT DPORT OADDR
+        DIR := in | out | fwd    PTYPE := main | sub    ACTION := allow | block
+        TMPL := tmpl ID [ mode MODE ] [ reqid REQID ] [ level { required | use } ]
+        IPsec states and policies over NETLINK_XFRM, with ip's keywords; text as ip xfrm prints it (keys shown, as ip
+        does; `nokeys` hides them). -j prints JSON (ip's xfrm has none). -s adds statistics, -4/-6 the family.
+        """
+
     static var mtu: String {
         """
         Usage: isthmus mtu KIND [ underlay MTU ] [ lan MTU ] [ ipv6 ] [ cookie 0|4|8 ] [ l2spec_type none|default ]

@@ -56,6 +56,7 @@ struct HelpTests {
         (["l2tp"], "Usage: isthmus l2tp", ["add tunnel", "add session", "run --config"]),
         (["tuntap"], "Usage: isthmus tuntap", ["mode", "multi_queue"]),
         (["netns"], "Usage: isthmus netns", ["add NAME", "exec NAME", "pids", "identify", "list-id"]),
+        (["xfrm"], "Usage: isthmus xfrm", ["state", "policy", "aead", "auth-trunc", "tmpl", "encap", "nokeys", "count"]),
     ] as [([String], String, [String])])
     func commandHelp(_ command: [String], _ usage: String, _ options: [String]) throws {
         var forms = [command + ["--help"], command + ["-h"], ["help"] + command]

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora Fuzz/corpus/decoder, offload and ipcommand (run once; its output is committed).
+"""Writes the seed corpora Fuzz/corpus/decoder, offload, ipcommand and xfrm (run once; its output is committed).
 
 Seeds are small valid inputs for every configuration the targets know, plus edge cases. The input layouts are
 described at the top of Fuzz/decoder.swift, Fuzz/offload.swift and Fuzz/ipcommand.swift; the decoder configuration numbers below must
 match the `configurations` table there.
 
-    Tools/fuzz/make-seeds.py [--out DIR]     (default: Fuzz/corpus next to this script's repository)
+    Tools/fuzz/make-seeds.py [--out DIR] [TARGET...]    (default: Fuzz/corpus next to this script's repository; all targets)
 """
 import argparse
 import os
@@ -368,6 +368,13 @@ def ipcommand_seeds():
         ("tunnel-add", "tunnel add gre1 mode gre remote 192.0.2.2 local 192.0.2.1 ttl 64 key 5"),
         ("tunnel-6rd", "tunnel 6rd dev sit1 6rd-prefix 2001:db8::/32"),
         ("mtu", "mtu vxlan underlay 1500"),
+        ("xfrm-state-add", "xfrm state add src 10.1.1.1 dst 10.1.2.1 proto esp spi 0x1000 reqid 7 mode transport aead rfc4106(gcm(aes)) 0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f 128 sel src 10.1.1.1 dst 10.1.2.1 proto 115 dev eth0 encap espinudp 4500 4500 0.0.0.0 flag esn replay-window 128 limit time-soft 30 mark 7 mask 0xff output-mark 3 if_id 9"),
+        ("xfrm-state-add-cbc", "xfrm state add src 2001:db8::1 dst 2001:db8::2 proto esp spi 0x2001 mode tunnel enc cbc(aes) 0x00112233445566778899aabbccddeeff auth-trunc hmac(sha256) 0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f 128"),
+        ("xfrm-state-list", "xfrm state list nokeys src 10.0.0.0/8 proto esp mode transport reqid 1 flag af-unspec"),
+        ("xfrm-policy-add", "xfrm policy add src 10.1.1.1 dst 10.1.2.1 proto udp sport 1701 dport 1701 dir out ptype sub action block priority 5 flag localok icmp mark 3 if_id 4 limit time-hard 100 tmpl src 1.1.1.1 dst 2.2.2.2 proto ah spi 0x10 mode tunnel reqid 2 level use"),
+        ("xfrm-policy-del", "xfrm policy delete index 8 dir fwd ptype main"),
+        ("xfrm-policy-deleteall", "xfrm policy deleteall src 10.0.0.0/8 proto icmp type 8 code 0 dir in"),
+        ("xfrm-count", "xfrm state count"),
     ]:
         argv(name, line)
     argv("link-show-json-details", "link show", mode=ARGV | JSON | DETAILS)
@@ -406,12 +413,54 @@ def ipcommand_seeds():
     return s
 
 
+# XFRM message types in Fuzz/xfrm.swift's `types` order (byte 0 of an input picks one, modulo the count).
+XFRM_TYPES = [16, 26, 17, 24, 19, 25, 20, 27, 34, 36]  # NEWSA UPDSA DELSA EXPIRE NEWPOLICY UPDPOLICY DELPOLICY POLEXPIRE NEWSADINFO NEWSPDINFO
+
+
+def xfrm_seeds():
+    """The golden xfrm requests (Tests/IPCommandTests/Golden/xfrm) as payloads of their own type and as datagrams,
+    plus what the kernel sends back: a DELSA/DELPOLICY carrying the state or policy, an EXPIRE, SAD and SPD info."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    gdir = os.path.join(here, "..", "..", "Tests", "IPCommandTests", "Golden", "xfrm")
+    seeds = {}
+    def attr(t, data):
+        n = 4 + len(data)
+        return struct.pack("<HH", n, t) + data + b"\0" * ((4 - n % 4) % 4)
+    infos = {}
+    for name in sorted(os.listdir(gdir)):
+        for line in open(os.path.join(gdir, name)):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            msg = bytes.fromhex(line)
+            mtype = struct.unpack_from("<H", msg, 4)[0]
+            base = name[:-len(".golden")]
+            seeds[f"dgram-{base}"] = bytes([0x80]) + msg
+            if mtype in XFRM_TYPES:
+                seeds[f"payload-{base}"] = bytes([XFRM_TYPES.index(mtype)]) + msg[16:]
+                if mtype in (16, 19):
+                    infos[mtype] = msg[16:]
+    sa, pol = infos[16], infos[19]
+    seeds["kernel-delsa"] = bytes([XFRM_TYPES.index(17)]) + sa[:24] + attr(6, sa[:224])
+    seeds["kernel-delpolicy"] = bytes([XFRM_TYPES.index(20)]) + pol[:64] + attr(7, pol[:168])
+    seeds["kernel-expire"] = bytes([XFRM_TYPES.index(24)]) + sa[:224] + b"\1" + b"\0" * 7 + sa[224:]
+    seeds["kernel-sadinfo"] = bytes([XFRM_TYPES.index(34)]) + b"\0" * 4 + attr(1, struct.pack("<I", 3)) + attr(2, struct.pack("<II", 8, 1024))
+    seeds["kernel-spdinfo"] = bytes([XFRM_TYPES.index(36)]) + b"\0" * 4 + attr(1, struct.pack("<6I", 1, 2, 3, 0, 0, 0)) + attr(2, struct.pack("<II", 4, 1024)) + attr(3, b"\x20\x20") + attr(4, b"\x80\x80")
+    return seeds
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(here, "..", "..", "Fuzz", "corpus"))
-    out = os.path.normpath(ap.parse_args().out)
-    for target, seeds in [("decoder", decoder_seeds()), ("offload", offload_seeds()), ("ipcommand", ipcommand_seeds())]:
+    ap.add_argument("targets", nargs="*", help="only these corpora (default: all)")
+    args = ap.parse_args()
+    out = os.path.normpath(args.out)
+    makers = [("decoder", decoder_seeds), ("offload", offload_seeds), ("ipcommand", ipcommand_seeds), ("xfrm", xfrm_seeds)]
+    for target, make in makers:
+        if args.targets and target not in args.targets:
+            continue
+        seeds = make()
         d = os.path.join(out, target)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)

@@ -30,6 +30,8 @@
 #include <linux/ip.h>
 #include <linux/if_vlan.h>
 #include <linux/if_macsec.h>
+// IPsec (xfrm) over NETLINK_XFRM: message types, XFRMA_* attributes, flags (`isthmus xfrm`).
+#include <linux/xfrm.h>
 
 // Values the Swift importer cannot take as macros (function-like or casted) are re-exported here.
 static const unsigned int ISTHMUS_NLMSG_HDRLEN = NLMSG_HDRLEN;
