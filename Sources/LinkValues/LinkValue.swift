@@ -131,6 +131,28 @@ public enum SiteLink: Equatable, Sendable {
     }
 }
 
+/// Every rtnetlink kind with a value, a site's or not (bridge, veth, macvlan, vlan, dummy, tun as well as the site's
+/// tunnel kinds): what `ip link` parses through and the kind-level tests run over.
+public enum RTLinkValues {
+    public static let types: [any RTLinkValue.Type] = SiteLink.kernelTypes
+        + [BridgeLink.self, VethLink.self, MacvlanLink.self, VLANLink.self, DummyLink.self, TunTapLink.self]
+
+    /// Every kind name these describe.
+    public static var kinds: [String] { types.flatMap { $0.kinds } }
+
+    /// The value type of `kind`, nil for kinds without one.
+    public static func type(of kind: String) -> (any RTLinkValue.Type)? { types.first { $0.kinds.contains(kind) } }
+
+    /// IFLA_INFO_DATA of `kind` as its value; nil for kinds without one.
+    public static func decode(kind: String, data: [Attribute]) -> (any RTLinkValue)? { type(of: kind)?.init(kind: kind, data: data) }
+
+    /// The value of `kind` with `words`.
+    public static func value(kind: String, words: [LinkWord]) throws(LinkWordError) -> any RTLinkValue {
+        guard let t = type(of: kind) else { throw LinkWordError("unknown kind \"\(kind)\"") }
+        return try t.init(kind: kind, words: words)
+    }
+}
+
 /// Helpers the values share for reading and writing their words.
 public enum LinkWords {
     /// The words as a dictionary (the last of a repeated key wins), checked against `known`.
