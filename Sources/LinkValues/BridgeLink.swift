@@ -57,6 +57,7 @@ public struct BridgeLink: RTLinkValue {
     }
 
     public static let kinds = ["bridge"]
+    public var kernelModules: [String] { ["bridge"] }
     public var kind: String { "bridge" }
     /// In the order given (and sent).
     public var settings: [Setting]

@@ -3,6 +3,7 @@ import NetlinkWire
 /// `dummy`: a device that drops what it is sent; no words, no IFLA_INFO_DATA.
 public struct DummyLink: RTLinkValue {
     public static let kinds = ["dummy"]
+    public var kernelModules: [String] { ["dummy"] }
     public var kind: String { "dummy" }
     public init() {}
 

@@ -36,10 +36,15 @@ public protocol LinkValue: Equatable, Sendable {
     var words: [LinkWord] { get }
     /// The words that stand alone (take no value), for reading a flat word list.
     static var flagWords: Set<String> { get }
+    /// The kernel modules this link needs on the kernel's data plane (what `dataplane = "auto"` checks for).
+    var kernelModules: [String] { get }
+    /// The kinds `isthmus tunnel run` hosts on the userspace data plane, by the name it takes them (in `type KIND`).
+    static var userspaceKinds: [String] { get }
 }
 
 extension LinkValue {
     public static var flagWords: Set<String> { [] }
+    public static var userspaceKinds: [String] { [] }
 }
 
 /// A link value of an rtnetlink kind, also attributes → value (`init(kind:data:)`, IFLA_INFO_DATA as the kernel
@@ -89,6 +94,9 @@ public enum SiteLink: Equatable, Sendable {
 
     public var kind: String { value.kind }
     public var words: [LinkWord] { value.words }
+
+    /// The kinds `isthmus tunnel run` hosts (besides `l2tp-control`, its control protocol's process), in usage order.
+    public static var userspaceKinds: [String] { kernelTypes.flatMap { $0.userspaceKinds } + L2TPSessionLink.userspaceKinds }
 
     /// Every value type, kernel or not.
     static let allTypes: [any LinkValue.Type] = kernelTypes + [L2TPSessionLink.self, L2TPControlLink.self]

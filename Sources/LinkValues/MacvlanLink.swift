@@ -31,6 +31,7 @@ public struct MacvlanLink: RTLinkValue {
     }
 
     public static let kinds = Variant.allCases.map(\.rawValue)
+    public var kernelModules: [String] { variant == .macvtap ? ["macvlan", "macvtap"] : ["macvlan"] }
     public static let flagWords: Set<String> = ["nopromisc"]
     public var variant: Variant
     public var kind: String { variant.rawValue }

@@ -16,6 +16,7 @@ public struct TunTapLink: RTLinkValue {
     }
 
     public static let kinds = ["tun"]
+    public var kernelModules: [String] { ["tun"] }
     public static let flagWords: Set<String> = ["pi", "vnet_hdr", "multi_queue", "persist"]
     public var kind: String { "tun" }
     /// nil: a type the kernel reports that is neither.

@@ -27,6 +27,7 @@ public struct VLANLink: RTLinkValue {
     static var knownFlags: UInt32 { flagNames.reduce(0) { $0 | $1.bit } }
 
     public static let kinds = ["vlan"]
+    public var kernelModules: [String] { ["8021q"] }
     public var kind: String { "vlan" }
     public var settings: [Setting]
     /// IFLA_VLAN_FLAGS: the flags given `on`, among those given (`mask`); no attribute when the mask is 0.

@@ -29,6 +29,7 @@ public struct VethLink: RTLinkValue {
     }
 
     public static let kinds = ["veth"]
+    public var kernelModules: [String] { ["veth"] }
     public var kind: String { "veth" }
     /// nil: no `peer` (the kernel names it vethN).
     public var peer: Peer?
