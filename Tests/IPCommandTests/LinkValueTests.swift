@@ -257,6 +257,22 @@ struct LinkValueTests {
         if given.isSubset(of: keywords) { #expect(hexString(ours) == hexString(theirs), "\(f.name)") }
     }
 
+    @Test("the kinds `tunnel run` hosts come from the values, in the order the usage lists them")
+    func userspaceKinds() throws {
+        #expect(SiteLink.userspaceKinds == ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"])
+        #expect(TunnelCommand.runKinds == SiteLink.userspaceKinds)
+        for k in SiteLink.userspaceKinds { #expect(throws: Never.self) { _ = try SiteLink(userspaceWords: ["type", k] + Self.minimal(k)) } }
+    }
+
+    /// The least words each `tunnel run` kind's value takes.
+    static func minimal(_ kind: String) -> [String] {
+        switch kind {
+        case "vxlan": return ["id", "1"]
+        case "l2tpv3": return ["tunnel_id", "1", "peer_tunnel_id", "1", "session_id", "1", "peer_session_id", "1"]
+        default: return []
+        }
+    }
+
     @Test("every kind `ip link` knows has a value, each kind has one value type, and only tun is not `ip link`'s")
     func registry() {
         let known = Set(LinkKinds.all.map(\.kind))
