@@ -1,3 +1,5 @@
+import LinkValues
+
 /// Shell completion for the iproute2 objects: what may follow `OBJECT ...` (verbs, keywords, link kinds, interface
 /// names). The shells' scripts ask `isthmus __complete WORDS` and show what comes back, so completion knows exactly
 /// the words the parsers take.
@@ -17,7 +19,7 @@ public enum Completion {
             return interfaceNames()
         }
         if previous == "type", object.name != "rule" {
-            return object.name == "tunnel" ? TunnelCommand.runKinds + ["l2tp-control"] : LinkKinds.all.map { $0.kind }
+            return object.name == "tunnel" ? TunnelCommand.runKinds + L2TPControlLink.kinds : LinkKinds.all.map { $0.kind }
         }
         if previous == "netns" { return namespaceNames() }
         switch (object.name, verb) {

@@ -1,3 +1,5 @@
+import LinkValues
+
 /// The usage of each iproute2 object, as `isthmus OBJECT help` (and `ip OBJECT help`) prints it. One text per object:
 /// the CLI's help, the man page and the objects' own usage errors all read these.
 public enum Usage {
@@ -126,7 +128,7 @@ public enum Usage {
         userspace tunnels with packet and byte counters and drops by reason.
         run: the userspace data plane in the foreground, on a TAP (Ethernet) or TUN (IP) device NAME, until SIGINT or
         SIGTERM; then the device is removed.
-          KIND := \(TunnelCommand.runKinds.joined(separator: " | ")) | l2tp-control
+          KIND := \((TunnelCommand.runKinds + L2TPControlLink.kinds).joined(separator: " | "))
           ARGS: the words of `isthmus link add NAME type KIND ...`; for l2tpv3 those of `l2tp add tunnel` and
           `l2tp add session` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id, encap udp|ip, local,
           remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq).

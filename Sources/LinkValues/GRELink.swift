@@ -31,6 +31,10 @@ public struct GRELink: RTLinkValue {
     }
 
     public static let kinds = Variant.allCases.map(\.rawValue)
+    /// The userspace data plane carries GRE and GRE-TAP (not ERSPAN).
+    public static let userspaceKinds = [Variant.gretap, .ip6gretap, .gre, .ip6gre].map(\.rawValue)
+    /// ip_gre or ip6_gre, and fou for FOU encapsulation.
+    public var kernelModules: [String] { [variant.family.isV6 ? "ip6_gre" : "ip_gre"] + (fou != nil ? ["fou"] : []) }
     public var variant: Variant
     public var local: LinkAddress?
     public var remote: LinkAddress?

@@ -27,6 +27,8 @@ public struct IPTunnelLink: RTLinkValue {
     }
 
     public static let kinds = Variant.allCases.map(\.rawValue)
+    public static let userspaceKinds = kinds
+    public var kernelModules: [String] { [variant == .ip6tnl ? "ip6_tunnel" : variant.rawValue] }
     public var variant: Variant
     public var local: LinkAddress?
     public var remote: LinkAddress?

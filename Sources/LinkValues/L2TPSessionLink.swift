@@ -8,6 +8,9 @@ public struct L2TPSessionLink: LinkValue {
     public static let kinds = ["l2tpeth"]
     /// `isthmus tunnel run`'s name for it.
     public static let userspaceKind = "l2tpv3"
+    public static let userspaceKinds = [userspaceKind]
+    /// l2tp_eth, and l2tp_ip or l2tp_ip6 for IP encapsulation.
+    public var kernelModules: [String] { ["l2tp_eth"] + (udp ? [] : [local?.isV6 == true || remote?.isV6 == true ? "l2tp_ip6" : "l2tp_ip"]) }
     public var kind: String { "l2tpeth" }
     public var tunnelID: UInt32
     public var peerTunnelID: UInt32
@@ -97,6 +100,8 @@ public struct L2TPSessionLink: LinkValue {
 /// A device of it is made by its process once the session is up (a site's `control = "l2tpv3"`).
 public struct L2TPControlLink: LinkValue {
     public static let kinds = ["l2tp-control"]
+    /// Its process makes an l2tp_eth session over UDP once the session is up.
+    public var kernelModules: [String] { ["l2tp_eth"] }
     public var kind: String { "l2tp-control" }
     public enum Role: String, Sendable { case initiator, responder }
     public enum DataPlane: String, Sendable { case kernel, userspace }

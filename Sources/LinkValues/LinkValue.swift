@@ -36,10 +36,15 @@ public protocol LinkValue: Equatable, Sendable {
     var words: [LinkWord] { get }
     /// The words that stand alone (take no value), for reading a flat word list.
     static var flagWords: Set<String> { get }
+    /// The kernel modules this link needs on the kernel's data plane (what `dataplane = "auto"` checks for).
+    var kernelModules: [String] { get }
+    /// The kinds `isthmus tunnel run` hosts on the userspace data plane, by the name it takes them (in `type KIND`).
+    static var userspaceKinds: [String] { get }
 }
 
 extension LinkValue {
     public static var flagWords: Set<String> { [] }
+    public static var userspaceKinds: [String] { [] }
 }
 
 /// A link value of an rtnetlink kind, also attributes → value (`init(kind:data:)`, IFLA_INFO_DATA as the kernel
@@ -90,6 +95,9 @@ public enum SiteLink: Equatable, Sendable {
     public var kind: String { value.kind }
     public var words: [LinkWord] { value.words }
 
+    /// The kinds `isthmus tunnel run` hosts (besides `l2tp-control`, its control protocol's process), in usage order.
+    public static var userspaceKinds: [String] { kernelTypes.flatMap { $0.userspaceKinds } + L2TPSessionLink.userspaceKinds }
+
     /// Every value type, kernel or not.
     static let allTypes: [any LinkValue.Type] = kernelTypes + [L2TPSessionLink.self, L2TPControlLink.self]
 
@@ -128,6 +136,28 @@ public enum SiteLink: Equatable, Sendable {
         case let v as L2TPControlLink: self = .l2tpControl(v)
         default: throw LinkWordError("unknown kind \"\(kind)\"")
         }
+    }
+}
+
+/// Every rtnetlink kind with a value, a site's or not (bridge, veth, macvlan, vlan, dummy, tun as well as the site's
+/// tunnel kinds): what `ip link` parses through and the kind-level tests run over.
+public enum RTLinkValues {
+    public static let types: [any RTLinkValue.Type] = SiteLink.kernelTypes
+        + [BridgeLink.self, VethLink.self, MacvlanLink.self, VLANLink.self, DummyLink.self, TunTapLink.self]
+
+    /// Every kind name these describe.
+    public static var kinds: [String] { types.flatMap { $0.kinds } }
+
+    /// The value type of `kind`, nil for kinds without one.
+    public static func type(of kind: String) -> (any RTLinkValue.Type)? { types.first { $0.kinds.contains(kind) } }
+
+    /// IFLA_INFO_DATA of `kind` as its value; nil for kinds without one.
+    public static func decode(kind: String, data: [Attribute]) -> (any RTLinkValue)? { type(of: kind)?.init(kind: kind, data: data) }
+
+    /// The value of `kind` with `words`.
+    public static func value(kind: String, words: [LinkWord]) throws(LinkWordError) -> any RTLinkValue {
+        guard let t = type(of: kind) else { throw LinkWordError("unknown kind \"\(kind)\"") }
+        return try t.init(kind: kind, words: words)
     }
 }
 

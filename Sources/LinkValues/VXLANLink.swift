@@ -18,6 +18,8 @@ public struct VXLANLink: RTLinkValue {
     }
 
     public static let kinds = ["vxlan"]
+    public static let userspaceKinds = kinds
+    public var kernelModules: [String] { ["vxlan"] }
     public var kind: String { "vxlan" }
     /// nil: not stated (`external` devices have none).
     public var vni: UInt32?

@@ -113,7 +113,7 @@ public struct HostObserver {
     }
 
     /// Kinds whose parameters the planner compares: those of the link values, and TAP/TUN devices.
-    public static let tunnelKinds: Set<String> = Set(SiteLink.kernelKinds + L2TPSessionLink.kinds + ["tun"])
+    public static let tunnelKinds: Set<String> = Set(SiteLink.kernelKinds + L2TPSessionLink.kinds + TunTapLink.kinds)
 
     /// IFLA_INFO_DATA of a tunnel kind as the planner's parameter words (the kind's `LinkValue`'s).
     static func parameters(kind: String, data d: [Attribute]) -> [String: String] {

@@ -1,5 +1,6 @@
 import Foundation
 import IPCommand
+import LinkValues
 import Netlink
 import Sites
 
@@ -45,7 +46,9 @@ public struct Site {
         }
         let side: SiteSide
         do { side = try config.side(for: name) } catch { throw SiteError(error.description) }
-        let (plane, reason) = Site.resolve(config.dataplane, kind: config.kind, encap: config.encap, netns: netns)
+        // The modules `auto` needs are those of the tunnel as planned for the kernel's data plane.
+        let kernelLink = config.dataplane == .auto ? (try? DesiredState(side: side, dataplane: .kernel))?.tunnel.link : nil
+        let (plane, reason) = Site.resolve(config.dataplane, kind: config.kind, link: kernelLink, netns: netns)
         if plane == .kernel && config.kind == .greInUDP {
             throw SiteError("\(file): tunnel = \"gre-in-udp\" with dataplane = \"kernel\": Isthmus does not configure the kernel's FOU receive ports (ip fou) yet; nothing was changed\n  hint: use dataplane = \"userspace\" (or \"auto\", which picks it) for gre-in-udp")
         }
@@ -58,22 +61,10 @@ public struct Site {
                     filters: filters, netns: netns)
     }
 
-    /// The kernel modules a kind's kernel data plane needs.
-    public static func kernelModules(kind: TunnelKind, encap: L2TPEncap?) -> [String] {
-        switch kind {
-        case .vxlan: ["vxlan"]
-        case .l2tpv3: encap == .ip ? ["l2tp_eth", "l2tp_ip"] : ["l2tp_eth"]
-        case .gretap, .gre: ["ip_gre"]
-        case .greInUDP: ["ip_gre", "fou"]
-        case .ipip: ["ipip"]
-        case .sit: ["sit"]
-        }
-    }
-
-    /// `auto`: the kernel's data plane when every module it needs is loaded, built in or installed for this kernel;
-    /// else the userspace one. gre-in-udp's FOU receive port is not configured by Isthmus yet, so `auto` takes
-    /// userspace for it.
-    public static func resolve(_ mode: DataplaneMode, kind: TunnelKind, encap: L2TPEncap?, netns: String?) -> (ResolvedDataplane, String?) {
+    /// `auto`: the kernel's data plane when every module `link` (the tunnel planned for the kernel's data plane) needs
+    /// is loaded, built in or installed for this kernel; else the userspace one. gre-in-udp's FOU receive port is not
+    /// configured by Isthmus yet, so `auto` takes userspace for it.
+    public static func resolve(_ mode: DataplaneMode, kind: TunnelKind, link: SiteLink?, netns: String?) -> (ResolvedDataplane, String?) {
         switch mode {
         case .kernel: return (.kernel, nil)
         case .userspace: return (.userspace, nil)
@@ -81,8 +72,11 @@ public struct Site {
             if kind == .greInUDP {
                 return (.userspace, "auto: gre-in-udp runs in userspace (Isthmus does not configure kernel FOU ports)")
             }
-            let missing = kernelModules(kind: kind, encap: encap).filter { !moduleAvailable($0) }
-            if missing.isEmpty { return (.kernel, "auto: the kernel has \(kernelModules(kind: kind, encap: encap).joined(separator: ", "))") }
+            guard let modules = link?.value.kernelModules else {
+                return (.userspace, "auto: no kernel tunnel could be planned, so the userspace data plane runs the tunnel")
+            }
+            let missing = modules.filter { !moduleAvailable($0) }
+            if missing.isEmpty { return (.kernel, "auto: the kernel has \(modules.joined(separator: ", "))") }
             return (.userspace, "auto: this kernel has no \(missing.joined(separator: ", ")) module, so the userspace data plane runs the tunnel")
         }
     }

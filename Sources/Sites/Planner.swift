@@ -526,7 +526,7 @@ public enum Planner {
     /// Why an existing owned interface must be replaced, or nil if it matches.
     static func drift(_ s: InterfaceSpec, _ o: ObservedInterface, process: String?) -> String? {
         if s.isUserspace {
-            let kinds = s.isManaged ? ["tun"] + L2TPSessionLink.kinds : ["tun"]
+            let kinds = s.isManaged ? TunTapLink.kinds + L2TPSessionLink.kinds : TunTapLink.kinds
             if !kinds.contains(o.kind) { return "kind changed: was \(o.kind.isEmpty ? "a plain device" : o.kind)" }
             guard let words = process else { return "its tunnel run process is not running" }
             return words == s.parameterWords ? nil : "parameters changed: was \"\(words)\""

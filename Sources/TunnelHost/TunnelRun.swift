@@ -20,7 +20,7 @@ public enum TunnelRun {
 
     static let usage = """
         usage: isthmus tunnel run NAME [ mtu MTU ] [ metrics ADDR:PORT ] [ verbose ] type KIND [ ARGS ]
-               KIND := vxlan | gretap | ip6gretap | gre | ip6gre | ipip | sit | ip6tnl | l2tpv3 | l2tp-control
+               KIND := \((kinds + L2TPControlLink.kinds).joined(separator: " | "))
                ARGS: as for `ip link add NAME type KIND ...`; for l2tpv3, as for `ip l2tp add tunnel ...` and
                `ip l2tp add session ...` together (tunnel_id, peer_tunnel_id, session_id, peer_session_id,
                encap udp|ip, local, remote, udp_sport, udp_dport, cookie, peer_cookie, l2spec_type, seq)

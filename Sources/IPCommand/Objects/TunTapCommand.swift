@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinuxUAPI
+import LinkValues
 import Netlink
 import NetlinkWire
 
@@ -62,19 +63,16 @@ public enum TunTapCommand {
         for l in try LinkShow.dumpLinks(session, dev: nil) {
             guard let name = l.name, let info = l.linkInfo, info.kind == "tun",
                   Int32(l.header.type) == ARPHRD_ETHER || Int32(l.header.type) == ARPHRD_NONE else { continue }
-            let d = info.data
+            guard let v = TunTapLink(kind: info.kind ?? "", data: info.data) else { continue }
             var flags: [String] = []
-            let type = d.first(IFLA_TUN_TYPE)?.u8
-            if type == UInt8(IFF_TUN) { flags.append("tun") }
-            if type == UInt8(IFF_TAP) { flags.append("tap") }
+            if let mode = v.mode { flags.append(mode.rawValue) }
             // IFF_NO_PI and IFF_NOFILTER are the same bit: a device with packet information also shows "filter".
-            let pi = d.first(IFLA_TUN_PI)?.u8 ?? 0 != 0
-            if pi { flags.append("pi") }
-            if d.first(IFLA_TUN_MULTI_QUEUE)?.u8 ?? 0 != 0 { flags.append("multi_queue") }
-            if d.first(IFLA_TUN_VNET_HDR)?.u8 ?? 0 != 0 { flags.append("vnet_hdr") }
-            if d.first(IFLA_TUN_PERSIST)?.u8 ?? 0 != 0 { flags.append("persist") }
-            if pi { flags.append("filter") }
-            let owner = d.first(IFLA_TUN_OWNER)?.u32, group = d.first(IFLA_TUN_GROUP)?.u32
+            if v.packetInfo { flags.append("pi") }
+            if v.multiQueue { flags.append("multi_queue") }
+            if v.vnetHeader { flags.append("vnet_hdr") }
+            if v.persist { flags.append("persist") }
+            if v.packetInfo { flags.append("filter") }
+            let owner = v.owner, group = v.group
             let processes = session.options.details ? attachedProcesses(name) : []
             var p = FieldPrinter()
             p.field("ifname", .string(name), text: "\(name):")

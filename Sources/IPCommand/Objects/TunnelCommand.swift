@@ -11,8 +11,8 @@ public enum TunnelCommand {
     static let verbs = ["add", "change", "delete", "show", "lst", "list", "prl", "6rd", "run", "help"]
 
     /// The kinds `tunnel run` takes (besides `l2tp-control`): the `link add` kinds of the userspace data plane, and
-    /// l2tpv3 for `l2tp add tunnel` + `add session` together.
-    public static let runKinds = ["vxlan", "gretap", "ip6gretap", "gre", "ip6gre", "ipip", "sit", "ip6tnl", "l2tpv3"]
+    /// l2tpv3 for `l2tp add tunnel` + `add session` together — each link value's `userspaceKinds`.
+    public static var runKinds: [String] { SiteLink.userspaceKinds }
 
     public static func run(_ args: inout Arguments, _ session: Session) throws {
         let verb = try args.verb(verbs, default: "show")
