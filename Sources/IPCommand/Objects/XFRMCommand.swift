@@ -49,6 +49,21 @@ enum XFRMParse {
         return n
     }
 
+    /// `KEYWORD NAME...` or `KEYWORD 0xNN` (ip's xfrm_state_flag_parse, xfrm_policy_flag_parse): the names of
+    /// `table` while they come, or a hex number that replaces the flags (`replace`).
+    static func flags<T: FixedWidthInteger>(_ args: inout Arguments, for keyword: String, _ table: [(String, T)]) throws -> (T, replace: Bool) {
+        let expected = "0xNN or one or more of " + table.map(\.0).joined(separator: ", ")
+        let first = try args.value(for: keyword, expected: expected)
+        if first.count > 2 && first.hasPrefix("0x") {
+            guard let v = T(first.dropFirst(2), radix: 16) else { throw UsageError.invalid(first, for: keyword, expected: expected) }
+            return (v, true)
+        }
+        guard let f = table.first(where: { $0.0 == first }) else { throw UsageError.invalid(first, for: keyword, expected: expected) }
+        var v = f.1
+        while let w = args.peek, let g = table.first(where: { $0.0 == w }) { _ = args.next(); v |= g.1 }
+        return (v, false)
+    }
+
     /// `mode MODE` (matches(): abbreviations allowed).
     static func mode(_ args: inout Arguments) throws -> UInt8 {
         let expected = "one of transport, tunnel, ro, in_trigger, beet"

@@ -40,20 +40,6 @@ enum XFRMPolicy {
         try pick(&args, for: "action", [("allow", UInt8(XFRM_POLICY_ALLOW)), ("block", UInt8(XFRM_POLICY_BLOCK))])
     }
 
-    /// `flag FLAG...` or `flag 0xNN` (xfrm_policy_flag_parse).
-    static func flags(_ args: inout Arguments) throws -> (UInt8, replace: Bool) {
-        let expected = "0xNN or one or more of localok, icmp"
-        let first = try args.value(for: "flag", expected: expected)
-        if first.count > 2 && first.hasPrefix("0x") {
-            guard let v = UInt8(first.dropFirst(2), radix: 16) else { throw UsageError.invalid(first, for: "flag", expected: expected) }
-            return (v, true)
-        }
-        guard let f = flagNames.first(where: { $0.0 == first }) else { throw UsageError.invalid(first, for: "flag", expected: expected) }
-        var v = f.1
-        while let w = args.peek, let g = flagNames.first(where: { $0.0 == w }) { _ = args.next(); v |= g.1 }
-        return (v, false)
-    }
-
     /// `ctx CTX` as XFRMA_SEC_CTX bytes.
     static func context(_ args: inout Arguments) throws -> [UInt8] {
         let c = try args.value(for: "ctx", expected: "a security context string")
@@ -139,7 +125,7 @@ enum XFRMPolicy {
             case "action": info.action = try action(&args)
             case "priority": info.priority = try XFRMParse.number(&args, for: "priority", UInt32.self)
             case "flag":
-                let (f, replace) = try flags(&args)
+                let (f, replace) = try XFRMParse.flags(&args, for: "flag", flagNames)
                 info.flags = replace ? f : info.flags | f
             case "limit": try XFRMParse.limit(&args, into: &info.lifetime)
             case "tmpl":
@@ -289,7 +275,7 @@ enum XFRMPolicy {
             case "ptype": f.ptype = try pick(&args, for: "ptype", ptypes)
             case "action": f.action = try action(&args)
             case "priority": f.priority = try XFRMParse.number(&args, for: "priority", UInt32.self)
-            case "flag": f.flags = try flags(&args).0
+            case "flag": f.flags = try XFRMParse.flags(&args, for: "flag", flagNames).0
             default: f.noSocket = true
             }
         }

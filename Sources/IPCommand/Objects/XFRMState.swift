@@ -32,33 +32,6 @@ enum XFRMState {
     ]
     static let extraFlagNames: [(String, UInt32)] = [("dont-encap-dscp", UInt32(XFRM_SA_XFLAG_DONT_ENCAP_DSCP)), ("oseq-may-wrap", UInt32(XFRM_SA_XFLAG_OSEQ_MAY_WRAP))]
 
-    /// `flag FLAG...` or `flag 0xNN` (xfrm_state_flag_parse): the names while they come.
-    static func flags(_ args: inout Arguments) throws -> (UInt8, replace: Bool) {
-        let expected = "0xNN or one or more of " + flagNames.map(\.0).joined(separator: ", ")
-        let first = try args.value(for: "flag", expected: expected)
-        if first.count > 2 && first.hasPrefix("0x") {
-            guard let v = UInt8(first.dropFirst(2), radix: 16) else { throw UsageError.invalid(first, for: "flag", expected: expected) }
-            return (v, true)
-        }
-        guard let f = flagNames.first(where: { $0.0 == first }) else { throw UsageError.invalid(first, for: "flag", expected: expected) }
-        var v = f.1
-        while let w = args.peek, let g = flagNames.first(where: { $0.0 == w }) { _ = args.next(); v |= g.1 }
-        return (v, false)
-    }
-
-    static func extraFlags(_ args: inout Arguments) throws -> (UInt32, replace: Bool) {
-        let expected = "0xNN or one or more of " + extraFlagNames.map(\.0).joined(separator: ", ")
-        let first = try args.value(for: "extra-flag", expected: expected)
-        if first.count > 2 && first.hasPrefix("0x") {
-            guard let v = UInt32(first.dropFirst(2), radix: 16) else { throw UsageError.invalid(first, for: "extra-flag", expected: expected) }
-            return (v, true)
-        }
-        guard let f = extraFlagNames.first(where: { $0.0 == first }) else { throw UsageError.invalid(first, for: "extra-flag", expected: expected) }
-        var v = f.1
-        while let w = args.peek, let g = extraFlagNames.first(where: { $0.0 == w }) { _ = args.next(); v |= g.1 }
-        return (v, false)
-    }
-
     static let algorithmTypes: [(String, UInt16)] = [
         ("enc", XFRMAttributeType.algCrypt), ("auth", XFRMAttributeType.algAuth), ("comp", XFRMAttributeType.algComp),
         ("aead", XFRMAttributeType.algAEAD), ("auth-trunc", XFRMAttributeType.algAuthTrunc),
@@ -136,10 +109,10 @@ enum XFRMState {
             case "replay-oseq": oseq = try XFRMParse.number(&args, for: word, UInt32.self)
             case "replay-oseq-hi": oseqHi = try XFRMParse.number(&args, for: word, UInt32.self)
             case "flag":
-                let (f, replace) = try flags(&args)
+                let (f, replace) = try XFRMParse.flags(&args, for: "flag", flagNames)
                 info.flags = replace ? f : info.flags | f
             case "extra-flag":
-                let (f, replace) = try extraFlags(&args)
+                let (f, replace) = try XFRMParse.flags(&args, for: "extra-flag", extraFlagNames)
                 extra = replace ? f : extra | f
             case "sel":
                 if sel { throw UsageError("\"sel\" is given twice") }
@@ -368,7 +341,7 @@ enum XFRMState {
             case "nokeys" where !deleteAll: nokeys = true
             case "mode": f.mode = try XFRMParse.mode(&args)
             case "reqid": f.reqid = try XFRMParse.number(&args, for: "reqid", UInt32.self)
-            case "flag": f.flags = try flags(&args).0
+            case "flag": f.flags = try XFRMParse.flags(&args, for: "flag", flagNames).0
             default:
                 throw UsageError.unknown(word, in: "xfrm state \(verb)", validChoices: (deleteAll ? [] : ["nokeys"]) + XFRMParse.idWords + ["mode", "reqid", "flag"])
             }
