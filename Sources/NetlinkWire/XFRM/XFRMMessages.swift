@@ -147,19 +147,29 @@ public struct XFRMAttributes: Equatable, Sendable {
     }
 }
 
-/// A state as the kernel reports it: XFRM_MSG_NEWSA/UPDSA (a dump entry, a GET answer, an event), XFRM_MSG_DELSA
-/// (usersa_id, the state in XFRMA_SA) or XFRM_MSG_EXPIRE (xfrm_user_expire: the state, then `hard`).
-public struct XFRMStateMessage: Equatable, Sendable {
+/// A state or a policy as the kernel reports it, with the fixed structure `Info` (XFRMStateMessage,
+/// XFRMPolicyMessage).
+public struct XFRMObjectMessage<Info: Equatable & Sendable>: Equatable, Sendable {
     public var type: UInt16
-    public var info: XFRMUserSAInfo
+    public var info: Info
     public var attributes: XFRMAttributes
-    /// XFRM_MSG_EXPIRE's hard flag.
+    /// XFRM_MSG_EXPIRE's or XFRM_MSG_POLEXPIRE's hard flag.
     public var hard: UInt8?
 
-    public init(type: UInt16, info: XFRMUserSAInfo, attributes: XFRMAttributes) {
+    public init(type: UInt16, info: Info, attributes: XFRMAttributes) {
         self.type = type; self.info = info; self.attributes = attributes
     }
+}
 
+/// A state as the kernel reports it: XFRM_MSG_NEWSA/UPDSA (a dump entry, a GET answer, an event), XFRM_MSG_DELSA
+/// (usersa_id, the state in XFRMA_SA) or XFRM_MSG_EXPIRE (xfrm_user_expire: the state, then `hard`).
+public typealias XFRMStateMessage = XFRMObjectMessage<XFRMUserSAInfo>
+
+/// A policy as the kernel reports it: XFRM_MSG_NEWPOLICY/UPDPOLICY, XFRM_MSG_DELPOLICY (userpolicy_id, the policy
+/// in XFRMA_POLICY) or XFRM_MSG_POLEXPIRE (the policy, then `hard`).
+public typealias XFRMPolicyMessage = XFRMObjectMessage<XFRMUserPolicyInfo>
+
+extension XFRMObjectMessage where Info == XFRMUserSAInfo {
     /// Throws WireError for a message that is not a state, or too short for its fixed part, or whose attribute
     /// stream does not parse.
     public init(_ m: NetlinkMessage) throws {
@@ -172,18 +182,9 @@ public struct XFRMStateMessage: Equatable, Sendable {
     }
 }
 
-/// A policy as the kernel reports it: XFRM_MSG_NEWPOLICY/UPDPOLICY, XFRM_MSG_DELPOLICY (userpolicy_id, the policy
-/// in XFRMA_POLICY) or XFRM_MSG_POLEXPIRE (the policy, then `hard`).
-public struct XFRMPolicyMessage: Equatable, Sendable {
-    public var type: UInt16
-    public var info: XFRMUserPolicyInfo
-    public var attributes: XFRMAttributes
-    public var hard: UInt8?
-
-    public init(type: UInt16, info: XFRMUserPolicyInfo, attributes: XFRMAttributes) {
-        self.type = type; self.info = info; self.attributes = attributes
-    }
-
+extension XFRMObjectMessage where Info == XFRMUserPolicyInfo {
+    /// Throws WireError for a message that is not a policy, or too short for its fixed part, or whose attribute
+    /// stream does not parse.
     public init(_ m: NetlinkMessage) throws {
         type = m.type
         // struct xfrm_user_polexpire: userpolicy_info, u8 hard, padded to 176.
