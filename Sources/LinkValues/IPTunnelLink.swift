@@ -158,22 +158,13 @@ extension TunnelParameters {
 
     /// Reads IFLA_IPTUN_* as the kernel reports them.
     public mutating func decodeIPTunnel(_ d: [Attribute]) {
-        decodeEndpoints(d, local: IFLA_IPTUN_LOCAL, remote: IFLA_IPTUN_REMOTE)
-        if let v = d.first(IFLA_IPTUN_TTL)?.u8 { ttl = v }
-        if let v = d.first(IFLA_IPTUN_TOS)?.u8 { tos = v }
-        if let v = d.first(IFLA_IPTUN_PMTUDISC)?.u8 { pmtudisc = v }
-        if let v = d.first(IFLA_IPTUN_LINK)?.u32 { link = v }
+        decodeShared(d, .ipTunnel)
         if let v = d.first(IFLA_IPTUN_PROTO)?.u8 { proto = v }
-        if let v = d.first(IFLA_IPTUN_ENCAP_LIMIT)?.u8 { encapLimit = v }
-        if let v = d.first(IFLA_IPTUN_FLOWINFO)?.be32 { flowinfo = v }
         if family.isV6 {
             if let v = d.first(IFLA_IPTUN_FLAGS)?.u32 { flags = v }
         } else if let v = d.first(IFLA_IPTUN_FLAGS)?.u16 {
             sitFlags = v
         }
-        encap.decode(d, .ipTunnel)
-        external = d.first(IFLA_IPTUN_COLLECT_METADATA) != nil
-        if let v = d.first(IFLA_IPTUN_FWMARK)?.u32 { fwmark = v }
         if let a = d.first(IFLA_IPTUN_6RD_PREFIX), a.data.count == 16, let addr = IPAddress(bytes: a.data),
            let l = d.first(IFLA_IPTUN_6RD_PREFIXLEN)?.u16, l <= 128 {
             sixrdPrefix = IPPrefix(address: addr, length: UInt8(l))

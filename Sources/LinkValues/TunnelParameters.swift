@@ -123,11 +123,37 @@ extension TunnelParameters {
 }
 
 extension TunnelParameters {
-    /// IFLA_*_LOCAL and IFLA_*_REMOTE as the kernel reports them: 4 or 16 bytes by family, the unspecified address
-    /// meaning none; an absent or wrong-sized attribute keeps the current value.
-    mutating func decodeEndpoints<T: BinaryInteger>(_ d: [Attribute], local tLocal: T, remote tRemote: T) {
+    /// The types of the attributes IFLA_GRE_* and IFLA_IPTUN_* both have, for the same fields.
+    struct SharedAttributeTypes {
+        let local, remote, ttl, tos, pmtudisc, link, encapLimit, flowinfo, collectMetadata, fwmark: Int32
+        let encap: TunnelEncap.AttributeTypes
+
+        static let gre = SharedAttributeTypes(
+            local: Int32(IFLA_GRE_LOCAL), remote: Int32(IFLA_GRE_REMOTE), ttl: Int32(IFLA_GRE_TTL), tos: Int32(IFLA_GRE_TOS),
+            pmtudisc: Int32(IFLA_GRE_PMTUDISC), link: Int32(IFLA_GRE_LINK), encapLimit: Int32(IFLA_GRE_ENCAP_LIMIT),
+            flowinfo: Int32(IFLA_GRE_FLOWINFO), collectMetadata: Int32(IFLA_GRE_COLLECT_METADATA), fwmark: Int32(IFLA_GRE_FWMARK),
+            encap: .gre)
+        static let ipTunnel = SharedAttributeTypes(
+            local: Int32(IFLA_IPTUN_LOCAL), remote: Int32(IFLA_IPTUN_REMOTE), ttl: Int32(IFLA_IPTUN_TTL), tos: Int32(IFLA_IPTUN_TOS),
+            pmtudisc: Int32(IFLA_IPTUN_PMTUDISC), link: Int32(IFLA_IPTUN_LINK), encapLimit: Int32(IFLA_IPTUN_ENCAP_LIMIT),
+            flowinfo: Int32(IFLA_IPTUN_FLOWINFO), collectMetadata: Int32(IFLA_IPTUN_COLLECT_METADATA), fwmark: Int32(IFLA_IPTUN_FWMARK),
+            encap: .ipTunnel)
+    }
+
+    /// Reads the fields both attribute sets have as the kernel reports them; an absent attribute keeps the current
+    /// value. The endpoints are 4 or 16 bytes by family (another size is ignored), the unspecified address meaning none.
+    mutating func decodeShared(_ d: [Attribute], _ t: SharedAttributeTypes) {
         let len = family.isV6 ? 16 : 4
-        if let a = d.first(tLocal), a.data.count == len { local = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
-        if let a = d.first(tRemote), a.data.count == len { remote = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
+        if let a = d.first(t.local), a.data.count == len { local = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
+        if let a = d.first(t.remote), a.data.count == len { remote = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
+        if let v = d.first(t.ttl)?.u8 { ttl = v }
+        if let v = d.first(t.tos)?.u8 { tos = v }
+        if let v = d.first(t.pmtudisc)?.u8 { pmtudisc = v }
+        if let v = d.first(t.link)?.u32 { link = v }
+        if let v = d.first(t.encapLimit)?.u8 { encapLimit = v }
+        if let v = d.first(t.flowinfo)?.be32 { flowinfo = v }
+        encap.decode(d, t.encap)
+        external = d.first(t.collectMetadata) != nil
+        if let v = d.first(t.fwmark)?.u32 { fwmark = v }
     }
 }
