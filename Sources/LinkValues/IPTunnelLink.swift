@@ -119,9 +119,7 @@ extension TunnelParameters {
         w.u8(IFLA_IPTUN_PMTUDISC, pmtudisc)
         w.u8(IFLA_IPTUN_TOS, tos)
         w.u8(IFLA_IPTUN_TTL, ttl)
-        w.u32(IFLA_IPTUN_LINK, link)
-        w.u32(IFLA_IPTUN_FWMARK, fwmark)
-        encap.encode(.ipTunnel, into: &w)
+        encodeIPTunnelTail(into: &w)
         guard sit else { return }
         w.u16(IFLA_IPTUN_FLAGS, sitFlags)
         if let p = sixrdPrefix {
@@ -151,6 +149,11 @@ extension TunnelParameters {
         w.u8(IFLA_IPTUN_ENCAP_LIMIT, encapLimit)
         w.be32(IFLA_IPTUN_FLOWINFO, flowinfo)
         w.u32(IFLA_IPTUN_FLAGS, flags)
+        encodeIPTunnelTail(into: &w)
+    }
+
+    /// What both IFLA_IPTUN_* encoders write after their family's fields: LINK, FWMARK, then the encapsulation.
+    private func encodeIPTunnelTail(into w: inout AttributeWriter) {
         w.u32(IFLA_IPTUN_LINK, link)
         w.u32(IFLA_IPTUN_FWMARK, fwmark)
         encap.encode(.ipTunnel, into: &w)
