@@ -42,11 +42,8 @@ public final class L2TPClient {
 
     /// L2TP_CMD_TUNNEL_CREATE. Without `fd`, the kernel opens the tunnel's socket from the addresses and ports.
     public func createTunnel(_ config: L2TPTunnelConfig) throws {
-        let op = "create L2TP tunnel \(config.tunnelID)"
-        do {
-            try transport.request(L2TPNetlink.createTunnel(config, family: family.id), operation: op)
-        } catch let e as NetlinkError {
-            throw Self.explain(e, creatingTunnel: config)
+        try create(L2TPNetlink.createTunnel(config, family: family.id), operation: "create L2TP tunnel \(config.tunnelID)") {
+            Self.explain($0, creatingTunnel: config)
         }
     }
 
@@ -75,11 +72,9 @@ public final class L2TPClient {
 
     /// L2TP_CMD_SESSION_CREATE. For Ethernet pseudowires the kernel creates the l2tpethN (or `ifname`) interface.
     public func createSession(_ config: L2TPSessionConfig) throws {
-        let op = "create L2TP session \(config.sessionID) in tunnel \(config.tunnelID)"
-        do {
-            try transport.request(L2TPNetlink.createSession(config, family: family.id), operation: op)
-        } catch let e as NetlinkError {
-            throw Self.explain(e, creatingSession: config)
+        try create(L2TPNetlink.createSession(config, family: family.id),
+                   operation: "create L2TP session \(config.sessionID) in tunnel \(config.tunnelID)") {
+            Self.explain($0, creatingSession: config)
         }
     }
 
@@ -110,6 +105,15 @@ public final class L2TPClient {
     public func session(tunnelID: UInt32, sessionID: UInt32) throws -> L2TPSessionConfig? {
         try one(L2TPNetlink.getSession(tunnelID: tunnelID, sessionID: sessionID, family: family.id),
                 operation: "get L2TP session \(sessionID) in tunnel \(tunnelID)")
+    }
+
+    /// A CREATE request; the kernel's refusal comes back as `explain` makes it (with a hint).
+    private func create(_ m: NetlinkMessage, operation: String, explain: (NetlinkError) -> Error) throws {
+        do {
+            try transport.request(m, operation: operation)
+        } catch let e as NetlinkError {
+            throw explain(e)
+        }
     }
 
     /// A dump's replies of this family, decoded.
