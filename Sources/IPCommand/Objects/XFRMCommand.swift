@@ -320,6 +320,21 @@ struct XFRMPrint {
         return String(p)
     }
 
+    /// `KEYWORD NAME NAME...`: the names of `table` for the bits set in `value`, then what no name covers in hex
+    /// (ip's XFRM_FLAG_PRINT loop).
+    static func flags<T: FixedWidthInteger>(_ keyword: String, _ value: T, _ table: [(String, T)]) -> String {
+        var v = value
+        var s = keyword + " "
+        for (name, bit) in table where v & bit != 0 { v &= ~bit; s += name + (v != 0 ? " " : "") }
+        if v != 0 { s += String(v, radix: 16) }
+        return s
+    }
+
+    /// ` (0xBBBBBBBB)`: a flags byte in binary, as `ip -s` prints it (sic: "0x" before binary digits).
+    static func flagBits(_ f: UInt8) -> String {
+        " (0x" + (0..<8).reversed().map { f & (1 << $0) != 0 ? "1" : "0" }.joined() + ")"
+    }
+
     static func modeName(_ m: UInt8) -> String { XFRMParse.modes.first { $0.1 == m }?.0 ?? String(m) }
 
     static func hex8(_ v: UInt32) -> String { let h = String(v, radix: 16); return String(repeating: "0", count: max(0, 8 - h.count)) + h }

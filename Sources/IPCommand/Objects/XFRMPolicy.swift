@@ -351,16 +351,8 @@ enum XFRMPolicy {
         p.text += "priority \(x.priority) "
         if let t = a.policyType { p.text += "ptype \(ptypes.first { $0.1 == t }?.0 ?? String(t)) " }
         if p.stats > 0 { p.text += "share \(XFRMPrint.shareName(x.share)) " }
-        if p.stats > 0 || x.flags != 0 {
-            var flags = x.flags
-            p.text += "flag "
-            for (name, bit) in flagNames where flags & bit != 0 { flags &= ~bit; p.text += name + (flags != 0 ? " " : "") }
-            if flags != 0 { p.text += String(flags, radix: 16) }
-        }
-        if p.stats > 0 {
-            let bits = (0..<8).reversed().map { x.flags & (1 << $0) != 0 ? "1" : "0" }.joined()
-            p.text += " (0x\(bits))"
-        }
+        if p.stats > 0 || x.flags != 0 { p.text += XFRMPrint.flags("flag", x.flags, flagNames) }
+        if p.stats > 0 { p.text += XFRMPrint.flagBits(x.flags) }
         p.sl()
         if p.stats > 0 { p.lifetime(x.lifetime, x.current, prefix: buf) }
         p.attributes(a, family: x.selector.family, prefix: buf, nokeys: false)

@@ -405,21 +405,9 @@ enum XFRMState {
             let d = String(x.seq)
             p.text += "seq 0x\(String(repeating: "0", count: max(0, 8 - d.count)) + d) "
         }
-        if p.stats > 0 || x.flags != 0 {
-            var flags = x.flags
-            p.text += "flag "
-            for (name, bit) in flagNames where flags & bit != 0 { flags &= ~bit; p.text += name + (flags != 0 ? " " : "") }
-            if flags != 0 { p.text += String(flags, radix: 16) }
-        }
-        if p.stats > 0, var extra = a.extraFlags {
-            p.text += "extra_flag "
-            for (name, bit) in extraFlagNames where extra & bit != 0 { extra &= ~bit; p.text += name + (extra != 0 ? " " : "") }
-            if extra != 0 { p.text += String(extra, radix: 16) }
-        }
-        if p.stats > 0 {
-            let bits = (0..<8).reversed().map { x.flags & (1 << $0) != 0 ? "1" : "0" }.joined()
-            p.text += " (0x\(bits))"
-        }
+        if p.stats > 0 || x.flags != 0 { p.text += XFRMPrint.flags("flag", x.flags, flagNames) }
+        if p.stats > 0, let extra = a.extraFlags { p.text += XFRMPrint.flags("extra_flag", extra, extraFlagNames) }
+        if p.stats > 0 { p.text += XFRMPrint.flagBits(x.flags) }
         p.sl()
         p.attributes(a, family: x.family, prefix: buf, nokeys: nokeys)
         if !x.selector.isZero { p.selector(x.selector, family: x.family, prefix: buf + "sel ") }
