@@ -275,6 +275,17 @@ enum XFRMParse {
     }
 
     /// ip's xfrm_addr_match(): do the first `bits` bits of two xfrm_address_t agree?
+    /// A GET or DELETE request: a DELETE must be acknowledged; each reply to a GET goes to `show`.
+    static func getOrDelete(_ type: UInt16, header: [UInt8], attributes w: AttributeWriter, _ session: Session, operation: String,
+                            delete: Bool, show: (NetlinkMessage) -> Void) throws {
+        let m = try XFRMMessage.make(type, flags: [.request], header: header, attributes: w)
+        if delete {
+            try send(m, session, operation: operation)
+        } else {
+            for r in try session.xfrm().request(m, operation: operation) { show(r) }
+        }
+    }
+
     static func addressMatch(_ a: [UInt8], _ b: [UInt8], bits: Int) -> Bool { Inet.match(a, b, bits: bits) }
 }
 

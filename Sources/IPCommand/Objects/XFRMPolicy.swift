@@ -209,13 +209,9 @@ enum XFRMPolicy {
         shared.encode(into: &w, withMark: shared.mark.mask & shared.mark.value != 0)
         var h: [UInt8] = []
         pid.encode(into: &h)
-        let m = try XFRMMessage.make(delete ? XFRMMessageType.delPolicy : XFRMMessageType.getPolicy, flags: [.request], header: h, attributes: w)
-        if delete {
-            try XFRMParse.send(m, session, operation: "xfrm policy delete")
-        } else {
-            for r in try session.xfrm().request(m, operation: "xfrm policy get") {
-                if let p = try? XFRMPolicyMessage(r) { output(p, session) }
-            }
+        try XFRMParse.getOrDelete(delete ? XFRMMessageType.delPolicy : XFRMMessageType.getPolicy, header: h, attributes: w,
+                                  session, operation: "xfrm policy \(verb)", delete: delete) {
+            if let p = try? XFRMPolicyMessage($0) { output(p, session) }
         }
     }
 

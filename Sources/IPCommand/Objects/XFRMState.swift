@@ -290,12 +290,9 @@ enum XFRMState {
         if sid.family == 0 { sid.family = UInt16(AF_INET) }
         var h: [UInt8] = []
         sid.encode(into: &h)
-        let m = try XFRMMessage.make(delete ? XFRMMessageType.delSA : XFRMMessageType.getSA, flags: [.request], header: h, attributes: w)
-        if delete {
-            try XFRMParse.send(m, session, operation: "xfrm state delete")
-        } else {
-            let replies = try session.xfrm().request(m, operation: "xfrm state get")
-            for r in replies { if let s = try? XFRMStateMessage(r) { output(s, session, nokeys: false) } }
+        try XFRMParse.getOrDelete(delete ? XFRMMessageType.delSA : XFRMMessageType.getSA, header: h, attributes: w,
+                                  session, operation: "xfrm state \(verb)", delete: delete) {
+            if let s = try? XFRMStateMessage($0) { output(s, session, nokeys: false) }
         }
     }
 
