@@ -331,6 +331,22 @@ struct XFRMPrint {
         return String(p)
     }
 
+    /// A state or policy message as ip prints it: "Deleted ", "Updated " or "Expired " by its type, the object
+    /// (`info`), then "hard N" for an expiry.
+    static func emit<Info>(_ m: XFRMObjectMessage<Info>, _ session: Session, deleted: UInt16, updated: UInt16, expired: UInt16,
+                           info: (inout XFRMPrint) -> Void) {
+        var p = XFRMPrint(session: session)
+        switch m.type {
+        case deleted: p.text += "Deleted "
+        case updated: p.text += "Updated "
+        case expired: p.text += "Expired "
+        default: break
+        }
+        info(&p)
+        if let hard = m.hard { p.text += "\thard \(hard)"; p.sl() }
+        p.emit()
+    }
+
     /// `KEYWORD NAME NAME...`: the names of `table` for the bits set in `value`, then what no name covers in hex
     /// (ip's XFRM_FLAG_PRINT loop).
     static func flags<T: FixedWidthInteger>(_ keyword: String, _ value: T, _ table: [(String, T)]) -> String {

@@ -312,16 +312,8 @@ enum XFRMPolicy {
     /// One policy, as xfrm_policy_print() prints it (or its JSON).
     static func output(_ m: XFRMPolicyMessage, _ session: Session) {
         if session.options.json { session.emit(json(m, session)); return }
-        var p = XFRMPrint(session: session)
-        switch m.type {
-        case XFRMMessageType.delPolicy: p.text += "Deleted "
-        case XFRMMessageType.updPolicy: p.text += "Updated "
-        case XFRMMessageType.polExpire: p.text += "Expired "
-        default: break
-        }
-        info(m.info, m.attributes, into: &p)
-        if let hard = m.hard { p.text += "\thard \(hard)"; p.sl() }
-        p.emit()
+        XFRMPrint.emit(m, session, deleted: XFRMMessageType.delPolicy, updated: XFRMMessageType.updPolicy,
+                       expired: XFRMMessageType.polExpire) { info(m.info, m.attributes, into: &$0) }
     }
 
     static func dirName(_ d: UInt8) -> (socket: Bool, name: String) {

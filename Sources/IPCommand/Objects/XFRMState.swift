@@ -380,16 +380,8 @@ enum XFRMState {
     /// One state, as __do_xfrm_state_print() prints it (or its JSON).
     static func output(_ s: XFRMStateMessage, _ session: Session, nokeys: Bool) {
         if session.options.json { session.emit(json(s, session, nokeys: nokeys)); return }
-        var p = XFRMPrint(session: session)
-        switch s.type {
-        case XFRMMessageType.delSA: p.text += "Deleted "
-        case XFRMMessageType.updSA: p.text += "Updated "
-        case XFRMMessageType.expire: p.text += "Expired "
-        default: break
-        }
-        info(s.info, s.attributes, into: &p, nokeys: nokeys)
-        if let hard = s.hard { p.text += "\thard \(hard)"; p.sl() }
-        p.emit()
+        XFRMPrint.emit(s, session, deleted: XFRMMessageType.delSA, updated: XFRMMessageType.updSA,
+                       expired: XFRMMessageType.expire) { info(s.info, s.attributes, into: &$0, nokeys: nokeys) }
     }
 
     /// xfrm_state_info_print().
