@@ -506,6 +506,14 @@ private struct TOMLParser {
         parent.insert(last.name, last.position, .value(node))
     }
 
+    /// A new table named `part` inside `t` (on the way to a dotted key or a header), within the nesting limit.
+    func newTable(_ part: (name: String, position: TOMLPosition), in t: MTable, kind: MTable.Kind) throws(TOMLError) -> MTable {
+        if t.depth + 1 > TOML.maxDepth { throw error("nesting is deeper than \(TOML.maxDepth) levels", at: part.position) }
+        let child = t.child(part.name, kind: kind, position: part.position)
+        t.insert(part.name, part.position, .table(child))
+        return child
+    }
+
     /// Walks (creating as needed) the tables named by all but the last part of a dotted key.
     mutating func tableForDottedKey(base: MTable, keys: Key, section: Int) throws(TOMLError) -> MTable {
         var t = base
@@ -534,11 +542,7 @@ private struct TOMLParser {
                     throw error("key \"\(path)\" is already \(node.value.typeNameWithArticle) (defined at line \(node.position.line)), not a table", at: part.position)
                 }
             } else {
-                let depth = t.depth + 1
-                if depth > TOML.maxDepth { throw error("nesting is deeper than \(TOML.maxDepth) levels", at: part.position) }
-                let child = t.child(part.name, kind: .dotted(section), position: part.position)
-                t.insert(part.name, part.position, .table(child))
-                t = child
+                t = try newTable(part, in: t, kind: .dotted(section))
             }
         }
         return t
@@ -584,11 +588,7 @@ private struct TOMLParser {
                     throw error("cannot define \(shown): \"\(prefix)\" is already \(node.value.typeNameWithArticle) (defined at line \(node.position.line)), not a table", at: part.position)
                 }
             } else {
-                let depth = t.depth + 1
-                if depth > TOML.maxDepth { throw error("nesting is deeper than \(TOML.maxDepth) levels", at: part.position) }
-                let child = t.child(part.name, kind: .implicit, position: part.position)
-                t.insert(part.name, part.position, .table(child))
-                t = child
+                t = try newTable(part, in: t, kind: .implicit)
             }
         }
         guard let last = keys.last else { throw error("expected a key", at: i) }
