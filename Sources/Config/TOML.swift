@@ -506,6 +506,14 @@ private struct TOMLParser {
         parent.insert(last.name, last.position, .value(node))
     }
 
+    /// A new table named `part` inside `t` (on the way to a dotted key or a header), within the nesting limit.
+    func newTable(_ part: (name: String, position: TOMLPosition), in t: MTable, kind: MTable.Kind) throws(TOMLError) -> MTable {
+        if t.depth + 1 > TOML.maxDepth { throw error("nesting is deeper than \(TOML.maxDepth) levels", at: part.position) }
+        let child = t.child(part.name, kind: kind, position: part.position)
+        t.insert(part.name, part.position, .table(child))
+        return child
+    }
+
     /// Walks (creating as needed) the tables named by all but the last part of a dotted key.
     mutating func tableForDottedKey(base: MTable, keys: Key, section: Int) throws(TOMLError) -> MTable {
         var t = base
@@ -534,11 +542,7 @@ private struct TOMLParser {
                     throw error("key \"\(path)\" is already \(node.value.typeNameWithArticle) (defined at line \(node.position.line)), not a table", at: part.position)
                 }
             } else {
-                let depth = t.depth + 1
-                if depth > TOML.maxDepth { throw error("nesting is deeper than \(TOML.maxDepth) levels", at: part.position) }
-                let child = t.child(part.name, kind: .dotted(section), position: part.position)
-                t.insert(part.name, part.position, .table(child))
-                t = child
+                t = try newTable(part, in: t, kind: .dotted(section))
             }
         }
         return t
@@ -584,11 +588,7 @@ private struct TOMLParser {
                     throw error("cannot define \(shown): \"\(prefix)\" is already \(node.value.typeNameWithArticle) (defined at line \(node.position.line)), not a table", at: part.position)
                 }
             } else {
-                let depth = t.depth + 1
-                if depth > TOML.maxDepth { throw error("nesting is deeper than \(TOML.maxDepth) levels", at: part.position) }
-                let child = t.child(part.name, kind: .implicit, position: part.position)
-                t.insert(part.name, part.position, .table(child))
-                t = child
+                t = try newTable(part, in: t, kind: .implicit)
             }
         }
         guard let last = keys.last else { throw error("expected a key", at: i) }
@@ -650,10 +650,10 @@ private struct TOMLParser {
         }
         switch c {
         case 0x22:
-            let s = (peek(1) == 0x22 && peek(2) == 0x22) ? try parseMultilineBasicString() : try parseBasicString()
+            let s = (peek(1) == 0x22 && peek(2) == 0x22) ? try parseMultilineString(quote: 0x22) : try parseBasicString()
             return TOMLNode(value: .string(s), position: pos)
         case 0x27:
-            let s = (peek(1) == 0x27 && peek(2) == 0x27) ? try parseMultilineLiteralString() : try parseLiteralString()
+            let s = (peek(1) == 0x27 && peek(2) == 0x27) ? try parseMultilineString(quote: 0x27) : try parseLiteralString()
             return TOMLNode(value: .string(s), position: pos)
         case 0x5B:
             return try parseArray(depth: depth)
@@ -954,26 +954,33 @@ private struct TOMLParser {
         }
     }
 
-    mutating func parseMultilineBasicString() throws(TOMLError) -> String {
+    /// A multi-line string from its opening delimiter past its closing one: `quote` is " (a basic string, which
+    /// also takes backslash escapes and line-ending backslashes) or ' (a literal string, taken as it stands).
+    /// Both kinds close alike: up to two quotes right before the delimiter belong to the string.
+    mutating func parseMultilineString(quote: UInt8) throws(TOMLError) -> String {
         let start = i
+        let basic = quote == 0x22
         i += 3
         if peek() == 0x0A { i += 1 } else if peek() == 0x0D, peek(1) == 0x0A { i += 2 }
         var out: [UInt8] = []
         while true {
-            guard let c = peek() else { throw error("unterminated multi-line string: missing closing \"\"\"", at: start) }
+            guard let c = peek() else {
+                throw error(basic ? "unterminated multi-line string: missing closing \"\"\""
+                                  : "unterminated multi-line literal string: missing closing '''", at: start)
+            }
             switch c {
-            case 0x22:
+            case quote:
                 var n = 0
-                while peek(n) == 0x22 { n += 1 }
+                while peek(n) == quote { n += 1 }
                 if n >= 3 {
                     let extra = min(n - 3, 2)
-                    out.append(contentsOf: repeatElement(0x22, count: extra))
+                    out.append(contentsOf: repeatElement(quote, count: extra))
                     i += 3 + extra
                     return String(decoding: out, as: UTF8.self)
                 }
-                out.append(contentsOf: repeatElement(0x22, count: n))
+                out.append(contentsOf: repeatElement(quote, count: n))
                 i += n
-            case 0x5C:
+            case 0x5C where basic:
                 // Line-ending backslash: trims the newline and all whitespace/newlines that follow.
                 var j = i + 1
                 while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
@@ -994,7 +1001,8 @@ private struct TOMLParser {
                 i += 1
             default:
                 if Self.isControl(c) {
-                    throw error("control character U+\(TOML.hex4(UInt32(c))) must be escaped in a string", at: i)
+                    let rule = basic ? "must be escaped in a string" : "is not allowed in a literal string"
+                    throw error("control character U+\(TOML.hex4(UInt32(c))) \(rule)", at: i)
                 }
                 out.append(c)
                 i += 1
@@ -1020,42 +1028,6 @@ private struct TOMLParser {
                 throw error("control character U+\(TOML.hex4(UInt32(c))) is not allowed in a literal string", at: i)
             }
             i += 1
-        }
-    }
-
-    mutating func parseMultilineLiteralString() throws(TOMLError) -> String {
-        let start = i
-        i += 3
-        if peek() == 0x0A { i += 1 } else if peek() == 0x0D, peek(1) == 0x0A { i += 2 }
-        var out: [UInt8] = []
-        while true {
-            guard let c = peek() else { throw error("unterminated multi-line literal string: missing closing '''", at: start) }
-            switch c {
-            case 0x27:
-                var n = 0
-                while peek(n) == 0x27 { n += 1 }
-                if n >= 3 {
-                    let extra = min(n - 3, 2)
-                    out.append(contentsOf: repeatElement(0x27, count: extra))
-                    i += 3 + extra
-                    return String(decoding: out, as: UTF8.self)
-                }
-                out.append(contentsOf: repeatElement(0x27, count: n))
-                i += n
-            case 0x0D:
-                guard peek(1) == 0x0A else { throw error("carriage return not followed by a newline", at: i) }
-                out.append(0x0A)
-                i += 2
-            case 0x0A:
-                out.append(0x0A)
-                i += 1
-            default:
-                if Self.isControl(c) {
-                    throw error("control character U+\(TOML.hex4(UInt32(c))) is not allowed in a literal string", at: i)
-                }
-                out.append(c)
-                i += 1
-            }
         }
     }
 

@@ -164,31 +164,18 @@ extension TunnelParameters {
                 w.u16(IFLA_GRE_ERSPAN_HWID, erspanHardwareID)
             }
         }
-        encap.encode(type: Int32(IFLA_GRE_ENCAP_TYPE), flags: Int32(IFLA_GRE_ENCAP_FLAGS),
-                     sport: Int32(IFLA_GRE_ENCAP_SPORT), dport: Int32(IFLA_GRE_ENCAP_DPORT), into: &w)
+        encap.encode(.gre, into: &w)
     }
 
     /// Reads IFLA_GRE_* as the kernel reports them.
     public mutating func decodeGRE(_ d: [Attribute]) {
-        let len = family.isV6 ? 16 : 4
-        if let a = d.first(IFLA_GRE_LOCAL), a.data.count == len { local = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
-        if let a = d.first(IFLA_GRE_REMOTE), a.data.count == len { remote = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
+        decodeShared(d, .gre)
         if let v = d.first(IFLA_GRE_IKEY)?.be32 { ikey = v }
         if let v = d.first(IFLA_GRE_OKEY)?.be32 { okey = v }
         if let v = d.first(IFLA_GRE_IFLAGS)?.u16 { iflags = v }
         if let v = d.first(IFLA_GRE_OFLAGS)?.u16 { oflags = v }
-        if let v = d.first(IFLA_GRE_PMTUDISC)?.u8 { pmtudisc = v }
         if let v = d.first(IFLA_GRE_IGNORE_DF)?.u8 { ignoreDF = v != 0 ? 1 : 0 }
-        if let v = d.first(IFLA_GRE_TOS)?.u8 { tos = v }
-        if let v = d.first(IFLA_GRE_TTL)?.u8 { ttl = v }
-        if let v = d.first(IFLA_GRE_LINK)?.u32 { link = v }
-        if let v = d.first(IFLA_GRE_ENCAP_LIMIT)?.u8 { encapLimit = v }
-        if let v = d.first(IFLA_GRE_FLOWINFO)?.be32 { flowinfo = v }
         if let v = d.first(IFLA_GRE_FLAGS)?.u32 { flags = v }
-        encap.decode(d, type: Int32(IFLA_GRE_ENCAP_TYPE), flags: Int32(IFLA_GRE_ENCAP_FLAGS),
-                     sport: Int32(IFLA_GRE_ENCAP_SPORT), dport: Int32(IFLA_GRE_ENCAP_DPORT))
-        external = d.first(IFLA_GRE_COLLECT_METADATA) != nil
-        if let v = d.first(IFLA_GRE_FWMARK)?.u32 { fwmark = v }
         if let v = d.first(IFLA_GRE_ERSPAN_INDEX)?.u32 { erspanIndex = v }
         if let v = d.first(IFLA_GRE_ERSPAN_VER)?.u8 { erspanVersion = v }
         if let v = d.first(IFLA_GRE_ERSPAN_DIR)?.u8 { erspanDirection = v }

@@ -115,17 +115,11 @@ public struct IPTunnelLink: RTLinkValue {
 extension TunnelParameters {
     /// IFLA_INFO_DATA for ipip/sit in iproute2's order (PROTO first; the full set, defaults included).
     public func encodeIPTunnel(sit: Bool, into w: inout AttributeWriter) {
-        w.u8(IFLA_IPTUN_PROTO, proto)
-        if external { w.flag(IFLA_IPTUN_COLLECT_METADATA); return }
-        if let local { w.raw(IFLA_IPTUN_LOCAL, local.bytes) }
-        if let remote { w.raw(IFLA_IPTUN_REMOTE, remote.bytes) }
+        guard !encodeIPTunnelHead(into: &w) else { return }
         w.u8(IFLA_IPTUN_PMTUDISC, pmtudisc)
         w.u8(IFLA_IPTUN_TOS, tos)
         w.u8(IFLA_IPTUN_TTL, ttl)
-        w.u32(IFLA_IPTUN_LINK, link)
-        w.u32(IFLA_IPTUN_FWMARK, fwmark)
-        encap.encode(type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
-                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), into: &w)
+        encodeIPTunnelTail(into: &w)
         guard sit else { return }
         w.u16(IFLA_IPTUN_FLAGS, sitFlags)
         if let p = sixrdPrefix {
@@ -138,43 +132,42 @@ extension TunnelParameters {
         }
     }
 
-    /// IFLA_INFO_DATA for ip6tnl in iproute2's order.
-    public func encodeIP6Tunnel(into w: inout AttributeWriter) {
+    /// What both IFLA_IPTUN_* encoders start with: PROTO, then COLLECT_METADATA alone for an external tunnel
+    /// (true: nothing more follows), else the endpoints.
+    private func encodeIPTunnelHead(into w: inout AttributeWriter) -> Bool {
         w.u8(IFLA_IPTUN_PROTO, proto)
-        if external { w.flag(IFLA_IPTUN_COLLECT_METADATA); return }
+        if external { w.flag(IFLA_IPTUN_COLLECT_METADATA); return true }
         if let local { w.raw(IFLA_IPTUN_LOCAL, local.bytes) }
         if let remote { w.raw(IFLA_IPTUN_REMOTE, remote.bytes) }
+        return false
+    }
+
+    /// IFLA_INFO_DATA for ip6tnl in iproute2's order.
+    public func encodeIP6Tunnel(into w: inout AttributeWriter) {
+        guard !encodeIPTunnelHead(into: &w) else { return }
         w.u8(IFLA_IPTUN_TTL, ttl)
         w.u8(IFLA_IPTUN_ENCAP_LIMIT, encapLimit)
         w.be32(IFLA_IPTUN_FLOWINFO, flowinfo)
         w.u32(IFLA_IPTUN_FLAGS, flags)
+        encodeIPTunnelTail(into: &w)
+    }
+
+    /// What both IFLA_IPTUN_* encoders write after their family's fields: LINK, FWMARK, then the encapsulation.
+    private func encodeIPTunnelTail(into w: inout AttributeWriter) {
         w.u32(IFLA_IPTUN_LINK, link)
         w.u32(IFLA_IPTUN_FWMARK, fwmark)
-        encap.encode(type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
-                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), into: &w)
+        encap.encode(.ipTunnel, into: &w)
     }
 
     /// Reads IFLA_IPTUN_* as the kernel reports them.
     public mutating func decodeIPTunnel(_ d: [Attribute]) {
-        let len = family.isV6 ? 16 : 4
-        if let a = d.first(IFLA_IPTUN_LOCAL), a.data.count == len { local = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
-        if let a = d.first(IFLA_IPTUN_REMOTE), a.data.count == len { remote = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
-        if let v = d.first(IFLA_IPTUN_TTL)?.u8 { ttl = v }
-        if let v = d.first(IFLA_IPTUN_TOS)?.u8 { tos = v }
-        if let v = d.first(IFLA_IPTUN_PMTUDISC)?.u8 { pmtudisc = v }
-        if let v = d.first(IFLA_IPTUN_LINK)?.u32 { link = v }
+        decodeShared(d, .ipTunnel)
         if let v = d.first(IFLA_IPTUN_PROTO)?.u8 { proto = v }
-        if let v = d.first(IFLA_IPTUN_ENCAP_LIMIT)?.u8 { encapLimit = v }
-        if let v = d.first(IFLA_IPTUN_FLOWINFO)?.be32 { flowinfo = v }
         if family.isV6 {
             if let v = d.first(IFLA_IPTUN_FLAGS)?.u32 { flags = v }
         } else if let v = d.first(IFLA_IPTUN_FLAGS)?.u16 {
             sitFlags = v
         }
-        encap.decode(d, type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
-                     sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT))
-        external = d.first(IFLA_IPTUN_COLLECT_METADATA) != nil
-        if let v = d.first(IFLA_IPTUN_FWMARK)?.u32 { fwmark = v }
         if let a = d.first(IFLA_IPTUN_6RD_PREFIX), a.data.count == 16, let addr = IPAddress(bytes: a.data),
            let l = d.first(IFLA_IPTUN_6RD_PREFIXLEN)?.u16, l <= 128 {
             sixrdPrefix = IPPrefix(address: addr, length: UInt8(l))

@@ -28,20 +28,29 @@ public struct TunnelEncap: Equatable, Sendable {
 
     public init() {}
 
+    /// The four attribute types of one attribute set: IFLA_GRE_ENCAP_* or IFLA_IPTUN_ENCAP_*.
+    public struct AttributeTypes: Sendable {
+        public let type, flags, sport, dport: Int32
+        public static let gre = AttributeTypes(type: Int32(IFLA_GRE_ENCAP_TYPE), flags: Int32(IFLA_GRE_ENCAP_FLAGS),
+                                               sport: Int32(IFLA_GRE_ENCAP_SPORT), dport: Int32(IFLA_GRE_ENCAP_DPORT))
+        public static let ipTunnel = AttributeTypes(type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
+                                                    sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT))
+    }
+
     /// The four attributes in iproute2's order (type, flags, sport, dport; ports big-endian).
-    public func encode(type tType: Int32, flags tFlags: Int32, sport tSport: Int32, dport tDport: Int32, into w: inout AttributeWriter) {
-        w.u16(tType, type)
-        w.u16(tFlags, flags)
-        w.be16(tSport, sport)
-        w.be16(tDport, dport)
+    public func encode(_ t: AttributeTypes, into w: inout AttributeWriter) {
+        w.u16(t.type, type)
+        w.u16(t.flags, flags)
+        w.be16(t.sport, sport)
+        w.be16(t.dport, dport)
     }
 
     /// Reads back what the kernel reports (absent attributes keep their current value).
-    public mutating func decode(_ d: [Attribute], type tType: Int32, flags tFlags: Int32, sport tSport: Int32, dport tDport: Int32) {
-        if let v = d.first(tType)?.u16 { type = v }
-        if let v = d.first(tFlags)?.u16 { flags = v }
-        if let v = d.first(tSport)?.be16 { sport = v }
-        if let v = d.first(tDport)?.be16 { dport = v }
+    public mutating func decode(_ d: [Attribute], _ t: AttributeTypes) {
+        if let v = d.first(t.type)?.u16 { type = v }
+        if let v = d.first(t.flags)?.u16 { flags = v }
+        if let v = d.first(t.sport)?.be16 { sport = v }
+        if let v = d.first(t.dport)?.be16 { dport = v }
     }
 }
 
@@ -110,5 +119,41 @@ extension TunnelParameters {
         case .gre, .gre6: decodeGRE(d)
         case .iptnl, .ip6tnl: decodeIPTunnel(d)
         }
+    }
+}
+
+extension TunnelParameters {
+    /// The types of the attributes IFLA_GRE_* and IFLA_IPTUN_* both have, for the same fields.
+    struct SharedAttributeTypes {
+        let local, remote, ttl, tos, pmtudisc, link, encapLimit, flowinfo, collectMetadata, fwmark: Int32
+        let encap: TunnelEncap.AttributeTypes
+
+        static let gre = SharedAttributeTypes(
+            local: Int32(IFLA_GRE_LOCAL), remote: Int32(IFLA_GRE_REMOTE), ttl: Int32(IFLA_GRE_TTL), tos: Int32(IFLA_GRE_TOS),
+            pmtudisc: Int32(IFLA_GRE_PMTUDISC), link: Int32(IFLA_GRE_LINK), encapLimit: Int32(IFLA_GRE_ENCAP_LIMIT),
+            flowinfo: Int32(IFLA_GRE_FLOWINFO), collectMetadata: Int32(IFLA_GRE_COLLECT_METADATA), fwmark: Int32(IFLA_GRE_FWMARK),
+            encap: .gre)
+        static let ipTunnel = SharedAttributeTypes(
+            local: Int32(IFLA_IPTUN_LOCAL), remote: Int32(IFLA_IPTUN_REMOTE), ttl: Int32(IFLA_IPTUN_TTL), tos: Int32(IFLA_IPTUN_TOS),
+            pmtudisc: Int32(IFLA_IPTUN_PMTUDISC), link: Int32(IFLA_IPTUN_LINK), encapLimit: Int32(IFLA_IPTUN_ENCAP_LIMIT),
+            flowinfo: Int32(IFLA_IPTUN_FLOWINFO), collectMetadata: Int32(IFLA_IPTUN_COLLECT_METADATA), fwmark: Int32(IFLA_IPTUN_FWMARK),
+            encap: .ipTunnel)
+    }
+
+    /// Reads the fields both attribute sets have as the kernel reports them; an absent attribute keeps the current
+    /// value. The endpoints are 4 or 16 bytes by family (another size is ignored), the unspecified address meaning none.
+    mutating func decodeShared(_ d: [Attribute], _ t: SharedAttributeTypes) {
+        let len = family.isV6 ? 16 : 4
+        if let a = d.first(t.local), a.data.count == len { local = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
+        if let a = d.first(t.remote), a.data.count == len { remote = IPAddress(bytes: a.data).flatMap { $0.isUnspecified ? nil : $0 } }
+        if let v = d.first(t.ttl)?.u8 { ttl = v }
+        if let v = d.first(t.tos)?.u8 { tos = v }
+        if let v = d.first(t.pmtudisc)?.u8 { pmtudisc = v }
+        if let v = d.first(t.link)?.u32 { link = v }
+        if let v = d.first(t.encapLimit)?.u8 { encapLimit = v }
+        if let v = d.first(t.flowinfo)?.be32 { flowinfo = v }
+        encap.decode(d, t.encap)
+        external = d.first(t.collectMetadata) != nil
+        if let v = d.first(t.fwmark)?.u32 { fwmark = v }
     }
 }

@@ -42,11 +42,8 @@ public final class L2TPClient {
 
     /// L2TP_CMD_TUNNEL_CREATE. Without `fd`, the kernel opens the tunnel's socket from the addresses and ports.
     public func createTunnel(_ config: L2TPTunnelConfig) throws {
-        let op = "create L2TP tunnel \(config.tunnelID)"
-        do {
-            try transport.request(L2TPNetlink.createTunnel(config, family: family.id), operation: op)
-        } catch let e as NetlinkError {
-            throw Self.explain(e, creatingTunnel: config)
+        try create(L2TPNetlink.createTunnel(config, family: family.id), operation: "create L2TP tunnel \(config.tunnelID)") {
+            Self.explain($0, creatingTunnel: config)
         }
     }
 
@@ -63,30 +60,21 @@ public final class L2TPClient {
 
     /// Every tunnel in the namespace (L2TP_CMD_TUNNEL_GET dump).
     public func tunnels() throws -> [L2TPTunnelConfig] {
-        let replies = try transport.dump(L2TPNetlink.getTunnel(family: family.id), operation: "list L2TP tunnels")
-        return try replies.filter { $0.type == family.id }.map { try L2TPTunnelConfig(decoding: $0) }
+        try all(L2TPNetlink.getTunnel(family: family.id), operation: "list L2TP tunnels")
     }
 
     /// One tunnel by id, or nil when the kernel has none with that id (ENODEV).
     public func tunnel(_ tunnelID: UInt32) throws -> L2TPTunnelConfig? {
-        do {
-            let replies = try transport.request(L2TPNetlink.getTunnel(tunnelID, family: family.id),
-                                                operation: "get L2TP tunnel \(tunnelID)")
-            return try replies.first { $0.type == family.id }.map { try L2TPTunnelConfig(decoding: $0) }
-        } catch let e as NetlinkError where e.errno == ENODEV {
-            return nil
-        }
+        try one(L2TPNetlink.getTunnel(tunnelID, family: family.id), operation: "get L2TP tunnel \(tunnelID)")
     }
 
     // MARK: sessions
 
     /// L2TP_CMD_SESSION_CREATE. For Ethernet pseudowires the kernel creates the l2tpethN (or `ifname`) interface.
     public func createSession(_ config: L2TPSessionConfig) throws {
-        let op = "create L2TP session \(config.sessionID) in tunnel \(config.tunnelID)"
-        do {
-            try transport.request(L2TPNetlink.createSession(config, family: family.id), operation: op)
-        } catch let e as NetlinkError {
-            throw Self.explain(e, creatingSession: config)
+        try create(L2TPNetlink.createSession(config, family: family.id),
+                   operation: "create L2TP session \(config.sessionID) in tunnel \(config.tunnelID)") {
+            Self.explain($0, creatingSession: config)
         }
     }
 
@@ -110,16 +98,35 @@ public final class L2TPClient {
 
     /// Every session of every tunnel in the namespace (L2TP_CMD_SESSION_GET dump).
     public func sessions() throws -> [L2TPSessionConfig] {
-        let replies = try transport.dump(L2TPNetlink.getSession(family: family.id), operation: "list L2TP sessions")
-        return try replies.filter { $0.type == family.id }.map { try L2TPSessionConfig(decoding: $0) }
+        try all(L2TPNetlink.getSession(family: family.id), operation: "list L2TP sessions")
     }
 
     /// One session by ids, or nil when the kernel has none (ENODEV).
     public func session(tunnelID: UInt32, sessionID: UInt32) throws -> L2TPSessionConfig? {
+        try one(L2TPNetlink.getSession(tunnelID: tunnelID, sessionID: sessionID, family: family.id),
+                operation: "get L2TP session \(sessionID) in tunnel \(tunnelID)")
+    }
+
+    /// A CREATE request; the kernel's refusal comes back as `explain` makes it (with a hint).
+    private func create(_ m: NetlinkMessage, operation: String, explain: (NetlinkError) -> Error) throws {
         do {
-            let replies = try transport.request(L2TPNetlink.getSession(tunnelID: tunnelID, sessionID: sessionID, family: family.id),
-                                                operation: "get L2TP session \(sessionID) in tunnel \(tunnelID)")
-            return try replies.first { $0.type == family.id }.map { try L2TPSessionConfig(decoding: $0) }
+            try transport.request(m, operation: operation)
+        } catch let e as NetlinkError {
+            throw explain(e)
+        }
+    }
+
+    /// A dump's replies of this family, decoded.
+    private func all<T: L2TPAttributesDecodable>(_ m: NetlinkMessage, operation: String) throws -> [T] {
+        let replies = try transport.dump(m, operation: operation)
+        return try replies.filter { $0.type == family.id }.map { try T(decoding: $0) }
+    }
+
+    /// A GET's reply of this family, decoded, or nil when the kernel has no such object (ENODEV).
+    private func one<T: L2TPAttributesDecodable>(_ m: NetlinkMessage, operation: String) throws -> T? {
+        do {
+            let replies = try transport.request(m, operation: operation)
+            return try replies.first { $0.type == family.id }.map { try T(decoding: $0) }
         } catch let e as NetlinkError where e.errno == ENODEV {
             return nil
         }

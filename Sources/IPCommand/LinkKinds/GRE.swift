@@ -97,9 +97,7 @@ extension GREFamilyKind {
         if let h = d.first(IFLA_GRE_ERSPAN_HWID)?.u16 {
             t.append("erspan_hwid 0x" + String(h, radix: 16)); j.set("erspan_hwid", "0x" + String(h, radix: 16))
         }
-        TunnelEncap.describe(d, type: Int32(IFLA_GRE_ENCAP_TYPE), flags: Int32(IFLA_GRE_ENCAP_FLAGS),
-                             sport: Int32(IFLA_GRE_ENCAP_SPORT), dport: Int32(IFLA_GRE_ENCAP_DPORT),
-                             text: &t, json: &j)
+        TunnelEncap.describe(d, .gre, text: &t, json: &j)
         return (t.joined(separator: " "), j)
     }
 }

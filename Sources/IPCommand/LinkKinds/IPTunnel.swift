@@ -53,25 +53,25 @@ extension IPTunnelFamilyKind {
         if family == .ip6tnl { p.encodeIP6Tunnel(into: &w) } else { p.encodeIPTunnel(sit: kind == "sit", into: &w) }
     }
 
+    /// What iptunnel_print_opt and ip6tunnel_print_opt print first: external, the inner protocol's name from
+    /// `protos` (nothing for another), remote, local and the underlay device.
+    static func describeHead(_ d: [Attribute], protos: [(UInt8, String)], v6: Bool, session: Session,
+                             text t: inout [String], json j: inout JSONObject) {
+        if d.first(IFLA_IPTUN_COLLECT_METADATA) != nil { t.append("external"); j.set("external", true) }
+        if let p = d.first(IFLA_IPTUN_PROTO)?.u8, let name = protos.first(where: { $0.0 == p })?.1 {
+            t.append(name); j.set("proto", name)
+        }
+        TunnelDescribe.endpoint("remote", d.first(IFLA_IPTUN_REMOTE), v6: v6, text: &t, json: &j)
+        TunnelDescribe.endpoint("local", d.first(IFLA_IPTUN_LOCAL), v6: v6, text: &t, json: &j)
+        TunnelDescribe.link(d.first(IFLA_IPTUN_LINK), session: session, text: &t, json: &j)
+    }
+
     /// ipip/sit `-d` text and JSON, as iptunnel_print_opt.
     static func describe(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
         var t: [String] = []
         var j = JSONObject()
-        if d.first(IFLA_IPTUN_COLLECT_METADATA) != nil { t.append("external"); j.set("external", true) }
-        if let p = d.first(IFLA_IPTUN_PROTO)?.u8 {
-            let name: String?
-            switch p {
-            case UInt8(IPPROTO_IPIP): name = "ipip"
-            case UInt8(IPPROTO_IPV6): name = "ip6ip"
-            case UInt8(IPPROTO_MPLS): name = "mplsip"
-            case 0: name = "any"
-            default: name = nil
-            }
-            if let name { t.append(name); j.set("proto", name) }
-        }
-        TunnelDescribe.endpoint("remote", d.first(IFLA_IPTUN_REMOTE), v6: false, text: &t, json: &j)
-        TunnelDescribe.endpoint("local", d.first(IFLA_IPTUN_LOCAL), v6: false, text: &t, json: &j)
-        TunnelDescribe.link(d.first(IFLA_IPTUN_LINK), session: session, text: &t, json: &j)
+        let protos = [(UInt8(IPPROTO_IPIP), "ipip"), (UInt8(IPPROTO_IPV6), "ip6ip"), (UInt8(IPPROTO_MPLS), "mplsip"), (0, "any")]
+        describeHead(d, protos: protos, v6: false, session: session, text: &t, json: &j)
         let ttl = d.first(IFLA_IPTUN_TTL)?.u8 ?? 0
         j.set("ttl", ttl)
         t.append(ttl == 0 ? "ttl inherit" : "ttl \(ttl)")
@@ -91,8 +91,7 @@ extension IPTunnelFamilyKind {
             }
         }
         TunnelDescribe.fwmark(d.first(IFLA_IPTUN_FWMARK), text: &t, json: &j)
-        TunnelEncap.describe(d, type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
-                             sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), text: &t, json: &j)
+        TunnelEncap.describe(d, .ipTunnel, text: &t, json: &j)
         return (t.joined(separator: " "), j)
     }
 
@@ -100,21 +99,9 @@ extension IPTunnelFamilyKind {
     static func describe6(_ d: [Attribute], session: Session) -> (text: String, json: JSONObject) {
         var t: [String] = []
         var j = JSONObject()
-        if d.first(IFLA_IPTUN_COLLECT_METADATA) != nil { t.append("external"); j.set("external", true) }
         let flags = d.first(IFLA_IPTUN_FLAGS)?.u32 ?? 0
-        if let p = d.first(IFLA_IPTUN_PROTO)?.u8 {
-            let name: String?
-            switch p {
-            case UInt8(IPPROTO_IPIP): name = "ipip6"
-            case UInt8(IPPROTO_IPV6): name = "ip6ip6"
-            case 0: name = "any"
-            default: name = nil
-            }
-            if let name { t.append(name); j.set("proto", name) }
-        }
-        TunnelDescribe.endpoint("remote", d.first(IFLA_IPTUN_REMOTE), v6: true, text: &t, json: &j)
-        TunnelDescribe.endpoint("local", d.first(IFLA_IPTUN_LOCAL), v6: true, text: &t, json: &j)
-        TunnelDescribe.link(d.first(IFLA_IPTUN_LINK), session: session, text: &t, json: &j)
+        describeHead(d, protos: [(UInt8(IPPROTO_IPIP), "ipip6"), (UInt8(IPPROTO_IPV6), "ip6ip6"), (0, "any")], v6: true,
+                     session: session, text: &t, json: &j)
         TunnelDescribe.ip6Head(ttl: d.first(IFLA_IPTUN_TTL), encapLimit: d.first(IFLA_IPTUN_ENCAP_LIMIT),
                                flowinfoAttr: d.first(IFLA_IPTUN_FLOWINFO), flags: flags, text: &t, json: &j)
         if flags & UInt32(IP6_TNL_F_MIP6_DEV) != 0 { t.append("mip6"); j.set("ip6_tnl_f_mip6_dev", true) }
@@ -124,8 +111,7 @@ extension IPTunnelFamilyKind {
         } else {
             TunnelDescribe.fwmark(d.first(IFLA_IPTUN_FWMARK), text: &t, json: &j)
         }
-        TunnelEncap.describe(d, type: Int32(IFLA_IPTUN_ENCAP_TYPE), flags: Int32(IFLA_IPTUN_ENCAP_FLAGS),
-                             sport: Int32(IFLA_IPTUN_ENCAP_SPORT), dport: Int32(IFLA_IPTUN_ENCAP_DPORT), text: &t, json: &j)
+        TunnelEncap.describe(d, .ipTunnel, text: &t, json: &j)
         return (t.joined(separator: " "), j)
     }
 }

@@ -45,12 +45,11 @@ extension TunnelEncap {
 
     /// `encap fou encap-sport auto encap-dport 5555 noencap-csum ...` and the JSON `encap` object, as iproute2's
     /// tnl_print_encap (nothing when the type attribute is absent or none).
-    static func describe(_ d: [Attribute], type tType: Int32, flags tFlags: Int32, sport tSport: Int32, dport tDport: Int32,
-                         text t: inout [String], json j: inout JSONObject) {
-        guard let type = d.first(tType)?.u16, type != UInt16(TUNNEL_ENCAP_NONE.rawValue) else { return }
-        let flags = d.first(tFlags)?.u16 ?? 0
-        let sport = d.first(tSport)?.be16 ?? 0
-        let dport = d.first(tDport)?.be16 ?? 0
+    static func describe(_ d: [Attribute], _ types: AttributeTypes, text t: inout [String], json j: inout JSONObject) {
+        guard let type = d.first(types.type)?.u16, type != UInt16(TUNNEL_ENCAP_NONE.rawValue) else { return }
+        let flags = d.first(types.flags)?.u16 ?? 0
+        let sport = d.first(types.sport)?.be16 ?? 0
+        let dport = d.first(types.dport)?.be16 ?? 0
         var e = JSONObject()
         switch type {
         case UInt16(TUNNEL_ENCAP_FOU.rawValue): t.append("encap fou"); e.set("type", "fou")

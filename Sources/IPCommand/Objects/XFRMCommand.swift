@@ -49,6 +49,21 @@ enum XFRMParse {
         return n
     }
 
+    /// `KEYWORD NAME...` or `KEYWORD 0xNN` (ip's xfrm_state_flag_parse, xfrm_policy_flag_parse): the names of
+    /// `table` while they come, or a hex number that replaces the flags (`replace`).
+    static func flags<T: FixedWidthInteger>(_ args: inout Arguments, for keyword: String, _ table: [(String, T)]) throws -> (T, replace: Bool) {
+        let expected = "0xNN or one or more of " + table.map(\.0).joined(separator: ", ")
+        let first = try args.value(for: keyword, expected: expected)
+        if first.count > 2 && first.hasPrefix("0x") {
+            guard let v = T(first.dropFirst(2), radix: 16) else { throw UsageError.invalid(first, for: keyword, expected: expected) }
+            return (v, true)
+        }
+        guard let f = table.first(where: { $0.0 == first }) else { throw UsageError.invalid(first, for: keyword, expected: expected) }
+        var v = f.1
+        while let w = args.peek, let g = table.first(where: { $0.0 == w }) { _ = args.next(); v |= g.1 }
+        return (v, false)
+    }
+
     /// `mode MODE` (matches(): abbreviations allowed).
     static func mode(_ args: inout Arguments) throws -> UInt8 {
         let expected = "one of transport, tunnel, ro, in_trigger, beet"
@@ -260,6 +275,17 @@ enum XFRMParse {
     }
 
     /// ip's xfrm_addr_match(): do the first `bits` bits of two xfrm_address_t agree?
+    /// A GET or DELETE request: a DELETE must be acknowledged; each reply to a GET goes to `show`.
+    static func getOrDelete(_ type: UInt16, header: [UInt8], attributes w: AttributeWriter, _ session: Session, operation: String,
+                            delete: Bool, show: (NetlinkMessage) -> Void) throws {
+        let m = try XFRMMessage.make(type, flags: [.request], header: header, attributes: w)
+        if delete {
+            try send(m, session, operation: operation)
+        } else {
+            for r in try session.xfrm().request(m, operation: operation) { show(r) }
+        }
+    }
+
     static func addressMatch(_ a: [UInt8], _ b: [UInt8], bits: Int) -> Bool { Inet.match(a, b, bits: bits) }
 }
 
@@ -303,6 +329,37 @@ struct XFRMPrint {
     static func protoName(_ p: UInt8) -> String {
         if let pe = getprotobynumber(Int32(p)), let n = pe.pointee.p_name { return String(cString: n) }
         return String(p)
+    }
+
+    /// A state or policy message as ip prints it: "Deleted ", "Updated " or "Expired " by its type, the object
+    /// (`info`), then "hard N" for an expiry.
+    static func emit<Info>(_ m: XFRMObjectMessage<Info>, _ session: Session, deleted: UInt16, updated: UInt16, expired: UInt16,
+                           info: (inout XFRMPrint) -> Void) {
+        var p = XFRMPrint(session: session)
+        switch m.type {
+        case deleted: p.text += "Deleted "
+        case updated: p.text += "Updated "
+        case expired: p.text += "Expired "
+        default: break
+        }
+        info(&p)
+        if let hard = m.hard { p.text += "\thard \(hard)"; p.sl() }
+        p.emit()
+    }
+
+    /// `KEYWORD NAME NAME...`: the names of `table` for the bits set in `value`, then what no name covers in hex
+    /// (ip's XFRM_FLAG_PRINT loop).
+    static func flags<T: FixedWidthInteger>(_ keyword: String, _ value: T, _ table: [(String, T)]) -> String {
+        var v = value
+        var s = keyword + " "
+        for (name, bit) in table where v & bit != 0 { v &= ~bit; s += name + (v != 0 ? " " : "") }
+        if v != 0 { s += String(v, radix: 16) }
+        return s
+    }
+
+    /// ` (0xBBBBBBBB)`: a flags byte in binary, as `ip -s` prints it (sic: "0x" before binary digits).
+    static func flagBits(_ f: UInt8) -> String {
+        " (0x" + (0..<8).reversed().map { f & (1 << $0) != 0 ? "1" : "0" }.joined() + ")"
     }
 
     static func modeName(_ m: UInt8) -> String { XFRMParse.modes.first { $0.1 == m }?.0 ?? String(m) }

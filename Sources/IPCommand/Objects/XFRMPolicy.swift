@@ -40,20 +40,6 @@ enum XFRMPolicy {
         try pick(&args, for: "action", [("allow", UInt8(XFRM_POLICY_ALLOW)), ("block", UInt8(XFRM_POLICY_BLOCK))])
     }
 
-    /// `flag FLAG...` or `flag 0xNN` (xfrm_policy_flag_parse).
-    static func flags(_ args: inout Arguments) throws -> (UInt8, replace: Bool) {
-        let expected = "0xNN or one or more of localok, icmp"
-        let first = try args.value(for: "flag", expected: expected)
-        if first.count > 2 && first.hasPrefix("0x") {
-            guard let v = UInt8(first.dropFirst(2), radix: 16) else { throw UsageError.invalid(first, for: "flag", expected: expected) }
-            return (v, true)
-        }
-        guard let f = flagNames.first(where: { $0.0 == first }) else { throw UsageError.invalid(first, for: "flag", expected: expected) }
-        var v = f.1
-        while let w = args.peek, let g = flagNames.first(where: { $0.0 == w }) { _ = args.next(); v |= g.1 }
-        return (v, false)
-    }
-
     /// `ctx CTX` as XFRMA_SEC_CTX bytes.
     static func context(_ args: inout Arguments) throws -> [UInt8] {
         let c = try args.value(for: "ctx", expected: "a security context string")
@@ -97,6 +83,48 @@ enum XFRMPolicy {
 
     // MARK: add / update
 
+    /// The words `add`/`update` and `get`/`delete` share: dir, ctx, mark, ptype (each of dir, ctx and ptype
+    /// once, as ip refuses a repeat) and if_id.
+    struct SharedWords {
+        var dir: UInt8?
+        var ptype: UInt8?
+        var ctx: [UInt8]?
+        var mark = XFRMMark(value: 0, mask: 0)
+        var ifID: UInt32?
+
+        /// Takes the value of `word`, one of dir, ctx, mark, ptype, if_id.
+        mutating func take(_ word: String, _ args: inout Arguments) throws {
+            switch word {
+            case "dir":
+                if dir != nil { throw UsageError("\"dir\" is given twice") }
+                dir = try pick(&args, for: "dir", dirs)
+            case "ctx":
+                if ctx != nil { throw UsageError("\"ctx\" is given twice") }
+                ctx = try context(&args)
+            case "mark": mark = try XFRMParse.mark(&args)
+            case "ptype":
+                if ptype != nil { throw UsageError("\"ptype\" is given twice") }
+                ptype = try pick(&args, for: "ptype", ptypes)
+            default: ifID = try XFRMParse.number(&args, for: "if_id", UInt32.self)
+            }
+        }
+
+        func requiredDir() throws -> UInt8 {
+            guard let dir else { throw UsageError("not enough information: \"dir\" (in, out or fwd) is required") }
+            return dir
+        }
+
+        /// In ip's order: XFRMA_POLICY_TYPE, XFRMA_TMPL, XFRMA_MARK (when `withMark`: add and get differ there),
+        /// XFRMA_SEC_CTX, XFRMA_IF_ID.
+        func encode(into w: inout AttributeWriter, templates: [UInt8] = [], withMark: Bool) {
+            if let ptype { w.raw(XFRMAttributeType.policyType, XFRMUserPolicyType(type: ptype).encoded) }
+            if !templates.isEmpty { w.raw(XFRMAttributeType.tmpl, templates) }
+            if withMark { var b: [UInt8] = []; mark.encode(into: &b); w.raw(XFRMAttributeType.mark, b) }
+            if let ctx { w.raw(XFRMAttributeType.secCtx, ctx) }
+            if let ifID { w.u32(XFRMAttributeType.ifID, ifID) }
+        }
+    }
+
     static let modifyKeywords = ["dir", "ctx", "mark", "index", "ptype", "action", "priority", "flag", "limit", "tmpl", "if_id"]
 
     static func modify(_ args: inout Arguments, _ session: Session, type: UInt16) throws {
@@ -105,12 +133,9 @@ enum XFRMPolicy {
         var info = XFRMUserPolicyInfo()
         info.selector.family = UInt16(pf)
         info.lifetime = .unlimited
-        var dirGiven = false, selGiven = false
-        var ptype: UInt8?
-        var ctx: [UInt8]?
+        var selGiven = false
+        var shared = SharedWords()
         var templates: [UInt8] = []
-        var mark = XFRMMark(value: 0, mask: 0)
-        var ifID: UInt32?
         while let word = args.peek {
             if !modifyKeywords.contains(word) {
                 guard !selGiven, XFRMParse.selectorWords.contains(word) || XFRMParse.upspecWords.contains(word) else {
@@ -124,38 +149,23 @@ enum XFRMPolicy {
             }
             _ = args.next()
             switch word {
-            case "dir":
-                if dirGiven { throw UsageError("\"dir\" is given twice") }
-                dirGiven = true
-                info.dir = try pick(&args, for: "dir", dirs)
-            case "ctx":
-                if ctx != nil { throw UsageError("\"ctx\" is given twice") }
-                ctx = try context(&args)
-            case "mark": mark = try XFRMParse.mark(&args)
             case "index": info.index = try XFRMParse.number(&args, for: "index", UInt32.self)
-            case "ptype":
-                if ptype != nil { throw UsageError("\"ptype\" is given twice") }
-                ptype = try pick(&args, for: "ptype", ptypes)
             case "action": info.action = try action(&args)
             case "priority": info.priority = try XFRMParse.number(&args, for: "priority", UInt32.self)
             case "flag":
-                let (f, replace) = try flags(&args)
+                let (f, replace) = try XFRMParse.flags(&args, for: "flag", flagNames)
                 info.flags = replace ? f : info.flags | f
             case "limit": try XFRMParse.limit(&args, into: &info.lifetime)
             case "tmpl":
                 // ip's buffer holds 1024 bytes of templates (16).
                 guard templates.count + XFRMUserTemplate.size <= 1024 else { throw UsageError("too many \"tmpl\": at most 16") }
                 try template(&args, family: &pf).encode(into: &templates)
-            default: ifID = try XFRMParse.number(&args, for: "if_id", UInt32.self)
+            default: try shared.take(word, &args)
             }
         }
-        if !dirGiven { throw UsageError("not enough information: \"dir\" (in, out or fwd) is required") }
+        info.dir = try shared.requiredDir()
         var w = AttributeWriter()
-        if let ptype { w.raw(XFRMAttributeType.policyType, XFRMUserPolicyType(type: ptype).encoded) }
-        if !templates.isEmpty { w.raw(XFRMAttributeType.tmpl, templates) }
-        if mark.mask != 0 { var b: [UInt8] = []; mark.encode(into: &b); w.raw(XFRMAttributeType.mark, b) }
-        if let ctx { w.raw(XFRMAttributeType.secCtx, ctx) }
-        if let ifID { w.u32(XFRMAttributeType.ifID, ifID) }
+        shared.encode(into: &w, templates: templates, withMark: shared.mark.mask != 0)
         if info.selector.family == 0 { info.selector.family = UInt16(AF_INET) }
         var h: [UInt8] = []
         info.encode(into: &h)
@@ -169,11 +179,8 @@ enum XFRMPolicy {
     static func getOrDelete(_ args: inout Arguments, _ session: Session, delete: Bool) throws {
         let verb = delete ? "delete" : "get"
         var pid = XFRMUserPolicyID()
-        var dirGiven = false, selGiven = false, indexGiven = false
-        var ptype: UInt8?
-        var ctx: [UInt8]?
-        var mark = XFRMMark(value: 0, mask: 0)
-        var ifID: UInt32?
+        var selGiven = false, indexGiven = false
+        var shared = SharedWords()
         let pf = session.options.family
         while let word = args.peek {
             if !getKeywords.contains(word) {
@@ -187,42 +194,24 @@ enum XFRMPolicy {
             }
             _ = args.next()
             switch word {
-            case "dir":
-                if dirGiven { throw UsageError("\"dir\" is given twice") }
-                dirGiven = true
-                pid.dir = try pick(&args, for: "dir", dirs)
-            case "ctx":
-                if ctx != nil { throw UsageError("\"ctx\" is given twice") }
-                ctx = try context(&args)
-            case "mark": mark = try XFRMParse.mark(&args)
             case "index":
                 if indexGiven { throw UsageError("\"index\" is given twice") }
                 indexGiven = true
                 pid.index = try XFRMParse.number(&args, for: "index", UInt32.self)
-            case "ptype":
-                if ptype != nil { throw UsageError("\"ptype\" is given twice") }
-                ptype = try pick(&args, for: "ptype", ptypes)
-            default: ifID = try XFRMParse.number(&args, for: "if_id", UInt32.self)
+            default: try shared.take(word, &args)
             }
         }
-        if !dirGiven { throw UsageError("not enough information: \"dir\" (in, out or fwd) is required") }
-        var w = AttributeWriter()
-        if let ptype { w.raw(XFRMAttributeType.policyType, XFRMUserPolicyType(type: ptype).encoded) }
+        pid.dir = try shared.requiredDir()
         if !selGiven && !indexGiven { throw UsageError("not enough information: either a SELECTOR or \"index\" is required") }
         if selGiven && indexGiven { throw UsageError("a SELECTOR and \"index\" cannot both be given") }
         if pid.selector.family == 0 { pid.selector.family = UInt16(AF_INET) }
-        if mark.mask & mark.value != 0 { var b: [UInt8] = []; mark.encode(into: &b); w.raw(XFRMAttributeType.mark, b) }
-        if let ctx { w.raw(XFRMAttributeType.secCtx, ctx) }
-        if let ifID { w.u32(XFRMAttributeType.ifID, ifID) }
+        var w = AttributeWriter()
+        shared.encode(into: &w, withMark: shared.mark.mask & shared.mark.value != 0)
         var h: [UInt8] = []
         pid.encode(into: &h)
-        let m = try XFRMMessage.make(delete ? XFRMMessageType.delPolicy : XFRMMessageType.getPolicy, flags: [.request], header: h, attributes: w)
-        if delete {
-            try XFRMParse.send(m, session, operation: "xfrm policy delete")
-        } else {
-            for r in try session.xfrm().request(m, operation: "xfrm policy get") {
-                if let p = try? XFRMPolicyMessage(r) { output(p, session) }
-            }
+        try XFRMParse.getOrDelete(delete ? XFRMMessageType.delPolicy : XFRMMessageType.getPolicy, header: h, attributes: w,
+                                  session, operation: "xfrm policy \(verb)", delete: delete) {
+            if let p = try? XFRMPolicyMessage($0) { output(p, session) }
         }
     }
 
@@ -289,7 +278,7 @@ enum XFRMPolicy {
             case "ptype": f.ptype = try pick(&args, for: "ptype", ptypes)
             case "action": f.action = try action(&args)
             case "priority": f.priority = try XFRMParse.number(&args, for: "priority", UInt32.self)
-            case "flag": f.flags = try flags(&args).0
+            case "flag": f.flags = try XFRMParse.flags(&args, for: "flag", flagNames).0
             default: f.noSocket = true
             }
         }
@@ -323,16 +312,8 @@ enum XFRMPolicy {
     /// One policy, as xfrm_policy_print() prints it (or its JSON).
     static func output(_ m: XFRMPolicyMessage, _ session: Session) {
         if session.options.json { session.emit(json(m, session)); return }
-        var p = XFRMPrint(session: session)
-        switch m.type {
-        case XFRMMessageType.delPolicy: p.text += "Deleted "
-        case XFRMMessageType.updPolicy: p.text += "Updated "
-        case XFRMMessageType.polExpire: p.text += "Expired "
-        default: break
-        }
-        info(m.info, m.attributes, into: &p)
-        if let hard = m.hard { p.text += "\thard \(hard)"; p.sl() }
-        p.emit()
+        XFRMPrint.emit(m, session, deleted: XFRMMessageType.delPolicy, updated: XFRMMessageType.updPolicy,
+                       expired: XFRMMessageType.polExpire) { info(m.info, m.attributes, into: &$0) }
     }
 
     static func dirName(_ d: UInt8) -> (socket: Bool, name: String) {
@@ -358,16 +339,8 @@ enum XFRMPolicy {
         p.text += "priority \(x.priority) "
         if let t = a.policyType { p.text += "ptype \(ptypes.first { $0.1 == t }?.0 ?? String(t)) " }
         if p.stats > 0 { p.text += "share \(XFRMPrint.shareName(x.share)) " }
-        if p.stats > 0 || x.flags != 0 {
-            var flags = x.flags
-            p.text += "flag "
-            for (name, bit) in flagNames where flags & bit != 0 { flags &= ~bit; p.text += name + (flags != 0 ? " " : "") }
-            if flags != 0 { p.text += String(flags, radix: 16) }
-        }
-        if p.stats > 0 {
-            let bits = (0..<8).reversed().map { x.flags & (1 << $0) != 0 ? "1" : "0" }.joined()
-            p.text += " (0x\(bits))"
-        }
+        if p.stats > 0 || x.flags != 0 { p.text += XFRMPrint.flags("flag", x.flags, flagNames) }
+        if p.stats > 0 { p.text += XFRMPrint.flagBits(x.flags) }
         p.sl()
         if p.stats > 0 { p.lifetime(x.lifetime, x.current, prefix: buf) }
         p.attributes(a, family: x.selector.family, prefix: buf, nokeys: false)

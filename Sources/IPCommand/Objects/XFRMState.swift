@@ -32,33 +32,6 @@ enum XFRMState {
     ]
     static let extraFlagNames: [(String, UInt32)] = [("dont-encap-dscp", UInt32(XFRM_SA_XFLAG_DONT_ENCAP_DSCP)), ("oseq-may-wrap", UInt32(XFRM_SA_XFLAG_OSEQ_MAY_WRAP))]
 
-    /// `flag FLAG...` or `flag 0xNN` (xfrm_state_flag_parse): the names while they come.
-    static func flags(_ args: inout Arguments) throws -> (UInt8, replace: Bool) {
-        let expected = "0xNN or one or more of " + flagNames.map(\.0).joined(separator: ", ")
-        let first = try args.value(for: "flag", expected: expected)
-        if first.count > 2 && first.hasPrefix("0x") {
-            guard let v = UInt8(first.dropFirst(2), radix: 16) else { throw UsageError.invalid(first, for: "flag", expected: expected) }
-            return (v, true)
-        }
-        guard let f = flagNames.first(where: { $0.0 == first }) else { throw UsageError.invalid(first, for: "flag", expected: expected) }
-        var v = f.1
-        while let w = args.peek, let g = flagNames.first(where: { $0.0 == w }) { _ = args.next(); v |= g.1 }
-        return (v, false)
-    }
-
-    static func extraFlags(_ args: inout Arguments) throws -> (UInt32, replace: Bool) {
-        let expected = "0xNN or one or more of " + extraFlagNames.map(\.0).joined(separator: ", ")
-        let first = try args.value(for: "extra-flag", expected: expected)
-        if first.count > 2 && first.hasPrefix("0x") {
-            guard let v = UInt32(first.dropFirst(2), radix: 16) else { throw UsageError.invalid(first, for: "extra-flag", expected: expected) }
-            return (v, true)
-        }
-        guard let f = extraFlagNames.first(where: { $0.0 == first }) else { throw UsageError.invalid(first, for: "extra-flag", expected: expected) }
-        var v = f.1
-        while let w = args.peek, let g = extraFlagNames.first(where: { $0.0 == w }) { _ = args.next(); v |= g.1 }
-        return (v, false)
-    }
-
     static let algorithmTypes: [(String, UInt16)] = [
         ("enc", XFRMAttributeType.algCrypt), ("auth", XFRMAttributeType.algAuth), ("comp", XFRMAttributeType.algComp),
         ("aead", XFRMAttributeType.algAEAD), ("auth-trunc", XFRMAttributeType.algAuthTrunc),
@@ -136,10 +109,10 @@ enum XFRMState {
             case "replay-oseq": oseq = try XFRMParse.number(&args, for: word, UInt32.self)
             case "replay-oseq-hi": oseqHi = try XFRMParse.number(&args, for: word, UInt32.self)
             case "flag":
-                let (f, replace) = try flags(&args)
+                let (f, replace) = try XFRMParse.flags(&args, for: "flag", flagNames)
                 info.flags = replace ? f : info.flags | f
             case "extra-flag":
-                let (f, replace) = try extraFlags(&args)
+                let (f, replace) = try XFRMParse.flags(&args, for: "extra-flag", extraFlagNames)
                 extra = replace ? f : extra | f
             case "sel":
                 if sel { throw UsageError("\"sel\" is given twice") }
@@ -317,12 +290,9 @@ enum XFRMState {
         if sid.family == 0 { sid.family = UInt16(AF_INET) }
         var h: [UInt8] = []
         sid.encode(into: &h)
-        let m = try XFRMMessage.make(delete ? XFRMMessageType.delSA : XFRMMessageType.getSA, flags: [.request], header: h, attributes: w)
-        if delete {
-            try XFRMParse.send(m, session, operation: "xfrm state delete")
-        } else {
-            let replies = try session.xfrm().request(m, operation: "xfrm state get")
-            for r in replies { if let s = try? XFRMStateMessage(r) { output(s, session, nokeys: false) } }
+        try XFRMParse.getOrDelete(delete ? XFRMMessageType.delSA : XFRMMessageType.getSA, header: h, attributes: w,
+                                  session, operation: "xfrm state \(verb)", delete: delete) {
+            if let s = try? XFRMStateMessage($0) { output(s, session, nokeys: false) }
         }
     }
 
@@ -368,7 +338,7 @@ enum XFRMState {
             case "nokeys" where !deleteAll: nokeys = true
             case "mode": f.mode = try XFRMParse.mode(&args)
             case "reqid": f.reqid = try XFRMParse.number(&args, for: "reqid", UInt32.self)
-            case "flag": f.flags = try flags(&args).0
+            case "flag": f.flags = try XFRMParse.flags(&args, for: "flag", flagNames).0
             default:
                 throw UsageError.unknown(word, in: "xfrm state \(verb)", validChoices: (deleteAll ? [] : ["nokeys"]) + XFRMParse.idWords + ["mode", "reqid", "flag"])
             }
@@ -410,16 +380,8 @@ enum XFRMState {
     /// One state, as __do_xfrm_state_print() prints it (or its JSON).
     static func output(_ s: XFRMStateMessage, _ session: Session, nokeys: Bool) {
         if session.options.json { session.emit(json(s, session, nokeys: nokeys)); return }
-        var p = XFRMPrint(session: session)
-        switch s.type {
-        case XFRMMessageType.delSA: p.text += "Deleted "
-        case XFRMMessageType.updSA: p.text += "Updated "
-        case XFRMMessageType.expire: p.text += "Expired "
-        default: break
-        }
-        info(s.info, s.attributes, into: &p, nokeys: nokeys)
-        if let hard = s.hard { p.text += "\thard \(hard)"; p.sl() }
-        p.emit()
+        XFRMPrint.emit(s, session, deleted: XFRMMessageType.delSA, updated: XFRMMessageType.updSA,
+                       expired: XFRMMessageType.expire) { info(s.info, s.attributes, into: &$0, nokeys: nokeys) }
     }
 
     /// xfrm_state_info_print().
@@ -432,21 +394,9 @@ enum XFRMState {
             let d = String(x.seq)
             p.text += "seq 0x\(String(repeating: "0", count: max(0, 8 - d.count)) + d) "
         }
-        if p.stats > 0 || x.flags != 0 {
-            var flags = x.flags
-            p.text += "flag "
-            for (name, bit) in flagNames where flags & bit != 0 { flags &= ~bit; p.text += name + (flags != 0 ? " " : "") }
-            if flags != 0 { p.text += String(flags, radix: 16) }
-        }
-        if p.stats > 0, var extra = a.extraFlags {
-            p.text += "extra_flag "
-            for (name, bit) in extraFlagNames where extra & bit != 0 { extra &= ~bit; p.text += name + (extra != 0 ? " " : "") }
-            if extra != 0 { p.text += String(extra, radix: 16) }
-        }
-        if p.stats > 0 {
-            let bits = (0..<8).reversed().map { x.flags & (1 << $0) != 0 ? "1" : "0" }.joined()
-            p.text += " (0x\(bits))"
-        }
+        if p.stats > 0 || x.flags != 0 { p.text += XFRMPrint.flags("flag", x.flags, flagNames) }
+        if p.stats > 0, let extra = a.extraFlags { p.text += XFRMPrint.flags("extra_flag", extra, extraFlagNames) }
+        if p.stats > 0 { p.text += XFRMPrint.flagBits(x.flags) }
         p.sl()
         p.attributes(a, family: x.family, prefix: buf, nokeys: nokeys)
         if !x.selector.isZero { p.selector(x.selector, family: x.family, prefix: buf + "sel ") }

@@ -93,6 +93,20 @@ public struct L2TPL2SpecType: RawRepresentable, Hashable, Sendable {
 }
 
 /// L2TP_ATTR_STATS: the counters the kernel nests in tunnel and session replies.
+/// An l2tp genetlink object decoded from its attributes (the payload after genlmsghdr): L2TPTunnelConfig,
+/// L2TPSessionConfig.
+public protocol L2TPAttributesDecodable {
+    init(attributes a: [Attribute]) throws
+}
+
+extension L2TPAttributesDecodable {
+    /// Decodes an L2TP_CMD_TUNNEL_* or L2TP_CMD_SESSION_* reply or notification. Throws `WireError` on malformed
+    /// bytes; never traps.
+    public init(decoding m: NetlinkMessage) throws {
+        try self.init(attributes: try GenericMessage(m).attributes)
+    }
+}
+
 public struct L2TPStats: Equatable, Sendable {
     /// L2TP_ATTR_TX_PACKETS.
     public var txPackets: UInt64 = 0
@@ -154,7 +168,7 @@ public struct L2TPStats: Equatable, Sendable {
 ///
 /// Without `fd` the kernel opens the tunnel socket itself from the addresses and ports ("unmanaged" tunnels,
 /// what `ip l2tp` makes); with `fd` it adopts an already bound and connected socket (l2tp.rst, "Netlink API").
-public struct L2TPTunnelConfig: Equatable, Sendable {
+public struct L2TPTunnelConfig: Equatable, Sendable, L2TPAttributesDecodable {
     /// L2TP_ATTR_CONN_ID: the local tunnel id.
     public var tunnelID: UInt32
     /// L2TP_ATTR_PEER_CONN_ID: the peer's tunnel id.
@@ -216,12 +230,6 @@ public struct L2TPTunnelConfig: Equatable, Sendable {
         if let debug { w.u32(L2TP_ATTR_DEBUG, debug) }
     }
 
-    /// Decodes an L2TP_CMD_TUNNEL_* reply or notification. Throws `WireError` on malformed bytes; never traps.
-    public init(decoding m: NetlinkMessage) throws {
-        let a = try GenericMessage(m).attributes
-        try self.init(attributes: a)
-    }
-
     /// Decodes tunnel attributes (the payload after genlmsghdr).
     public init(attributes a: [Attribute]) throws {
         guard let id = try L2TPWire.u32(a, L2TP_ATTR_CONN_ID, "L2TP_ATTR_CONN_ID") else {
@@ -276,7 +284,7 @@ public struct L2TPTunnelConfig: Equatable, Sendable {
 
 /// An L2TPv3 session: what L2TP_CMD_SESSION_CREATE takes and what L2TP_CMD_SESSION_GET returns.
 /// For Ethernet pseudowires the kernel creates an l2tpethN interface (or `ifname`) for the session.
-public struct L2TPSessionConfig: Equatable, Sendable {
+public struct L2TPSessionConfig: Equatable, Sendable, L2TPAttributesDecodable {
     /// L2TP_ATTR_CONN_ID: the parent tunnel's id.
     public var tunnelID: UInt32
     /// L2TP_ATTR_PEER_CONN_ID: the parent tunnel's peer id (sent by `ip l2tp`, ignored by the kernel on create).
@@ -345,12 +353,6 @@ public struct L2TPSessionConfig: Equatable, Sendable {
         if let ifname { w.string(L2TP_ATTR_IFNAME, ifname) }
         if let mtu { w.u16(L2TP_ATTR_MTU, mtu) }
         if let debug { w.u32(L2TP_ATTR_DEBUG, debug) }
-    }
-
-    /// Decodes an L2TP_CMD_SESSION_* reply or notification. Throws `WireError` on malformed bytes; never traps.
-    public init(decoding m: NetlinkMessage) throws {
-        let a = try GenericMessage(m).attributes
-        try self.init(attributes: a)
     }
 
     /// Decodes session attributes (the payload after genlmsghdr).

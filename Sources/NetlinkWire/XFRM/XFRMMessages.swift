@@ -147,78 +147,86 @@ public struct XFRMAttributes: Equatable, Sendable {
     }
 }
 
-/// A state as the kernel reports it: XFRM_MSG_NEWSA/UPDSA (a dump entry, a GET answer, an event), XFRM_MSG_DELSA
-/// (usersa_id, the state in XFRMA_SA) or XFRM_MSG_EXPIRE (xfrm_user_expire: the state, then `hard`).
-public struct XFRMStateMessage: Equatable, Sendable {
+/// A state or a policy as the kernel reports it, with the fixed structure `Info` (XFRMStateMessage,
+/// XFRMPolicyMessage).
+public struct XFRMObjectMessage<Info: Equatable & Sendable>: Equatable, Sendable {
     public var type: UInt16
-    public var info: XFRMUserSAInfo
+    public var info: Info
     public var attributes: XFRMAttributes
-    /// XFRM_MSG_EXPIRE's hard flag.
+    /// XFRM_MSG_EXPIRE's or XFRM_MSG_POLEXPIRE's hard flag.
     public var hard: UInt8?
 
-    public init(type: UInt16, info: XFRMUserSAInfo, attributes: XFRMAttributes) {
+    public init(type: UInt16, info: Info, attributes: XFRMAttributes) {
         self.type = type; self.info = info; self.attributes = attributes
-    }
-
-    /// Throws WireError for a message that is not a state, or too short for its fixed part, or whose attribute
-    /// stream does not parse.
-    public init(_ m: NetlinkMessage) throws {
-        let p = m.payload[...]
-        type = m.type
-        switch m.type {
-        case XFRMMessageType.newSA, XFRMMessageType.updSA:
-            info = try XFRMUserSAInfo(decoding: p)
-            attributes = XFRMAttributes(try Attribute.parse(p.dropFirst(Bytes.align4(XFRMUserSAInfo.size))))
-        case XFRMMessageType.delSA:
-            _ = try XFRMUserSAID(decoding: p)
-            attributes = XFRMAttributes(try Attribute.parse(p.dropFirst(XFRMUserSAID.size)))
-            guard let s = attributes.state else { throw WireError("XFRM_MSG_DELSA without XFRMA_SA") }
-            info = s
-        case XFRMMessageType.expire:
-            // struct xfrm_user_expire: usersa_info, u8 hard, padded to 232.
-            info = try XFRMUserSAInfo(decoding: p)
-            try FixedFields.need(XFRMUserSAInfo.size + 1, p, "xfrm_user_expire")
-            hard = p[p.startIndex + XFRMUserSAInfo.size]
-            attributes = XFRMAttributes(try Attribute.parse(p.dropFirst(232)))
-        default:
-            throw WireError("message type \(m.type) is not an xfrm state")
-        }
     }
 }
 
+/// A state as the kernel reports it: XFRM_MSG_NEWSA/UPDSA (a dump entry, a GET answer, an event), XFRM_MSG_DELSA
+/// (usersa_id, the state in XFRMA_SA) or XFRM_MSG_EXPIRE (xfrm_user_expire: the state, then `hard`).
+public typealias XFRMStateMessage = XFRMObjectMessage<XFRMUserSAInfo>
+
 /// A policy as the kernel reports it: XFRM_MSG_NEWPOLICY/UPDPOLICY, XFRM_MSG_DELPOLICY (userpolicy_id, the policy
 /// in XFRMA_POLICY) or XFRM_MSG_POLEXPIRE (the policy, then `hard`).
-public struct XFRMPolicyMessage: Equatable, Sendable {
-    public var type: UInt16
-    public var info: XFRMUserPolicyInfo
-    public var attributes: XFRMAttributes
-    public var hard: UInt8?
+public typealias XFRMPolicyMessage = XFRMObjectMessage<XFRMUserPolicyInfo>
 
-    public init(type: UInt16, info: XFRMUserPolicyInfo, attributes: XFRMAttributes) {
-        self.type = type; self.info = info; self.attributes = attributes
-    }
-
+extension XFRMObjectMessage where Info == XFRMUserSAInfo {
+    /// Throws WireError for a message that is not a state, or too short for its fixed part, or whose attribute
+    /// stream does not parse.
     public init(_ m: NetlinkMessage) throws {
-        let p = m.payload[...]
         type = m.type
-        switch m.type {
-        case XFRMMessageType.newPolicy, XFRMMessageType.updPolicy:
-            info = try XFRMUserPolicyInfo(decoding: p)
-            attributes = XFRMAttributes(try Attribute.parse(p.dropFirst(XFRMUserPolicyInfo.size)))
-        case XFRMMessageType.delPolicy:
-            _ = try XFRMUserPolicyID(decoding: p)
-            attributes = XFRMAttributes(try Attribute.parse(p.dropFirst(XFRMUserPolicyID.size)))
-            guard let s = attributes.policy else { throw WireError("XFRM_MSG_DELPOLICY without XFRMA_POLICY") }
-            info = s
-        case XFRMMessageType.polExpire:
-            // struct xfrm_user_polexpire: userpolicy_info, u8 hard, padded to 176.
-            info = try XFRMUserPolicyInfo(decoding: p)
-            try FixedFields.need(XFRMUserPolicyInfo.size + 1, p, "xfrm_user_polexpire")
-            hard = p[p.startIndex + XFRMUserPolicyInfo.size]
-            attributes = XFRMAttributes(try Attribute.parse(p.dropFirst(176)))
-        default:
-            throw WireError("message type \(m.type) is not an xfrm policy")
+        // struct xfrm_user_expire: usersa_info, u8 hard, padded to 232.
+        (info, attributes, hard) = try XFRMObjectLayout(
+            what: "an xfrm state", updates: [XFRMMessageType.newSA, XFRMMessageType.updSA],
+            delete: XFRMMessageType.delSA, id: XFRMUserSAID.self, inDelete: \.state, missing: "XFRM_MSG_DELSA without XFRMA_SA",
+            expire: XFRMMessageType.expire, expireName: "xfrm_user_expire", expireSize: 232).decode(m)
+    }
+}
+
+extension XFRMObjectMessage where Info == XFRMUserPolicyInfo {
+    /// Throws WireError for a message that is not a policy, or too short for its fixed part, or whose attribute
+    /// stream does not parse.
+    public init(_ m: NetlinkMessage) throws {
+        type = m.type
+        // struct xfrm_user_polexpire: userpolicy_info, u8 hard, padded to 176.
+        (info, attributes, hard) = try XFRMObjectLayout(
+            what: "an xfrm policy", updates: [XFRMMessageType.newPolicy, XFRMMessageType.updPolicy],
+            delete: XFRMMessageType.delPolicy, id: XFRMUserPolicyID.self, inDelete: \.policy,
+            missing: "XFRM_MSG_DELPOLICY without XFRMA_POLICY",
+            expire: XFRMMessageType.polExpire, expireName: "xfrm_user_polexpire", expireSize: 176).decode(m)
+    }
+}
+
+/// How the messages about a state or a policy lay out; they differ only in structures, types and sizes. NEW/UPD:
+/// the info structure, then attributes. DEL: the id structure, then attributes that carry the info. (POL)EXPIRE:
+/// the info, u8 hard, padding to `expireSize`, then attributes.
+private struct XFRMObjectLayout<Info: FixedStruct> {
+    let what: String
+    let updates: [UInt16]
+    let delete: UInt16
+    let id: any FixedStruct.Type
+    let inDelete: KeyPath<XFRMAttributes, Info?>
+    /// The error of a DEL without its info attribute.
+    let missing: String
+    let expire: UInt16
+    let expireName: String
+    let expireSize: Int
+
+    func decode(_ m: NetlinkMessage) throws -> (Info, XFRMAttributes, UInt8?) {
+        let p = m.payload[...]
+        if updates.contains(m.type) {
+            let info = try Info(decodingFields: p)
+            return (info, XFRMAttributes(try Attribute.parse(p.dropFirst(Bytes.align4(Info.size)))), nil)
+        } else if m.type == delete {
+            try FixedFields.need(id.size, p, id.cName)
+            let attributes = XFRMAttributes(try Attribute.parse(p.dropFirst(id.size)))
+            guard let info = attributes[keyPath: inDelete] else { throw WireError(missing) }
+            return (info, attributes, nil)
+        } else if m.type == expire {
+            let info = try Info(decodingFields: p)
+            try FixedFields.need(Info.size + 1, p, expireName)
+            return (info, XFRMAttributes(try Attribute.parse(p.dropFirst(expireSize))), p[p.startIndex + Info.size])
         }
+        throw WireError("message type \(m.type) is not \(what)")
     }
 }
 

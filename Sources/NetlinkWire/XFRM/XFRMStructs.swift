@@ -1,10 +1,10 @@
 import CLinuxUAPI
 
-// The fixed structures of NETLINK_XFRM (linux/xfrm.h), encoded and decoded byte by byte at the offsets the
-// kernel's x86-64/arm64 layout has (checked against the C header by XFRMCodecTests). Decoders take a slice,
-// throw a WireError when it is shorter than the structure, and never trap. Fields in network byte order on the
-// wire (SPIs, ports, xfrm_address_t) are kept here as values: `spi` and ports in host order, addresses as the
-// 16 raw bytes of xfrm_address_t (an IPv4 address in the first 4).
+// The fixed structures of NETLINK_XFRM (linux/xfrm.h), each a table of fields (FixedStruct) at the offsets the
+// kernel's x86-64/arm64 layout has (checked against the C header by XFRMCodecTests), all encoded and decoded by
+// one codec. Decoders take a slice, throw a WireError when it is shorter than the structure, and never trap.
+// Fields in network byte order on the wire (SPIs, ports, xfrm_address_t) are kept here as values: `spi` and
+// ports in host order, addresses as the 16 raw bytes of xfrm_address_t (an IPv4 address in the first 4).
 
 /// Reads fixed fields from a slice already checked to be long enough (a short read gives 0, never a trap).
 struct FixedFields {
@@ -13,9 +13,6 @@ struct FixedFields {
     func u8(_ o: Int) -> UInt8 { o >= 0 && o < s.count ? s[s.startIndex + o] : 0 }
     func u16(_ o: Int) -> UInt16 { Bytes.load(UInt16.self, from: s, at: o) ?? 0 }
     func u32(_ o: Int) -> UInt32 { Bytes.load(UInt32.self, from: s, at: o) ?? 0 }
-    func u64(_ o: Int) -> UInt64 { Bytes.load(UInt64.self, from: s, at: o) ?? 0 }
-    func be16(_ o: Int) -> UInt16 { Bytes.loadBE(UInt16.self, from: s, at: o) ?? 0 }
-    func be32(_ o: Int) -> UInt32 { Bytes.loadBE(UInt32.self, from: s, at: o) ?? 0 }
     func bytes(_ o: Int, _ n: Int) -> [UInt8] {
         guard o >= 0, n >= 0, o + n <= s.count else { return [UInt8](repeating: 0, count: max(n, 0)) }
         return Array(s[(s.startIndex + o)..<(s.startIndex + o + n)])
@@ -34,8 +31,64 @@ extension Array where Element == UInt8 {
 /// XFRM_INF: "no limit" in struct xfrm_lifetime_cfg.
 public let xfrmInfinity = UInt64.max
 
+/// One field of a fixed structure: its offset and how it is written and read. Encoding appends the fields in
+/// offset order and zero-fills the holes and the tail, so the padding the C layout has is written as zeros.
+struct FixedField<S> {
+    let offset: Int
+    let write: (S, inout [UInt8]) -> Void
+    let read: (inout S, FixedFields) throws -> Void
+
+    /// An integer in host byte order.
+    static func int<T: FixedWidthInteger>(_ k: WritableKeyPath<S, T>, _ o: Int) -> Self {
+        Self(offset: o, write: { Bytes.append($0[keyPath: k], to: &$1) },
+             read: { $0[keyPath: k] = Bytes.load(T.self, from: $1.s, at: o) ?? 0 })
+    }
+    /// An integer in network byte order (SPIs, ports).
+    static func be<T: FixedWidthInteger>(_ k: WritableKeyPath<S, T>, _ o: Int) -> Self {
+        Self(offset: o, write: { Bytes.appendBE($0[keyPath: k], to: &$1) },
+             read: { $0[keyPath: k] = Bytes.loadBE(T.self, from: $1.s, at: o) ?? 0 })
+    }
+    /// `n` raw bytes, cut or zero-filled (xfrm_address_t).
+    static func bytes(_ k: WritableKeyPath<S, [UInt8]>, _ o: Int, _ n: Int = 16) -> Self {
+        Self(offset: o, write: { $1 += [UInt8].fixed($0[keyPath: k], n) }, read: { $0[keyPath: k] = $1.bytes(o, n) })
+    }
+    /// A fixed structure inside this one.
+    static func nested<T: FixedStruct>(_ k: WritableKeyPath<S, T>, _ o: Int) -> Self {
+        Self(offset: o, write: { $0[keyPath: k].encodeFields(into: &$1) },
+             read: { $0[keyPath: k] = try T(decodingFields: $1.s.dropFirst(o)) })
+    }
+}
+
+/// A fixed-size structure of linux/xfrm.h described by its table of fields: one codec serves them all, so the
+/// offsets are written down once per structure.
+protocol FixedStruct {
+    static var size: Int { get }
+    /// The C name, for the error of a too-short payload.
+    static var cName: String { get }
+    static var fields: [FixedField<Self>] { get }
+    init()
+}
+
+extension FixedStruct {
+    func encodeFields(into b: inout [UInt8]) {
+        let start = b.count
+        for f in Self.fields {
+            b.pad(to: start + f.offset)
+            f.write(self, &b)
+        }
+        b.pad(to: start + Self.size)
+    }
+    /// Throws WireError when `s` is shorter than the structure.
+    init(decodingFields s: ArraySlice<UInt8>) throws {
+        try FixedFields.need(Self.size, s, Self.cName)
+        self.init()
+        let f = FixedFields(s)
+        for field in Self.fields { try field.read(&self, f) }
+    }
+}
+
 /// struct xfrm_selector (56 bytes): which packets a policy or state applies to.
-public struct XFRMSelector: Equatable, Sendable {
+public struct XFRMSelector: Equatable, Sendable, FixedStruct {
     public var daddr = [UInt8](repeating: 0, count: 16)
     public var saddr = [UInt8](repeating: 0, count: 16)
     public var dport: UInt16 = 0
@@ -49,52 +102,35 @@ public struct XFRMSelector: Equatable, Sendable {
     public var ifindex: Int32 = 0
     public var user: UInt32 = 0
     public static let size = 56
+    static let cName = "xfrm_selector"
+    static var fields: [FixedField<Self>] {
+        [.bytes(\.daddr, 0), .bytes(\.saddr, 16), .be(\.dport, 32), .be(\.dportMask, 34), .be(\.sport, 36),
+         .be(\.sportMask, 38), .int(\.family, 40), .int(\.prefixlenD, 42), .int(\.prefixlenS, 43), .int(\.proto, 44),
+         .int(\.ifindex, 48), .int(\.user, 52)]
+    }
     public init() {}
 
     public var isZero: Bool { self == XFRMSelector() }
 
-    public func encode(into b: inout [UInt8]) {
-        b += [UInt8].fixed(daddr, 16)
-        b += [UInt8].fixed(saddr, 16)
-        Bytes.appendBE(dport, to: &b); Bytes.appendBE(dportMask, to: &b)
-        Bytes.appendBE(sport, to: &b); Bytes.appendBE(sportMask, to: &b)
-        Bytes.append(family, to: &b)
-        b += [prefixlenD, prefixlenS, proto, 0, 0, 0]
-        Bytes.append(ifindex, to: &b)
-        Bytes.append(user, to: &b)
-    }
-
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_selector")
-        let f = FixedFields(s)
-        daddr = f.bytes(0, 16); saddr = f.bytes(16, 16)
-        dport = f.be16(32); dportMask = f.be16(34); sport = f.be16(36); sportMask = f.be16(38)
-        family = f.u16(40); prefixlenD = f.u8(42); prefixlenS = f.u8(43); proto = f.u8(44)
-        ifindex = Int32(bitPattern: f.u32(48)); user = f.u32(52)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_id (24 bytes): destination, SPI, IPsec protocol.
-public struct XFRMID: Equatable, Sendable {
+public struct XFRMID: Equatable, Sendable, FixedStruct {
     public var daddr = [UInt8](repeating: 0, count: 16)
     public var spi: UInt32 = 0
     public var proto: UInt8 = 0
     public static let size = 24
+    static let cName = "xfrm_id"
+    static var fields: [FixedField<Self>] { [.bytes(\.daddr, 0), .be(\.spi, 16), .int(\.proto, 20)] }
     public init() {}
-    public func encode(into b: inout [UInt8]) {
-        b += [UInt8].fixed(daddr, 16)
-        Bytes.appendBE(spi, to: &b)
-        b += [proto, 0, 0, 0]
-    }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_id")
-        let f = FixedFields(s)
-        daddr = f.bytes(0, 16); spi = f.be32(16); proto = f.u8(20)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_lifetime_cfg (64 bytes): byte/packet limits and add/use expiry times (XFRM_INF = none).
-public struct XFRMLifetimeConfig: Equatable, Sendable {
+public struct XFRMLifetimeConfig: Equatable, Sendable, FixedStruct {
     public var softByteLimit: UInt64 = 0
     public var hardByteLimit: UInt64 = 0
     public var softPacketLimit: UInt64 = 0
@@ -104,6 +140,11 @@ public struct XFRMLifetimeConfig: Equatable, Sendable {
     public var softUseExpires: UInt64 = 0
     public var hardUseExpires: UInt64 = 0
     public static let size = 64
+    static let cName = "xfrm_lifetime_cfg"
+    static var fields: [FixedField<Self>] {
+        [.int(\.softByteLimit, 0), .int(\.hardByteLimit, 8), .int(\.softPacketLimit, 16), .int(\.hardPacketLimit, 24),
+         .int(\.softAddExpires, 32), .int(\.hardAddExpires, 40), .int(\.softUseExpires, 48), .int(\.hardUseExpires, 56)]
+    }
     public init() {}
     /// What `ip xfrm ... add` starts from: byte and packet limits infinite, no expiry.
     public static var unlimited: XFRMLifetimeConfig {
@@ -112,49 +153,39 @@ public struct XFRMLifetimeConfig: Equatable, Sendable {
         l.softPacketLimit = xfrmInfinity; l.hardPacketLimit = xfrmInfinity
         return l
     }
-    var fields: [UInt64] { [softByteLimit, hardByteLimit, softPacketLimit, hardPacketLimit, softAddExpires, hardAddExpires, softUseExpires, hardUseExpires] }
-    public func encode(into b: inout [UInt8]) { for v in fields { Bytes.append(v, to: &b) } }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_lifetime_cfg")
-        let f = FixedFields(s)
-        softByteLimit = f.u64(0); hardByteLimit = f.u64(8); softPacketLimit = f.u64(16); hardPacketLimit = f.u64(24)
-        softAddExpires = f.u64(32); hardAddExpires = f.u64(40); softUseExpires = f.u64(48); hardUseExpires = f.u64(56)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_lifetime_cur (32 bytes): what a state or policy has used, and when it was added and last used.
-public struct XFRMLifetimeCurrent: Equatable, Sendable {
+public struct XFRMLifetimeCurrent: Equatable, Sendable, FixedStruct {
     public var bytes: UInt64 = 0
     public var packets: UInt64 = 0
     public var addTime: UInt64 = 0
     public var useTime: UInt64 = 0
     public static let size = 32
+    static let cName = "xfrm_lifetime_cur"
+    static var fields: [FixedField<Self>] { [.int(\.bytes, 0), .int(\.packets, 8), .int(\.addTime, 16), .int(\.useTime, 24)] }
     public init() {}
-    public func encode(into b: inout [UInt8]) { for v in [bytes, packets, addTime, useTime] { Bytes.append(v, to: &b) } }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_lifetime_cur")
-        let f = FixedFields(s)
-        bytes = f.u64(0); packets = f.u64(8); addTime = f.u64(16); useTime = f.u64(24)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_stats (12 bytes).
-public struct XFRMStats: Equatable, Sendable {
+public struct XFRMStats: Equatable, Sendable, FixedStruct {
     public var replayWindow: UInt32 = 0
     public var replay: UInt32 = 0
     public var integrityFailed: UInt32 = 0
     public static let size = 12
+    static let cName = "xfrm_stats"
+    static var fields: [FixedField<Self>] { [.int(\.replayWindow, 0), .int(\.replay, 4), .int(\.integrityFailed, 8)] }
     public init() {}
-    public func encode(into b: inout [UInt8]) { for v in [replayWindow, replay, integrityFailed] { Bytes.append(v, to: &b) } }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_stats")
-        let f = FixedFields(s)
-        replayWindow = f.u32(0); replay = f.u32(4); integrityFailed = f.u32(8)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_usersa_info (224 bytes): the fixed part of XFRM_MSG_NEWSA/UPDSA and XFRMA_SA.
-public struct XFRMUserSAInfo: Equatable, Sendable {
+public struct XFRMUserSAInfo: Equatable, Sendable, FixedStruct {
     public var selector = XFRMSelector()
     public var id = XFRMID()
     public var saddr = [UInt8](repeating: 0, count: 16)
@@ -168,56 +199,33 @@ public struct XFRMUserSAInfo: Equatable, Sendable {
     public var replayWindow: UInt8 = 0
     public var flags: UInt8 = 0
     public static let size = 224
+    static let cName = "xfrm_usersa_info"
+    static var fields: [FixedField<Self>] {
+        [.nested(\.selector, 0), .nested(\.id, 56), .bytes(\.saddr, 80), .nested(\.lifetime, 96), .nested(\.current, 160),
+         .nested(\.stats, 192), .int(\.seq, 204), .int(\.reqid, 208), .int(\.family, 212), .int(\.mode, 214),
+         .int(\.replayWindow, 215), .int(\.flags, 216)]
+    }
     public init() {}
-    public func encode(into b: inout [UInt8]) {
-        selector.encode(into: &b)
-        id.encode(into: &b)
-        b += [UInt8].fixed(saddr, 16)
-        lifetime.encode(into: &b)
-        current.encode(into: &b)
-        stats.encode(into: &b)
-        Bytes.append(seq, to: &b)
-        Bytes.append(reqid, to: &b)
-        Bytes.append(family, to: &b)
-        b += [mode, replayWindow, flags, 0, 0, 0, 0, 0, 0, 0]
-    }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_usersa_info")
-        let f = FixedFields(s)
-        selector = try XFRMSelector(decoding: s.dropFirst(0))
-        id = try XFRMID(decoding: s.dropFirst(56))
-        saddr = f.bytes(80, 16)
-        lifetime = try XFRMLifetimeConfig(decoding: s.dropFirst(96))
-        current = try XFRMLifetimeCurrent(decoding: s.dropFirst(160))
-        stats = try XFRMStats(decoding: s.dropFirst(192))
-        seq = f.u32(204); reqid = f.u32(208); family = f.u16(212)
-        mode = f.u8(214); replayWindow = f.u8(215); flags = f.u8(216)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_usersa_id (24 bytes): names a state for XFRM_MSG_GETSA/DELSA (its source address in XFRMA_SRCADDR).
-public struct XFRMUserSAID: Equatable, Sendable {
+public struct XFRMUserSAID: Equatable, Sendable, FixedStruct {
     public var daddr = [UInt8](repeating: 0, count: 16)
     public var spi: UInt32 = 0
     public var family: UInt16 = 0
     public var proto: UInt8 = 0
     public static let size = 24
+    static let cName = "xfrm_usersa_id"
+    static var fields: [FixedField<Self>] { [.bytes(\.daddr, 0), .be(\.spi, 16), .int(\.family, 20), .int(\.proto, 22)] }
     public init() {}
-    public func encode(into b: inout [UInt8]) {
-        b += [UInt8].fixed(daddr, 16)
-        Bytes.appendBE(spi, to: &b)
-        Bytes.append(family, to: &b)
-        b += [proto, 0]
-    }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_usersa_id")
-        let f = FixedFields(s)
-        daddr = f.bytes(0, 16); spi = f.be32(16); family = f.u16(20); proto = f.u8(22)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_userpolicy_info (168 bytes): the fixed part of XFRM_MSG_NEWPOLICY/UPDPOLICY and XFRMA_POLICY.
-public struct XFRMUserPolicyInfo: Equatable, Sendable {
+public struct XFRMUserPolicyInfo: Equatable, Sendable, FixedStruct {
     public var selector = XFRMSelector()
     public var lifetime = XFRMLifetimeConfig()
     public var current = XFRMLifetimeCurrent()
@@ -228,48 +236,31 @@ public struct XFRMUserPolicyInfo: Equatable, Sendable {
     public var flags: UInt8 = 0
     public var share: UInt8 = 0
     public static let size = 168
+    static let cName = "xfrm_userpolicy_info"
+    static var fields: [FixedField<Self>] {
+        [.nested(\.selector, 0), .nested(\.lifetime, 56), .nested(\.current, 120), .int(\.priority, 152), .int(\.index, 156),
+         .int(\.dir, 160), .int(\.action, 161), .int(\.flags, 162), .int(\.share, 163)]
+    }
     public init() {}
-    public func encode(into b: inout [UInt8]) {
-        selector.encode(into: &b)
-        lifetime.encode(into: &b)
-        current.encode(into: &b)
-        Bytes.append(priority, to: &b)
-        Bytes.append(index, to: &b)
-        b += [dir, action, flags, share, 0, 0, 0, 0]
-    }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_userpolicy_info")
-        let f = FixedFields(s)
-        selector = try XFRMSelector(decoding: s)
-        lifetime = try XFRMLifetimeConfig(decoding: s.dropFirst(56))
-        current = try XFRMLifetimeCurrent(decoding: s.dropFirst(120))
-        priority = f.u32(152); index = f.u32(156)
-        dir = f.u8(160); action = f.u8(161); flags = f.u8(162); share = f.u8(163)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_userpolicy_id (64 bytes): names a policy by selector or index, and direction.
-public struct XFRMUserPolicyID: Equatable, Sendable {
+public struct XFRMUserPolicyID: Equatable, Sendable, FixedStruct {
     public var selector = XFRMSelector()
     public var index: UInt32 = 0
     public var dir: UInt8 = 0
     public static let size = 64
+    static let cName = "xfrm_userpolicy_id"
+    static var fields: [FixedField<Self>] { [.nested(\.selector, 0), .int(\.index, 56), .int(\.dir, 60)] }
     public init() {}
-    public func encode(into b: inout [UInt8]) {
-        selector.encode(into: &b)
-        Bytes.append(index, to: &b)
-        b += [dir, 0, 0, 0]
-    }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_userpolicy_id")
-        let f = FixedFields(s)
-        selector = try XFRMSelector(decoding: s)
-        index = f.u32(56); dir = f.u8(60)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_user_tmpl (64 bytes): one template of a policy (XFRMA_TMPL holds an array of them).
-public struct XFRMUserTemplate: Equatable, Sendable {
+public struct XFRMUserTemplate: Equatable, Sendable, FixedStruct {
     public var id = XFRMID()
     public var family: UInt16 = 0
     public var saddr = [UInt8](repeating: 0, count: 16)
@@ -282,24 +273,14 @@ public struct XFRMUserTemplate: Equatable, Sendable {
     public var ealgos: UInt32 = 0
     public var calgos: UInt32 = 0
     public static let size = 64
+    static let cName = "xfrm_user_tmpl"
+    static var fields: [FixedField<Self>] {
+        [.nested(\.id, 0), .int(\.family, 24), .bytes(\.saddr, 28), .int(\.reqid, 44), .int(\.mode, 48), .int(\.share, 49),
+         .int(\.optional, 50), .int(\.aalgos, 52), .int(\.ealgos, 56), .int(\.calgos, 60)]
+    }
     public init() {}
-    public func encode(into b: inout [UInt8]) {
-        id.encode(into: &b)
-        Bytes.append(family, to: &b)
-        b += [0, 0]
-        b += [UInt8].fixed(saddr, 16)
-        Bytes.append(reqid, to: &b)
-        b += [mode, share, optional, 0]
-        for v in [aalgos, ealgos, calgos] { Bytes.append(v, to: &b) }
-    }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_user_tmpl")
-        let f = FixedFields(s)
-        id = try XFRMID(decoding: s)
-        family = f.u16(24); saddr = f.bytes(28, 16); reqid = f.u32(44)
-        mode = f.u8(48); share = f.u8(49); optional = f.u8(50)
-        aalgos = f.u32(52); ealgos = f.u32(56); calgos = f.u32(60)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
     /// XFRMA_TMPL's payload: whole templates; trailing bytes shorter than one are ignored (as ip does).
     public static func array(decoding s: ArraySlice<UInt8>) -> [XFRMUserTemplate] {
         var out: [XFRMUserTemplate] = []
@@ -370,7 +351,7 @@ public struct XFRMAlgorithm: Equatable, Sendable {
 }
 
 /// struct xfrm_encap_tmpl (24 bytes): NAT-T encapsulation (type, UDP ports, original address).
-public struct XFRMEncapTemplate: Equatable, Sendable {
+public struct XFRMEncapTemplate: Equatable, Sendable, FixedStruct {
     public var type: UInt16 = 0
     public var sport: UInt16 = 0
     public var dport: UInt16 = 0
@@ -379,52 +360,41 @@ public struct XFRMEncapTemplate: Equatable, Sendable {
     public static let espInUDPNonIKE: UInt16 = 1
     public static let espInUDP: UInt16 = 2
     public static let espInTCP: UInt16 = 7
+    static let cName = "xfrm_encap_tmpl"
+    static var fields: [FixedField<Self>] { [.int(\.type, 0), .be(\.sport, 2), .be(\.dport, 4), .bytes(\.originalAddress, 8)] }
     public init() {}
-    public func encode(into b: inout [UInt8]) {
-        Bytes.append(type, to: &b)
-        Bytes.appendBE(sport, to: &b)
-        Bytes.appendBE(dport, to: &b)
-        b += [0, 0]
-        b += [UInt8].fixed(originalAddress, 16)
-    }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_encap_tmpl")
-        let f = FixedFields(s)
-        type = f.u16(0); sport = f.be16(2); dport = f.be16(4); originalAddress = f.bytes(8, 16)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_mark (8 bytes): value and mask.
-public struct XFRMMark: Equatable, Sendable {
+public struct XFRMMark: Equatable, Sendable, FixedStruct {
     public var value: UInt32
     public var mask: UInt32
     public static let size = 8
+    static let cName = "xfrm_mark"
+    static var fields: [FixedField<Self>] { [.int(\.value, 0), .int(\.mask, 4)] }
     public init(value: UInt32, mask: UInt32) { self.value = value; self.mask = mask }
-    public func encode(into b: inout [UInt8]) { Bytes.append(value, to: &b); Bytes.append(mask, to: &b) }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_mark")
-        let f = FixedFields(s)
-        value = f.u32(0); mask = f.u32(4)
-    }
+    init() { self.init(value: 0, mask: 0) }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_replay_state (12 bytes).
-public struct XFRMReplayState: Equatable, Sendable {
+public struct XFRMReplayState: Equatable, Sendable, FixedStruct {
     public var oseq: UInt32 = 0
     public var seq: UInt32 = 0
     public var bitmap: UInt32 = 0
     public static let size = 12
+    static let cName = "xfrm_replay_state"
+    static var fields: [FixedField<Self>] { [.int(\.oseq, 0), .int(\.seq, 4), .int(\.bitmap, 8)] }
     public init() {}
-    public func encode(into b: inout [UInt8]) { for v in [oseq, seq, bitmap] { Bytes.append(v, to: &b) } }
-    public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_replay_state")
-        let f = FixedFields(s)
-        oseq = f.u32(0); seq = f.u32(4); bitmap = f.u32(8)
-    }
+    public func encode(into b: inout [UInt8]) { encodeFields(into: &b) }
+    public init(decoding s: ArraySlice<UInt8>) throws { try self.init(decodingFields: s) }
 }
 
 /// struct xfrm_replay_state_esn (24 bytes + bmp_len words).
-public struct XFRMReplayStateESN: Equatable, Sendable {
+public struct XFRMReplayStateESN: Equatable, Sendable, FixedStruct {
     public var bmpLen: UInt32 = 0
     public var oseq: UInt32 = 0
     public var seq: UInt32 = 0
@@ -434,15 +404,19 @@ public struct XFRMReplayStateESN: Equatable, Sendable {
     /// The bitmap words present (at most bmp_len; fewer when the payload is short).
     public var bitmap: [UInt32] = []
     public static let size = 24
+    static let cName = "xfrm_replay_state_esn"
+    /// The fixed head; the bitmap follows it.
+    static var fields: [FixedField<Self>] {
+        [.int(\.bmpLen, 0), .int(\.oseq, 4), .int(\.seq, 8), .int(\.oseqHi, 12), .int(\.seqHi, 16), .int(\.replayWindow, 20)]
+    }
     public init() {}
     public func encode(into b: inout [UInt8]) {
-        for v in [bmpLen, oseq, seq, oseqHi, seqHi, replayWindow] { Bytes.append(v, to: &b) }
+        encodeFields(into: &b)
         for v in bitmap { Bytes.append(v, to: &b) }
     }
     public init(decoding s: ArraySlice<UInt8>) throws {
-        try FixedFields.need(Self.size, s, "xfrm_replay_state_esn")
+        try self.init(decodingFields: s)
         let f = FixedFields(s)
-        bmpLen = f.u32(0); oseq = f.u32(4); seq = f.u32(8); oseqHi = f.u32(12); seqHi = f.u32(16); replayWindow = f.u32(20)
         let words = min(Int(bmpLen), (s.count - Self.size) / 4)
         bitmap = (0..<words).map { f.u32(Self.size + 4 * $0) }
     }
@@ -461,20 +435,19 @@ public struct XFRMUserPolicyType: Equatable, Sendable {
 }
 
 /// struct xfrm_address_filter (36 bytes): the kernel-side filter of a state dump.
-public struct XFRMAddressFilter: Equatable, Sendable {
+public struct XFRMAddressFilter: Equatable, Sendable, FixedStruct {
     public var saddr = [UInt8](repeating: 0, count: 16)
     public var daddr = [UInt8](repeating: 0, count: 16)
     public var family: UInt16 = 0
     public var splen: UInt8 = 0
     public var dplen: UInt8 = 0
     public static let size = 36
-    public init() {}
-    public var encoded: [UInt8] {
-        var b = [UInt8].fixed(saddr, 16) + [UInt8].fixed(daddr, 16)
-        Bytes.append(family, to: &b)
-        b += [splen, dplen]
-        return b
+    static let cName = "xfrm_address_filter"
+    static var fields: [FixedField<Self>] {
+        [.bytes(\.saddr, 0), .bytes(\.daddr, 16), .int(\.family, 32), .int(\.splen, 34), .int(\.dplen, 35)]
     }
+    public init() {}
+    public var encoded: [UInt8] { var b: [UInt8] = []; encodeFields(into: &b); return b }
 }
 
 /// struct xfrm_user_sec_ctx (8 bytes) and its context string.
