@@ -6,7 +6,7 @@
 #     the same tunnel, which gets the next pool address and passes traffic; `isthmus l2tp show` lists both calls.
 #  2. L2TPv3 PPP pseudowire (type = "ppp", pseudowire type 7): the kernel's v3 PPPoL2TP socket, CHAP, ping.
 #  3. SIGTERM: StopCCN, every pppd, interface and kernel tunnel gone, and the agents' status files and sockets.
-#  `l2tp show` lists the LAC's first link as up within 1 s of IPCP completing (Tools/scenarios/l2tp-show-watch.py).
+#  `l2tp show` lists the LAC's first link as up within 1 s of the agent noticing IPCP (Tools/scenarios/l2tp-show-watch.py).
 # Prints one "ok"/"FAIL" line per check; exits non-zero if anything failed.
 #
 #   Tools/vm/isthmus-vm --timeout 300 -- sh -c 'modprobe -a l2tp_ppp l2tp_netlink l2tp_eth ppp_generic ppp_async veth &&
@@ -97,10 +97,17 @@ check "the LAC on the kernel's, tunnel made with L2TPv2's tunnel management sock
 check "two calls up on the LAC (incoming and outgoing), with addresses from the pool" \
   waitfor 200 sh -c "[ \$(ip -n $a -4 -o addr show | grep -c 'inet 10.7.0.1[0-9] peer 10.7.0.1/32') = 2 ]"
 echo "== LAC addresses"; ip -n "$a" -4 -o addr show | grep pppa | sed 's/^/   /'
-shown_within() { waitfor 100 test -s "$work/watch" && read -r ipcp shown <"$work/watch" && echo "IPCP at $ipcp, shown at $shown" &&
-  [ "$ipcp" != - ] && [ "$shown" != - ] && awk "BEGIN { exit !($shown - $ipcp <= $1) }"; }
-check "show lists the LAC's PPP (pppa0) as up within 1 s of IPCP completing" shown_within 1
-[ -s "$work/watch" ] && echo "   IPCP, shown (monotonic s): $(cat "$work/watch")"
+# `show` must say what the agent knows, at once: the first show listing pppa0 as up started within 1 s of the agent
+# logging it up (its own notice; a status file written every few seconds would fail this). How long the agent took
+# to notice IPCP (it polls every 0.2 s while negotiating) is printed, not bounded: in a TCG guest sharing two cores
+# with another guest and the host's tests, the agent itself may not run for seconds (seen: 4.4 s, while it forked
+# the second call's pppd), which says nothing about `show`.
+shown_within() { waitfor 100 test -s "$work/watch" && read -r ipcp shown shown_wall <"$work/watch" &&
+  logged=$(grep -m1 "ppp pppa0 up" "$work/lac.log" | cut -d' ' -f1) && [ -n "$logged" ] &&
+  logged_s=$(date -d "$logged" +%s.%N) && echo "agent logged pppa0 up at $logged_s, first show listing it started at $shown_wall" &&
+  [ "$shown_wall" != - ] && awk "BEGIN { exit !($shown_wall - $logged_s <= $1) }"; }
+check "show lists the LAC's PPP (pppa0) as up within 1 s of the agent noticing it" shown_within 1
+[ -s "$work/watch" ] && echo "   IPCP, shown (monotonic s), shown (wall): $(cat "$work/watch")"
 check "the outgoing call was an OCRQ answered by the LAC" grep -q "session outgoing call from peer up" "$work/lac.log"
 check "the LAC's calls are pppa0 and pppa1" sh -c "ip -n $a link show pppa0 && ip -n $a link show pppa1"
 for dev in pppa0 pppa1; do

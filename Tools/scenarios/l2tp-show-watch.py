@@ -6,7 +6,8 @@ Run in the namespace of the ppp interface:  l2tp-show-watch.py STATUS_JSON IFNAM
 Every 20 ms it looks at IFNAME's addresses (SIOCGIFADDR / SIOCGIFDSTADDR: IPCP has completed once the interface has
 its local and its peer's address) and asks the agent what `l2tp show` asks it: the status socket that goes with
 STATUS_JSON (socket_for), or, when no agent answers there, the status file. It writes "IPCP_AT SHOWN_AT" (CLOCK_MONOTONIC
-seconds; "-" for what did not happen) to OUT and exits once both happened or after TIMEOUT seconds (default 120).
+seconds; "-" for what did not happen), then SHOWN_AT again as wall-clock time (CLOCK_REALTIME, to compare with the
+agent's log line), to OUT and exits once both happened or after TIMEOUT seconds (default 120).
 A show that starts after the link is up has the answer within one look: the isthmus binary itself is not run (under
 TCG it takes seconds to start), but what it reads is.
 """
@@ -69,14 +70,15 @@ def shown_up():
 
 
 start = time.monotonic()
-ipcp_at = shown_at = None
+ipcp_at = shown_at = shown_wall = None
 while time.monotonic() - start < timeout and (ipcp_at is None or shown_at is None):
     if ipcp_at is None and link_up():
         ipcp_at = time.monotonic()
     if shown_at is None:
-        t = time.monotonic()
+        t, w = time.monotonic(), time.time()
         if shown_up():
-            shown_at = t
+            shown_at, shown_wall = t, w
     time.sleep(0.02)
 with open(out, "w") as f:
-    f.write("%s %s\n" % ("-" if ipcp_at is None else "%.3f" % ipcp_at, "-" if shown_at is None else "%.3f" % shown_at))
+    f.write("%s %s %s\n" % ("-" if ipcp_at is None else "%.3f" % ipcp_at, "-" if shown_at is None else "%.3f" % shown_at,
+                            "-" if shown_wall is None else "%.3f" % shown_wall))
