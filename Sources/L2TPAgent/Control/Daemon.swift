@@ -110,7 +110,8 @@ public final class L2TPDaemon {
         log("\(config.name): L2TPv\(config.version.rawValue), data plane \(dataPlaneName)"
             + (listeners.isEmpty ? "" : ", listening on " + listeners.map { "\($0.local)" }.joined(separator: ", ")))
         while true {
-            timers(Self.now())
+            // (Timers run once a pass, after poll: a deadline already due makes poll return at once. Each look at the
+            // deadlines costs O(sessions) per connection — ControlConnection.nextDeadline — so no pass looks twice.)
             if endpoint.isDone(now: Self.now()) { break }
             // Each socket with the connection it belongs to (a listener's data goes to the first, as it always did).
             let socks = listeners.map { ($0, UInt32?.none) } + wires.map { ($0.value.socket, Optional($0.key)) }
@@ -155,7 +156,8 @@ public final class L2TPDaemon {
 
     /// The endpoint's timers: dials, reopens, retransmissions and hellos.
     func timers(_ now: Double) {
-        if (endpoint.nextDeadline ?? .infinity) <= now { execute(endpoint.timeout(now: now), now: now) }
+        let due = endpoint.timeout(now: now)
+        if !due.isEmpty { execute(due, now: now) }
     }
 
     func nextWake(_ now: Double) -> Double? {
