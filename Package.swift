@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Kernel uapi constants, taken from linux-libc-dev's headers, plus tiny shims.
@@ -53,7 +54,7 @@ let package = Package(
         // I/O: the userspace forwarding engine (TAP/TUN with vnet headers, batched UDP/raw sockets, threads, status).
         .target(name: "Dataplane", dependencies: ["DataplaneWire", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Pure: the L2TP control protocol's reliable delivery and state machines (events in, actions out; time a parameter).
-        .target(name: "L2TPProtocol", dependencies: ["L2TPWire"]),
+        .target(name: "L2TPProtocol", dependencies: ["L2TPWire", .product(name: "HeapModule", package: "swift-collections")]),
         // I/O: runs L2TP control connections over UDP sockets (LAC/LNS), and gives established sessions a data path:
         // the kernel's (genetlink, tunnel socket handed over) or the userspace one (TAP + the same socket).
         .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Config", "Addresses", "IsthmusMetrics", "CLinuxUAPI"]),

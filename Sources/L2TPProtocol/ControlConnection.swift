@@ -240,7 +240,7 @@ public struct ControlConnection: Sendable {
     public internal(set) var reliable: ReliableDelivery<Carried>
     public var random: any RandomNumberGenerator & Sendable
 
-    var sessions: [UInt32: SessionRecord] = [:]
+    var sessions = SessionTable()
     /// v2: the Session ID the next ZLB carries: the peer's id of the call whose CDN was just delivered, else 0.
     /// xl2tpd releases a call it cleared only when the ZLB acknowledging its CDN names that call. But a ZLB naming a
     /// call xl2tpd no longer has goes to its handle_special, which counts it as a message (its expected Ns goes one
@@ -299,12 +299,11 @@ public struct ControlConnection: Sendable {
 
     /// When `timeout(now:)` must run next.
     public var nextDeadline: Double? {
-        var d: [Double] = []
-        if let r = reliable.nextDeadline { d.append(r) }
-        if state == .established && reliable.unacknowledged == 0 { d.append(lastReceived + configuration.helloInterval) }
-        if let h = holdUntil { d.append(h) }
-        if state == .established { d += sessions.values.compactMap(\.setupDeadline) }
-        return d.min()
+        var d = reliable.nextDeadline
+        if state == .established && reliable.unacknowledged == 0 { d = earliest(d, lastReceived + configuration.helloInterval) }
+        d = earliest(d, holdUntil)
+        if state == .established { d = earliest(d, sessions.nextSetupDeadline) }
+        return d
     }
 
     // MARK: Tie breaking
@@ -416,7 +415,7 @@ public struct ControlConnection: Sendable {
                 counters.hellos += 1
                 out += queue(.hello, [AVP(.messageType, .messageType(.hello))], now: now)
             }
-            for (id, s) in sessions where (s.setupDeadline ?? .infinity) <= now {
+            for id in sessions.takeExpiredSetups(now: now) {
                 out += clearSession(id, .timeout, sendCDN: true, now: now)
             }
         }
@@ -695,4 +694,11 @@ public struct ControlConnection: Sendable {
         }
         return nil
     }
+}
+
+/// The earlier of two optional times (nil: none), without building an array on the per-pass deadline paths.
+func earliest(_ a: Double?, _ b: Double?) -> Double? {
+    guard let a else { return b }
+    guard let b else { return a }
+    return min(a, b)
 }

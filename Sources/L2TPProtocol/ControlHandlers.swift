@@ -336,7 +336,7 @@ extension ControlConnection {
             return refuseSession(m, .general(ResultCode.errorInvalidSession, "\(type) without a session id",
                                              forSession: true), now: now)
         }
-        if sessions.values.contains(where: { $0.info.peerID == pid && !$0.info.initiatedLocally }) {
+        if sessions.hasPeerInitiated(pid) {
             return drop("duplicate_request")
         }
         var request = SessionRequest(peerSessionID: pid, serial: m.u32(.callSerialNumber) ?? 0,
@@ -363,8 +363,7 @@ extension ControlConnection {
                 return refuseSession(m, .sequencingWithoutSublayer, now: now)
             }
             // Session tie breaker (RFC 3931 §5.4.4): both sides asked for the same pseudowire at once.
-            if let (ourID, ours) = sessions.first(where: { $0.value.state == .waitReply && $0.value.info.remoteEndID == request.remoteEndID
-                                                           && !request.remoteEndID.isEmpty }) {
+            if !request.remoteEndID.isEmpty, let (ourID, ours) = sessions.awaitingReply(remoteEndID: request.remoteEndID) {
                 switch Self.tieBreak(ours: ours.tieBreaker, theirs: m.u64(.tieBreaker)) {
                 case .keepOurs: return refuseSession(m, .lostTieBreaker, now: now)
                 case .yieldToPeer: out += clearSession(ourID, .lostTieBreaker, sendCDN: true, now: now)
@@ -436,7 +435,7 @@ extension ControlConnection {
     mutating func handleCDN(_ m: ControlMessage, now: Double) -> [Action] {
         var id = addressedSession(m)
         if id == nil, let pid = peerSessionID(m), pid != 0 {
-            id = sessions.first(where: { $0.value.info.peerID == pid })?.key
+            id = sessions.records.first(where: { $0.value.info.peerID == pid })?.key
         }
         guard let id, sessions[id] != nil else { return drop("unknown_session") }
         var result = ResultCode(2, forSession: true)

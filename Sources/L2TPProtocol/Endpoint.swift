@@ -218,11 +218,20 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
     public private(set) var reopen: [(connection: UInt32, item: Int, at: Double)] = []
     var random: any RandomNumberGenerator & Sendable
     let claims: Claims
+    /// The configured pseudowires by name (the first of a name): the accept-session policy looks each ICRQ's Remote
+    /// End ID up here rather than walking the list (with 1,000 pseudowires, a walk per ICRQ was a quarter of a
+    /// responder's CPU).
+    let pseudowireIndex: [String: Int]
+    /// A session closed since the claims were last recomputed (see `settleClaims`).
+    var claimsStale = false
 
     /// An endpoint that dials each configured tunnel at `now`.
     public init(_ configuration: Configuration, now: Double,
                 random: any RandomNumberGenerator & Sendable = SystemRandomNumberGenerator()) {
         self.configuration = configuration
+        var index: [String: Int] = [:]
+        for (i, pw) in configuration.pseudowires.enumerated() where index[pw.name] == nil { index[pw.name] = i }
+        pseudowireIndex = index
         var r = random
         claims = Claims(random: Self.fork(&r))
         self.random = r
@@ -238,11 +247,11 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
 
     /// When `timeout` next has something to do.
     public var nextDeadline: Double? {
-        var d = connections.values.compactMap { $0.connection.nextDeadline }
-        if !stopping { d += dialAt.values }
-        d += reopen.map(\.at)
-        if let s = stopDeadline { d.append(s) }
-        return d.min()
+        var d = stopDeadline
+        for c in connections.values { d = earliest(d, c.connection.nextDeadline) }
+        if !stopping { for at in dialAt.values { d = earliest(d, at) } }
+        for r in reopen { d = earliest(d, r.at) }
+        return d
     }
 
     /// Whether a stopping endpoint is done: every connection gone, or its deadline passed.
@@ -455,6 +464,7 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
 
     mutating func open(item: Int, on id: UInt32, now: Double, into out: inout [Action]) {
         guard connections[id]?.connection.state == .established, !stopping else { return }
+        settleClaims()
         var options = SessionOptions()
         let name: String
         if version == .v3 {
@@ -485,6 +495,7 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
 
     mutating func handle(_ actions: [ControlConnection.Action], on id: UInt32, now: Double, into out: inout [Action]) {
         let version = self.version
+        defer { settleClaims() }
         for a in actions {
             // Only what the lines need, not the connection: a copy held while its sessions change copies them all.
             guard let t = connections[id].map(Summary.init) else { return }
@@ -516,12 +527,12 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
                 out.append(.log("tunnel \(t.name): session \(name) down: \(byPeer ? "peer sent CDN" : "cleared here:") \(result)"))
                 claims.sessionIDs.remove(sid)
                 let lasted = connections[id]?.sessionUp.removeValue(forKey: sid).map { now - $0 } ?? 0
-                if version == .v3 { reconcileClaims() }
+                if version == .v3 { claimsStale = true }
                 out.append(.sessionDown(id, localID: sid))
                 if let spec = t.opens, !stopping, connections[id]?.connection.state == .established {
                     if version == .v3 {
                         let tunnel = configuration.tunnels[spec].name
-                        if let item = configuration.pseudowires.firstIndex(where: { $0.name == name && $0.tunnel == tunnel }) {
+                        if let item = pseudowireIndex[name], configuration.pseudowires[item].tunnel == tunnel {
                             reopen.append((id, item, now + 1))
                         }
                     } else if name.hasPrefix("call "), let item = Int(name.dropFirst(5)) {
@@ -564,6 +575,15 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
         out.append(.removed(id))
     }
 
+    /// Recomputes the pseudowire claims if a session closed since they were last computed: once per batch of a
+    /// connection's actions, not once per closed session (a StopCCN closes them all; recomputing walks every
+    /// session, so per session it made tearing 1,000 down quadratic).
+    mutating func settleClaims() {
+        guard claimsStale else { return }
+        claimsStale = false
+        reconcileClaims()
+    }
+
     /// The pseudowires in use are those of every session in any state (a responder's claim in `acceptSession` has
     /// no name in `sessionNames` until the session is up, so the set is recomputed, not released by name).
     func reconcileClaims() {
@@ -592,18 +612,18 @@ public struct L2TPEndpoint<Address: L2TPEndpointAddress>: Sendable {
         c.tieBreaker = configuration.connection.tieBreaker ?? random.next()
         let claims = claims
         c.sessionIDInUse = { claims.sessionIDs.contains($0) }
-        let (version, pseudowires) = (configuration.version, configuration.pseudowires)
-        c.acceptSession = { Self.decide($0, version: version, pseudowires: pseudowires, claims: claims) }
+        let (version, pseudowires, index) = (configuration.version, configuration.pseudowires, pseudowireIndex)
+        c.acceptSession = { Self.decide($0, version: version, pseudowire: { index[$0].map { pseudowires[$0] } }, claims: claims) }
         return ControlConnection(c, role: role, random: Self.fork(&random))
     }
 
     /// The accept-session policy: v2 takes every call; v3 a pseudowire configured here by the Remote End ID's name,
     /// of the type and sublayer asked for, not already up (then claimed), with a random cookie of its length.
-    static func decide(_ request: SessionRequest, version: L2TPVersion, pseudowires: [PseudowireSpec],
+    static func decide(_ request: SessionRequest, version: L2TPVersion, pseudowire: (String) -> PseudowireSpec?,
                        claims: Claims) -> SessionDecision {
         if version == .v2 { return .accept(cookie: []) }
         let name = String(decoding: request.remoteEndID, as: UTF8.self)
-        guard let pw = pseudowires.first(where: { $0.name == name }) else {
+        guard let pw = pseudowire(name) else {
             return .reject(.invalidDestination("no pseudowire \"\(name)\" is configured here"))
         }
         guard request.pseudowireType == pw.type else {

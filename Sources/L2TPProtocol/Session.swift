@@ -1,3 +1,4 @@
+import HeapModule
 import L2TPWire
 
 /// What this side asks for when it opens a session (sends ICRQ, or OCRQ for a v2 outgoing call).
@@ -113,4 +114,99 @@ struct SessionRecord: Sendable {
     var tieBreaker: UInt64?
     /// Give up (CDN result 10) if not established by then.
     var setupDeadline: Double?
+}
+
+/// A connection's sessions by local id, with the indexes its per-message and per-pass paths need, so that none of
+/// them walks every session: with 1,000 sessions over one connection, a walk per ICRQ or per loop pass made setting
+/// them up quadratic (BENCHMARKS.md, issue 16's re-measure). Every change goes through the subscript or
+/// `removeValue`, which keep the indexes true to the records.
+struct SessionTable: Sendable {
+    private(set) var records: [UInt32: SessionRecord] = [:]
+    /// Setup deadlines, earliest first. An entry is live while its session still has that deadline; entries of
+    /// sessions established or gone are dropped when they reach the top, so the top is always live.
+    private var deadlines = Heap<Deadline>()
+    /// Sessions the peer asked for, by the peer's session id (an ICRQ naming one again is a duplicate).
+    private var peerInitiated: [UInt32: Int] = [:]
+    /// Sessions we asked for and still wait to be answered (ICRP/OCRP), by Remote End ID: the session tie break's
+    /// lookup (RFC 3931 §5.4.4).
+    private var awaitingReply: [[UInt8]: Set<UInt32>] = [:]
+
+    struct Deadline: Comparable, Sendable {
+        var at: Double
+        var id: UInt32
+        static func < (a: Deadline, b: Deadline) -> Bool { (a.at, a.id) < (b.at, b.id) }
+    }
+
+    subscript(id: UInt32) -> SessionRecord? {
+        get { records[id] }
+        set {
+            let old = records[id]
+            records[id] = newValue
+            if let old { unindex(old, id) }
+            if let newValue {
+                if let at = newValue.setupDeadline, at != old?.setupDeadline { deadlines.insert(Deadline(at: at, id: id)) }
+                index(newValue, id)
+            }
+            dropStaleDeadlines()
+        }
+    }
+
+    @discardableResult
+    mutating func removeValue(forKey id: UInt32) -> SessionRecord? {
+        guard let old = records.removeValue(forKey: id) else { return nil }
+        unindex(old, id)
+        dropStaleDeadlines()
+        return old
+    }
+
+    mutating func removeAll() { self = SessionTable() }
+
+    var count: Int { records.count }
+    var keys: Dictionary<UInt32, SessionRecord>.Keys { records.keys }
+    var values: Dictionary<UInt32, SessionRecord>.Values { records.values }
+
+    /// The earliest setup deadline of a session not yet established.
+    var nextSetupDeadline: Double? { deadlines.min?.at }
+
+    /// Removes and returns the sessions whose setup deadline is at or before `now`, earliest first.
+    mutating func takeExpiredSetups(now: Double) -> [UInt32] {
+        var ids: [UInt32] = []
+        while let d = deadlines.min, d.at <= now {
+            deadlines.removeMin()
+            if isLive(d), ids.last != d.id { ids.append(d.id) }
+        }
+        dropStaleDeadlines()
+        return ids
+    }
+
+    /// Whether the peer already has a session it asked for under session id `peerID`.
+    func hasPeerInitiated(_ peerID: UInt32) -> Bool { peerInitiated[peerID] != nil }
+
+    /// The session we asked for with this Remote End ID and still wait on (the lowest id, if several).
+    func awaitingReply(remoteEndID: [UInt8]) -> (id: UInt32, record: SessionRecord)? {
+        guard let id = awaitingReply[remoteEndID]?.min(), let r = records[id] else { return nil }
+        return (id, r)
+    }
+
+    private func isLive(_ d: Deadline) -> Bool { records[d.id]?.setupDeadline == d.at }
+
+    private mutating func dropStaleDeadlines() {
+        while let d = deadlines.min, !isLive(d) { deadlines.removeMin() }
+    }
+
+    private mutating func index(_ r: SessionRecord, _ id: UInt32) {
+        if !r.info.initiatedLocally { peerInitiated[r.info.peerID, default: 0] += 1 }
+        if r.state == .waitReply { awaitingReply[r.info.remoteEndID, default: []].insert(id) }
+    }
+
+    private mutating func unindex(_ r: SessionRecord, _ id: UInt32) {
+        if !r.info.initiatedLocally {
+            let n = (peerInitiated[r.info.peerID] ?? 1) - 1
+            peerInitiated[r.info.peerID] = n > 0 ? n : nil
+        }
+        if r.state == .waitReply {
+            awaitingReply[r.info.remoteEndID]?.remove(id)
+            if awaitingReply[r.info.remoteEndID]?.isEmpty == true { awaitingReply[r.info.remoteEndID] = nil }
+        }
+    }
 }

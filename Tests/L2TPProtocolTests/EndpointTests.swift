@@ -278,15 +278,16 @@ struct EndpointTests {
         #expect(Set(p.ends[0].reopen.map(\.item)) == [1, 2, 3])
         // The policy itself: a pseudowire already up is refused; v2 takes every call.
         let claims = E.Claims(random: SeededRandom(seed: 3))
+        let configured = { (n: String) in b.pseudowires.first { $0.name == n } }
         var r = SessionRequest(peerSessionID: 1, serial: 1, pseudowireType: L2TPProtocol.PseudowireType.ethernet, remoteEndID: Array("pw1".utf8),
                                peerCookie: [], l2SpecificSublayer: 0, dataSequencing: 0, outgoing: false, number: nil)
-        guard case .accept(let cookie) = E.decide(r, version: .v3, pseudowires: b.pseudowires, claims: claims) else {
+        guard case .accept(let cookie) = E.decide(r, version: .v3, pseudowire: configured, claims: claims) else {
             Issue.record("pw1 refused"); return
         }
         #expect(cookie.count == 4)
-        #expect(E.decide(r, version: .v3, pseudowires: b.pseudowires, claims: claims) == .reject(.permanentLackOfFacilities("pseudowire \"pw1\" is already up")))
+        #expect(E.decide(r, version: .v3, pseudowire: configured, claims: claims) == .reject(.permanentLackOfFacilities("pseudowire \"pw1\" is already up")))
         r.remoteEndID = []
-        #expect(E.decide(r, version: .v2, pseudowires: [], claims: claims) == .accept(cookie: []))
+        #expect(E.decide(r, version: .v2, pseudowire: { _ in nil }, claims: claims) == .accept(cookie: []))
     }
 
     @Test("routing: by connection id; what no connection takes is dropped with its reason")
