@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "IsthmusMetrics", dependencies: ["DataplaneWire", .product(name: "Prometheus", package: "swift-prometheus"),
                                                        .product(name: "CoreMetrics", package: "swift-metrics")]),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
-        .target(name: "Sites", dependencies: ["LinkValues", "Config", "Addresses"]),
+        .target(name: "Sites", dependencies: ["LinkValues", "Config", "Addresses", "VICIWire"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
         .target(name: "IPCommand", dependencies: ["LinkValues", "Netlink", "NetlinkWire", "Sites"]),
         // I/O: hosts userspace tunnels — `tunnel run NAME type KIND ...` (the words parsed by IPCommand's link kinds into
@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "TunnelHost", dependencies: ["IPCommand", "LinkValues", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPWire", "IsthmusMetrics", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
         // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
-        .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
+        .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI", "VICI"]),
         // Labs: namespace topologies from a TOML file, built and torn down (state on disk), and their checks.
         .target(name: "Lab", dependencies: ["Sites", "SiteAgent", "IPCommand", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // Pure: strongSwan's VICI protocol — the message tree (sections, keys, lists), packets, stream framing; the
@@ -92,7 +92,7 @@ let package = Package(
         .plugin(name: "GitVersion", capability: .buildTool()),
         .testTarget(name: "IsthmusMetricsTests", dependencies: ["IsthmusMetrics", "DataplaneWire"]),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
-        .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire", "TestSupport"]),
+        .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire", "TestSupport", "VICIWire"]),
         .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "L2TPWire", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Sites", "TestSupport"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
