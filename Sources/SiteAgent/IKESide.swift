@@ -46,6 +46,15 @@ public struct IKESide {
         }
     }
 
+    /// For `down`: a charon that is not running (no socket, or a stale one) holds nothing of ours — its policies
+    /// went with it — so the rest of the segment still comes down. Other errors stop `down` as usual.
+    public func observeForDown() throws(SiteError) -> Observed {
+        do { return try observe() } catch {
+            if let c = try? VICIClient(path: connection.settings.viciSocket) { _ = c; throw error }
+            return Observed()
+        }
+    }
+
     /// The plan's lines for the IKE side.
     public func changes(_ o: Observed, down: Bool) -> [String] {
         if down {

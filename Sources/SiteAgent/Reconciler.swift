@@ -61,7 +61,7 @@ public final class Reconciler {
         do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: observed, segment: site.config.name, config: site.desired) }
         catch { throw SiteError(error.description) }
         // charon is asked first: if it is missing or refuses, plan and up stop before anything changes.
-        let ipsec = try ike.map { try $0.changes($0.observe(), down: down) } ?? []
+        let ipsec = try ike.map { try $0.changes(down ? $0.observeForDown() : $0.observe(), down: down) } ?? []
         return SitePlan(changes: changes, filterChange: try filterChange(down: down), ipsec: ipsec, down: down)
     }
 
@@ -86,7 +86,7 @@ public final class Reconciler {
 
     func run(down: Bool) throws -> [String] {
         // The IKE side first: charon missing or refusing stops here, before anything changes.
-        let ikeBefore = try ike?.observe()
+        let ikeBefore = try down ? ike?.observeForDown() : ike?.observe()
         let ikeChange = ike.flatMap { i in ikeBefore.map { i.changes($0, down: down) } } ?? []
         let before = try observe()
         let changes: [Change]
