@@ -129,3 +129,19 @@ struct SiteIPsecHostTests {
         }
     }
 }
+
+/// Issue 17's site acceptance in Debian's kernel (ESP): see Tools/scenarios/sites-ipsec.sh. One boot for both kinds,
+/// the three rekeys and the wrong PSK.
+@Suite("Sites: encryption = ipsec in the QEMU guest")
+struct SiteIPsecVMTests {
+    @Test("L2TPv3/IP and GRETAP over ESP: only ESP on the router, 1472-byte DF pings, MSS with ESP, three rekeys under 1 % loss, wrong PSK named, down clean",
+          .enabled(if: VM.vmAvailable && Host.isthmusBinary != nil, Comment(rawValue: VM.unavailableComment)))
+    func acceptance() async throws {
+        let r = try await runInVM("ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/sites-ipsec.sh", timeout: 600)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.contains("sites-ipsec: every check passed"), "\(r.output)")
+        #expect(!r.output.contains("FAIL"), "\(r.output)")
+        #expect(r.output.contains("ok   gretap (wrong PSK): status on b names the authentication failure"), "\(r.output)")
+        #expect(r.output.contains("ok   l2tpv3: continuous ping across them lost under 1 %"), "\(r.output)")
+    }
+}

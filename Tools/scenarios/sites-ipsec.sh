@@ -39,6 +39,9 @@ for n in r gwa gwb a1 b1; do
   ip netns exec "$N-$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 done
 ip netns exec "$N-r" sysctl -qw net.ipv4.ip_forward=1
+# A packet held by a trap policy leaves an ACQUIRE state (spi 0, no keys: the kernel's, not an SA) until charon
+# installs the SA or net.core.xfrm_acq_expires (30 s) passes; shortened so that `down`'s "no SA left" need not wait.
+for n in gwa gwb; do ip netns exec "$N-$n" sysctl -qw net.core.xfrm_acq_expires=5; done
 ip -n "$N-gwa" link add wan type veth peer name ra netns "$N-r"
 ip -n "$N-gwb" link add wan type veth peer name rb netns "$N-r"
 ip -n "$N-a1" link add eth0 type veth peer name lan netns "$N-gwa"
@@ -111,7 +114,8 @@ run_kind() {
   x a1 sh -c 'head -c 200000 /dev/urandom | timeout 6 socat -u - TCP:192.168.50.21:5001'
   wait $syn $cap 2>/dev/null
   check "$kind: the router saw ESP" grep -q 'ESP(spi=' "$work/router-$kind.txt"
-  check "$kind: the router saw nothing but ESP (IKE aside)" sh -c "! grep -v 'ESP(spi=\|isakmp\|\.500 >\|\.4500 >' '$work/router-$kind.txt' | grep -q ."
+  # (Second fragments of large ESP packets show as ip-proto-50; IKE is UDP 500/4500.)
+  check "$kind: the router saw nothing but ESP (IKE aside)" sh -c "grep -v 'ESP(spi=\|ip-proto-50\|isakmp\|\.500 >\|\.4500 >' '$work/router-$kind.txt' | head -20 | tee /dev/stderr | grep -q . && exit 1 || exit 0"
   check "$kind: the SYN at b1 carries MSS $mss" grep -q "mss $mss," "$work/syn-$kind.txt"
 }
 
@@ -121,7 +125,7 @@ down_clean() {
     check "$kind: down $s" site "$kind" "$s" down
     # (charon's own per-socket IKE bypass policies, "socket in/out", are not ours.)
     check "$kind: no policy left on gw$s" sh -c "! ip -n $N-gw$s xfrm policy | grep -q 'dir '"
-    check "$kind: no SA left on gw$s" sh -c "for i in \$(seq 40); do [ -z \"\$(ip -n $N-gw$s xfrm state)\" ] && exit 0; sleep 1; done; ip -n $N-gw$s xfrm state; exit 1"
+    check "$kind: no SA left on gw$s" sh -c "for i in \$(seq 30); do [ -z \"\$(ip -n $N-gw$s xfrm state)\" ] && exit 0; sleep 1; done; ip -n $N-gw$s xfrm state; exit 1"
     check "$kind: no VICI connection or key left in gw$s's charon" sh -c "! swanctl --list-conns --uri unix://$work/gw$s/run/charon.vici | grep -q isthmus && ! swanctl --list-sas --uri unix://$work/gw$s/run/charon.vici | grep -q isthmus"
     check "$kind: no tunnel device or process left on gw$s" sh -c "! ip -n $N-gw$s -o link show | grep -q 'isth-ipsec' && ! ps -eo args | grep -v grep | grep -q -- '-n $N-gw$s'"
   done
