@@ -64,7 +64,7 @@ public struct TunnelOverhead: Equatable, Sendable {
         case .ipip, .sit: break
         }
         if kind.isEthernet { p.append(("inner Ethernet", 14)) }
-        if esp { p += [("ESP pad length + next header", 2), ("ESP ICV", 16)] }
+        if esp { p += [("ESP pad len + next hdr", 2), ("ESP ICV", 16)] }
         return p
     }
 

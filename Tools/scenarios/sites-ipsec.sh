@@ -125,7 +125,7 @@ down_clean() {
     check "$kind: down $s" site "$kind" "$s" down
     # (charon's own per-socket IKE bypass policies, "socket in/out", are not ours.)
     check "$kind: no policy left on gw$s" sh -c "! ip -n $N-gw$s xfrm policy | grep -q 'dir '"
-    check "$kind: no SA left on gw$s" sh -c "for i in \$(seq 30); do [ -z \"\$(ip -n $N-gw$s xfrm state)\" ] && exit 0; sleep 1; done; ip -n $N-gw$s xfrm state; exit 1"
+    check "$kind: no SA left on gw$s" sh -c "for i in \$(seq 30); do [ -z \"\$(ip -n $N-gw$s xfrm state)\" ] && exit 0; sleep 1; done; ip -n $N-gw$s -s -s xfrm state; date; exit 1"
     check "$kind: no VICI connection or key left in gw$s's charon" sh -c "! swanctl --list-conns --uri unix://$work/gw$s/run/charon.vici | grep -q isthmus && ! swanctl --list-sas --uri unix://$work/gw$s/run/charon.vici | grep -q isthmus"
     check "$kind: no tunnel device or process left on gw$s" sh -c "! ip -n $N-gw$s -o link show | grep -q 'isth-ipsec' && ! ps -eo args | grep -v grep | grep -q -- '-n $N-gw$s'"
   done
