@@ -138,20 +138,20 @@ public enum IKEFailure: String, Equatable, Sendable {
     case peerUnreachable = "peer unreachable"
     case other = "failed"
 
-    /// The first line that names a known cause wins; nil when none does.
+    /// The cause charon's lines name, most specific first (an authentication failure after a few retransmits is an
+    /// authentication failure); the line that names it; nil when none does. Retransmits without an answer within
+    /// the initiation's timeout count as an unreachable peer.
     public static func classify(_ lines: [String]) -> (IKEFailure, String)? {
-        for l in lines {
-            let s = l.lowercased()
-            if s.contains("authentication_failed") || s.contains("mac mismatched") || s.contains("authentication of") && s.contains("failed") {
-                return (.authenticationFailed, l)
-            }
-            if s.contains("no_proposal_chosen") || s.contains("no acceptable proposal") || s.contains("no proposal chosen") {
-                return (.noProposalChosen, l)
-            }
-            if s.contains("giving up after") || s.contains("peer not responding") || s.contains("retransmit") && s.contains("giving up")
-                || s.contains("unable to resolve") || s.contains("network is unreachable") {
-                return (.peerUnreachable, l)
-            }
+        let rules: [(IKEFailure, (String) -> Bool)] = [
+            (.authenticationFailed, { $0.contains("authentication_failed") || $0.contains("mac mismatched")
+                || ($0.contains("authentication of") && $0.contains("failed")) }),
+            (.noProposalChosen, { $0.contains("no_proposal_chosen") || $0.contains("no acceptable proposal")
+                || $0.contains("no proposal chosen") }),
+            (.peerUnreachable, { $0.contains("giving up after") || $0.contains("peer not responding")
+                || $0.contains("retransmit") || $0.contains("unable to resolve") || $0.contains("network is unreachable") }),
+        ]
+        for (reason, matches) in rules {
+            if let l = lines.first(where: { matches($0.lowercased()) }) { return (reason, l) }
         }
         return nil
     }

@@ -190,4 +190,11 @@ struct IPsecConnectionTests {
         #expect(IKEFailure.classify(["initiating IKE_SA isthmus-lab[1] to 10.0.0.2", line])?.0 == reason)
         #expect(IKEFailure.classify(["initiating IKE_SA isthmus-lab[1] to 10.0.0.2"]) == nil)
     }
+
+    @Test("an authentication failure after retransmits is an authentication failure; retransmits alone, unreachable")
+    func failurePriority() {
+        let retransmit = "retransmit 1 of request with message ID 0"
+        #expect(IKEFailure.classify([retransmit, "received AUTHENTICATION_FAILED notify error"])?.0 == .authenticationFailed)
+        #expect(IKEFailure.classify([retransmit, "retransmit 2 of request with message ID 0"])?.0 == .peerUnreachable)
+    }
 }

@@ -125,7 +125,11 @@ down_clean() {
     check "$kind: down $s" site "$kind" "$s" down
     # (charon's own per-socket IKE bypass policies, "socket in/out", are not ours.)
     check "$kind: no policy left on gw$s" sh -c "! ip -n $N-gw$s xfrm policy | grep -q 'dir '"
-    check "$kind: no SA left on gw$s" sh -c "for i in \$(seq 30); do [ -z \"\$(ip -n $N-gw$s xfrm state)\" ] && exit 0; sleep 1; done; ip -n $N-gw$s -s -s xfrm state; date; exit 1"
+    # Every keyed SA must be gone. An ACQUIRE entry (spi 0, no keys: the kernel's record of a packet a trap policy
+    # held, whose lifetime charon extends while IKE retries — 165 s seen after a failed IKE) is not an SA and cannot
+    # be deleted alone (XFRM_MSG_DELSA finds states by SPI); it is waited for briefly, then shown, not counted.
+    check "$kind: no SA left on gw$s" sh -c "for i in \$(seq 10); do [ -z \"\$(ip -n $N-gw$s xfrm state)\" ] && exit 0; sleep 1; done; ip -n $N-gw$s xfrm state | grep 'proto esp spi' | grep -v 'spi 0x00000000' && exit 1; echo 'note: ACQUIRE entries left (spi 0, no keys):'; ip -n $N-gw$s -s xfrm state | grep -A1 '^src'; exit 0"
+    ip -n "$N-gw$s" xfrm state | grep -q 'spi 0x00000000' && echo "     note: gw$s still has an ACQUIRE entry (spi 0, no keys) after down"
     check "$kind: no VICI connection or key left in gw$s's charon" sh -c "! swanctl --list-conns --uri unix://$work/gw$s/run/charon.vici | grep -q isthmus && ! swanctl --list-sas --uri unix://$work/gw$s/run/charon.vici | grep -q isthmus"
     check "$kind: no tunnel device or process left on gw$s" sh -c "! ip -n $N-gw$s -o link show | grep -q 'isth-ipsec' && ! ps -eo args | grep -v grep | grep -q -- '-n $N-gw$s'"
   done
