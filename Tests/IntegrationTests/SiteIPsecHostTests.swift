@@ -140,7 +140,8 @@ struct SiteIPsecVMTests {
         let r = try await runInVM("ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/sites-ipsec.sh", timeout: 600)
         #expect(r.status == 0, "\(r.output)")
         #expect(r.output.contains("sites-ipsec: every check passed"), "\(r.output)")
-        #expect(!r.output.contains("FAIL"), "\(r.output)")
+        // (Check lines start with "FAIL "; the status output printed in between says "IKE FAILED" on purpose.)
+        #expect(!r.output.split(separator: "\n").contains { $0.hasPrefix("FAIL ") }, "\(r.output)")
         #expect(r.output.contains("ok   gretap (wrong PSK): status on b names the authentication failure"), "\(r.output)")
         #expect(r.output.contains("ok   l2tpv3: continuous ping across them lost under 1 %"), "\(r.output)")
     }
