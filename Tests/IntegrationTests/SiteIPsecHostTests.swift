@@ -113,6 +113,27 @@ struct SiteIPsecHostTests {
             #expect(j.output.contains("\"failure\"") && j.output.contains("authentication failed"), "status -j \(s): \(j.output)")
         }
 
+        // The running agent watches the SA: down, it initiates again and says why (then, on SIGTERM, takes b down).
+        let agentLog = "\(lab.dir)/agent-b.log"
+        FileManager.default.createFile(atPath: agentLog, contents: nil)
+        let out = try #require(FileHandle(forWritingAtPath: agentLog))
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: Host.isthmusBinary!)
+        agent.arguments = ["-n", lab["gwb"], "up", "--foreground", "--interval", "1", "--config", cfgB, "--site", "b"]
+        agent.standardOutput = out
+        agent.standardError = out
+        try agent.run()
+        var log = ""
+        for _ in 0..<300 where !log.contains("is down: authentication failed") {
+            usleep(100_000)
+            log = (try? String(contentsOfFile: agentLog, encoding: .utf8)) ?? ""
+        }
+        agent.terminate()
+        agent.waitUntilExit()
+        try? out.close()
+        #expect(log.contains("ipsec isthmus-lab is down: authentication failed"), "\(log)")
+        #expect(try isthmus(lab, cfgB, "up", site: "b").status == 0)
+
         for (c, s) in [(cfgA, "a"), (cfgB, "b")] {
             let down = try isthmus(lab, c, "down", site: s)
             #expect(down.status == 0 && down.output.contains("- ipsec unload isthmus-lab"), "down \(s): \(down.output)")
