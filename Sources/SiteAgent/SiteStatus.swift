@@ -36,7 +36,8 @@ public struct SiteStatus {
     /// The verdict `status` exits with, most severe first. 0: up, in sync, every peer answers.
     public enum Health: Int32 {
         case healthy = 0
-        /// The bridge, a LAN port or the tunnel is missing or down.
+        /// The bridge, a LAN port or the tunnel is missing or down; with `encryption = "ipsec"`, no CHILD SA is
+        /// installed (the trap policies hold the tunnel's packets).
         case down = 4
         /// Changes are pending (drift from the config).
         case drifted = 5
