@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "L2TPProtocol", targets: ["L2TPProtocol"]),
         .library(name: "L2TPAgent", targets: ["L2TPAgent"]),
         .library(name: "TunnelHost", targets: ["TunnelHost"]),
+        .library(name: "VICIWire", targets: ["VICIWire"]),
+        .library(name: "VICI", targets: ["VICI"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -63,7 +65,7 @@ let package = Package(
         .target(name: "IsthmusMetrics", dependencies: ["DataplaneWire", .product(name: "Prometheus", package: "swift-prometheus"),
                                                        .product(name: "CoreMetrics", package: "swift-metrics")]),
         // Pure: site configuration, validation, planning, MTU/MSS arithmetic.
-        .target(name: "Sites", dependencies: ["LinkValues", "Config", "Addresses"]),
+        .target(name: "Sites", dependencies: ["LinkValues", "Config", "Addresses", "VICIWire"]),
         // iproute2-compatible command language: keyword parser -> request values, executor, printer.
         .target(name: "IPCommand", dependencies: ["LinkValues", "Netlink", "NetlinkWire", "Sites"]),
         // I/O: hosts userspace tunnels — `tunnel run NAME type KIND ...` (the words parsed by IPCommand's link kinds into
@@ -71,9 +73,15 @@ let package = Package(
         .target(name: "TunnelHost", dependencies: ["IPCommand", "LinkValues", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPWire", "IsthmusMetrics", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
         // I/O: the site reconciler — observes the host over netlink, applies a plan with rollback, nftables filters
         // (libnftables, loaded at run time), userspace tunnel processes, status, systemd unit.
-        .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
+        .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI", "VICI"]),
         // Labs: namespace topologies from a TOML file, built and torn down (state on disk), and their checks.
         .target(name: "Lab", dependencies: ["Sites", "SiteAgent", "IPCommand", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
+        // Pure: strongSwan's VICI protocol — the message tree (sections, keys, lists), packets, stream framing; the
+        // decoder bounded and fuzzed.
+        .target(name: "VICIWire"),
+        // I/O: the VICI client on charon's Unix socket (commands, streamed commands, events; errors that say
+        // whether charon is installed or running).
+        .target(name: "VICI", dependencies: ["VICIWire"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
@@ -85,7 +93,7 @@ let package = Package(
         .plugin(name: "GitVersion", capability: .buildTool()),
         .testTarget(name: "IsthmusMetricsTests", dependencies: ["IsthmusMetrics", "DataplaneWire"]),
         .testTarget(name: "NetlinkWireTests", dependencies: ["NetlinkWire", "TestSupport"]),
-        .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire", "TestSupport"]),
+        .testTarget(name: "SitesTests", dependencies: ["Sites", "DataplaneWire", "TestSupport", "VICIWire"]),
         .testTarget(name: "L2TPProtocolTests", dependencies: ["L2TPProtocol", "L2TPWire", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Sites", "TestSupport"]),
         .testTarget(name: "DataplaneWireTests", dependencies: ["DataplaneWire", "TestSupport"]),
@@ -94,6 +102,8 @@ let package = Package(
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "SiteAgentTests", dependencies: ["SiteAgent", "Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
         .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand", "Netlink", "TestSupport"]),
+        .testTarget(name: "VICIWireTests", dependencies: ["VICIWire"], resources: [.copy("Golden")]),
+        .testTarget(name: "VICITests", dependencies: ["VICI", "VICIWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
     ]
 )

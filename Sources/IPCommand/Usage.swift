@@ -235,12 +235,14 @@ public enum Usage {
     static var mtu: String {
         """
         Usage: isthmus mtu KIND [ underlay MTU ] [ lan MTU ] [ ipv6 ] [ cookie 0|4|8 ] [ l2spec_type none|default ]
-                               [ key ] [ csum ] [ seq ]
+                               [ key ] [ csum ] [ seq ] [ esp [ nat-t ] ]
                isthmus mtu help
 
         KIND := { \(MTUCommand.kinds.joined(separator: " | ")) }
         What a tunnel adds to each frame, the tunnel's MTU over an underlay of MTU bytes (1500 by default), whether
-        LAN frames of `lan` bytes need outer fragmentation, and the TCP MSS to clamp to. Not an iproute2 object.
+        LAN frames of `lan` bytes need outer fragmentation, and the TCP MSS to clamp to. `esp`: inside ESP transport
+        mode with an AEAD (AES-GCM or ChaCha20-Poly1305: SPI and sequence 8, IV 8, pad length and next header 2,
+        ICV 16, padding to 4), `nat-t` in UDP 4500 (8 more). Not an iproute2 object.
         """
     }
 }

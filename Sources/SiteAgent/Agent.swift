@@ -20,6 +20,26 @@ public enum Agent {
         }
     }
 
+    /// `encryption = "ipsec"`: when no CHILD SA is installed (the peer restarted, a rekey failed), initiate again and
+    /// say why it is down. (charon also retries by itself when the tunnel's packets hit the trap policies.)
+    static func watch(_ ike: IKESide, _ report: (ProcessLog.Level, String) -> Void) {
+        let sas: [IKESide.SAStatus]
+        do { sas = try ike.status() } catch {
+            report(.error, "\(error)")
+            return
+        }
+        if sas.contains(where: { $0.state == "ESTABLISHED" && $0.children.contains { $0.state == "INSTALLED" } }) { return }
+        do {
+            if let f = try ike.initiate() {
+                report(.warning, "ipsec \(ike.connection.name) is down: \(f.0.rawValue) (charon: \(f.1))")
+            } else {
+                report(.info, "ipsec \(ike.connection.name) established again")
+            }
+        } catch {
+            report(.error, "\(error)")
+        }
+    }
+
     /// `metrics`: a server (not started yet) is given `stats` to serve; started once the first apply succeeded.
     public static func run(_ r: Reconciler, interval: Double, stats: Stats = Stats(), metrics: MetricsServer? = nil,
                            report: @escaping (ProcessLog.Level, String) -> Void) throws {
@@ -52,6 +72,7 @@ public enum Agent {
                 } else {
                     report(.debug, "check: \(r.site.config.name) in sync")
                 }
+                if let ike = r.ike { watch(ike, report) }
             } catch {
                 stats.update { $0.failures += 1; $0.inSync = false }
                 report(.error, "repair failed (will retry): \(error)")

@@ -9,9 +9,15 @@ public struct SitePlan {
     public var changes: [Change]
     /// nil: the table is as it should be.
     public var filterChange: String?
-    public var isEmpty: Bool { changes.isEmpty && filterChange == nil }
+    /// `encryption = "ipsec"`: the IKE side's change (loaded before the tunnel on `up`, unloaded after it on `down`).
+    public var ipsec: [String] = []
+    public var down = false
+    public var isEmpty: Bool { changes.isEmpty && filterChange == nil && ipsec.isEmpty }
 
-    public var lines: [String] { changes.map(\.description) + (filterChange.map { [$0] } ?? []) }
+    public var lines: [String] {
+        let rest = changes.map(\.description) + (filterChange.map { [$0] } ?? [])
+        return down ? rest + ipsec : ipsec + rest
+    }
 }
 
 /// Applies a site's plan to the host, all or nothing: before the first change it snapshots the host (interfaces,
@@ -37,6 +43,9 @@ public final class Reconciler {
 
     var alias: String { site.desired.alias }
 
+    /// The IKE side, for `encryption = "ipsec"`.
+    public var ike: IKESide? { site.side.ipsec.map { IKESide(connection: $0) } }
+
     /// Where this site's userspace tunnels write their output (one log per site and namespace).
     public var logPath: String { processes.logPath }
 
@@ -51,7 +60,9 @@ public final class Reconciler {
         let changes: [Change]
         do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: observed, segment: site.config.name, config: site.desired) }
         catch { throw SiteError(error.description) }
-        return SitePlan(changes: changes, filterChange: try filterChange(down: down))
+        // charon is asked first: if it is missing or refuses, plan and up stop before anything changes.
+        let ipsec = try ike.map { try $0.changes(down ? $0.observeForDown() : $0.observe(), down: down) } ?? []
+        return SitePlan(changes: changes, filterChange: try filterChange(down: down), ipsec: ipsec, down: down)
     }
 
     func filterChange(down: Bool) throws -> String? {
@@ -74,6 +85,9 @@ public final class Reconciler {
     public func down() throws -> [String] { try run(down: true) }
 
     func run(down: Bool) throws -> [String] {
+        // The IKE side first: charon missing or refusing stops here, before anything changes.
+        let ikeBefore = try down ? ike?.observeForDown() : ike?.observe()
+        let ikeChange = ike.flatMap { i in ikeBefore.map { i.changes($0, down: down) } } ?? []
         let before = try observe()
         let changes: [Change]
         do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: before, segment: site.config.name, config: site.desired) }
@@ -82,7 +96,8 @@ public final class Reconciler {
         let filtersBefore = try NFTables.inNamespace(site.netns) { try NFTables().ruleset(site.filters) }
         var applied: [String] = []
         var state = before
-        let total = changes.count + (filterChange == nil ? 0 : 1)
+        let total = changes.count + (filterChange == nil ? 0 : 1) + ikeChange.count
+        var ikeLoaded = false
         var index = 0
         var current = ""
         func begin(_ line: String) throws {
@@ -92,6 +107,13 @@ public final class Reconciler {
             log(line)
         }
         do {
+            // Up: the connection and its trap policies before the tunnel exists, so no tunnel packet leaves in clear.
+            if !down, let ike, let line = ikeChange.first {
+                try begin(line)
+                ikeLoaded = true
+                try ike.load()
+                applied.append(line)
+            }
             for c in changes {
                 try begin(c.description)
                 try execute(c, state: state)
@@ -106,11 +128,36 @@ public final class Reconciler {
                 }
                 applied.append(f)
             }
+            // Down: the tunnel is gone before its policies are, for the same reason.
+            if down, let ike, let line = ikeChange.first {
+                try begin(line)
+                try ike.unload()
+                applied.append(line)
+            }
             if down { try? FileManager.default.removeItem(atPath: DesiredState.secretPath(segment: site.config.name)) }
+            if !down, let ike {
+                // Bringing the SA up does not decide success: the peer may not be up yet (the trap policies retry
+                // when traffic flows). What happened is reported; `status` shows it too.
+                // (Initiating a CHILD SA that is installed would add a second one: only when there is none.)
+                let installed = (try? ike.status())?.contains { $0.children.contains { $0.state == "INSTALLED" } } ?? false
+                if !installed {
+                    switch Result(catching: { try ike.initiate() }) {
+                    case .success(nil): log("ipsec: \(ike.connection.name) established")
+                    case .success(let f?): log("ipsec: \(ike.connection.name) not established: \(f.0.rawValue) (charon: \(f.1))")
+                    case .failure(let e): log("ipsec: \(ike.connection.name) not established: \(e)")
+                    }
+                }
+            }
             return applied
         } catch {
             var report = "\(down ? "down" : "up") failed at step \(index) of \(total): \(current)\n  error: \(error)"
-            let undone = rollback(to: before, filters: filtersBefore)
+            var undone = rollback(to: before, filters: filtersBefore)
+            // The IKE side: what this run loaded into a charon that had none of ours is unloaded again.
+            if let ike, ikeLoaded, ikeBefore?.isEmpty == true {
+                do { try ike.unload(); undone.append("- ipsec unload \(ike.connection.name)") } catch {
+                    undone.append("FAILED - ipsec unload \(ike.connection.name): \(error)")
+                }
+            }
             report += undone.isEmpty ? "\n  nothing had been changed" : "\n  rolled back:\n" + undone.map { "    " + $0 }.joined(separator: "\n")
             throw SiteError(report)
         }

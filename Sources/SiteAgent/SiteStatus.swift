@@ -26,11 +26,18 @@ public struct SiteStatus {
     /// Each peer's liveness: the round trip of an ICMP echo to its underlay address (nil: no answer); for a managed
     /// L2TPv3 segment, whether its control connection is established (HELLOs keep it so).
     public var peers: [(name: String, address: String, rttMS: Double?)] = []
+    /// `encryption = "ipsec"`: our IKE SAs as charon lists them; when none has an installed CHILD SA, why not (an
+    /// initiation tried by `status` itself, its log classified), or charon's own error.
+    public var ipsec: [IKESide.SAStatus] = []
+    public var ipsecFailure: (reason: IKEFailure, line: String)?
+    public var ipsecError: String?
+    public var ipsecUp: Bool { ipsec.contains { $0.state == "ESTABLISHED" && $0.children.contains { $0.state == "INSTALLED" } } }
 
     /// The verdict `status` exits with, most severe first. 0: up, in sync, every peer answers.
     public enum Health: Int32 {
         case healthy = 0
-        /// The bridge, a LAN port or the tunnel is missing or down.
+        /// The bridge, a LAN port or the tunnel is missing or down; with `encryption = "ipsec"`, no CHILD SA is
+        /// installed (the trap policies hold the tunnel's packets).
         case down = 4
         /// Changes are pending (drift from the config).
         case drifted = 5
@@ -50,6 +57,8 @@ public struct SiteStatus {
     public var health: Health {
         let bridgeDown = bridge.map { !$0.present || !$0.up } ?? false
         if bridgeDown || !tunnel.present || !tunnel.up || ports.contains(where: { !$0.present || !$0.enslaved }) { return .down }
+        // An encrypted segment without its SA carries nothing (the trap policies hold the packets).
+        if site.side.ipsec != nil && !ipsecUp { return .down }
         if !pending.isEmpty { return .drifted }
         if peers.contains(where: { $0.rttMS == nil }) { return .peerUnreachable }
         return .healthy
@@ -84,6 +93,16 @@ public struct SiteStatus {
             st.filtersPresent = true
             let c = try n.counters(site.filters)
             st.filterCounters = site.filters.counterNames.map { ($0, c[$0]?.packets ?? 0, c[$0]?.bytes ?? 0) }
+        }
+        if let ike = r.ike {
+            do {
+                st.ipsec = try ike.status()
+                if !st.ipsecUp {
+                    if let f = try ike.initiate() { st.ipsecFailure = f } else { st.ipsec = try ike.status() }
+                }
+            } catch {
+                st.ipsecError = error.description
+            }
         }
         st.pending = try r.plan().lines
         if d.tunnel.isManaged {
@@ -170,8 +189,24 @@ public struct SiteStatus {
         }
         out += peerTable.lines
         out.append("")
+        if let conn = s.ipsec {
+            out.append("ipsec: \(conn.summary)")
+            if let e = ipsecError { out.append("  ERROR: \(e)") }
+            var t = TextTable(["SA", "STATE", "ALGORITHMS", "REKEY IN", "DETAIL"])
+            for sa in ipsec {
+                t.add(["IKE", sa.state, sa.ikeAlgorithms, sa.rekeyIn.map { "\($0)s" } ?? "", sa.established.map { "established \($0)s ago" } ?? ""])
+                for ch in sa.children {
+                    t.add(["CHILD", ch.state, "ESP \(ch.algorithm) \(ch.mode.lowercased())", ch.rekeyIn.map { "\($0)s" } ?? "",
+                           "spi in \(ch.spiIn) out \(ch.spiOut); in \(ch.packetsIn) pkts \(TextTable.bytes(ch.bytesIn)), out \(ch.packetsOut) pkts \(TextTable.bytes(ch.bytesOut))"])
+                }
+            }
+            if ipsec.isEmpty { t.add(["IKE", "NONE", "", "", ipsecError == nil ? "no IKE SA" : "charon unavailable"]) }
+            out += t.lines
+            if let f = ipsecFailure { out.append("  IKE FAILED: \(f.reason.rawValue) — charon: \(f.line)") }
+            out.append("")
+        }
         let p = s.mtuPlan
-        out.append("mtu: underlay \(p.underlayMTU) - overhead \(p.overhead.bytes) = \(p.tunnelMTU) unfragmented; tunnel mtu \(s.tunnelMTU)"
+        out.append("mtu: underlay \(p.underlayMTU) - overhead \(p.totalOverhead) = \(p.tunnelMTU) unfragmented; tunnel mtu \(s.tunnelMTU)"
                    + (s.outerFragmentation ? " (larger packets are fragmented outside)" : "")
                    + (s.mssIPv4.map { "; TCP MSS clamp \($0) (IPv4) / \(s.mssIPv6 ?? 0) (IPv6)" } ?? "; no MSS clamp"))
         if !site.filters.script.isEmpty {
@@ -211,11 +246,35 @@ public struct SiteStatus {
         if !drops.isEmpty { var dj = JSONObject(); for (n, v) in drops { dj.set(String(n.dropFirst(5)), v) }; t.set("drops", dj.json) }
         o.set("tunnel", t.json)
         var m = JSONObject()
-        m.set("underlay_mtu", p.underlayMTU); m.set("overhead", p.overhead.bytes); m.set("unfragmented_mtu", p.tunnelMTU)
+        m.set("underlay_mtu", p.underlayMTU); m.set("overhead", p.totalOverhead); m.set("unfragmented_mtu", p.tunnelMTU)
         m.set("tunnel_mtu", s.tunnelMTU); m.set("outer_fragmentation", s.outerFragmentation)
         if let v = s.mssIPv4 { m.set("mss_ipv4", v) }
         if let v = s.mssIPv6 { m.set("mss_ipv6", v) }
         o.set("mtu", m.json)
+        if let conn = s.ipsec {
+            var j = JSONObject()
+            j.set("connection", conn.name); j.set("esp", conn.settings.esp.rawValue); j.set("traffic_selector", conn.trafficSelector)
+            j.set("established", ipsecUp)
+            if let e = ipsecError { j.set("error", e) }
+            if let f = ipsecFailure { j.set("failure", f.reason.rawValue); j.set("failure_log", f.line) }
+            j.set("ike_sas", JSON.array(ipsec.map { sa in
+                var x = JSONObject()
+                x.set("state", sa.state); x.set("algorithms", sa.ikeAlgorithms)
+                if let r = sa.rekeyIn, let n = Int(r) { x.set("rekey_in_s", n) }
+                if let r = sa.established, let n = Int(r) { x.set("established_s", n) }
+                x.set("child_sas", JSON.array(sa.children.map { ch in
+                    var y = JSONObject()
+                    y.set("state", ch.state); y.set("mode", ch.mode); y.set("algorithm", ch.algorithm)
+                    y.set("spi_in", ch.spiIn); y.set("spi_out", ch.spiOut)
+                    y.set("packets_in", ch.packetsIn); y.set("bytes_in", ch.bytesIn)
+                    y.set("packets_out", ch.packetsOut); y.set("bytes_out", ch.bytesOut)
+                    if let r = ch.rekeyIn, let n = Int(r) { y.set("rekey_in_s", n) }
+                    return y.json
+                }))
+                return x.json
+            }))
+            o.set("ipsec", j.json)
+        }
         var f = JSONObject()
         f.set("table", "\(site.filters.family) \(site.filters.table)"); f.set("present", filtersPresent)
         var fc = JSONObject()

@@ -25,15 +25,32 @@ public struct TunnelOverhead: Equatable, Sendable {
     public var greOptions: Int = 0
     /// Outer IPv6 (40-byte header) instead of IPv4 (20).
     public var ipv6Underlay: Bool = false
+    /// ESP in transport mode around the tunnel's packets (sites' `encryption = "ipsec"`), with an AEAD of 8-byte IV
+    /// and 16-byte ICV (AES-GCM-128/256 and ChaCha20-Poly1305 alike, RFC 4106 and 7634), padded to 4 bytes.
+    public var esp: Bool = false
+    /// ESP inside UDP (port 4500) because a NAT sits between the sites (RFC 3948): 8 bytes more.
+    public var natTraversal: Bool = false
 
-    public init(kind: Kind, cookie: Int = 0, l2specDefault: Bool = true, greOptions: Int = 0, ipv6Underlay: Bool = false) {
+    public init(kind: Kind, cookie: Int = 0, l2specDefault: Bool = true, greOptions: Int = 0, ipv6Underlay: Bool = false,
+                esp: Bool = false, natTraversal: Bool = false) {
         self.kind = kind; self.cookie = cookie; self.l2specDefault = l2specDefault; self.greOptions = greOptions
-        self.ipv6Underlay = ipv6Underlay
+        self.ipv6Underlay = ipv6Underlay; self.esp = esp; self.natTraversal = esp && natTraversal
     }
+
+    /// ESP's header before the protected payload: SPI 4 + sequence number 4 + the AEAD's explicit IV 8.
+    public static let espHeader = 16
+    /// ESP's trailer after the payload, padding aside: pad length 1 + next header 1 + ICV 16.
+    public static let espTrailer = 18
+    /// ESP pads payload + pad length + next header to a multiple of 4 (an AEAD's block size of 1, aligned to 4).
+    public static let espAlignment = 4
 
     /// Each header the tunnel adds around an inner IP packet, outermost first, with its size.
     public var parts: [(name: String, bytes: Int)] {
         var p: [(String, Int)] = [(ipv6Underlay ? "outer IPv6" : "outer IPv4", ipv6Underlay ? 40 : 20)]
+        if esp {
+            if natTraversal { p.append(("UDP (NAT-T, port 4500)", 8)) }
+            p += [("ESP SPI + sequence", 8), ("ESP IV", 8)]
+        }
         switch kind {
         case .vxlan: p += [("UDP", 8), ("VXLAN", 8)]
         case .l2tpv3UDP, .l2tpv3IP:
@@ -47,11 +64,22 @@ public struct TunnelOverhead: Equatable, Sendable {
         case .ipip, .sit: break
         }
         if kind.isEthernet { p.append(("inner Ethernet", 14)) }
+        if esp { p += [("ESP pad len + next hdr", 2), ("ESP ICV", 16)] }
         return p
     }
 
-    /// Bytes added to every inner IP packet.
+    /// Bytes added to every inner IP packet (with ESP, before its padding, which depends on the packet's length:
+    /// `MTUPlan` takes it into account for the largest packet).
     public var bytes: Int { parts.reduce(0) { $0 + $1.bytes } }
+
+    /// The ESP padding of the largest packet that fits an underlay of `underlayMTU` (0 to 3 bytes): what is left
+    /// for ESP's payload and its 2-byte trailer is used in multiples of 4. 0 without ESP.
+    public func espPadding(underlayMTU: Int) -> Int {
+        guard esp else { return 0 }
+        let outer = (ipv6Underlay ? 40 : 20) + (natTraversal ? 8 : 0)
+        let room = underlayMTU - outer - Self.espHeader - 16  // payload + padding + pad length + next header
+        return room > 0 ? room % Self.espAlignment : 0
+    }
 }
 
 /// The MTU plan for one tunnel over one underlay.
@@ -69,7 +97,14 @@ public struct MTUPlan: Equatable, Sendable {
     }
 
     /// The largest inner IP packet that crosses without fragmenting the outer packet: the tunnel device's MTU.
-    public var tunnelMTU: Int { underlayMTU - overhead.bytes }
+    /// With ESP, the padding that largest packet needs counts too.
+    public var tunnelMTU: Int { underlayMTU - overhead.bytes - espPadding }
+
+    /// ESP padding of the largest packet (0 to 3 bytes; 0 without ESP).
+    public var espPadding: Int { overhead.espPadding(underlayMTU: underlayMTU) }
+
+    /// All the bytes the largest packet gets added, padding included.
+    public var totalOverhead: Int { overhead.bytes + espPadding }
 
     /// Full-size LAN packets do not fit: the outer packet must be fragmented (and reassembled by the peer), so the
     /// tunnel must not set DF (kernel: `ignore-df` / `df unset` / `nopmtudisc`).
@@ -102,8 +137,9 @@ public struct MTUPlan: Equatable, Sendable {
     public var explanation: [String] {
         var lines = ["\(overhead.kind.rawValue) over a \(underlayMTU)-byte \(overhead.ipv6Underlay ? "IPv6" : "IPv4") underlay:"]
         for p in overhead.parts { lines.append("  " + p.name + String(repeating: " ", count: max(1, 25 - p.name.count)) + "\(p.bytes)") }
-        lines.append("  overhead                 \(overhead.bytes)")
-        lines.append("tunnel MTU \(underlayMTU) - \(overhead.bytes) = \(tunnelMTU)")
+        if overhead.esp { lines.append("  ESP padding to 4         \(espPadding) (of the largest packet; 0 to 3)") }
+        lines.append("  overhead                 \(totalOverhead)")
+        lines.append("tunnel MTU \(underlayMTU) - \(totalOverhead) = \(tunnelMTU)")
         let carried = overhead.kind.carriesIPv4 && overhead.kind.carriesIPv6 ? "" : overhead.kind.carriesIPv4 ? "IPv4 " : "IPv6 "
         if !needsOuterFragmentation {
             lines.append("LAN \(carried)packets of \(lanMTU) fit without fragmentation")

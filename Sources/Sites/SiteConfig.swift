@@ -82,6 +82,8 @@ public struct SegmentConfig: Equatable, Sendable {
     /// Ethernet kinds (full 1500-byte LAN frames cross; TCP is MSS-clamped to the unfragmented size), false for L3.
     public var fragment: Bool
     public var filters: SegmentFilters
+    /// `encryption = "ipsec"`: ESP transport mode keyed by charon over VICI; nil: cleartext (the default).
+    public var ipsec: IPsecSettings? = nil
     /// Sorted by name.
     public var sites: [SiteDefinition]
     /// Things that work but deserve a look (e.g. a tunnel MTU below 1280).
@@ -101,7 +103,8 @@ public struct SegmentConfig: Equatable, Sendable {
         case .sit: .sit
         }
         return TunnelOverhead(kind: k, cookie: kind == .l2tpv3 && cookies ? 8 : 0,
-                              greOptions: kind.isGRE && key != nil ? 1 : 0, ipv6Underlay: ipv6Underlay)
+                              greOptions: kind.isGRE && key != nil ? 1 : 0, ipv6Underlay: ipv6Underlay,
+                              esp: ipsec != nil, natTraversal: ipsec?.natTraversal ?? false)
     }
 
     /// The plan for the underlay: `tunnelMTU` here is what crosses without fragmenting the outer packet.
@@ -133,7 +136,14 @@ public struct SegmentConfig: Equatable, Sendable {
 /// cookies = true            # l2tpv3 only; default true: 8-byte cookies derived from the names
 /// # control = "l2tpv3"      # l2tpv3 over udp only: none (default: static ids) | l2tpv3 (the control protocol sets the
 ///                           # tunnel up: ids and random cookies negotiated, HELLO keepalives, redial)
-/// # secret = "..."          # with control: shared secret for control message authentication (HMAC-SHA-1)
+/// # secret = "..."          # with control: shared secret for control message authentication (HMAC-SHA-1); with
+///                           # encryption = "ipsec": the IKEv2 pre-shared key (at least 16 bytes)
+/// # encryption = "none"     # none (default) | ipsec: ESP transport mode around the tunnel's packets, keyed by
+///                           # strongSwan's charon over VICI (IKEv2, PSK `secret`); the MTU plan counts ESP
+/// # esp = "aes128gcm16"     # with ipsec: aes128gcm16 (default) | aes256gcm16 | chacha20poly1305
+/// # rekey_time = 3600       # with ipsec: CHILD SA rekey time in seconds (10..86400; default charon's, 1 hour)
+/// # nat_traversal = false   # with ipsec: force ESP in UDP 4500 (a NAT between the sites; the plan counts 8 bytes)
+/// # vici_socket = "/var/run/charon.vici"   # with ipsec: charon's VICI socket
 /// # vni = 4242              # vxlan only; 1..16777215; default derived from the segment name
 /// # key = 77                # gretap | gre-in-udp | gre only; 0..4294967295; default: no key
 /// underlay_mtu = 1280       # MTU of the path the tunnel packets take; default 1500 (1280: a VPN overlay)
@@ -196,7 +206,8 @@ public struct SegmentConfig: Equatable, Sendable {
 /// - the default VNI is 1 + (FNV-1a-32 of `"isthmus/vni/" + segment`) mod 16777215.
 public enum SiteConfig {
     public static let segmentKeys = ["name", "tunnel", "encap", "dataplane", "vni", "port", "cookies", "key",
-                                     "underlay_mtu", "mtu", "fragment", "control", "secret"]
+                                     "underlay_mtu", "mtu", "fragment", "control", "secret",
+                                     "encryption", "esp", "rekey_time", "nat_traversal", "vici_socket"]
     public static let filterKeys = ["dhcp", "router_advertisements", "mss_clamp"]
     public static let siteKeys = ["address", "lan", "bridge", "bridge_address", "hostname", "networks", "tunnel_address",
                                   "tunnel_device"]

@@ -62,9 +62,47 @@ struct ConfigValidator: TOMLValidating {
         if let (_, e) = secret, secret?.0.isEmpty == true {
             error(e.node.position, "`secret` is empty", hint: "write a shared secret, or remove the key")
         }
-        if secret != nil, control?.0 != .l2tpv3, let (_, e) = secret {
-            error(e.keyPosition, "`secret` applies only with control = \"l2tpv3\" (static tunnels have no control messages)",
-                  hint: "add control = \"l2tpv3\", or remove secret")
+        let encryption = choice(seg, "encryption", Encryption.self)
+        let ipsec = encryption?.0 == .ipsec
+        // (An `encryption` that did not parse has its own error; the secret is not blamed for it.)
+        let encryptionInvalid = seg["encryption"] != nil && encryption == nil
+        if secret != nil, control?.0 != .l2tpv3, !ipsec, !encryptionInvalid, let (_, e) = secret {
+            error(e.keyPosition, "`secret` applies only with control = \"l2tpv3\" (static tunnels have no control messages) or encryption = \"ipsec\"",
+                  hint: "add control = \"l2tpv3\" or encryption = \"ipsec\", or remove secret")
+        }
+        let esp = choice(seg, "esp", ESPAlgorithm.self)
+        let rekey = integer(seg, "rekey_time", 10...86400, example: "rekey_time = 3600")
+        let natT = boolean(seg, "nat_traversal")
+        let socketPath = string(seg, "vici_socket", example: "vici_socket = \"/var/run/charon.vici\"")
+        var ipsecSettings: IPsecSettings?
+        if ipsec, let (_, ee) = encryption {
+            if let (sv, se) = secret {
+                if !sv.isEmpty && sv.utf8.count < IPsecSettings.minimumSecretBytes {
+                    error(se.node.position, "`secret` is \(sv.utf8.count) bytes; an IPsec pre-shared key must be at least \(IPsecSettings.minimumSecretBytes)",
+                          hint: "use a long random secret, e.g. the output of `openssl rand -base64 32`")
+                }
+            } else {
+                error(ee.keyPosition, "encryption = \"ipsec\" needs the pre-shared key `secret` in [segment]",
+                      hint: "add secret = \"...\" (at least \(IPsecSettings.minimumSecretBytes) bytes, the same file on both sites)")
+            }
+            if let (p, pe) = socketPath, !p.hasPrefix("/") || p.utf8.count > 107 || p.utf8.contains(0) {
+                error(pe.node.position, "`vici_socket` must be an absolute path of at most 107 bytes (a Unix socket's)",
+                      hint: "write e.g. vici_socket = \"/var/run/charon.vici\"")
+            }
+            var st = IPsecSettings(secret: secret?.0 ?? "")
+            if let (a, _) = esp { st.esp = a }
+            st.rekeyTime = rekey.map { Int($0.0) }
+            st.natTraversal = natT?.0 ?? false
+            if let (p, _) = socketPath { st.viciSocket = p }
+            ipsecSettings = st
+        } else {
+            for k in ["esp", "rekey_time", "nat_traversal", "vici_socket"] {
+                notApplicable(seg, k, "applies only with encryption = \"ipsec\"", table: "[segment]")
+            }
+        }
+        if ipsec, let k, k.isPointToPoint == false, let (_, ee) = encryption {
+            error(ee.node.position, "encryption = \"ipsec\" needs a point-to-point tunnel; \"\(k.rawValue)\" may have many sites",
+                  hint: "use tunnel = \"l2tpv3\", \"gretap\" or another point-to-point kind with ipsec")
         }
         if let (c, e) = control, c == .l2tpv3 {
             if let k, k != .l2tpv3 {
@@ -146,6 +184,7 @@ struct ConfigValidator: TOMLValidating {
                 sites: sites.sorted { $0.name < $1.name }, warnings: [])
             c.control = k == .l2tpv3 ? (control?.0 ?? .none) : .none
             c.secret = c.control == .l2tpv3 ? secret?.0 : nil
+            c.ipsec = ipsecSettings
             let plan = c.mtuPlan
             let upos = underlay?.1.node.position ?? kind!.1.node.position
             if c.ipv6Underlay && c.underlayMTU < 1280 {
@@ -153,11 +192,11 @@ struct ConfigValidator: TOMLValidating {
                       hint: "set underlay_mtu to at least 1280")
             } else if plan.tunnelMTU < 68 {
                 error(upos, plan.problems.first ?? "underlay MTU too small",
-                      hint: "raise underlay_mtu, or choose a tunnel with less overhead (\(plan.overhead.bytes) bytes now)")
+                      hint: "raise underlay_mtu, or choose a tunnel with less overhead (\(plan.totalOverhead) bytes now)")
             } else {
                 if let (m, me) = mtu, Int(m) > plan.tunnelMTU, !c.fragment {
                     error(me.node.position,
-                          "`mtu` \(m) does not fit: a \(c.underlayMTU)-byte underlay carries at most \(plan.tunnelMTU) through \(plan.overhead.kind.rawValue) (\(plan.overhead.bytes) bytes of overhead)",
+                          "`mtu` \(m) does not fit: a \(c.underlayMTU)-byte underlay carries at most \(plan.tunnelMTU) through \(plan.overhead.kind.rawValue) (\(plan.totalOverhead) bytes of overhead)",
                           hint: "lower mtu to \(plan.tunnelMTU) or less, or set fragment = true to fragment the outer packets")
                 }
                 let innerV6 = !k.isEthernet && c.sites.contains { s in s.networks.contains { $0.address.isV6 } || s.tunnelAddress?.address.isV6 == true }

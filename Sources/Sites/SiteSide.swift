@@ -61,6 +61,8 @@ public struct SiteSide: Equatable, Sendable {
     public var mssIPv4: Int?
     public var mssIPv6: Int?
     public var filters: SegmentFilters
+    /// `encryption = "ipsec"`: the IKE connection this site loads into charon.
+    public var ipsec: IPsecConnection? = nil
 }
 
 public struct SiteSelectionError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -128,6 +130,7 @@ extension SegmentConfig {
             filters: filters)
         if kind.isEthernet { side.bridgeAddresses = me.bridgeAddresses }
         side.tunnelDevice = me.tunnelDevice
+        if let ipsec { side.ipsec = IPsecConnection(side: side, settings: ipsec) }
         if l2tp && control == .l2tpv3 {
             side.control = true
             side.initiator = index == 0

@@ -18,6 +18,18 @@ struct MTUCommandTests {
         #expect(out.contains("TCP MSS clamp: IPv4 1238 - 40 = 1198, IPv6 1238 - 60 = 1178"), "\(out)")
     }
 
+    @Test("esp: ESP transport mode's headers, trailer and padding; nat-t adds UDP 4500")
+    func esp() throws {
+        let out = try Self.run("mtu l2tpv3-ip cookie 8 esp").lines
+        #expect(out.contains("tunnel MTU 1500 - 84 = 1416"), "\(out)")
+        #expect(out.contains { $0.hasPrefix("  ESP IV") } && out.contains { $0.hasPrefix("  ESP ICV") }, "\(out)")
+        #expect(out.contains("TCP MSS clamp: IPv4 1416 - 40 = 1376, IPv6 1416 - 60 = 1356"), "\(out)")
+        let j = try Self.run("mtu gretap esp nat-t underlay 1499", json: true).json
+        // 20 + 8 UDP + 16 ESP + 4 GRE + 14 + 18 trailer/ICV = 80, plus 3 bytes of padding for the largest packet.
+        #expect(j[0]["overhead_bytes"] == JSON(83) && j[0]["esp_padding"] == JSON(3) && j[0]["tunnel_mtu"] == JSON(1416), "\(j)")
+        #expect(throws: (any Error).self) { try Self.run("mtu gretap nat-t") }
+    }
+
     @Test("JSON for machines")
     func json() throws {
         let j = try Self.run("mtu l2tpv3-udp cookie 8 ipv6", json: true).json

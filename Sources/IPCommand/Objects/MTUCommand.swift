@@ -1,12 +1,12 @@
 import Sites
 
-/// `mtu KIND [underlay MTU] [ipv6] [cookie 0|4|8] [l2spec_type none|default] [key] [csum] [seq] [lan MTU]`:
+/// `mtu KIND [underlay MTU] [ipv6] [cookie 0|4|8] [l2spec_type none|default] [key] [csum] [seq] [lan MTU] [esp [nat-t]]`:
 /// explains what a tunnel adds, its MTU, whether full-size LAN packets need outer fragmentation, and the TCP MSS
 /// clamp. Not an iproute2 object: Isthmus's own.
 public enum MTUCommand {
     /// The encapsulations `mtu KIND` explains.
     static let kinds = TunnelOverhead.Kind.allCases.map(\.rawValue)
-    static let keywords = ["underlay", "ipv6", "cookie", "l2spec_type", "key", "csum", "seq", "lan"]
+    static let keywords = ["underlay", "ipv6", "cookie", "l2spec_type", "key", "csum", "seq", "lan", "esp", "nat-t"]
     static var usage: String { Usage.mtu }
 
     public static func run(_ args: inout Arguments, _ session: Session) throws {
@@ -32,6 +32,8 @@ public enum MTUCommand {
                 o.cookie = n
             case "l2spec_type": o.l2specDefault = try args.choice(for: w, ["default", "none"]) == "default"
             case "key", "csum", "seq": o.greOptions += 1
+            case "esp": o.esp = true
+            case "nat-t": o.natTraversal = true
             default: throw args.unknown(w, validChoices: keywords)
             }
         }
@@ -40,10 +42,12 @@ public enum MTUCommand {
         if o.ipv6Underlay && !kind.allowsIPv6Underlay {
             throw UsageError("\"ipv6\" does not apply to sit: it carries IPv6 over an IPv4 underlay (over IPv6, use gre)")
         }
+        if o.natTraversal && !o.esp { throw UsageError("\"nat-t\" applies with \"esp\" only (ESP in UDP 4500)") }
         let p = MTUPlan(overhead: o, underlayMTU: underlay, lanMTU: lan)
         // An underlay that cannot carry even a minimal IPv4 packet through the tunnel is an error, not a plan.
-        if underlay - o.bytes < 68 {
-            throw UsageError("underlay MTU \(underlay) cannot carry the \(o.bytes) bytes of \(kind.rawValue) overhead plus a minimal IPv4 packet (68): it must be at least \(o.bytes + 68)")
+        if p.tunnelMTU < 68 {
+            let least = MTUPlan(overhead: o, underlayMTU: o.bytes + 68).totalOverhead + 68
+            throw UsageError("underlay MTU \(underlay) cannot carry the \(p.totalOverhead) bytes of \(kind.rawValue)\(o.esp ? " + ESP" : "") overhead plus a minimal IPv4 packet (68): it must be at least \(least)")
         }
         if session.options.json {
             var j = JSONObject()
@@ -52,7 +56,12 @@ public enum MTUCommand {
             j.set("underlay_family", o.ipv6Underlay ? "ipv6" : "ipv4")
             j.set("overhead", .array(o.parts.map { part in
                 var x = JSONObject(); x.set("header", part.name); x.set("bytes", part.bytes); return x.json }))
-            j.set("overhead_bytes", o.bytes)
+            j.set("overhead_bytes", p.totalOverhead)
+            if o.esp {
+                j.set("esp", true)
+                j.set("nat_traversal", o.natTraversal)
+                j.set("esp_padding", p.espPadding)
+            }
             j.set("tunnel_mtu", p.tunnelMTU)
             j.set("lan_mtu", lan)
             j.set("carries", .array((kind.carriesIPv4 ? [JSON.string("ipv4")] : []) + (kind.carriesIPv6 ? [JSON.string("ipv6")] : [])))
