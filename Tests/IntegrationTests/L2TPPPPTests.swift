@@ -75,6 +75,17 @@ struct L2TPPPPTests {
                                  timeout: 300))
     }
 
+    /// RADIUS (issue 17): the Isthmus LNS with `auth = "radius"` against FreeRADIUS in a namespace, xl2tpd LACs with
+    /// CHAP: RADIUS's Framed-IP-Address wins and the pool's address goes back, a user without one gets the pool's,
+    /// a wrong password is rejected with the reason in the LNS's and FreeRADIUS's logs, the detail file has
+    /// Accounting Start and Stop with session time and octets, the plugin's files go on SIGTERM
+    /// (`Tools/scenarios/l2tp-radius.sh`).
+    @Test("Isthmus LNS with RADIUS (FreeRADIUS): Framed-IP-Address, pool fallback, accounting, a wrong password (QEMU guest)",
+          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func radius() async throws {
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-radius.sh", timeout: 300))
+    }
+
     /// Isthmus LAC ↔ xl2tpd LNS: the same, the other way round (`Tools/scenarios/l2tp-ppp.sh lac`).
     @Test("Isthmus LAC ↔ xl2tpd LNS (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
     func isthmusLAC() async throws {

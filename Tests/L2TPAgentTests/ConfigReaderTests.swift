@@ -666,3 +666,134 @@ struct PPPConfigReaderTests {
         expectError(Self.lns + "[l2tp.ppp]\nlocal_address = \"224.0.0.1\"\n", 5, 17, "`local_address` \"224.0.0.1\" is not a unicast IPv4 address")
     }
 }
+
+// MARK: - [l2tp.radius]
+
+@Suite("L2TP config reader: [l2tp.radius]")
+struct RadiusConfigReaderTests {
+    static let lns = """
+        [l2tp]
+        version = 2
+        listen = "10.0.0.1"
+        [l2tp.ppp]
+        auth = "radius"
+        local_address = "10.9.0.1"
+        pool = "10.9.0.10-10.9.0.20"
+
+        """
+
+    @Test func everyKey() throws {
+        let c = try valid(Self.lns + """
+            [l2tp.radius]
+            servers = ["10.0.0.5", "10.0.0.6:18120"]
+            secret = "r4dius-s3cret"
+            accounting_port = 18130
+            nas_identifier = "lns one"
+            timeout = 2
+            retries = 4
+            methods = ["mschap-v2", "chap"]
+            """)
+        let r = try #require(c.ppp?.radius)
+        #expect(c.ppp?.auth == .radius)
+        #expect(r.servers == [RadiusConfig.Server(address: IPv4("10.0.0.5")!, port: 1812), RadiusConfig.Server(address: IPv4("10.0.0.6")!, port: 18120)])
+        #expect(r.secret == "r4dius-s3cret" && r.accountingPort == 18130 && r.nasIdentifier == "lns one")
+        #expect(r.timeout == 2 && r.retries == 4 && r.methods == [.mschapV2, .chap])
+        #expect(r.worstCaseSeconds == 16)
+    }
+
+    @Test func documentedExample() throws {
+        let c = try L2TPConfigReader.read(try docExample("lns-radius.toml"), file: "lns-radius.toml", defaultName: "lns-radius", defaultHostName: "box")
+        var r = RadiusConfig(servers: [.init(address: IPv4("192.0.2.10")!), .init(address: IPv4("192.0.2.11")!, port: 1812)], secret: "radius-s3cret")
+        r.nasIdentifier = "lns-1"
+        #expect(c.ppp?.auth == .radius && c.ppp?.radius == r && c.ppp?.pool?.size == 241)
+    }
+
+    @Test func defaults() throws {
+        let r = try #require(try valid(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"s\"\n").ppp?.radius)
+        #expect(r.accountingPort == 1813 && r.nasIdentifier == nil && r.timeout == 3 && r.retries == 3)
+        #expect(r.methods == [.chap, .mschapV2, .pap])
+    }
+
+    @Test func radiusAuthNeedsTheTableAndTheTableNeedsRadiusAuth() {
+        expectError(Self.lns, 5, 8, "auth = \"radius\" needs an [l2tp.radius] table", hint: "servers = [")
+        expectError("""
+            [l2tp]
+            version = 2
+            listen = "10.0.0.1"
+            [l2tp.ppp]
+            auth = "chap"
+            [l2tp.radius]
+            servers = ["10.0.0.5"]
+            secret = "s"
+            """, 6, 1, "[l2tp.radius] is used only with auth = \"radius\" in [l2tp.ppp]", hint: "set auth = \"radius\"")
+        expectError("""
+            [l2tp]
+            version = 2
+            listen = "10.0.0.1"
+            [l2tp.radius]
+            servers = ["10.0.0.5"]
+            secret = "s"
+            """, 4, 1, "[l2tp.radius] is used only with auth = \"radius\"", hint: "add [l2tp.ppp]")
+    }
+
+    @Test func missingKeys() {
+        expectErrors(Self.lns + "[l2tp.radius]\ntimeout = 2\n", [
+            Expected(8, 1, "[l2tp.radius] is missing the required key `servers`"),
+            Expected(8, 1, "[l2tp.radius] is missing the required key `secret`"),
+        ])
+    }
+
+    @Test func mistakesAreReportedWithTheirPlace() {
+        expectErrors(Self.lns + """
+            [l2tp.radius]
+            servers = ["radius.example.net", "fd00::5", "10.0.0.5:0", "224.0.0.9", "10.0.0.5", "10.0.0.5:1812"]
+            secret = "has spaces"
+            accounting_port = 70000
+            nas_identifier = "x"
+            timeout = 0
+            retries = 11
+            methods = ["chap", "eap", "chap"]
+            sever = "x"
+            """, [
+            Expected(9, 12, "`servers` entry \"radius.example.net\" is not an IPv4 or IPv6 address"),
+            Expected(9, 34, "`servers` entry \"fd00::5\" is not a unicast IPv4 address (pppd's RADIUS client speaks only IPv4)"),
+            Expected(9, 45, "`servers` entry \"10.0.0.5:0\" has a port that is not 1..65535"),
+            Expected(9, 59, "`servers` entry \"224.0.0.9\" is not a unicast IPv4 address"),
+            Expected(9, 84, "`servers` entry 10.0.0.5:1812 is listed twice (first at 9:72)"),
+            Expected(10, 10, "`secret` must be printable ASCII without spaces"),
+            Expected(11, 19, "`accounting_port` 70000 is out of range 1..65535"),
+            Expected(12, 18, "`nas_identifier` \"x\" must be 3 to 253 bytes"),
+            Expected(13, 11, "`timeout` 0 is out of range 1..60"),
+            Expected(14, 11, "`retries` 11 is out of range 1..10"),
+            Expected(15, 20, "`methods` entry \"eap\" is not one of \"chap\", \"mschap-v2\", \"pap\""),
+            Expected(15, 27, "`methods` lists \"chap\" twice"),
+            Expected(16, 1, "unknown key `sever` in [l2tp.radius]; did you mean `servers`?"),
+        ])
+    }
+
+    @Test func limitsOfPppdsRadiusClient() {
+        let nine = (1...9).map { "\"10.0.0.\($0)\"" }.joined(separator: ", ")
+        expectError(Self.lns + "[l2tp.radius]\nservers = [\(nine)]\nsecret = \"s\"\n", 9, 11, "`servers` has 9 entries; pppd's RADIUS client takes at most 8")
+        let long = String(repeating: "x", count: 49)
+        expectError(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"\(long)\"\n", 10, 10, "`secret` is 49 bytes; pppd's RADIUS client keeps at most 48")
+        expectError(Self.lns + "[l2tp.radius]\nservers = []\nsecret = \"s\"\n", 9, 11, "`servers` is empty")
+        expectError(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"\"\n", 10, 10, "`secret` is empty")
+        expectError(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"s\"\nmethods = []\n", 11, 11, "`methods` is empty")
+        #expect(errors(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"\(String(repeating: "x", count: 48))\"\n").isEmpty)
+    }
+
+    @Test func wrongTypes() {
+        expectErrors(Self.lns + "[l2tp.radius]\nservers = \"10.0.0.5\"\nsecret = 5\n", [
+            Expected(9, 11, "`servers` must be an array of strings"),
+            Expected(10, 10, "`secret` must be a string"),
+        ])
+        expectError("""
+            [l2tp]
+            version = 2
+            listen = "10.0.0.1"
+            radius = "10.0.0.5"
+            [l2tp.ppp]
+            auth = "chap"
+            """, 4, 10, "`radius` must be a table")
+    }
+}

@@ -10,7 +10,7 @@ public enum L2TPConfigReader {
     public static let topKeys = ["l2tp"]
     public static let l2tpKeys = ["name", "version", "host_name", "router_id", "listen", "secret", "digest", "challenge",
                                   "hide_avps", "hello", "retransmit", "window", "data_plane", "status",
-                                  "tunnel", "pseudowire", "call", "ppp"]
+                                  "tunnel", "pseudowire", "call", "ppp", "radius"]
     public static let retransmitKeys = ["initial", "max", "count"]
     public static let tunnelKeys = ["name", "peer", "local", "redial", "redial_max"]
     public static let pseudowireKeys = ["name", "type", "interface", "tunnel", "cookie", "sublayer", "sequencing", "mtu", "bridge"]
@@ -18,6 +18,7 @@ public enum L2TPConfigReader {
     public static let pppKeys = ["auth", "local_address", "pool", "dns", "secrets", "user", "password", "mtu", "mru",
                                  "interface", "pppd", "plugin", "options", "sequencing", "reorder_timeout",
                                  "lcp_echo_interval", "lcp_echo_failure", "kernel_api"]
+    public static let radiusKeys = ["servers", "secret", "accounting_port", "nas_identifier", "timeout", "retries", "methods"]
 
     /// Parses and validates `text` (read from `file`, the name errors carry). `defaultName`: the agent's name when
     /// `name` is not given (`load` passes the file's base name); `defaultHostName`: the Host Name AVP when
@@ -408,8 +409,24 @@ struct L2TPConfigValidator: TOMLValidating {
             }
         }
 
+        var pppTable: TOMLTable?
         if let (pt, _) = table(l2tp, "ppp", example: "[l2tp.ppp]") {
+            pppTable = pt
             config.ppp = ppp(pt, version: version)
+        }
+        // [l2tp.radius] goes with auth = "radius", and only with it.
+        let radiusAuth = pppTable?["auth"]?.string == PPPConfig.Auth.radius.rawValue
+        if let (rt, _) = table(l2tp, "radius", example: "[l2tp.radius]") {
+            let r = radius(rt)
+            if !radiusAuth {
+                error(rt.position, "[l2tp.radius] is used only with auth = \"radius\" in [l2tp.ppp]",
+                      hint: pppTable == nil ? "add [l2tp.ppp] with auth = \"radius\", or remove [l2tp.radius]"
+                                            : "set auth = \"radius\" in [l2tp.ppp], or remove [l2tp.radius]")
+            }
+            config.ppp?.radius = r
+        } else if radiusAuth, let e = pppTable?[entry: "auth"] {
+            error(e.node.position, "auth = \"radius\" needs an [l2tp.radius] table with the servers and their secret",
+                  hint: "add [l2tp.radius] with servers = [\"10.0.0.5\"] and secret = \"...\" (the server's client entry for this LNS)")
         }
 
         guard errors.isEmpty, version != nil else { return nil }
@@ -550,6 +567,86 @@ struct L2TPConfigValidator: TOMLValidating {
         let outgoing = boolean(t, "outgoing")?.0 ?? false
         guard errors.count == before, let tunnel else { return nil }
         return L2TPAgentConfig.Call(tunnel: tunnel, number: number, outgoing: outgoing)
+    }
+
+    /// `[l2tp.radius]`: the RADIUS servers of `auth = "radius"` (pppd's radius plugin; its limits are checked here).
+    mutating func radius(_ t: TOMLTable) -> RadiusConfig? {
+        let label = "[l2tp.radius]"
+        checkKeys(t, allowed: L2TPConfigReader.radiusKeys, table: label)
+        let before = errors.count
+        var servers: [RadiusConfig.Server] = []
+        let serverHint = "write ADDRESS or ADDRESS:PORT (IPv4, the port 1812 unless given), e.g. servers = [\"10.0.0.5\", \"10.0.0.6:1812\"]"
+        if let (list, e) = stringArray(t, "servers", example: "servers = [\"10.0.0.5\"]") {
+            if list.isEmpty { error(e.node.position, "`servers` is empty", hint: serverHint) }
+            if list.count > RadiusConfig.maxServers {
+                error(e.node.position, "`servers` has \(list.count) entries; pppd's RADIUS client takes at most \(RadiusConfig.maxServers)",
+                      hint: "keep \(RadiusConfig.maxServers) servers")
+            }
+            var seen: [RadiusConfig.Server: TOMLPosition] = [:]
+            for (s, n) in list {
+                switch L2TPConfigReader.endpoint(s, defaultPort: 1812) {
+                case .success(let ep):
+                    guard !ep.ipv6, let a = IPv4(ep.address), a.value != 0, a.value >> 28 != 14, a.value != 0xffff_ffff else {
+                        error(n.position, "`servers` entry \"\(s)\" is not a unicast IPv4 address"
+                              + (ep.ipv6 ? " (pppd's RADIUS client speaks only IPv4)" : ""), hint: serverHint)
+                        continue
+                    }
+                    let server = RadiusConfig.Server(address: a, port: ep.port)
+                    if let first = seen[server] {
+                        error(n.position, "`servers` entry \(server) is listed twice (first at \(first))", hint: "list each server once")
+                    } else { seen[server] = n.position; servers.append(server) }
+                case .failure(let p):
+                    error(n.position, "`servers` entry \"\(s)\" \(p)", hint: serverHint)
+                }
+            }
+        } else if t["servers"] == nil {
+            error(t.position, "\(label) is missing the required key `servers`", hint: "add servers = [\"10.0.0.5\"] (ADDRESS or ADDRESS:PORT, port 1812 unless given)")
+        }
+        var secret: String?
+        if let (s, e) = string(t, "secret", example: "secret = \"radius-secret\"") {
+            if let p = RadiusConfig.secretProblem(s) {
+                error(e.node.position, "`secret` \(p)",
+                      hint: "write the secret of the server's client entry for this LNS: 1 to \(RadiusConfig.maxSecretLength) printable characters, no spaces")
+            } else { secret = s }
+        } else if t["secret"] == nil {
+            error(t.position, "\(label) is missing the required key `secret`", hint: "add secret = \"...\", the secret of the server's client entry for this LNS")
+        }
+        let accounting = integer(t, "accounting_port", 1...65535, example: "accounting_port = 1813")
+        var nas: String?
+        if let (s, e) = string(t, "nas_identifier", example: "nas_identifier = \"lns-1\"") {
+            if let p = RadiusConfig.nasIdentifierProblem(s) {
+                error(e.node.position, "`nas_identifier` \"\(s)\" \(p)", hint: "write e.g. nas_identifier = \"lns-1\", or leave it out for the host name")
+            } else { nas = s }
+        }
+        let timeout = integer(t, "timeout", 1...60, example: "timeout = 3")
+        let retries = integer(t, "retries", 1...10, example: "retries = 3")
+        var methods: [RadiusConfig.Method]?
+        if let (list, e) = stringArray(t, "methods", example: "methods = [\"chap\", \"mschap-v2\"]") {
+            let names = RadiusConfig.Method.allCases.map(\.rawValue)
+            var got: [RadiusConfig.Method] = []
+            for (s, n) in list {
+                guard let m = RadiusConfig.Method(rawValue: s) else {
+                    error(n.position, "`methods` entry \"\(s)\" is not one of \(names.map { "\"\($0)\"" }.joined(separator: ", "))"
+                          + Suggestion.didYouMean(s, among: names), hint: "write e.g. methods = [\"chap\", \"mschap-v2\"]")
+                    continue
+                }
+                if got.contains(m) {
+                    error(n.position, "`methods` lists \"\(s)\" twice", hint: "list each method once")
+                } else { got.append(m) }
+            }
+            if list.isEmpty {
+                error(e.node.position, "`methods` is empty: no peer could authenticate", hint: "list at least one of \(names.joined(separator: ", ")), or leave `methods` out for all")
+            }
+            methods = got
+        }
+        guard errors.count == before, !servers.isEmpty, let secret else { return nil }
+        var r = RadiusConfig(servers: servers, secret: secret)
+        if let (p, _) = accounting { r.accountingPort = UInt16(p) }
+        r.nasIdentifier = nas
+        if let (v, _) = timeout { r.timeout = Int(v) }
+        if let (v, _) = retries { r.retries = Int(v) }
+        if let methods { r.methods = methods }
+        return r
     }
 
     /// `[l2tp.ppp]`: PPP over the calls (v2).
