@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "L2TPProtocol", targets: ["L2TPProtocol"]),
         .library(name: "L2TPAgent", targets: ["L2TPAgent"]),
         .library(name: "TunnelHost", targets: ["TunnelHost"]),
+        .library(name: "VICIWire", targets: ["VICIWire"]),
+        .library(name: "VICI", targets: ["VICI"]),
         .executable(name: "isthmus", targets: ["IsthmusCLI"]),
     ],
     dependencies: [
@@ -73,6 +75,12 @@ let package = Package(
         .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
         // Labs: namespace topologies from a TOML file, built and torn down (state on disk), and their checks.
         .target(name: "Lab", dependencies: ["Sites", "SiteAgent", "IPCommand", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
+        // Pure: strongSwan's VICI protocol — the message tree (sections, keys, lists), packets, stream framing; the
+        // decoder bounded and fuzzed.
+        .target(name: "VICIWire"),
+        // I/O: the VICI client on charon's Unix socket (commands, streamed commands, events; errors that say
+        // whether charon is installed or running).
+        .target(name: "VICI", dependencies: ["VICIWire"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
@@ -93,6 +101,8 @@ let package = Package(
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "SiteAgentTests", dependencies: ["SiteAgent", "Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
         .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand", "Netlink", "TestSupport"]),
+        .testTarget(name: "VICIWireTests", dependencies: ["VICIWire"], resources: [.copy("Golden")]),
+        .testTarget(name: "VICITests", dependencies: ["VICI", "VICIWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
     ]
 )

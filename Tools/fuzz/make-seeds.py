@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora Fuzz/corpus/decoder, offload, ipcommand and xfrm (run once; its output is committed).
+"""Writes the seed corpora Fuzz/corpus/decoder, offload, ipcommand, xfrm and vici (run once; its output is committed).
 
 Seeds are small valid inputs for every configuration the targets know, plus edge cases. The input layouts are
 described at the top of Fuzz/decoder.swift, Fuzz/offload.swift and Fuzz/ipcommand.swift; the decoder configuration numbers below must
@@ -449,6 +449,24 @@ def xfrm_seeds():
     return seeds
 
 
+def vici_seeds():
+    """The golden VICI packets (Tests/VICIWireTests/Golden, swanctl and charon captured), each conversation's
+    packets as one stream; byte 0 (where the target splits the stream) varies."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    gdir = os.path.join(here, "..", "..", "Tests", "VICIWireTests", "Golden")
+    seeds = {}
+    for i, name in enumerate(sorted(os.listdir(gdir))):
+        if not name.endswith(".vici"):
+            continue
+        lines = [l.strip() for l in open(os.path.join(gdir, name)) if l[:1] in "<>"]
+        for d in "<>":
+            stream = b"".join(bytes.fromhex(l[2:]) for l in lines if l[0] == d)
+            if stream:
+                # (byte 0 from the name's position, not the shared rng: the other corpora stay as they are)
+                seeds[f"{name[:-5]}-{'charon' if d == '<' else 'swanctl'}"] = bytes([(i * 37) % 256]) + stream[:8000]
+    return seeds
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -456,7 +474,7 @@ def main():
     ap.add_argument("targets", nargs="*", help="only these corpora (default: all)")
     args = ap.parse_args()
     out = os.path.normpath(args.out)
-    makers = [("decoder", decoder_seeds), ("offload", offload_seeds), ("ipcommand", ipcommand_seeds), ("xfrm", xfrm_seeds)]
+    makers = [("decoder", decoder_seeds), ("offload", offload_seeds), ("ipcommand", ipcommand_seeds), ("xfrm", xfrm_seeds), ("vici", vici_seeds)]
     for target, make in makers:
         if args.targets and target not in args.targets:
             continue
