@@ -797,3 +797,89 @@ struct RadiusConfigReaderTests {
             """, 4, 10, "`radius` must be a table")
     }
 }
+
+// MARK: - [l2tp.ipsec]
+
+@Suite("L2TP config reader: [l2tp.ipsec]")
+struct IPsecConfigReaderTests {
+    static let lns = """
+        [l2tp]
+        version = 2
+        listen = "10.0.0.1"
+
+        """
+
+    @Test func pskAndDefaults() throws {
+        let c = try valid(Self.lns + "[l2tp.ipsec]\npsk = \"0123456789abcdef\"\nrequire = true\n")
+        let i = try #require(c.ipsec)
+        #expect(i.authentication == .psk("0123456789abcdef") && i.require && i.vici == "/var/run/charon.vici")
+        #expect(i.ikeProposals == L2TPIPsecConfig.defaultIKEProposals && i.espProposals == L2TPIPsecConfig.defaultESPProposals)
+        #expect(try valid(Self.lns).ipsec == nil)
+    }
+
+    @Test func certificatesAndEveryKey() throws {
+        let c = try valid(Self.lns + """
+            [l2tp.ipsec]
+            certificate = "/etc/isthmus/lns.crt"
+            private_key = "/etc/isthmus/lns.key"
+            ca = "/etc/isthmus/ca.crt"
+            vici = "/run/charon.vici"
+            ike_proposals = ["aes256-sha256-modp2048", "aes128gcm16-prfsha256-ecp256"]
+            esp_proposals = ["aes128gcm16", "aes256-sha1"]
+            """)
+        let i = try #require(c.ipsec)
+        #expect(i.authentication == .certificate(certificate: "/etc/isthmus/lns.crt", privateKey: "/etc/isthmus/lns.key", ca: "/etc/isthmus/ca.crt"))
+        #expect(!i.require && i.vici == "/run/charon.vici")
+        #expect(i.ikeProposals == ["aes256-sha256-modp2048", "aes128gcm16-prfsha256-ecp256"] && i.espProposals == ["aes128gcm16", "aes256-sha1"])
+    }
+
+    @Test func mistakesAreReportedWithTheirPlace() {
+        expectErrors(Self.lns + """
+            [l2tp.ipsec]
+            psk = "short"
+            require = "yes"
+            vici = "charon.vici"
+            ike_proposals = ["aes256-sha256", "aes256-sha265-modp2048", "aes-sha1-modp1024", ""]
+            esp_proposals = ["aes256", "des-md5"]
+            reqiure = true
+            """, [
+            Expected(5, 7, "`psk` is 5 bytes; at least 16 are needed", hint: "openssl rand"),
+            Expected(6, 11, "`require` must be a boolean"),
+            Expected(7, 8, "`vici` \"charon.vici\" is not an absolute path"),
+            Expected(8, 18, "`ike_proposals` entry \"aes256-sha256\" has no key exchange group"),
+            Expected(8, 35, "`ike_proposals` entry \"aes256-sha265-modp2048\" has an unknown algorithm \"sha265\"; did you mean \"sha256\"?"),
+            Expected(8, 61, "`ike_proposals` entry \"aes-sha1-modp1024\" has an unknown algorithm \"aes\""),
+            Expected(8, 82, "`ike_proposals` entry \"\" is not a proposal"),
+            Expected(9, 18, "`esp_proposals` entry \"aes256\" has no integrity algorithm"),
+            Expected(9, 28, "`esp_proposals` entry \"des-md5\" has an unknown algorithm \"des\""),
+            Expected(10, 1, "unknown key `reqiure` in [l2tp.ipsec]; did you mean `require`?"),
+        ])
+    }
+
+    @Test func authenticationIsOneOrTheOther() {
+        expectError(Self.lns + "[l2tp.ipsec]\nrequire = true\n", 4, 1, "[l2tp.ipsec] needs `psk`, or `certificate`, `private_key` and `ca`")
+        expectError(Self.lns + "[l2tp.ipsec]\npsk = \"0123456789abcdef\"\ncertificate = \"/c\"\n", 6, 1, "[l2tp.ipsec] has both `psk` and `certificate`")
+        expectError(Self.lns + "[l2tp.ipsec]\ncertificate = \"/c\"\n", 5, 1, "[l2tp.ipsec] with certificates also needs `private_key` and `ca`")
+        expectError(Self.lns + "[l2tp.ipsec]\ncertificate = \"c.pem\"\nprivate_key = \"/k\"\nca = \"/ca\"\n", 5, 15, "`certificate` \"c.pem\" is not an absolute path")
+        expectError(Self.lns + "[l2tp.ipsec]\npsk = \"0123456789abcdef\"\nike_proposals = []\n", 6, 17, "`ike_proposals` is empty")
+    }
+
+    @Test func onlyOnAListeningL2TPv2Agent() {
+        expectError("""
+            [l2tp]
+            version = 3
+            listen = "10.0.0.1"
+            [l2tp.ipsec]
+            psk = "0123456789abcdef"
+            """, 4, 1, "[l2tp.ipsec] is L2TPv2 remote access (L2TP/IPsec, RFC 3193)", hint: "set version = 2")
+        expectError("""
+            [l2tp]
+            version = 2
+            [[l2tp.tunnel]]
+            name = "t"
+            peer = "10.0.0.2"
+            [l2tp.ipsec]
+            psk = "0123456789abcdef"
+            """, 6, 1, "[l2tp.ipsec] protects the LNS's listener, and this agent does not listen")
+    }
+}
