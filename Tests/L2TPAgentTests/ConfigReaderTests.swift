@@ -817,6 +817,12 @@ struct IPsecConfigReaderTests {
         #expect(try valid(Self.lns).ipsec == nil)
     }
 
+    @Test func documentedExample() throws {
+        let c = try L2TPConfigReader.read(try docExample("lns-ipsec.toml"), file: "lns-ipsec.toml", defaultName: "lns-ipsec", defaultHostName: "box")
+        #expect(c.ipsec?.authentication == .psk("a long random key for every client") && c.ipsec?.require == true)
+        #expect(c.ppp?.auth == .mschapV2 && c.listen == [L2TPAgentConfig.Endpoint(address: "203.0.113.2")])
+    }
+
     @Test func certificatesAndEveryKey() throws {
         let c = try valid(Self.lns + """
             [l2tp.ipsec]
