@@ -124,7 +124,8 @@ struct L2TPPPPTests {
 
     /// L2TP/IPsec (issue 17): the Isthmus LNS with `[l2tp.ipsec]` (PSK, require = true) loads its IKEv1 and IKEv2
     /// connections into charon over VICI; a Linux client (strongSwan IKEv1 PSK transport mode + xl2tpd + pppd) behind
-    /// a masquerading NAT gets IPsec (NAT-T) and PPP up and pings; a cleartext SCCRQ is dropped by require's nft table;
+    /// a masquerading NAT gets IPsec (NAT-T) and PPP up and pings, an IKEv2 client on the LNS's other address too; a
+    /// cleartext SCCRQ is dropped by require's nft table;
     /// SIGTERM unloads everything (`Tools/scenarios/l2tp-ipsec.sh`; a second client behind the same NAT is not
     /// supported yet, docs/L2TP.md).
     @Test("L2TP/IPsec: a Linux client behind NAT to the Isthmus LNS, require = true refuses cleartext (QEMU guest)",
