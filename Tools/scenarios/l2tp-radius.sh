@@ -3,11 +3,13 @@
 # Three namespaces: the LNS (10.98.0.1 towards the LAC, 10.97.0.1 towards RADIUS), an xl2tpd LAC (10.98.0.2; its
 # pppd authenticates with CHAP) and FreeRADIUS 3 (10.97.0.2) with a configuration this script writes in its work
 # directory under /tmp (never /etc): a client entry for the LNS, users alice (Framed-IP-Address 10.9.0.77), bob (no
-# address: the LNS's pool) and carol, and the detail module writing accounting. Checks:
+# address: the LNS's pool), carol, dave and erin, and the detail module writing accounting. Checks:
 #  1. alice authenticates through RADIUS and gets 10.9.0.77 (not the pool's address, which goes back to the pool);
 #     ping both ways.
 #  2. bob, to whom RADIUS gives no address, gets the pool's first address (the pool is the fallback only).
 #  3. carol with a wrong password: rejected; the LNS logs why its pppd ended and FreeRADIUS logs "Login incorrect".
+#     dave's pppd offers only MS-CHAPv2, erin's only PAP: both authenticated by RADIUS, pool addresses, ping.
+#     An Interim-Update for alice (her Access-Accept has Acct-Interim-Interval = 60, the plugin's minimum).
 #  4. alice's and bob's tunnels dropped by the LAC: FreeRADIUS's detail file has Accounting Start and Stop for both,
 #     the Stops with session time and non-zero input and output octets.
 #  5. SIGTERM: the agent removes the files it wrote for pppd's radius plugin.
@@ -161,13 +163,22 @@ cat >"$R/users" <<'EOF'
 alice	Cleartext-Password := "alice pw"
 	Service-Type = Framed-User,
 	Framed-Protocol = PPP,
-	Framed-IP-Address = 10.9.0.77
+	Framed-IP-Address = 10.9.0.77,
+	Acct-Interim-Interval = 60
 
 bob	Cleartext-Password := "bob pw"
 	Service-Type = Framed-User,
 	Framed-Protocol = PPP
 
 carol	Cleartext-Password := "carol pw"
+	Service-Type = Framed-User,
+	Framed-Protocol = PPP
+
+dave	Cleartext-Password := "dave pw"
+	Service-Type = Framed-User,
+	Framed-Protocol = PPP
+
+erin	Cleartext-Password := "erin pw"
 	Service-Type = Framed-User,
 	Framed-Protocol = PPP
 EOF
@@ -209,29 +220,42 @@ check "LNS: pppd's radius plugin configuration in the agent's own directory ($rd
 
 # ------------------------------------------------------------------------------------------------ the LAC
 A=$work/lac
-mkdir -p "$A/etc-ppp" "$A/run"
-{ printf '[global]\nport = 1701\n'
-  for user in alice bob carol; do
-    printf '\n[lac %s]\nlns = 10.98.0.1\nhostname = lac-%s\nchallenge = yes\nname = %s\nredial = no\nautodial = no\nppp debug = yes\npppoptfile = %s\nlength bit = yes\n' \
-      "$user" "$user" "$user" "$A/etc-ppp/options.xl2tpd"
-  done
-} >"$A/xl2tpd.conf"
-printf '* * %s\n' "$secret" >"$A/l2tp-secrets"; chmod 600 "$A/l2tp-secrets"
-echo "# empty: replaces Debian's /etc/ppp/options for the LAC only" >"$A/etc-ppp/options"
+# One xl2tpd per user, each from its own UDP port (1701 + n): one xl2tpd with several [lac] sections to one LNS opens
+# a connected socket per tunnel with the same addresses and ports, and the kernel delivers every tunnel's data to
+# one of them (l2tp-ppp.sh: "one LAC process with CALLS [lac] sections does NOT carry data in kernel mode").
+# alice, bob, carol offer CHAP (MD5); dave only MS-CHAPv2; erin only PAP: what each offers is what RADIUS checks.
 # carol's password here is not the one RADIUS has.
-printf '"alice" * "alice pw" *\n"bob" * "bob pw" *\n"carol" * "not carol pw" *\n' >"$A/etc-ppp/chap-secrets"
-cp "$A/etc-ppp/chap-secrets" "$A/etc-ppp/pap-secrets"; chmod 600 "$A/etc-ppp/chap-secrets" "$A/etc-ppp/pap-secrets"
-printf '%s\n' "logfd 2" "debug" "noauth" "noipdefault" "refuse-pap" "refuse-eap" "noccp" "nodefaultroute" "lcp-echo-interval 0" \
-  >"$A/etc-ppp/options.xl2tpd"
-ip netns exec "$ns_lac" sh -c 'mount --bind "$1/etc-ppp" /etc/ppp && mount --bind "$1/run" /run &&
-    exec xl2tpd -D -c "$1/xl2tpd.conf" -s "$1/l2tp-secrets" -p "$1/xl2tpd.pid" -C "$1/l2tp-control"' sh "$A" >"$A/log" 2>&1 &
-pids+=($!)
-check "LAC: xl2tpd listens" waitfor 100 sh -c "[ -p '$A/l2tp-control' ] && grep -q 'Listening on IP address' '$A/log'" || { cat "$A/log"; exit 1; }
-# ctl COMMAND: one synchronous command on the LAC's control pipe ("@RESULT-FIFO CMD"; xl2tpd answers "00 OK").
+base=("logfd 2" "debug" "noauth" "noipdefault" "refuse-eap" "noccp" "nodefaultroute" "lcp-echo-interval 0")
+n=0
+for user in alice bob carol dave erin; do
+  d=$A/$user; n=$((n + 1))
+  mkdir -p "$d/etc-ppp" "$d/run"
+  printf '[global]\nport = %d\n\n[lac %s]\nlns = 10.98.0.1\nhostname = lac-%s\nchallenge = yes\nname = %s\nredial = no\nautodial = no\nppp debug = yes\npppoptfile = %s\nlength bit = yes\n' \
+    $((1701 + n)) "$user" "$user" "$user" "$d/etc-ppp/options.lac" >"$d/xl2tpd.conf"
+  printf '* * %s\n' "$secret" >"$d/l2tp-secrets"; chmod 600 "$d/l2tp-secrets"
+  echo "# empty: replaces Debian's /etc/ppp/options for this LAC only" >"$d/etc-ppp/options"
+  pw="$user pw"; [ "$user" = carol ] && pw="not carol pw"
+  printf '"%s" * "%s" *\n' "$user" "$pw" >"$d/etc-ppp/chap-secrets"
+  cp "$d/etc-ppp/chap-secrets" "$d/etc-ppp/pap-secrets"; chmod 600 "$d/etc-ppp/chap-secrets" "$d/etc-ppp/pap-secrets"
+  case $user in
+    dave) printf '%s\n' "${base[@]}" "refuse-pap" "refuse-chap" "refuse-mschap" ;;
+    erin) printf '%s\n' "${base[@]}" "refuse-chap" "refuse-mschap" "refuse-mschap-v2" ;;
+    *) printf '%s\n' "${base[@]}" "refuse-pap" ;;
+  esac >"$d/etc-ppp/options.lac"
+  ip netns exec "$ns_lac" sh -c 'mount --bind "$1/etc-ppp" /etc/ppp && mount --bind "$1/run" /run &&
+      exec xl2tpd -D -c "$1/xl2tpd.conf" -s "$1/l2tp-secrets" -p "$1/xl2tpd.pid" -C "$1/l2tp-control"' sh "$d" >"$d/log" 2>&1 &
+  pids+=($!)
+done
+for user in alice bob carol dave erin; do
+  check "LAC: xl2tpd for $user listens" waitfor 100 sh -c "[ -p '$A/$user/l2tp-control' ] && grep -q 'Listening on IP address' '$A/$user/log'" ||
+    { cat "$A/$user/log"; exit 1; }
+done
+# ctl USER COMMAND: one synchronous command on USER's xl2tpd control pipe ("@RESULT-FIFO CMD"; it answers "00 OK").
 ctl() {
-  local res=$A/res.$RANDOM r
+  local d=$A/$1 res r; shift
+  res=$d/res.$RANDOM
   mkfifo "$res" || return 1
-  timeout 10 sh -c 'printf "%s\n" "@$1 $2" > "$3"' sh "$res" "$*" "$A/l2tp-control" || { rm -f "$res"; return 1; }
+  timeout 10 sh -c 'printf "%s\n" "@$1 $2" > "$3"' sh "$res" "$*" "$d/l2tp-control" || { rm -f "$res"; return 1; }
   r=$(timeout 10 cat "$res"); rm -f "$res"; echo "answer: $r"
   case "$r" in "00 OK"*) return 0 ;; esac; return 1
 }
@@ -252,9 +276,9 @@ stop_counts() {   # USER: a Stop with session time and non-zero octets both ways
 }
 
 # 1. alice: RADIUS's Framed-IP-Address.
-check "c alice" ctl "c alice"
+check "c alice" ctl alice "c alice"
 check "alice: PPP up on the LAC with RADIUS's Framed-IP-Address 10.9.0.77 (peer 10.9.0.1)" waitfor 300 lac_has 10.9.0.77 ||
-  { tail -40 "$L/log"; tail -30 "$A/log"; tail -40 "$work/radius.log"; }
+  { tail -40 "$L/log"; tail -30 "$A/alice/log"; tail -40 "$work/radius.log"; }
 check "FreeRADIUS accepted alice (Access-Accept with Framed-IP-Address)" \
   sh -c "grep -q 'Login OK: \[alice\]' '$work/radius.log' && grep -q 'Sent Access-Accept' '$work/radius.log'"
 check "LNS: the pool's address went back (the peer got 10.9.0.77, not the pool's 10.9.0.10)" \
@@ -266,14 +290,14 @@ check "FreeRADIUS's detail: Accounting Start for alice with Framed-IP-Address 10
   waitfor 50 sh -c "[ \"\$(awk -v u='User-Name = \"alice\"' 'BEGIN { RS = \"\" } index(\$0, u) && index(\$0, \"Acct-Status-Type = Start\") && index(\$0, \"Framed-IP-Address = 10.9.0.77\")' '$R/radacct/detail')\" ]"
 
 # 2. bob: no address from RADIUS, so the pool's.
-check "c bob" ctl "c bob"
+check "c bob" ctl bob "c bob"
 check "bob: PPP up with the pool's first address 10.9.0.10 (RADIUS gave none)" waitfor 300 lac_has 10.9.0.10
 check "l2tp show: the pool has 10 free" waitfor 25 sh -c "$isthmus l2tp show --status $L/status.json | grep -q 'pool 10.9.0.10-10.9.0.20: 10 free'"
 check "ping LAC → LNS over bob's link" ip netns exec "$ns_lac" ping -c 3 -i 0.3 -W 3 -I "$(lac_dev_with 10.9.0.10)" 10.9.0.1
 echo "== isthmus l2tp show (LNS)"; show | sed 's/^/   /'
 
 # 3. carol: wrong password.
-check "c carol" ctl "c carol"
+check "c carol" ctl carol "c carol"
 check "carol: LNS logs why the call ended (RADIUS rejected the peer)" \
   waitfor 200 grep -q "pppd [0-9]* ended: the peer failed to authenticate itself: the RADIUS server rejected it or none answered" "$L/log"
 check "carol: the LNS's pppd says who failed" grep -q "Peer carol failed CHAP authentication" "$L/log"
@@ -283,9 +307,23 @@ carol_left_nothing() { ! detail_has carol Start && [ -z "$(ip -n "$ns_lac" -4 -o
 check "carol: no address on the LAC, no Accounting Start" carol_left_nothing
 grep -E "ended|carol|RADIUS|rc_" "$L/log" | grep -v -E '^(rcvd|sent) \[' | sed 's/^/   LNS: /' | tail -6
 
+# dave (MS-CHAPv2 only) and erin (PAP only): RADIUS checks what the peer offered; both get pool addresses.
+for user in dave erin; do check "c $user" ctl "$user" "c $user"; done
+check "dave (MS-CHAPv2) and erin (PAP) up with pool addresses" waitfor 300 sh -c "[ \$(ip -n $ns_lac -4 -o addr show | grep -c 'inet 10.9.0.1[1-9] peer 10.9.0.1/32') = 2 ]"
+check "FreeRADIUS checked dave's MS-CHAP2-Response and erin's User-Password (PAP), and let both in" \
+  sh -c "grep -q 'MS-CHAP2-Response = ' '$work/radius.log' && grep -q 'Login OK: \[dave\]' '$work/radius.log' && grep -q 'User-Password = ' '$work/radius.log' && grep -q 'Login OK: \[erin\]' '$work/radius.log'"
+check "ping LAC → LNS over dave's and erin's links" sh -c "for a in \$(ip -n $ns_lac -4 -o addr show | awk '\$4 ~ /^10.9.0.1[1-9]\$/ { print \$4 }'); do
+    ip netns exec $ns_lac ping -c 2 -i 0.3 -W 3 -I \$a 10.9.0.1 || exit 1; done"
+# Interim: alice's Access-Accept has Acct-Interim-Interval = 60 (the plugin's minimum): one Interim-Update comes
+# 60 s after her Start, with her octets so far.
+check "FreeRADIUS's detail: an Interim-Update for alice (Acct-Interim-Interval 60) with octets" \
+  waitfor 450 sh -c "awk -v u='User-Name = \"alice\"' 'BEGIN { RS = \"\" } index(\$0, u) && index(\$0, \"Acct-Status-Type = Interim-Update\") && \$0 ~ /Acct-Input-Octets = [1-9]/ && \$0 ~ /Acct-Output-Octets = [1-9]/ { f = 1 } END { exit !f }' '$R/radacct/detail'"
+
 # 4. Drop alice's and bob's tunnels (StopCCN): the LNS stops their pppds, which send Accounting-Stop.
-check "d alice" ctl "d alice"
-check "d bob" ctl "d bob"
+check "d alice" ctl alice "d alice"
+check "d bob" ctl bob "d bob"
+check "d dave" ctl dave "d dave"
+check "d erin" ctl erin "d erin"
 check "alice's and bob's links are gone on the LAC" waitfor 150 sh -c "! ip -n $ns_lac -4 -o addr show | grep -q -e 10.9.0.77 -e 10.9.0.10"
 for user in alice bob; do
   check "FreeRADIUS's detail: Accounting Stop for $user with session time and non-zero octets" waitfor 100 stop_counts "$user"
@@ -300,7 +338,11 @@ check "the radius plugin's directory and files are gone" sh -c "[ ! -e $rdir ] &
 
 if [ "$fails" = 0 ]; then echo "every check passed"; else
   echo "== LNS log"; grep -v -E '^(rcvd|sent) \[' "$L/log" | sed 's/^/   /' | tail -40
-  echo "== LAC log"; grep -v -E '^(rcvd|sent) \[|^xl2tpd\[[0-9]+\]: "' "$A/log" | sed 's/^/   /' | tail -30
+  for user in alice bob carol dave erin; do
+    echo "== LAC log ($user)"; grep -v -E '^(rcvd|sent) \[|^xl2tpd\[[0-9]+\]: "' "$A/$user/log" | sed 's/^/   /' | tail -12
+  done
+  echo "== FreeRADIUS detail"; sed 's/^/   /' "$R/radacct/detail" | tail -60
+  echo "== LNS: authentication lines"; grep -a -i -E "chap|pap|auth|conf(rej|nak)" "$L/log" | sed 's/^/   /' | tail -40
   echo "== FreeRADIUS"; grep -E "Login|Sent|Received|ERROR|WARN" "$work/radius.log" | sed 's/^/   /' | tail -30
   echo "$fails check(s) FAILED"; exit 1
 fi
