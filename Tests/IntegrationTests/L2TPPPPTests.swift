@@ -111,15 +111,16 @@ struct L2TPPPPTests {
                                  timeout: 300))
     }
 
-    /// RADIUS (issue 17): the Isthmus LNS with `auth = "radius"` against FreeRADIUS in a namespace, xl2tpd LACs with
-    /// CHAP: RADIUS's Framed-IP-Address wins and the pool's address goes back, a user without one gets the pool's,
-    /// a wrong password is rejected with the reason in the LNS's and FreeRADIUS's logs, the detail file has
-    /// Accounting Start and Stop with session time and octets, the plugin's files go on SIGTERM
+    /// RADIUS (issue 17): the Isthmus LNS with `auth = "radius"` against FreeRADIUS in a namespace, one xl2tpd LAC
+    /// per user: RADIUS's Framed-IP-Address wins and the pool's address goes back, a user without one gets the pool's,
+    /// a wrong CHAP password is rejected with the reason in the LNS's and FreeRADIUS's logs, MS-CHAPv2-only and
+    /// PAP-only peers are checked by RADIUS too, the detail file has Accounting Start, an Interim-Update (after the
+    /// Access-Accept's 60 s) and Stop with session time and octets, the plugin's files go on SIGTERM
     /// (`Tools/scenarios/l2tp-radius.sh`).
     @Test("Isthmus LNS with RADIUS (FreeRADIUS): Framed-IP-Address, pool fallback, accounting, a wrong password (QEMU guest)",
           .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
     func radius() async throws {
-        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-radius.sh", timeout: 300))
+        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-radius.sh", timeout: 420))
     }
 
     /// L2TP/IPsec (issue 17): the Isthmus LNS with `[l2tp.ipsec]` (PSK, require = true) loads its IKEv1 and IKEv2
