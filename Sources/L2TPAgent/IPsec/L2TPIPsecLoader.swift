@@ -15,6 +15,8 @@ public final class L2TPIPsecLoader {
     let log: (String) -> Void
     private var loadedConnections: [String] = []
     private var loadedKey = false
+    /// The private key's id charon answered load-key with (certificates), for unload-key.
+    private var loadedPrivateKey: String?
     private var filterApplied = false
 
     public init(config c: L2TPIPsecConfig, agent: L2TPAgentConfig, log: @escaping (String) -> Void) throws {
@@ -42,7 +44,10 @@ public final class L2TPIPsecLoader {
         }
         defer { client.close() }
         do {
-            if !privateKey.isEmpty { try client.call("load-key", ["type": "any", "data": .bytes(privateKey)]) }
+            if !privateKey.isEmpty {
+                let r = try client.call("load-key", ["type": "any", "data": .bytes(privateKey)])
+                loadedPrivateKey = r.string("id")
+            }
             if let key = plan.sharedKey { try client.call("load-shared", key); loadedKey = true }
             for (name, message) in zip(plan.connectionNames, plan.connections) {
                 try client.call("load-conn", message)
@@ -80,6 +85,10 @@ public final class L2TPIPsecLoader {
         if loadedKey {
             do { try client.call("unload-shared", plan.unloadSharedKey) } catch { log("ipsec: unload-shared \(plan.sharedKeyID): \(error)") }
             loadedKey = false
+        }
+        if let id = loadedPrivateKey {
+            do { try client.call("unload-key", ["id": .text(id)]) } catch { log("ipsec: unload-key \(id): \(error)") }
+            loadedPrivateKey = nil
         }
         removeFilter()
     }
