@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "L2TPProtocol", dependencies: ["L2TPWire", .product(name: "HeapModule", package: "swift-collections")]),
         // I/O: runs L2TP control connections over UDP sockets (LAC/LNS), and gives established sessions a data path:
         // the kernel's (genetlink, tunnel socket handed over) or the userspace one (TAP + the same socket).
-        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Config", "Addresses", "IsthmusMetrics", "CLinuxUAPI"]),
+        .target(name: "L2TPAgent", dependencies: ["L2TPProtocol", "L2TPWire", "Dataplane", "DataplaneWire", "Netlink", "NetlinkWire", "Config", "Addresses", "IsthmusMetrics", "CLinuxUAPI", "VICIWire", "VICI", "SiteAgent"]),
         // I/O: Prometheus metrics of the long-running processes — samples taken at scrape time from the counters the
         // processes already keep, rendered by swift-prometheus, served by a small HTTP/1.0 responder on its own thread.
         .target(name: "IsthmusMetrics", dependencies: ["DataplaneWire", .product(name: "Prometheus", package: "swift-prometheus"),

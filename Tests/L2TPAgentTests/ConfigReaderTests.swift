@@ -666,3 +666,226 @@ struct PPPConfigReaderTests {
         expectError(Self.lns + "[l2tp.ppp]\nlocal_address = \"224.0.0.1\"\n", 5, 17, "`local_address` \"224.0.0.1\" is not a unicast IPv4 address")
     }
 }
+
+// MARK: - [l2tp.radius]
+
+@Suite("L2TP config reader: [l2tp.radius]")
+struct RadiusConfigReaderTests {
+    static let lns = """
+        [l2tp]
+        version = 2
+        listen = "10.0.0.1"
+        [l2tp.ppp]
+        auth = "radius"
+        local_address = "10.9.0.1"
+        pool = "10.9.0.10-10.9.0.20"
+
+        """
+
+    @Test func everyKey() throws {
+        let c = try valid(Self.lns + """
+            [l2tp.radius]
+            servers = ["10.0.0.5", "10.0.0.6:18120"]
+            secret = "r4dius-s3cret"
+            accounting_port = 18130
+            nas_identifier = "lns one"
+            timeout = 2
+            retries = 4
+            methods = ["mschap-v2", "chap"]
+            """)
+        let r = try #require(c.ppp?.radius)
+        #expect(c.ppp?.auth == .radius)
+        #expect(r.servers == [RadiusConfig.Server(address: IPv4("10.0.0.5")!, port: 1812), RadiusConfig.Server(address: IPv4("10.0.0.6")!, port: 18120)])
+        #expect(r.secret == "r4dius-s3cret" && r.accountingPort == 18130 && r.nasIdentifier == "lns one")
+        #expect(r.timeout == 2 && r.retries == 4 && r.methods == [.mschapV2, .chap])
+        #expect(r.worstCaseSeconds == 16)
+    }
+
+    @Test func documentedExample() throws {
+        let c = try L2TPConfigReader.read(try docExample("lns-radius.toml"), file: "lns-radius.toml", defaultName: "lns-radius", defaultHostName: "box")
+        var r = RadiusConfig(servers: [.init(address: IPv4("192.0.2.10")!), .init(address: IPv4("192.0.2.11")!, port: 1812)], secret: "radius-s3cret")
+        r.nasIdentifier = "lns-1"
+        #expect(c.ppp?.auth == .radius && c.ppp?.radius == r && c.ppp?.pool?.size == 241)
+    }
+
+    @Test func defaults() throws {
+        let r = try #require(try valid(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"s\"\n").ppp?.radius)
+        #expect(r.accountingPort == 1813 && r.nasIdentifier == nil && r.timeout == 3 && r.retries == 3)
+        #expect(r.methods == [.chap, .mschapV2, .pap])
+    }
+
+    @Test func radiusAuthNeedsTheTableAndTheTableNeedsRadiusAuth() {
+        expectError(Self.lns, 5, 8, "auth = \"radius\" needs an [l2tp.radius] table", hint: "servers = [")
+        expectError("""
+            [l2tp]
+            version = 2
+            listen = "10.0.0.1"
+            [l2tp.ppp]
+            auth = "chap"
+            [l2tp.radius]
+            servers = ["10.0.0.5"]
+            secret = "s"
+            """, 6, 1, "[l2tp.radius] is used only with auth = \"radius\" in [l2tp.ppp]", hint: "set auth = \"radius\"")
+        expectError("""
+            [l2tp]
+            version = 2
+            listen = "10.0.0.1"
+            [l2tp.radius]
+            servers = ["10.0.0.5"]
+            secret = "s"
+            """, 4, 1, "[l2tp.radius] is used only with auth = \"radius\"", hint: "add [l2tp.ppp]")
+    }
+
+    @Test func missingKeys() {
+        expectErrors(Self.lns + "[l2tp.radius]\ntimeout = 2\n", [
+            Expected(8, 1, "[l2tp.radius] is missing the required key `servers`"),
+            Expected(8, 1, "[l2tp.radius] is missing the required key `secret`"),
+        ])
+    }
+
+    @Test func mistakesAreReportedWithTheirPlace() {
+        expectErrors(Self.lns + """
+            [l2tp.radius]
+            servers = ["radius.example.net", "fd00::5", "10.0.0.5:0", "224.0.0.9", "10.0.0.5", "10.0.0.5:1812"]
+            secret = "has spaces"
+            accounting_port = 70000
+            nas_identifier = "x"
+            timeout = 0
+            retries = 11
+            methods = ["chap", "eap", "chap"]
+            sever = "x"
+            """, [
+            Expected(9, 12, "`servers` entry \"radius.example.net\" is not an IPv4 or IPv6 address"),
+            Expected(9, 34, "`servers` entry \"fd00::5\" is not a unicast IPv4 address (pppd's RADIUS client speaks only IPv4)"),
+            Expected(9, 45, "`servers` entry \"10.0.0.5:0\" has a port that is not 1..65535"),
+            Expected(9, 59, "`servers` entry \"224.0.0.9\" is not a unicast IPv4 address"),
+            Expected(9, 84, "`servers` entry 10.0.0.5:1812 is listed twice (first at 9:72)"),
+            Expected(10, 10, "`secret` must be printable ASCII without spaces"),
+            Expected(11, 19, "`accounting_port` 70000 is out of range 1..65535"),
+            Expected(12, 18, "`nas_identifier` \"x\" must be 3 to 253 bytes"),
+            Expected(13, 11, "`timeout` 0 is out of range 1..60"),
+            Expected(14, 11, "`retries` 11 is out of range 1..10"),
+            Expected(15, 20, "`methods` entry \"eap\" is not one of \"chap\", \"mschap-v2\", \"pap\""),
+            Expected(15, 27, "`methods` lists \"chap\" twice"),
+            Expected(16, 1, "unknown key `sever` in [l2tp.radius]; did you mean `servers`?"),
+        ])
+    }
+
+    @Test func limitsOfPppdsRadiusClient() {
+        let nine = (1...9).map { "\"10.0.0.\($0)\"" }.joined(separator: ", ")
+        expectError(Self.lns + "[l2tp.radius]\nservers = [\(nine)]\nsecret = \"s\"\n", 9, 11, "`servers` has 9 entries; pppd's RADIUS client takes at most 8")
+        let long = String(repeating: "x", count: 49)
+        expectError(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"\(long)\"\n", 10, 10, "`secret` is 49 bytes; pppd's RADIUS client keeps at most 48")
+        expectError(Self.lns + "[l2tp.radius]\nservers = []\nsecret = \"s\"\n", 9, 11, "`servers` is empty")
+        expectError(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"\"\n", 10, 10, "`secret` is empty")
+        expectError(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"s\"\nmethods = []\n", 11, 11, "`methods` is empty")
+        #expect(errors(Self.lns + "[l2tp.radius]\nservers = [\"10.0.0.5\"]\nsecret = \"\(String(repeating: "x", count: 48))\"\n").isEmpty)
+    }
+
+    @Test func wrongTypes() {
+        expectErrors(Self.lns + "[l2tp.radius]\nservers = \"10.0.0.5\"\nsecret = 5\n", [
+            Expected(9, 11, "`servers` must be an array of strings"),
+            Expected(10, 10, "`secret` must be a string"),
+        ])
+        expectError("""
+            [l2tp]
+            version = 2
+            listen = "10.0.0.1"
+            radius = "10.0.0.5"
+            [l2tp.ppp]
+            auth = "chap"
+            """, 4, 10, "`radius` must be a table")
+    }
+}
+
+// MARK: - [l2tp.ipsec]
+
+@Suite("L2TP config reader: [l2tp.ipsec]")
+struct IPsecConfigReaderTests {
+    static let lns = """
+        [l2tp]
+        version = 2
+        listen = "10.0.0.1"
+
+        """
+
+    @Test func pskAndDefaults() throws {
+        let c = try valid(Self.lns + "[l2tp.ipsec]\npsk = \"0123456789abcdef\"\nrequire = true\n")
+        let i = try #require(c.ipsec)
+        #expect(i.authentication == .psk("0123456789abcdef") && i.require && i.vici == "/var/run/charon.vici")
+        #expect(i.ikeProposals == L2TPIPsecConfig.defaultIKEProposals && i.espProposals == L2TPIPsecConfig.defaultESPProposals)
+        #expect(try valid(Self.lns).ipsec == nil)
+    }
+
+    @Test func documentedExample() throws {
+        let c = try L2TPConfigReader.read(try docExample("lns-ipsec.toml"), file: "lns-ipsec.toml", defaultName: "lns-ipsec", defaultHostName: "box")
+        #expect(c.ipsec?.authentication == .psk("a long random key for every client") && c.ipsec?.require == true)
+        #expect(c.ppp?.auth == .mschapV2 && c.listen == [L2TPAgentConfig.Endpoint(address: "203.0.113.2")])
+    }
+
+    @Test func certificatesAndEveryKey() throws {
+        let c = try valid(Self.lns + """
+            [l2tp.ipsec]
+            certificate = "/etc/isthmus/lns.crt"
+            private_key = "/etc/isthmus/lns.key"
+            ca = "/etc/isthmus/ca.crt"
+            vici = "/run/charon.vici"
+            ike_proposals = ["aes256-sha256-modp2048", "aes128gcm16-prfsha256-ecp256"]
+            esp_proposals = ["aes128gcm16", "aes256-sha1"]
+            """)
+        let i = try #require(c.ipsec)
+        #expect(i.authentication == .certificate(certificate: "/etc/isthmus/lns.crt", privateKey: "/etc/isthmus/lns.key", ca: "/etc/isthmus/ca.crt"))
+        #expect(!i.require && i.vici == "/run/charon.vici")
+        #expect(i.ikeProposals == ["aes256-sha256-modp2048", "aes128gcm16-prfsha256-ecp256"] && i.espProposals == ["aes128gcm16", "aes256-sha1"])
+    }
+
+    @Test func mistakesAreReportedWithTheirPlace() {
+        expectErrors(Self.lns + """
+            [l2tp.ipsec]
+            psk = "short"
+            require = "yes"
+            vici = "charon.vici"
+            ike_proposals = ["aes256-sha256", "aes256-sha265-modp2048", "aes-sha1-modp1024", ""]
+            esp_proposals = ["aes256", "des-md5"]
+            reqiure = true
+            """, [
+            Expected(5, 7, "`psk` is 5 bytes; at least 16 are needed", hint: "openssl rand"),
+            Expected(6, 11, "`require` must be a boolean"),
+            Expected(7, 8, "`vici` \"charon.vici\" is not an absolute path"),
+            Expected(8, 18, "`ike_proposals` entry \"aes256-sha256\" has no key exchange group"),
+            Expected(8, 35, "`ike_proposals` entry \"aes256-sha265-modp2048\" has an unknown algorithm \"sha265\"; did you mean \"sha256\"?"),
+            Expected(8, 61, "`ike_proposals` entry \"aes-sha1-modp1024\" has an unknown algorithm \"aes\""),
+            Expected(8, 82, "`ike_proposals` entry \"\" is not a proposal"),
+            Expected(9, 18, "`esp_proposals` entry \"aes256\" has no integrity algorithm"),
+            Expected(9, 28, "`esp_proposals` entry \"des-md5\" has an unknown algorithm \"des\""),
+            Expected(10, 1, "unknown key `reqiure` in [l2tp.ipsec]; did you mean `require`?"),
+        ])
+    }
+
+    @Test func authenticationIsOneOrTheOther() {
+        expectError(Self.lns + "[l2tp.ipsec]\nrequire = true\n", 4, 1, "[l2tp.ipsec] needs `psk`, or `certificate`, `private_key` and `ca`")
+        expectError(Self.lns + "[l2tp.ipsec]\npsk = \"0123456789abcdef\"\ncertificate = \"/c\"\n", 6, 1, "[l2tp.ipsec] has both `psk` and `certificate`")
+        expectError(Self.lns + "[l2tp.ipsec]\ncertificate = \"/c\"\n", 5, 1, "[l2tp.ipsec] with certificates also needs `private_key` and `ca`")
+        expectError(Self.lns + "[l2tp.ipsec]\ncertificate = \"c.pem\"\nprivate_key = \"/k\"\nca = \"/ca\"\n", 5, 15, "`certificate` \"c.pem\" is not an absolute path")
+        expectError(Self.lns + "[l2tp.ipsec]\npsk = \"0123456789abcdef\"\nike_proposals = []\n", 6, 17, "`ike_proposals` is empty")
+    }
+
+    @Test func onlyOnAListeningL2TPv2Agent() {
+        expectError("""
+            [l2tp]
+            version = 3
+            listen = "10.0.0.1"
+            [l2tp.ipsec]
+            psk = "0123456789abcdef"
+            """, 4, 1, "[l2tp.ipsec] is L2TPv2 remote access (L2TP/IPsec, RFC 3193)", hint: "set version = 2")
+        expectError("""
+            [l2tp]
+            version = 2
+            [[l2tp.tunnel]]
+            name = "t"
+            peer = "10.0.0.2"
+            [l2tp.ipsec]
+            psk = "0123456789abcdef"
+            """, 6, 1, "[l2tp.ipsec] protects the LNS's listener, and this agent does not listen")
+    }
+}

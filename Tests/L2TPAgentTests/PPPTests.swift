@@ -104,3 +104,80 @@ struct PPPDInvocationTests {
         #expect(PPPDInvocation.exitReason(99) == "pppd exited with status 99")
     }
 }
+
+@Suite("PPP calls: RADIUS through pppd's radius plugin")
+struct RadiusPPPTests {
+    static func config() -> PPPConfig {
+        var c = PPPConfig()
+        c.auth = .radius
+        c.localAddress = IPv4("10.9.0.1")
+        var r = RadiusConfig(servers: [.init(address: IPv4("10.0.0.5")!), .init(address: IPv4("10.0.0.6")!, port: 18120)], secret: "s3cret")
+        r.accountingPort = 18130
+        c.radius = r
+        return c
+    }
+
+    @Test func lnsLoadsThePluginWithTheAgentsFileAndRequiresWhatRadiusChecks() {
+        var inv = PPPDInvocation(lnsMode: true, tunnelID: 1, sessionID: 2, interface: "ppp0", peerAddress: IPv4("10.9.0.10"), callName: "x")
+        inv.radiusConfigFile = "/run/isthmus/l2tp/lns.radius/radiusclient.conf"
+        let words = inv.arguments(Self.config(), hostName: "lns").joined(separator: " ")
+        #expect(words.contains("auth require-chap require-mschap-v2 require-pap plugin radius.so radius-config-file /run/isthmus/l2tp/lns.radius/radiusclient.conf"), "\(words)")
+        // The pool's address stays on the command line: pppd's fallback when RADIUS gives none.
+        #expect(words.contains("10.9.0.1:10.9.0.10"))
+        #expect(!words.contains("s3cret"), "the RADIUS secret stays off the command line")
+        var c = Self.config(); c.radius?.methods = [.mschapV2]
+        let only = inv.arguments(c, hostName: "lns")
+        #expect(only.contains("require-mschap-v2") && !only.contains("require-chap") && !only.contains("require-pap"))
+    }
+
+    @Test func lacSideNeverLoadsIt() {
+        var inv = PPPDInvocation(lnsMode: false, tunnelID: 1, sessionID: 2, interface: "ppp0", callName: "x")
+        inv.radiusConfigFile = "/run/isthmus/l2tp/lns.radius/radiusclient.conf"
+        let a = inv.arguments(Self.config(), hostName: "lns")
+        #expect(!a.contains("radius.so") && a.contains("noauth"))
+    }
+
+    @Test func radiusclientFiles() {
+        let f = RadiusClientFiles(Self.config().radius!, directory: "/run/isthmus/l2tp/lns.radius", hostName: "lns-1")
+        for line in ["authserver 10.0.0.5:1812,10.0.0.6:18120", "acctserver 10.0.0.5:18130,10.0.0.6:18130",
+                     "servers /run/isthmus/l2tp/lns.radius/servers", "dictionary /run/isthmus/l2tp/lns.radius/dictionary",
+                     "seqfile /run/isthmus/l2tp/lns.radius/seq", "mapfile /run/isthmus/l2tp/lns.radius/port-id-map",
+                     "radius_timeout 3", "radius_retries 3", "nas_identifier lns-1", "nologin /run/isthmus/l2tp/lns.radius/nologin",
+                     "login_tries 4", "login_timeout 60"] {
+            #expect(f.config.split(separator: "\n").contains(Substring(line)), "\(line) in \(f.config)")
+        }
+        #expect(f.servers.hasSuffix("10.0.0.5 s3cret\n10.0.0.6 s3cret\n"))
+        #expect(!f.config.contains("s3cret"))
+        // Every attribute the plugin sends or reads, with the numbers of RFC 2865/2866/2548.
+        for line in ["ATTRIBUTE Framed-IP-Address 8 ipaddr", "ATTRIBUTE Acct-Input-Octets 42 integer", "ATTRIBUTE Acct-Session-Time 46 integer",
+                     "ATTRIBUTE CHAP-Challenge 60 string", "ATTRIBUTE Acct-Interim-Interval 85 integer", "VENDOR Microsoft 311",
+                     "ATTRIBUTE MS-CHAP2-Response 25 string Microsoft", "ATTRIBUTE MS-CHAP2-Success 26 string Microsoft"] {
+            #expect(f.dictionary.contains(line + "\n"), "\(line)")
+        }
+        // The same address twice (two ports): one servers line, as radiusclient looks servers up by address.
+        let twice = RadiusClientFiles(RadiusConfig(servers: [.init(address: IPv4("10.0.0.5")!), .init(address: IPv4("10.0.0.5")!, port: 18120)], secret: "x"),
+                                      directory: "/d", hostName: "h")
+        #expect(twice.servers.components(separatedBy: "10.0.0.5 x").count == 2)
+        #expect(twice.config.contains("nas_identifier h--\n"), "a host name shorter than 3 bytes is padded")
+    }
+
+    @Test func authFailureWithRadiusSaysWhereToLook() {
+        let status: Int32 = 11 << 8
+        #expect(PPPDInvocation.waitReason(status).reason == "the peer failed to authenticate itself")
+        #expect(PPPDInvocation.waitReason(status, radius: true).reason.contains("RADIUS server rejected it or none answered"))
+        #expect(PPPDInvocation.waitReason(0, radius: true).reason == "pppd exited (the link was terminated)")
+    }
+
+    @Test func poolReserveIsOnlyForFreeAddressesInRange() throws {
+        var p = try #require(AddressPool("10.9.0.10-10.9.0.12"))
+        let first = p.reserve(IPv4("10.9.0.11")!)
+        let again = p.reserve(IPv4("10.9.0.11")!)
+        let outside = p.reserve(IPv4("10.9.1.1")!)
+        #expect(first && !again && !outside, "free in range: yes; already in use: no; outside the range: no")
+        let a = p.allocate(), b = p.allocate(), c = p.allocate()
+        #expect(a == IPv4("10.9.0.10") && b == IPv4("10.9.0.12") && c == nil)
+        p.release(IPv4("10.9.0.11")!)
+        let d = p.allocate()
+        #expect(d == IPv4("10.9.0.11"))
+    }
+}

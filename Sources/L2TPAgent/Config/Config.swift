@@ -106,6 +106,8 @@ public struct L2TPAgentConfig: Equatable, Sendable {
     public var calls: [Call] = []
     /// v2: PPP over every call; v3: the PPP settings of `type = "ppp"` pseudowires. nil: v2 calls are control only.
     public var ppp: PPPConfig?
+    /// v2 LNS: L2TP/IPsec remote access (`[l2tp.ipsec]`): the IKE connections loaded into charon.
+    public var ipsec: L2TPIPsecConfig?
     /// Where status JSON is written; nil: /run/isthmus/l2tp/NAME.json.
     public var statusPath: String?
 

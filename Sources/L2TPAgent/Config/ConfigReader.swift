@@ -10,7 +10,7 @@ public enum L2TPConfigReader {
     public static let topKeys = ["l2tp"]
     public static let l2tpKeys = ["name", "version", "host_name", "router_id", "listen", "secret", "digest", "challenge",
                                   "hide_avps", "hello", "retransmit", "window", "data_plane", "status",
-                                  "tunnel", "pseudowire", "call", "ppp"]
+                                  "tunnel", "pseudowire", "call", "ppp", "radius", "ipsec"]
     public static let retransmitKeys = ["initial", "max", "count"]
     public static let tunnelKeys = ["name", "peer", "local", "redial", "redial_max"]
     public static let pseudowireKeys = ["name", "type", "interface", "tunnel", "cookie", "sublayer", "sequencing", "mtu", "bridge"]
@@ -18,6 +18,8 @@ public enum L2TPConfigReader {
     public static let pppKeys = ["auth", "local_address", "pool", "dns", "secrets", "user", "password", "mtu", "mru",
                                  "interface", "pppd", "plugin", "options", "sequencing", "reorder_timeout",
                                  "lcp_echo_interval", "lcp_echo_failure", "kernel_api"]
+    public static let ipsecKeys = ["psk", "certificate", "private_key", "ca", "require", "vici", "ike_proposals", "esp_proposals"]
+    public static let radiusKeys = ["servers", "secret", "accounting_port", "nas_identifier", "timeout", "retries", "methods"]
 
     /// Parses and validates `text` (read from `file`, the name errors carry). `defaultName`: the agent's name when
     /// `name` is not given (`load` passes the file's base name); `defaultHostName`: the Host Name AVP when
@@ -408,12 +410,99 @@ struct L2TPConfigValidator: TOMLValidating {
             }
         }
 
+        var pppTable: TOMLTable?
         if let (pt, _) = table(l2tp, "ppp", example: "[l2tp.ppp]") {
+            pppTable = pt
             config.ppp = ppp(pt, version: version)
+        }
+        // [l2tp.radius] goes with auth = "radius", and only with it.
+        let radiusAuth = pppTable?["auth"]?.string == PPPConfig.Auth.radius.rawValue
+        if let (rt, _) = table(l2tp, "radius", example: "[l2tp.radius]") {
+            let r = radius(rt)
+            if !radiusAuth {
+                error(rt.position, "[l2tp.radius] is used only with auth = \"radius\" in [l2tp.ppp]",
+                      hint: pppTable == nil ? "add [l2tp.ppp] with auth = \"radius\", or remove [l2tp.radius]"
+                                            : "set auth = \"radius\" in [l2tp.ppp], or remove [l2tp.radius]")
+            }
+            config.ppp?.radius = r
+        } else if radiusAuth, let e = pppTable?[entry: "auth"] {
+            error(e.node.position, "auth = \"radius\" needs an [l2tp.radius] table with the servers and their secret",
+                  hint: "add [l2tp.radius] with servers = [\"10.0.0.5\"] and secret = \"...\" (the server's client entry for this LNS)")
+        }
+
+        if let (it, _) = table(l2tp, "ipsec", example: "[l2tp.ipsec]") {
+            if version == .v3 {
+                error(it.position, "[l2tp.ipsec] is L2TPv2 remote access (L2TP/IPsec, RFC 3193); this file has \(Self.versionLabel(.v3))",
+                      hint: "set version = 2 for an LNS that native clients dial, or remove [l2tp.ipsec]")
+            } else if listenNodes.isEmpty {
+                error(it.position, "[l2tp.ipsec] protects the LNS's listener, and this agent does not listen",
+                      hint: "add listen = \"0.0.0.0\" (the LNS's address), or remove [l2tp.ipsec]")
+            }
+            config.ipsec = ipsec(it)
         }
 
         guard errors.isEmpty, version != nil else { return nil }
         return config
+    }
+
+    /// `[l2tp.ipsec]`: L2TP/IPsec remote access (the IKE connections loaded into charon).
+    mutating func ipsec(_ t: TOMLTable) -> L2TPIPsecConfig? {
+        let label = "[l2tp.ipsec]"
+        checkKeys(t, allowed: L2TPConfigReader.ipsecKeys, table: label)
+        let before = errors.count
+        func path(_ key: String, example: String) -> String? {
+            guard let (s, e) = string(t, key, example: example) else { return nil }
+            guard s.hasPrefix("/") else {
+                error(e.node.position, "`\(key)` \"\(s)\" is not an absolute path", hint: "write e.g. \(example)")
+                return nil
+            }
+            return s
+        }
+        var auth: L2TPIPsecConfig.Authentication?
+        if let (k, e) = string(t, "psk", example: "psk = \"a long random key\"") {
+            if k.utf8.count < L2TPIPsecConfig.minimumPSKLength {
+                error(e.node.position, "`psk` is \(k.utf8.count) bytes; at least \(L2TPIPsecConfig.minimumPSKLength) are needed (IKEv1 with a short pre-shared key can be guessed offline from one captured exchange)",
+                      hint: "use a long random key, e.g. the output of `openssl rand -base64 24`, and give it to the clients")
+            } else if k.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                error(e.node.position, "`psk` has control characters", hint: "use printable characters only: clients type it in")
+            } else { auth = .psk(k) }
+        }
+        let cert = path("certificate", example: "certificate = \"/etc/isthmus/lns.crt\"")
+        let key = path("private_key", example: "private_key = \"/etc/isthmus/lns.key\"")
+        let ca = path("ca", example: "ca = \"/etc/isthmus/clients-ca.crt\"")
+        let certKeys = ["certificate", "private_key", "ca"].filter { t[$0] != nil }
+        if t["psk"] != nil && !certKeys.isEmpty, let e = t[entry: certKeys[0]] {
+            error(e.keyPosition, "[l2tp.ipsec] has both `psk` and `\(certKeys[0])`",
+                  hint: "authenticate with a pre-shared key (psk) or with certificates (certificate, private_key, ca), not both")
+        } else if t["psk"] == nil && certKeys.isEmpty {
+            error(t.position, "[l2tp.ipsec] needs `psk`, or `certificate`, `private_key` and `ca`",
+                  hint: "add psk = \"...\" (what the clients call the pre-shared key), or the LNS's certificate and key and the clients' CA")
+        } else if !certKeys.isEmpty && certKeys.count < 3 {
+            let missing = ["certificate", "private_key", "ca"].filter { t[$0] == nil }
+            error(t[entry: certKeys[0]]!.keyPosition, "[l2tp.ipsec] with certificates also needs " + missing.map { "`\($0)`" }.joined(separator: " and "),
+                  hint: "give the LNS's certificate, its private key, and the CA that issued the clients' certificates")
+        } else if let cert, let key, let ca { auth = .certificate(certificate: cert, privateKey: key, ca: ca) }
+        var c = auth.map { L2TPIPsecConfig(authentication: $0) }
+        if let (r, _) = boolean(t, "require") { c?.require = r }
+        if let v = path("vici", example: "vici = \"/var/run/charon.vici\"") {
+            if v.utf8.count >= 108 {
+                error(t[entry: "vici"]!.node.position, "`vici` is \(v.utf8.count) bytes; a Unix socket path has at most 107",
+                      hint: "give charon's VICI socket a shorter path (charon.plugins.vici.socket)")
+            } else { c?.vici = v }
+        }
+        for (keyName, esp) in [("ike_proposals", false), ("esp_proposals", true)] {
+            let example = esp ? "esp_proposals = [\"aes256-sha1\", \"aes128-sha1\"]" : "ike_proposals = [\"aes256-sha256-modp2048\"]"
+            guard let (list, e) = stringArray(t, keyName, example: example) else { continue }
+            if list.isEmpty { error(e.node.position, "`\(keyName)` is empty: no client could connect", hint: "list at least one proposal, or leave `\(keyName)` out for the defaults") }
+            var good: [String] = []
+            for (s, n) in list {
+                if let p = L2TPIPsecConfig.proposalProblem(s, esp: esp) {
+                    error(n.position, "`\(keyName)` entry \"\(s)\" \(p)", hint: "write strongSwan proposals, e.g. \(example)")
+                } else { good.append(s) }
+            }
+            if esp { c?.espProposals = good } else { c?.ikeProposals = good }
+        }
+        return errors.count == before ? c : nil
     }
 
     mutating func tunnel(_ t: TOMLTable, seen: inout [String: TOMLPosition]) -> L2TPAgentConfig.Tunnel? {
@@ -550,6 +639,86 @@ struct L2TPConfigValidator: TOMLValidating {
         let outgoing = boolean(t, "outgoing")?.0 ?? false
         guard errors.count == before, let tunnel else { return nil }
         return L2TPAgentConfig.Call(tunnel: tunnel, number: number, outgoing: outgoing)
+    }
+
+    /// `[l2tp.radius]`: the RADIUS servers of `auth = "radius"` (pppd's radius plugin; its limits are checked here).
+    mutating func radius(_ t: TOMLTable) -> RadiusConfig? {
+        let label = "[l2tp.radius]"
+        checkKeys(t, allowed: L2TPConfigReader.radiusKeys, table: label)
+        let before = errors.count
+        var servers: [RadiusConfig.Server] = []
+        let serverHint = "write ADDRESS or ADDRESS:PORT (IPv4, the port 1812 unless given), e.g. servers = [\"10.0.0.5\", \"10.0.0.6:1812\"]"
+        if let (list, e) = stringArray(t, "servers", example: "servers = [\"10.0.0.5\"]") {
+            if list.isEmpty { error(e.node.position, "`servers` is empty", hint: serverHint) }
+            if list.count > RadiusConfig.maxServers {
+                error(e.node.position, "`servers` has \(list.count) entries; pppd's RADIUS client takes at most \(RadiusConfig.maxServers)",
+                      hint: "keep \(RadiusConfig.maxServers) servers")
+            }
+            var seen: [RadiusConfig.Server: TOMLPosition] = [:]
+            for (s, n) in list {
+                switch L2TPConfigReader.endpoint(s, defaultPort: 1812) {
+                case .success(let ep):
+                    guard !ep.ipv6, let a = IPv4(ep.address), a.value != 0, a.value >> 28 != 14, a.value != 0xffff_ffff else {
+                        error(n.position, "`servers` entry \"\(s)\" is not a unicast IPv4 address"
+                              + (ep.ipv6 ? " (pppd's RADIUS client speaks only IPv4)" : ""), hint: serverHint)
+                        continue
+                    }
+                    let server = RadiusConfig.Server(address: a, port: ep.port)
+                    if let first = seen[server] {
+                        error(n.position, "`servers` entry \(server) is listed twice (first at \(first))", hint: "list each server once")
+                    } else { seen[server] = n.position; servers.append(server) }
+                case .failure(let p):
+                    error(n.position, "`servers` entry \"\(s)\" \(p)", hint: serverHint)
+                }
+            }
+        } else if t["servers"] == nil {
+            error(t.position, "\(label) is missing the required key `servers`", hint: "add servers = [\"10.0.0.5\"] (ADDRESS or ADDRESS:PORT, port 1812 unless given)")
+        }
+        var secret: String?
+        if let (s, e) = string(t, "secret", example: "secret = \"radius-secret\"") {
+            if let p = RadiusConfig.secretProblem(s) {
+                error(e.node.position, "`secret` \(p)",
+                      hint: "write the secret of the server's client entry for this LNS: 1 to \(RadiusConfig.maxSecretLength) printable characters, no spaces")
+            } else { secret = s }
+        } else if t["secret"] == nil {
+            error(t.position, "\(label) is missing the required key `secret`", hint: "add secret = \"...\", the secret of the server's client entry for this LNS")
+        }
+        let accounting = integer(t, "accounting_port", 1...65535, example: "accounting_port = 1813")
+        var nas: String?
+        if let (s, e) = string(t, "nas_identifier", example: "nas_identifier = \"lns-1\"") {
+            if let p = RadiusConfig.nasIdentifierProblem(s) {
+                error(e.node.position, "`nas_identifier` \"\(s)\" \(p)", hint: "write e.g. nas_identifier = \"lns-1\", or leave it out for the host name")
+            } else { nas = s }
+        }
+        let timeout = integer(t, "timeout", 1...60, example: "timeout = 3")
+        let retries = integer(t, "retries", 1...10, example: "retries = 3")
+        var methods: [RadiusConfig.Method]?
+        if let (list, e) = stringArray(t, "methods", example: "methods = [\"chap\", \"mschap-v2\"]") {
+            let names = RadiusConfig.Method.allCases.map(\.rawValue)
+            var got: [RadiusConfig.Method] = []
+            for (s, n) in list {
+                guard let m = RadiusConfig.Method(rawValue: s) else {
+                    error(n.position, "`methods` entry \"\(s)\" is not one of \(names.map { "\"\($0)\"" }.joined(separator: ", "))"
+                          + Suggestion.didYouMean(s, among: names), hint: "write e.g. methods = [\"chap\", \"mschap-v2\"]")
+                    continue
+                }
+                if got.contains(m) {
+                    error(n.position, "`methods` lists \"\(s)\" twice", hint: "list each method once")
+                } else { got.append(m) }
+            }
+            if list.isEmpty {
+                error(e.node.position, "`methods` is empty: no peer could authenticate", hint: "list at least one of \(names.joined(separator: ", ")), or leave `methods` out for all")
+            }
+            methods = got
+        }
+        guard errors.count == before, !servers.isEmpty, let secret else { return nil }
+        var r = RadiusConfig(servers: servers, secret: secret)
+        if let (p, _) = accounting { r.accountingPort = UInt16(p) }
+        r.nasIdentifier = nas
+        if let (v, _) = timeout { r.timeout = Int(v) }
+        if let (v, _) = retries { r.retries = Int(v) }
+        if let methods { r.methods = methods }
+        return r
     }
 
     /// `[l2tp.ppp]`: PPP over the calls (v2).

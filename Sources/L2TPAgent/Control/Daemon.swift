@@ -100,6 +100,10 @@ public final class L2TPDaemon {
         try openStatusServer()
         defer { removeStatus() }
         try prepare()
+        // L2TP/IPsec: the IKE connections into charon (and require's filter) before the first datagram is read;
+        // taken out again however the loop ends.
+        let ipsec = try config.ipsec.map { try L2TPIPsecLoader(config: $0, agent: config, log: { [weak self] in self?.log($0) }) }
+        defer { ipsec?.unload() }
         let signals = try StopSignals()
         defer { signals.close() }
         let served = (statusServer.map { s in [(fd: s.fd, readable: { s.serve() })] } ?? []) + sampled

@@ -4,10 +4,12 @@ import Addresses
 /// PPP over L2TP calls (RFC 2661; the L2TPv3 PPP pseudowire, RFC 3931): what the agent asks pppd to do for each
 /// call, as values. `[l2tp.ppp]` in the agent's file (docs/L2TP.md). The I/O is `PPPCalls`.
 public struct PPPConfig: Equatable, Sendable {
-    /// What the LNS requires of the peer (pppd's `require-*`); `none`: no authentication (`noauth`).
+    /// What the LNS requires of the peer (pppd's `require-*`); `none`: no authentication (`noauth`); `radius`: the
+    /// peer authenticates with what it offers of `RadiusConfig.methods`, checked by the RADIUS servers (`radius`).
     public enum Auth: String, CaseIterable, Equatable, Sendable {
         case none, pap, chap
         case mschapV2 = "mschap-v2"
+        case radius
     }
 
     /// How the kernel's tunnel is made for the PPPoL2TP sockets.
@@ -52,6 +54,8 @@ public struct PPPConfig: Equatable, Sendable {
     public var lcpEchoInterval: Int = 10
     public var lcpEchoFailure: Int = 3
     public var kernelAPI: KernelAPI = .auto
+    /// `auth = .radius`: the servers (`[l2tp.radius]`).
+    public var radius: RadiusConfig?
 
     public init() {}
 }
@@ -117,6 +121,14 @@ public struct AddressPool: Equatable, Sendable, CustomStringConvertible {
 
     public mutating func release(_ a: IPv4) { used.remove(a.value) }
 
+    /// Marks `a` in use when it is in the range and free (an address a call got elsewhere, e.g. from RADIUS);
+    /// false when it is outside the range or already in use.
+    public mutating func reserve(_ a: IPv4) -> Bool {
+        guard contains(a), !used.contains(a.value) else { return false }
+        used.insert(a.value)
+        return true
+    }
+
     public static func == (a: AddressPool, b: AddressPool) -> Bool { a.first == b.first && a.last == b.last }
 }
 
@@ -146,6 +158,8 @@ public struct PPPDInvocation: Equatable, Sendable {
     /// Started before the call is connected (the LNS answering an incoming call): wait for the peer's LCP
     /// (`silent`) instead of sending Configure-Requests into a session the peer has not made yet.
     public var silent = false
+    /// `auth = .radius`: the radiusclient file the agent wrote for pppd's radius plugin.
+    public var radiusConfigFile: String?
 
     public init(lnsMode: Bool, tunnelID: UInt32, sessionID: UInt32, interface: String, peerAddress: IPv4? = nil,
                 callName: String, secretsFile: String? = nil) {
@@ -188,6 +202,12 @@ public struct PPPDInvocation: Equatable, Sendable {
             case .pap: a += ["auth", "require-pap"]
             case .chap: a += ["auth", "require-chap"]
             case .mschapV2: a += ["auth", "require-mschap-v2"]
+            case .radius:
+                // Only the methods RADIUS can check: without a require-* pppd would also offer EAP, which the plugin
+                // does not handle. pppd asks for CHAP first and moves on to what the peer accepts.
+                a.append("auth")
+                a += (c.radius?.methods ?? RadiusConfig.Method.allCases).map(\.pppdWord)
+                if let f = radiusConfigFile { a += ["plugin", "radius.so", "radius-config-file", f] }
             }
             a += ["name", hostName]
             if let l = c.localAddress, let p = peerAddress { a.append("\(l):\(p)") }
@@ -205,8 +225,15 @@ public struct PPPDInvocation: Equatable, Sendable {
     }
 
     /// What a waitpid status of pppd means: its exit reason, or the signal that killed it; and the exit code.
-    public static func waitReason(_ status: Int32) -> (reason: String, exitCode: Int32?) {
-        if status & 0x7f == 0 { let code = (status >> 8) & 0xff; return (exitReason(code), code) }
+    /// `radius`: the LNS checked the peer with RADIUS (an authentication failure says where to look).
+    public static func waitReason(_ status: Int32, radius: Bool = false) -> (reason: String, exitCode: Int32?) {
+        if status & 0x7f == 0 {
+            let code = (status >> 8) & 0xff
+            if radius && code == 11 {
+                return ("the peer failed to authenticate itself: the RADIUS server rejected it or none answered (pppd's lines before this say which; the server's log says why)", code)
+            }
+            return (exitReason(code), code)
+        }
         return ("pppd was killed by signal \(status & 0x7f)", nil)
     }
 

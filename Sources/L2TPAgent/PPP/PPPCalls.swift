@@ -27,6 +27,12 @@ public final class PPPCalls {
     /// /dev/null over /etc/ppp/options, so that only the agent's words configure pppd (nil: no such file).
     let optionsFile: String?
     var pool: AddressPool?
+    /// `auth = "radius"`: the agent's directory for pppd's radius plugin (NAME.radius) and its radiusclient file.
+    public private(set) var radiusDirectory: String?
+    public private(set) var radiusConfigFile: String?
+    /// How long a pppd told to stop gets before SIGKILL: 3 s, plus with RADIUS the time its Accounting-Stop may take
+    /// when no server answers (every server, every retry), so the Stop is not cut short.
+    var stopGrace: Double { 3 + Double(config.auth == .radius ? config.radius?.worstCaseSeconds ?? 0 : 0) }
 
     /// One call's PPP.
     public final class Call {
@@ -34,7 +40,11 @@ public final class PPPCalls {
         public let sessionID: UInt32
         public let name: String
         public let interface: String
-        public let peerAddress: IPv4?
+        /// The pool's address for the peer, until the link shows the peer got another one (RADIUS's
+        /// Framed-IP-Address): then it goes back to the pool, which is only the fallback.
+        public internal(set) var peerAddress: IPv4?
+        /// An address in the pool's range that RADIUS gave the peer, held in the pool while the call lasts.
+        var reservedAddress: IPv4?
         let socket: Int32
         public let pid: pid_t
         public let lnsMode: Bool
@@ -109,12 +119,51 @@ public final class PPPCalls {
             }
             secretsFile = path
         }
+        if config.auth == .radius {
+            guard let radius = config.radius else { throw DataPathError("ppp: auth = \"radius\" needs [l2tp.radius]") }
+            if config.pppd == PPPConfig().pppd, let why = Self.radiusPluginMissing() { throw DataPathError(why) }
+            let dir = "\(secretsDirectory)/\(agentName).radius"
+            let files = RadiusClientFiles(radius, directory: dir, hostName: hostName)
+            do {
+                for (name, text, mode) in [(RadiusClientFiles.serversName, files.servers, mode_t(0o600)),
+                                           (RadiusClientFiles.dictionaryName, files.dictionary, 0o644),
+                                           (RadiusClientFiles.mapName, files.map, 0o644),
+                                           (RadiusClientFiles.configName, files.config, 0o644)] {
+                    try OwnedFiles.replace("\(dir)/\(name)", with: Array(text.utf8), mode: mode, within: secretsDirectory)
+                }
+            } catch {
+                Self.removeRadiusDirectory(dir)
+                throw DataPathError("ppp: cannot write pppd's RADIUS configuration: \(error)")
+            }
+            radiusDirectory = dir
+            radiusConfigFile = "\(dir)/\(RadiusClientFiles.configName)"
+        }
+    }
+
+    /// Why pppd's radius plugin cannot be loaded (Debian's ppp ships it as /usr/lib/pppd/VERSION/radius.so), nil
+    /// when it is there.
+    static func radiusPluginMissing() -> String? {
+        for base in ["/usr/lib/pppd", "/usr/lib/x86_64-linux-gnu/pppd", "/usr/lib/aarch64-linux-gnu/pppd", "/usr/local/lib/pppd"] {
+            guard let versions = try? FileManager.default.contentsOfDirectory(atPath: base) else { continue }
+            if versions.contains(where: { FileManager.default.fileExists(atPath: "\(base)/\($0)/radius.so") }) { return nil }
+        }
+        return "ppp: auth = \"radius\" needs pppd's radius plugin (radius.so), which is not installed (apt-get install ppp)"
+    }
+
+    /// Removes the files the agent wrote for the radius plugin (and the sequence file pppd made) and the directory.
+    static func removeRadiusDirectory(_ dir: String) {
+        for name in [RadiusClientFiles.configName, RadiusClientFiles.serversName, RadiusClientFiles.dictionaryName,
+                     RadiusClientFiles.mapName, RadiusClientFiles.sequenceName] {
+            unlink("\(dir)/\(name)")
+        }
+        rmdir(dir)
     }
 
     deinit {
         batch.deallocate()
         for c in calls.values { kill(c.pid, SIGKILL); close(c.socket) }
         if let secretsFile { unlink(secretsFile) }
+        if let radiusDirectory { Self.removeRadiusDirectory(radiusDirectory) }
     }
 
     public var apiName: String {
@@ -189,6 +238,7 @@ public final class PPPCalls {
         var inv = PPPDInvocation(lnsMode: lnsMode, tunnelID: tunnelID, sessionID: sessionID, interface: interface,
                                  peerAddress: address, callName: "\(agentName):\(name)", secretsFile: secretsFile)
         inv.silent = silent
+        inv.radiusConfigFile = radiusConfigFile
         let argv = [config.pppd] + inv.arguments(config, hostName: hostName, channel: kernel == nil ? .tty(ptyName) : .pppol2tp)
         let pid = spawn(argv, channel: kernel == nil ? -1 : fd, stdio: -1)
         let spawnErrno = errno
@@ -368,7 +418,7 @@ public final class PPPCalls {
         guard let c = calls.removeValue(forKey: Key(tunnel: tunnelID, session: sessionID)) else { return }
         kernel?.deleteSession(tunnelID: tunnelID, sessionID: sessionID)
         release(c)
-        if kill(c.pid, SIGTERM) == 0 { stopping[c.pid] = (Self.now() + 3, c.name) }
+        if kill(c.pid, SIGTERM) == 0 { stopping[c.pid] = (Self.now() + stopGrace, c.name) }
     }
 
     func release(_ c: Call) {
@@ -379,6 +429,7 @@ public final class PPPCalls {
         close(c.socket)
         if c.ptySlave >= 0 { close(c.ptySlave) }
         if let a = c.peerAddress { pool?.release(a) }
+        if let a = c.reservedAddress { pool?.release(a) }
     }
 
     static func now() -> Double { L2TPDaemon.now() }
@@ -392,7 +443,7 @@ public final class PPPCalls {
             if r == pid || (r < 0 && errno == ECHILD) {
                 stopping[pid] = nil
                 // pppd had already failed on its own (e.g. authentication) when the call was cleared: say why.
-                let (reason, code) = PPPDInvocation.waitReason(st)
+                let (reason, code) = PPPDInvocation.waitReason(st, radius: config.auth == .radius)
                 if r == pid, let code, code != 5, code != 0 {
                     log("session \(s.name): pppd \(pid) ended: \(reason)")
                 }
@@ -406,7 +457,7 @@ public final class PPPCalls {
             var st: Int32 = 0
             let r = waitpid(c.pid, &st, WNOHANG)
             guard r == c.pid || (r < 0 && errno == ECHILD) else { continue }
-            let reason = r < 0 ? "pppd is gone" : PPPDInvocation.waitReason(st).reason
+            let reason = r < 0 ? "pppd is gone" : PPPDInvocation.waitReason(st, radius: c.lnsMode && config.auth == .radius).reason
             calls[k] = nil
             release(c)
             log("session \(c.name): pppd \(c.pid) ended: \(reason)")
@@ -454,7 +505,21 @@ public final class PPPCalls {
                 c.up = (l, r)
                 changed = true
                 log("session \(c.name): ppp \(c.interface) up, local \(l) peer \(r)")
+                if let p = c.peerAddress, let got = IPv4(r), got != p { peerGotOtherAddress(c, got) }
             }
+        }
+    }
+
+    /// The peer got another address than the pool's (RADIUS's Framed-IP-Address wins in pppd: its radius plugin
+    /// sets the peer's address when IPCP starts, over the one on the command line): the pool's goes back, and an
+    /// address in the pool's range is held until the call ends so that no other call is given it.
+    func peerGotOtherAddress(_ c: Call, _ got: IPv4) {
+        guard let p = c.peerAddress else { return }
+        pool?.release(p)
+        c.peerAddress = nil
+        log("session \(c.name): the peer got \(got) (not the pool's \(p), which is free again)")
+        if pool?.reserve(got) == true { c.reservedAddress = got } else if pool?.contains(got) == true {
+            log("session \(c.name): warning: \(got) is in the pool and another call has it; keep RADIUS's Framed-IP-Addresses outside the pool")
         }
     }
 
