@@ -189,6 +189,7 @@ int isthmus_netns_delete(const char *path) {
 #include <sys/syscall.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <signal.h>
 
 int isthmus_pppol2tp_connect(int sock, int version, int tunnel_fd, const struct sockaddr *peer, socklen_t peer_len,
@@ -260,12 +261,34 @@ static int isthmus_child_place(int fd, int target) {
     return dup2(fd, target) < 0 ? -1 : 0;
 }
 
-pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd, int stdio_fd, int log_fd,
-                            const char *secrets, const char *options_file) {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid != 0) return pid;
-    // Child. Move the fds above the targets first so the dup2s below cannot overwrite one another.
+struct isthmus_spawn_args {
+    const char *path;
+    char *const *argv;
+    int channel_fd, stdio_fd, log_fd;
+    const char *secrets, *options_file;
+    pid_t parent;
+    sigset_t mask;   // the caller's signal mask, restored in the child before exec
+};
+
+/// The child's side of isthmus_spawn_channel. It runs on its own stack in the caller's memory (CLONE_VM) while the
+/// caller waits (CLONE_VFORK), so it only makes system calls and writes nothing but its own stack.
+static int isthmus_spawn_child(void *p) {
+    struct isthmus_spawn_args *a = p;
+    const char *path = a->path, *secrets = a->secrets, *options_file = a->options_file;
+    int channel_fd = a->channel_fd, stdio_fd = a->stdio_fd, log_fd = a->log_fd;
+    pid_t parent = a->parent;
+    // The handlers are the caller's code on the caller's memory: back to the default before any signal can arrive
+    // (they were all blocked by the caller), ignored ones stay ignored as across fork and exec.
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN) {
+            memset(&sa, 0, sizeof(sa));
+            sa.sa_handler = SIG_DFL;
+            sigaction(sig, &sa, NULL);
+        }
+    }
+    sigprocmask(SIG_SETMASK, &a->mask, NULL);
+    // Move the fds above the targets first so the dup2s below cannot overwrite one another.
     int hi = 100;
     if (channel_fd >= 0 && (channel_fd = fcntl(channel_fd, F_DUPFD, hi)) < 0) isthmus_child_fail(log_fd, "dup channel fd");
     if (stdio_fd >= 0 && (stdio_fd = fcntl(stdio_fd, F_DUPFD, hi)) < 0) isthmus_child_fail(log_fd, "dup stdio fd");
@@ -296,9 +319,33 @@ pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd
         }
         if (mount(options_file, "/etc/ppp/options", NULL, MS_BIND, NULL) < 0) isthmus_child_fail(log_fd, "bind over /etc/ppp/options");
     }
-    execv(path, argv);
+    execv(path, a->argv);
     isthmus_child_fail(log_fd, path);
-    return -1;
+    return 127;
+}
+
+/// Starts the child as posix_spawn does — clone(CLONE_VM | CLONE_VFORK) on a stack of its own — not with fork():
+/// fork copies the caller's page tables (the agent's loop stalls for that long, seconds in a TCG guest with a large
+/// agent), and the child shares nothing it could corrupt: every signal is blocked across the clone and the child
+/// resets the caller's handlers before unblocking.
+pid_t isthmus_spawn_channel(const char *path, char *const argv[], int channel_fd, int stdio_fd, int log_fd,
+                            const char *secrets, const char *options_file) {
+    struct isthmus_spawn_args a = {
+        .path = path, .argv = argv, .channel_fd = channel_fd, .stdio_fd = stdio_fd, .log_fd = log_fd,
+        .secrets = secrets, .options_file = options_file, .parent = getpid(),
+    };
+    const size_t stack_size = 256 * 1024;
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &a.mask);
+    pid_t pid = clone(isthmus_spawn_child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &a.mask, NULL);
+    munmap(stack, stack_size);
+    if (pid < 0) errno = e;
+    return pid;
 }
 
 #include <stdlib.h>

@@ -160,7 +160,8 @@ typedef struct {
 } isthmus_pppol2tp_stats;
 int isthmus_pppol2tp_get_stats(int sock, isthmus_pppol2tp_stats *out);
 
-/// Starts pppd (or any program) for one PPP channel: fork, then in the child only async-signal-safe calls:
+/// Starts pppd (or any program) for one PPP channel: a vfork-style child (clone with CLONE_VM | CLONE_VFORK on its
+/// own stack, as posix_spawn starts one: the caller's page tables are not copied) that makes only system calls:
 /// setsid, SIGTERM when the parent dies (PR_SET_PDEATHSIG); `channel_fd` becomes fd 3 (the `pppol2tp 3` argument, or -1 for none), `stdio_fd` becomes 0 and 1
 /// (-1: /dev/null), `log_fd` becomes 2; every other fd is closed. When `secrets` is set, the child gets a private
 /// mount namespace in which that file is bind-mounted over /etc/ppp/chap-secrets and /etc/ppp/pap-secrets, and
