@@ -73,11 +73,20 @@ let package = Package(
         .target(name: "SiteAgent", dependencies: ["Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "Dataplane", "IsthmusMetrics", "CLinuxUAPI"]),
         // Labs: namespace topologies from a TOML file, built and torn down (state on disk), and their checks.
         .target(name: "Lab", dependencies: ["Sites", "SiteAgent", "IPCommand", "Netlink", "NetlinkWire", "CLinuxUAPI"]),
+        // Pure, no Foundation: a fleet registry's values — `RegistryEntry` (what a site registers) and its JSON codec
+        // (bounded, never traps: fuzzed as Fuzz/registry.swift), the key layout under a prefix (`RegistryKeys`).
+        .target(name: "RegistryWire", dependencies: ["Addresses"]),
+        // Pure: a fleet's shape from its registry (`RegistryView`, `FleetShape`: the sites a site joins, as a segment
+        // file would list them) and the store protocol an agent needs (`RegistryStore`), with an in-memory store.
+        .target(name: "Fleet", dependencies: ["Sites", "RegistryWire"]),
+        // I/O: the registry agent — registers its site under a lease, watches the segment, re-plans and applies only
+        // the difference through SiteAgent's reconciler, keeps its state while the registry is unreachable.
+        .target(name: "FleetAgent", dependencies: ["Fleet", "SiteAgent", "Sites", "Netlink", "NetlinkWire", "IPCommand", "IsthmusMetrics"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
             name: "IsthmusCLI",
-            dependencies: ["IPCommand", "TunnelHost", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", "IsthmusMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["IPCommand", "TunnelHost", "Netlink", "SiteAgent", "Sites", "Lab", "L2TPAgent", "IsthmusMetrics", "Fleet", "FleetAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             plugins: ["GitVersion"]
         ),
         // Build tool: `git describe` of the checkout into the CLI, for `isthmus --version`.
@@ -93,6 +102,7 @@ let package = Package(
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "SiteAgentTests", dependencies: ["SiteAgent", "Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
         .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand", "Netlink", "TestSupport"]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "FleetAgent", "RegistryWire", "Sites", "SiteAgent", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
     ]
 )
