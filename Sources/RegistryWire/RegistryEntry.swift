@@ -107,9 +107,6 @@ public struct RegistryEntry: Equatable, Sendable {
         }
         guard case let .string(name)? = v["name"] else { return no(.missingField, "name (a string)") }
         guard validName(name) else { return no(.badName, "name must be 1-64 bytes of A-Z a-z 0-9 . _ -") }
-        if let expectedName, expectedName != name {
-            return no(.nameMismatch, "the value names site \"\(name)\" but its key is site \"\(expectedName)\"")
-        }
         guard case let .array(list)? = v["addresses"], !list.isEmpty else {
             return no(.missingField, "addresses (a non-empty array of strings)")
         }
@@ -142,13 +139,19 @@ public struct RegistryEntry: Equatable, Sendable {
         case let .string(s)?: ike = s
         default: return no(.badCapability, "ike_identity must be a string")
         }
-        var e = RegistryEntry(name: name, addresses: addresses, lanMTU: Int(mtu), modules: modules, dataplanes: dataplanes, ikeIdentity: ike)
-        e.version = Int(version)
+        var agent: String?
         switch v["agent"] {
-        case nil, .null?: break
-        case let .string(s)?: e.agent = s
+        case nil, .null?: agent = nil
+        case let .string(s)?: agent = s
         default: return no(.badCapability, "agent must be a string")
         }
+        // Last: a value refused for its name alone is otherwise a valid entry (under another site's key).
+        if let expectedName, expectedName != name {
+            return no(.nameMismatch, "the value names site \"\(name)\" but its key is site \"\(expectedName)\"")
+        }
+        var e = RegistryEntry(name: name, addresses: addresses, lanMTU: Int(mtu), modules: modules, dataplanes: dataplanes, ikeIdentity: ike)
+        e.version = Int(version)
+        e.agent = agent
         return .success(e)
     }
 }
