@@ -19,8 +19,10 @@ public final class MemoryRegistryStore: RegistryStore {
         var down = false
     }
     let state = Mutex(State())
+    /// Real seconds between the renewals of `keepLeaseAlive` (the leases' clock is the manual one).
+    let renewInterval: Double
 
-    public init() {}
+    public init(renewInterval: Double = 0.05) { self.renewInterval = renewInterval }
 
     public var revision: Int64 { state.withLock { $0.revision } }
 
@@ -121,6 +123,35 @@ public final class MemoryRegistryStore: RegistryStore {
         }
     }
 
+    /// Renews every `renewInterval` real seconds, through `keepAlive(lease:)`.
+    public func keepLeaseAlive(_ lease: Int64, ttl: Int) -> AsyncStream<LeaseState> {
+        Self.renewing(every: renewInterval) { try await self.keepAlive(lease: lease) }
+    }
+
+    /// A lease keeper over a one-shot renewal: `.renewed` each time it works, `.interrupted` while the store is
+    /// unavailable, `.lost` (and the end) when the lease is gone.
+    public static func renewing(every interval: Double, _ renew: @escaping @Sendable () async throws -> Int) -> AsyncStream<LeaseState> {
+        let (stream, continuation) = AsyncStream<LeaseState>.makeStream()
+        let task = Task {
+            while !Task.isCancelled {
+                do {
+                    _ = try await renew()
+                    continuation.yield(.renewed)
+                } catch RegistryStoreError.leaseNotFound(let l) {
+                    continuation.yield(.lost("lease \(l) not found (expired or revoked)"))
+                    break
+                } catch {
+                    continuation.yield(.interrupted("\(error)"))
+                }
+                do { try await Task.sleep(nanoseconds: UInt64(interval * 1e9)) } catch { break }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// Refreshes a lease once; its TTL.
     public func keepAlive(lease: Int64) async throws -> Int {
         try read { s in
             guard var l = s.leases[lease] else { throw RegistryStoreError.leaseNotFound(lease) }

@@ -5,8 +5,9 @@ public protocol RegistryStore: Sendable {
     func range(prefix: String) async throws -> RegistrySnapshot
     /// A lease of `ttl` seconds; its id.
     func grantLease(ttl: Int) async throws -> Int64
-    /// Refreshes a lease; its remaining TTL in seconds (throws `.leaseNotFound` once it expired).
-    func keepAlive(lease: Int64) async throws -> Int
+    /// Keeps a lease alive until the stream is dropped: each renewal, each interruption (no member answered; the
+    /// lease may still live), and finally `.lost` (etcd said it is gone, or no renewal succeeded within its TTL).
+    func keepLeaseAlive(_ lease: Int64, ttl: Int) -> AsyncStream<LeaseState>
     func revoke(lease: Int64) async throws
     /// Creates `key` with `value` under `lease` if no such key exists (an etcd txn on create_revision == 0); nil if it
     /// was created, else the key as it is (someone else holds it).
@@ -52,6 +53,12 @@ public struct WatchBatch: Equatable, Sendable {
     /// The store's revision when the batch was sent (at least every event's).
     public var revision: Int64
     public init(events: [WatchEvent], revision: Int64) { self.events = events; self.revision = revision }
+}
+
+public enum LeaseState: Equatable, Sendable {
+    case renewed
+    case interrupted(String)
+    case lost(String)
 }
 
 public enum RegistryStoreError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -20,7 +20,8 @@ public actor FleetAgent {
         public var lanMTU: Int = 1500
         public var modules: [String] = []
         public var dataplanes: [String] = ["kernel"]
-        /// Seconds between keep-alives (default: a third of the lease's TTL), and between retries while unreachable.
+        /// Seconds between looks at the underlay address (default: a third of the lease's TTL), and between retries
+        /// while unreachable (the lease's renewals are the store's: `keepLeaseAlive`).
         public var keepAliveInterval: Double
         public var retryInterval: Double = 1
         /// Seconds between drift checks (an interface deleted by hand); nil: none.
@@ -152,7 +153,8 @@ public actor FleetAgent {
         try await register()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.watchLoop() }
-            group.addTask { await self.keepAliveLoop() }
+            group.addTask { await self.leaseLoop() }
+            group.addTask { await self.addressLoop() }
             if let d = configuration.driftInterval {
                 group.addTask { await self.driftLoop(every: d) }
             }
@@ -277,33 +279,51 @@ public actor FleetAgent {
         }
     }
 
-    /// Keeps the lease alive; re-registers after an expiry; re-registers a changed underlay address.
-    func keepAliveLoop() async {
-        while await Self.sleep(configuration.keepAliveInterval) {
-            do {
-                if !status.registered {
+    /// Keeps the lease alive; after it is lost (an outage longer than the TTL), registers again.
+    func leaseLoop() async {
+        while !Task.isCancelled {
+            if !status.registered {
+                do {
                     try await register()
                     await reconcile(reason: "registered again")
+                } catch let e as Failure {
+                    status.lastError = e.description
+                    log(.error, e.description)
+                    publish(status)
+                    if !(await Self.sleep(configuration.retryInterval)) { return }
+                    continue
+                } catch {
+                    setUnreachable(error)
+                    if !(await Self.sleep(configuration.retryInterval)) { return }
                     continue
                 }
-                _ = try await store.keepAlive(lease: status.lease)
-                setReachable()
-                if let now = try? resolveAddress(), now != status.address {
-                    log(.info, "underlay address changed: \(status.address.map { "\($0)" } ?? "none") → \(now); registering it")
-                    status.address = now
-                    try await store.put(key: keys.site(site), value: entry(now).bytes, lease: status.lease)
-                    await reconcile(reason: "own address changed")
+            }
+            for await state in store.keepLeaseAlive(status.lease, ttl: configuration.fleet.registry.ttl) {
+                switch state {
+                case .renewed: break
+                case let .interrupted(why): setUnreachable(RegistryStoreError.unavailable(why))
+                case let .lost(why):
+                    log(.warning, "\(why); registering again")
+                    status.registered = false
                 }
-            } catch RegistryStoreError.leaseNotFound {
-                log(.warning, "lease \(status.lease) expired; registering again")
-                status.registered = false
-            } catch let e as Failure {
-                status.lastError = e.description
-                log(.error, e.description)
-                publish(status)
+                if !status.registered { break }
+            }
+            if Task.isCancelled { return }
+        }
+    }
+
+    /// Re-registers a changed underlay address (looked up every `keepAliveInterval`).
+    func addressLoop() async {
+        while await Self.sleep(configuration.keepAliveInterval) {
+            guard status.registered, let now = try? resolveAddress(), now != status.address else { continue }
+            log(.info, "underlay address changed: \(status.address.map { "\($0)" } ?? "none") → \(now); registering it")
+            status.address = now
+            do {
+                try await store.put(key: keys.site(site), value: entry(now).bytes, lease: status.lease)
             } catch {
                 setUnreachable(error)
             }
+            await reconcile(reason: "own address changed")
         }
     }
 

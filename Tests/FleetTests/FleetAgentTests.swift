@@ -41,7 +41,9 @@ final class CuttableStore: RegistryStore {
     func check() throws { if cut.withLock({ $0 }) { throw RegistryStoreError.unavailable("cut") } }
     func range(prefix: String) async throws -> RegistrySnapshot { try check(); return try await inner.range(prefix: prefix) }
     func grantLease(ttl: Int) async throws -> Int64 { try check(); return try await inner.grantLease(ttl: ttl) }
-    func keepAlive(lease: Int64) async throws -> Int { try check(); return try await inner.keepAlive(lease: lease) }
+    func keepLeaseAlive(_ lease: Int64, ttl: Int) -> AsyncStream<LeaseState> {
+        MemoryRegistryStore.renewing(every: 0.05) { try self.check(); return try await self.inner.keepAlive(lease: lease) }
+    }
     func revoke(lease: Int64) async throws { try check(); try await inner.revoke(lease: lease) }
     func createIfAbsent(key: String, value: [UInt8], lease: Int64) async throws -> StoredKeyValue? {
         try check(); return try await inner.createIfAbsent(key: key, value: value, lease: lease)
