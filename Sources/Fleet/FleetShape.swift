@@ -64,7 +64,8 @@ public enum FleetShape {
     }
 
     /// The segment this site (`name` at `address`) joins: `fleet.segment` with the sites `topology` gives it — mesh:
-    /// every registered site; hub: a spoke, itself and the hubs; a hub, every site. Drained sites, entries of the
+    /// every registered site; hub: a spoke, itself and the hubs; a hub, every site. Drained sites (and every site, for a
+    /// drained one), entries of the
     /// other address family and entries repeating an address (the later by name) are left out, with the reason.
     public static func segment(_ fleet: FleetConfig, site name: String, address: IPAddress,
                                view: RegistryView) -> (SegmentConfig, [Omission]) {
@@ -80,7 +81,10 @@ public enum FleetShape {
         case .mesh: isHub = true; hubs = []
         case let .hub(h): isHub = h.contains(name); hubs = h
         }
+        // A drained site leaves every peer out too (its peers leave it out): it is alone until the drain is undone.
+        let selfDrained = view.drained.contains(name)
         for peer in view.entries.keys.sorted() where peer != name {
+            if selfDrained { omitted.append(Omission(site: peer, reason: "this site is drained")); continue }
             let e = view.entries[peer]!
             if view.drained.contains(peer) { omitted.append(Omission(site: peer, reason: "drained")); continue }
             if !isHub && !hubs.contains(peer) { continue }
