@@ -86,6 +86,8 @@ public actor FleetAgent {
     var since: Int64 = 0
     var lastApplied: SegmentConfig?
     var dirty = false
+    /// What the last sync record said (it is written again only when that changes).
+    var recorded: (revision: Int64, changes: Int)?
 
     public init(configuration: Configuration, store: RegistryStore,
                 apply: @escaping @Sendable (SegmentConfig) throws -> [String],
@@ -145,6 +147,7 @@ public actor FleetAgent {
     func writeRecord() async throws {
         let r = AgentSyncRecord(revision: view.revision, changesApplied: Int64(status.changesApplied), since: since)
         try await store.put(key: keys.agent(site), value: Array(r.json.utf8), lease: status.lease)
+        recorded = (view.revision, status.changesApplied)
     }
 
     /// Registers, then watches, keeps the lease and checks drift until the task is cancelled; then revokes the lease
@@ -274,7 +277,7 @@ public actor FleetAgent {
         }
         status.revision = view.revision
         publish(status)
-        if status.registered {
+        if status.registered, recorded.map({ $0.revision != view.revision || $0.changes != status.changesApplied }) ?? true {
             do { try await writeRecord() } catch { setUnreachable(error) }
         }
     }

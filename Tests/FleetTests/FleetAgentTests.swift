@@ -232,6 +232,22 @@ func eventually(_ what: String, timeout: Double = 20, _ condition: () async -> B
         await a.kill()
     }
 
+    @Test func drainLeavesTheSiteOutEverywhere() async throws {
+        let store = MemoryRegistryStore()
+        let nodes = try [("a", "192.0.2.1"), ("b", "192.0.2.2"), ("c", "192.0.2.3")].map { try Node($0.0, $0.1, store: store) }
+        for n in nodes { n.start() }
+        for n in nodes { await eventually("\(n.name) sees two peers") { await n.status.peers.count == 2 } }
+        let keys = RegistryKeys(prefix: "/isthmus/", segment: "branches")
+        try await store.put(key: keys.drain("c"), value: [], lease: 0)
+        await eventually("a and b drop c; c drops both") {
+            nodes[0].host.fdb == ["192.0.2.2"] && nodes[1].host.fdb == ["192.0.2.1"] && nodes[2].host.fdb.isEmpty
+        }
+        #expect(await nodes[0].status.omitted == ["c: drained"])
+        try await store.delete(key: keys.drain("c"))
+        await eventually("c is back") { nodes[0].host.fdb.count == 2 && nodes[2].host.fdb.count == 2 }
+        for n in nodes { await n.kill() }
+    }
+
     @Test func compactedRevisionReadsTheSegmentAgain() async throws {
         let store = MemoryRegistryStore()
         let a = try Node("a", "192.0.2.1", store: store)
