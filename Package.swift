@@ -103,6 +103,6 @@ let package = Package(
         .testTarget(name: "SiteAgentTests", dependencies: ["SiteAgent", "Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
         .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand", "Netlink", "TestSupport"]),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "FleetAgent", "RegistryWire", "Sites", "SiteAgent", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport", "Fleet", "FleetAgent"]),
     ]
 )

@@ -12,6 +12,10 @@ public struct FleetHost: Sendable {
     public var site: String
     public var netns: String?
 
+    public init(file: String, fleet: FleetConfig, site: String, netns: String?) {
+        self.file = file; self.fleet = fleet; self.site = site; self.netns = netns
+    }
+
     /// Whether `text` is a fleet file (it has a `[registry]` table), read with the TOML parser.
     public static func isFleetFile(_ path: String) -> Bool {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
@@ -44,7 +48,8 @@ public struct FleetHost: Sendable {
         return (try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true), omitted)
     }
 
-    /// Applies this site's segment; the lines applied.
+    /// Applies this site's segment; the lines applied. (The MACs VXLAN learned behind a peer that moved follow it
+    /// as soon as a frame arrives from its new address: the kernel's snooping updates their entries.)
     public func apply(_ segment: SegmentConfig) throws -> [String] {
         let s = try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true)
         return try Reconciler(site: s).up()
