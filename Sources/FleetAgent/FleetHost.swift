@@ -218,9 +218,7 @@ extension FleetAgent.Status {
     }
 }
 
-/// The registry a fleet file names. The etcd adapter opens it (`EtcdRegistryStore`).
+/// The registry a fleet file names: etcd (`EtcdRegistryStore`).
 public enum RegistryStores {
-    public static func open(_ c: RegistryConfig) throws -> RegistryStore {
-        throw SiteError("this build has no etcd client: cannot reach \(c.endpoints.map(\.description).joined(separator: ", "))")
-    }
+    public static func open(_ c: RegistryConfig) throws -> RegistryStore { try EtcdRegistryStore(c) }
 }
