@@ -48,11 +48,33 @@ public struct FleetHost: Sendable {
         return (try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true), omitted)
     }
 
-    /// Applies this site's segment; the lines applied. (The MACs VXLAN learned behind a peer that moved follow it
-    /// as soon as a frame arrives from its new address: the kernel's snooping updates their entries.)
+    /// Applies this site's segment; the lines applied.
     public func apply(_ segment: SegmentConfig) throws -> [String] {
         let s = try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true)
-        return try Reconciler(site: s).up()
+        let lines = try Reconciler(site: s).up()
+        return lines + (try flushLearned(device: s.desired.tunnel.name, peers: Set(s.side.peers.map { "\($0.address)" })))
+    }
+
+    /// VXLAN learns behind which peer each remote MAC is (an FDB entry with the peer's underlay address). A peer that
+    /// moved or left leaves such entries behind: frames to its hosts go to the old address until a frame from the new
+    /// one corrects the entry or it ages out (5 minutes) — a host that only answered other sites was unreachable from
+    /// here (FleetRegistryTests). They are removed as soon as the peer's default entry is.
+    func flushLearned(device: String, peers: Set<String>) throws -> [String] {
+        var o = Options()
+        o.netns = netns
+        o.json = true
+        let show = Session(options: o)
+        try IPCommandRunner.run(line: "fdb show dev \(device)", session: show)
+        var lines: [String] = []
+        for e in show.output.json {
+            guard case let .string(mac)? = e["mac"], mac != "00:00:00:00:00:00", case let .string(dst)? = e["dst"],
+                  !peers.contains(dst), e["state"] != .string("permanent") else { continue }
+            var d = Options()
+            d.netns = netns
+            try IPCommandRunner.run(line: "fdb del \(mac) dev \(device) dst \(dst)", session: Session(options: d))
+            lines.append("- fdb del \(mac) dev \(device) dst \(dst) (learned behind a peer that moved or left)")
+        }
+        return lines
     }
 
     /// The underlay address now: configured; an interface's first global one; or the source of the route to the first

@@ -8,7 +8,7 @@ import Glibc
 /// every site a gateway namespace on the cluster's bridge (its underlay and its way to the registry) with a LAN host
 /// namespace behind it, each gateway running `isthmus up --foreground` under `ip netns exec` (the agent's gRPC
 /// connections are made inside the namespace, as under the systemd unit). Kernel VXLAN.
-final class Fleet {
+final class Fleet: @unchecked Sendable {
     let cluster: EtcdCluster
     let tag: String
     let segment: String
@@ -119,17 +119,19 @@ final class Fleet {
         (try? Host.run(["ip", "netns", "exec", host(from), "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "\(size)", lan(to)]).status) == 0
     }
 
-    /// Every host pings every other host (in parallel per source); the pairs that failed.
+    /// Every host pings every other host (one sequential loop per source, the loops in parallel threads — not shell
+    /// jobs: the test runner's signal mask makes a shell's `wait` hang); the pairs that failed.
     func failingPairs(size: Int = 56, among: [Int]? = nil) -> [String] {
         let list = among ?? sites
-        var script = ""
-        for a in list {
-            script += "( for b in \(list.filter { $0 != a }.map(String.init).joined(separator: " ")); do "
-                + "ip netns exec \(host(a)) ping -c 1 -W 3 -M do -s \(size) 192.168.77.$b >/dev/null 2>&1 || echo \(a)-$b; done ) &\n"
+        let results = Locked<[String]>()
+        DispatchQueue.concurrentPerform(iterations: list.count) { n in
+            let a = list[n]
+            let loop = "for b in \(list.filter { $0 != a }.map(String.init).joined(separator: " ")); do "
+                + "ping -c 1 -W 3 -M do -s \(size) 192.168.77.$b >/dev/null 2>&1 || echo \(a)-$b; done"
+            let out = (try? Host.run(["ip", "netns", "exec", host(a), "sh", "-c", loop]).output) ?? "\(a): failed to run"
+            results.append(out.split(separator: "\n").map(String.init))
         }
-        script += "wait\n"
-        let out = (try? Host.run(["sh", "-c", script]).output) ?? "script failed"
-        return out.split(separator: "\n").map(String.init).sorted()
+        return results.value.sorted()
     }
 
     func waitFor(_ what: String, seconds: Double, _ condition: () -> Bool) -> Double? {
@@ -149,6 +151,13 @@ final class Fleet {
         unlink(file)
         for i in sites { unlink("/tmp/isthmus-\(tag)-s\(i).log") }
     }
+}
+
+final class Locked<T>: @unchecked Sendable where T: RangeReplaceableCollection {
+    let lock = NSLock()
+    var v = T()
+    func append(_ items: [T.Element]) { lock.lock(); v.append(contentsOf: items); lock.unlock() }
+    var value: T { lock.lock(); defer { lock.unlock() }; return v }
 }
 
 @Suite("Fleets on a real 3-member etcd cluster", .serialized,
@@ -223,7 +232,9 @@ struct FleetRegistryTests {
         for (n, i) in f.sites.filter({ $0 != 9 }).enumerated() {
             let s = f.status(i)
             #expect(s["range_reads"] as? Int == 1, "s\(i) read the segment again: \(s)")
-            #expect(s["changes_applied"] as? Int == applied[n] + 1, "s\(i): \(s)")
+            // Site 9's default entry, and the MACs learned behind it: nothing else.
+            let now = s["changes_applied"] as? Int ?? -1
+            #expect(now >= applied[n] + 1 && now <= applied[n] + 3, "s\(i): \(applied[n]) → \(s)")
         }
 
         // Two agents racing for one name: one wins, the other refuses and exits 1.
