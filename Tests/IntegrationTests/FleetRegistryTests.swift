@@ -232,9 +232,10 @@ struct FleetRegistryTests {
         for (n, i) in f.sites.filter({ $0 != 9 }).enumerated() {
             let s = f.status(i)
             #expect(s["range_reads"] as? Int == 1, "s\(i) read the segment again: \(s)")
-            // Site 9's default entry, and the MACs learned behind it: nothing else.
+            // Site 9's default entry and the MACs learned behind it (3 when measured: its host's, its gateway's bridge
+            // and tunnel device): nothing else — a rebuild would be 20 changes or more.
             let now = s["changes_applied"] as? Int ?? -1
-            #expect(now >= applied[n] + 1 && now <= applied[n] + 3, "s\(i): \(applied[n]) → \(s)")
+            #expect((1...6).contains(now - applied[n]), "s\(i): \(applied[n]) → \(s)")
         }
 
         // Two agents racing for one name: one wins, the other refuses and exits 1.
