@@ -42,6 +42,8 @@ enum Completions {
             return [Completion.filesDirective]
         case "service" where rest.count == 1:
             return Completion.filter(["install", "uninstall"], typed: typed)
+        case "registry" where rest.count == 1:
+            return Completion.filter(["status", "sites", "drain"], typed: typed)
         case _ where SiteCommands.verbs.contains(first):
             return commandOptions(command(forSiteVerb: first), previous: previous, typed: typed)
         case "l2tp" where rest.count >= 2 && rest[1] == "run" || rest.count >= 2 && rest[1] == "show" && typed.hasPrefix("-"):
@@ -58,6 +60,7 @@ enum Completions {
         case "up": return SiteCommands.Up.self
         case "status": return SiteCommands.Status.self
         case "down": return SiteCommands.Down.self
+        case "registry": return FleetCommands.Registry.self
         default: return SiteCommands.ServiceCommand.self
         }
     }

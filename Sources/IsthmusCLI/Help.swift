@@ -21,7 +21,7 @@ enum Help {
         static let configuration = CommandConfiguration(
             commandName: "isthmus",
             subcommands: [SiteCommands.Plan.self, SiteCommands.Up.self, SiteCommands.Status.self, SiteCommands.Down.self,
-                          SiteCommands.ServiceCommand.self, LabCommand.self, L2TPCommand.self])
+                          SiteCommands.ServiceCommand.self, FleetCommands.Registry.self, LabCommand.self, L2TPCommand.self])
     }
 
     /// The columns help screens wrap at: a terminal's 80, whatever the terminal (the man page reflows nothing).
@@ -32,6 +32,7 @@ enum Help {
                isthmus [ OPTIONS ] -batch FILE [ -force ]
                isthmus { plan | up | status | down } --config FILE [ --site NAME ] [ -j ] ...
                isthmus service { install | uninstall } --config FILE [ --site NAME ]
+               isthmus registry { status | sites | drain SITE [ --undo ] } --config FILE [ -j ]
                isthmus lab { up | check | down | status | run } FILE [ --vm ] [ -j ]
                isthmus l2tp { run | show } [ --config FILE ] [ -j ]
                isthmus help [ TOPIC ... ]
@@ -63,6 +64,7 @@ enum Help {
             status     bridge, ports, tunnel, counters, MTU/MSS in force, filter counters, drift
             down       remove what Isthmus created for the segment on this host
             service    install or uninstall the systemd unit that runs `up --foreground` at boot
+            registry   a fleet file's registry (etcd): who is registered, which agents are in sync; drain a site
         Labs: `isthmus lab` builds a network of namespaces from a lab file, checks it and tears it down.
         L2TP: `isthmus l2tp run` runs the control protocol (LAC, LNS, LCCE); `isthmus l2tp show` shows it.
 
@@ -141,6 +143,7 @@ enum Help {
         case "status": return screen(SiteCommands.Status.self)
         case "down": return screen(SiteCommands.Down.self)
         case "service": return screen(SiteCommands.ServiceCommand.self)
+        case "registry": return screen(FleetCommands.Registry.self)
         case "lab": return screen(LabCommand.self)
         case "completion": return completionHelp
         case "man": return manHelp

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetAgent
 import IPCommand
 import IsthmusMetrics
 import Netlink
@@ -8,7 +9,7 @@ import Sites
 /// `isthmus plan|up|status|down|service ...`: the site commands. Global options that apply: `-n NETNS` (the host's
 /// side lives in that namespace: labs, tests) and `-j` (JSON).
 enum SiteCommands {
-    static let verbs = ["plan", "up", "status", "down", "service"]
+    static let verbs = ["plan", "up", "status", "down", "service", "registry"]
 
     struct Common: ParsableArguments {
         @Option(name: .long, help: "The segment's config file (TOML), the same on every site.")
@@ -26,6 +27,8 @@ enum SiteCommands {
         var down = false
         @Flag(name: .customLong("exit-code"), help: "Exit 3 when there are changes to make.")
         var exitCode = false
+        @Flag(name: .long, help: "A fleet file: what the registry's current state would change here (a fleet file's plan always reads it).")
+        var registry = false
     }
 
     struct Up: ParsableCommand {
@@ -80,10 +83,35 @@ enum SiteCommands {
                 throw SiteFailure(message: "\(error)")
             }
         }
+        if verb == "registry" { return try FleetCommands.registry(rest, json: globalJSON) }
+        // A fleet file (with [registry]): the sites come from the registry.
+        if verb != "service", let i = rest.firstIndex(of: "--config").map({ $0 + 1 }) ?? rest.firstIndex(where: { $0.hasPrefix("--config=") }),
+           let file = i < rest.count ? (rest[i].hasPrefix("--config=") ? String(rest[i].dropFirst(9)) : rest[i]) : nil,
+           FleetHost.isFleetFile(file) {
+            switch verb {
+            case "plan":
+                let cmd = try parse(Plan.self, "plan", rest)
+                if cmd.down { throw SiteFailure(message: "plan --down on a fleet file: isthmus down takes the segment down; nothing to read from the registry") }
+                try FleetCommands.plan(try FleetCommands.load(file, site: cmd.common.site, netns: netns), json: cmd.common.json || globalJSON, exitCode: cmd.exitCode)
+            case "up":
+                let cmd = try parse(Up.self, "up", rest)
+                if cmd.metrics != nil { throw ValidationError("--metrics is not served by the registry agent yet") }
+                try FleetCommands.up(try FleetCommands.load(file, site: cmd.common.site, netns: netns), foreground: cmd.foreground,
+                                     interval: cmd.interval, verbose: cmd.verbose)
+            case "down":
+                let cmd = try parse(Down.self, "down", rest)
+                try FleetCommands.down(try FleetCommands.load(file, site: cmd.common.site, netns: netns))
+            default:
+                let cmd = try parse(Status.self, "status", rest)
+                try FleetCommands.status(try FleetCommands.load(file, site: cmd.common.site, netns: netns), json: cmd.common.json || globalJSON)
+            }
+            return
+        }
         do {
             switch verb {
             case "plan":
                 let cmd = try parse(Plan.self, "plan", rest)
+                if cmd.registry { throw SiteFailure(message: "plan --registry needs a fleet file (one with a [registry] table); \(cmd.common.config) has none") }
                 let r = try load(cmd.common)
                 if !cmd.down { for w in HostChecks.warnings(r.site) { stderr("warning: \(w)") } }
                 let p = try r.plan(down: cmd.down)

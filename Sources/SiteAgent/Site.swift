@@ -44,16 +44,23 @@ public struct Site {
         case .success(let n): name = n
         case .failure(let e): throw SiteError(e.description)
         }
+        return try make(config: config, site: name, file: file, netns: netns)
+    }
+
+    /// This host's side of a validated segment (a file's, or one a registry's entries make): the data plane
+    /// resolved, the desired state and filters derived. `peersAsFDB`: see `DesiredState.init`.
+    public static func make(config: SegmentConfig, site name: String, file: String, netns: String?,
+                            peersAsFDB: Bool = false) throws(SiteError) -> Site {
         let side: SiteSide
         do { side = try config.side(for: name) } catch { throw SiteError(error.description) }
         // The modules `auto` needs are those of the tunnel as planned for the kernel's data plane.
-        let kernelLink = config.dataplane == .auto ? (try? DesiredState(side: side, dataplane: .kernel))?.tunnel.link : nil
+        let kernelLink = config.dataplane == .auto ? (try? DesiredState(side: side, dataplane: .kernel, peersAsFDB: peersAsFDB))?.tunnel.link : nil
         let (plane, reason) = Site.resolve(config.dataplane, kind: config.kind, link: kernelLink, netns: netns)
         if plane == .kernel && config.kind == .greInUDP {
             throw SiteError("\(file): tunnel = \"gre-in-udp\" with dataplane = \"kernel\": Isthmus does not configure the kernel's FOU receive ports (ip fou) yet; nothing was changed\n  hint: use dataplane = \"userspace\" (or \"auto\", which picks it) for gre-in-udp")
         }
         let desired: DesiredState
-        do { desired = try DesiredState(side: side, dataplane: plane) } catch { throw SiteError(error.description) }
+        do { desired = try DesiredState(side: side, dataplane: plane, peersAsFDB: peersAsFDB) } catch { throw SiteError(error.description) }
         let filters = FilterRuleset(segment: config.name, bridge: desired.bridge?.name, tunnel: desired.tunnel.name,
                                     filters: side.filters, mssIPv4: side.mssIPv4, mssIPv6: side.mssIPv6,
                                     clearDF: config.kind == .vxlan && plane == .kernel && side.outerFragmentation)

@@ -118,19 +118,22 @@ public struct DesiredState: Equatable, Sendable {
     }
 
     /// Derives the desired state of `side` (of segment `segment`). `dataplane` defaults to the side's mode, `auto`
-    /// planned as kernel.
-    public init(side: SiteSide, segment: String? = nil, dataplane: ResolvedDataplane? = nil) throws(PlanError) {
+    /// planned as kernel. `peersAsFDB` (a registry's vxlan segment, whose peers come and go): every peer is a
+    /// default-destination FDB entry, even a single one, and none is allowed — so a peer joining, moving or leaving
+    /// changes FDB entries only, never the device.
+    public init(side: SiteSide, segment: String? = nil, dataplane: ResolvedDataplane? = nil, peersAsFDB: Bool = false) throws(PlanError) {
         let seg = segment ?? side.segment
         let plane = dataplane ?? (side.dataplane == .userspace ? .userspace : .kernel)
         let name = side.tunnelDevice ?? DesiredState.tunnelName(segment: seg)
         let v6 = side.localAddress.isV6
         let remotes = side.peers.map { "\($0.address)" }
-        guard !remotes.isEmpty else {
+        let fleet = peersAsFDB && side.kind == .vxlan
+        guard !remotes.isEmpty || fleet else {
             throw PlanError(message: "segment \(seg) has no peer for site \(side.site)", hint: "add a second [sites.NAME] table")
         }
         let userspace = plane == .userspace
         guard let local = LinkAddress(bytes: side.localAddress.bytes),
-              let remote = side.peers.first.flatMap({ LinkAddress(bytes: $0.address.bytes) }) else {
+              let remote = fleet ? local : side.peers.first.flatMap({ LinkAddress(bytes: $0.address.bytes) }) else {
             throw PlanError(message: "segment \(seg): an address of site \(side.site) is neither IPv4 nor IPv6", hint: "check the config")
         }
         var link: SiteLink
@@ -140,7 +143,7 @@ public struct DesiredState: Equatable, Sendable {
         switch side.kind {
         case .vxlan:
             var v = VXLANLink(vni: side.vni ?? 0, local: local, destinationPort: side.peerPort ?? 4789)
-            if remotes.count == 1 {
+            if remotes.count == 1 && !fleet {
                 v.remote = remote
             } else {
                 if userspace {

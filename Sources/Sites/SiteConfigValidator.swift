@@ -7,6 +7,9 @@ struct ConfigValidator: TOMLValidating {
     let file: String
     var errors: [ConfigError] = []
     var warnings: [ConfigError] = []
+    /// A fleet file (`SiteConfig.loadFleet`): `[registry]` and `[site]` instead of `[sites.NAME]`; the sites come
+    /// from the registry, so the segment is validated without them.
+    var fleet = false
 
     init(file: String) { self.file = file }
 
@@ -20,7 +23,7 @@ struct ConfigValidator: TOMLValidating {
 
     mutating func validate(_ root: TOMLTable) -> SegmentConfig? {
         let origin = TOMLPosition(line: 1, column: 1)
-        checkKeys(root, allowed: SiteConfig.topKeys, table: "the top level")
+        checkKeys(root, allowed: fleet ? SiteConfig.fleetTopKeys : SiteConfig.topKeys, table: "the top level")
 
         // [segment]
         var seg = TOMLTable(position: origin)
@@ -145,7 +148,9 @@ struct ConfigValidator: TOMLValidating {
         var sites: [SiteDefinition] = []
         var sitesPosition = origin
         var siteCount = 0
-        if let e = root[entry: "sites"] {
+        if fleet {
+            // The sites are the registry's; `[site]` (this host's own) is read by `validateFleet`.
+        } else if let e = root[entry: "sites"] {
             if let st = e.node.table {
                 sitesPosition = st.position
                 siteCount = st.count
@@ -159,7 +164,7 @@ struct ConfigValidator: TOMLValidating {
             error(origin, "no sites: the segment needs at least two [sites.NAME] tables",
                   hint: "add [sites.east] and [sites.west], each with address = \"...\"")
         }
-        if root["sites"]?.table != nil && siteCount < 2 {
+        if !fleet && root["sites"]?.table != nil && siteCount < 2 {
             error(sitesPosition, "the segment needs at least 2 sites, found \(siteCount)",
                   hint: "add another [sites.NAME] table with its underlay address")
         }
@@ -216,9 +221,10 @@ struct ConfigValidator: TOMLValidating {
         return errors.isEmpty ? config : nil
     }
 
-    mutating func site(_ se: TOMLTable.Entry, kind: TunnelKind?, segment: String?) -> SiteDefinition? {
-        let name = se.key
-        let label = "[sites.\(TOML.formatKey(name))]"
+    mutating func site(_ se: TOMLTable.Entry, kind: TunnelKind?, segment: String?, fleetName: String? = nil) -> SiteDefinition? {
+        // A fleet file's `[site]`: its address is a source (`validateFleet` reads it), its name the `name` key's.
+        let name = fleetName ?? se.key
+        let label = fleetName != nil ? "[site]" : "[sites.\(TOML.formatKey(name))]"
         guard let t = se.node.table else {
             typeError(se, "a table", example: label)
             return nil
@@ -228,9 +234,11 @@ struct ConfigValidator: TOMLValidating {
             error(se.keyPosition, "site name \"\(name)\" must be 1 to 64 letters, digits, '-', '_' or '.'",
                   hint: "rename it, e.g. [sites.east]")
         }
-        checkKeys(t, allowed: SiteConfig.siteKeys, table: label)
+        checkKeys(t, allowed: fleetName != nil ? SiteConfig.fleetSiteKeys : SiteConfig.siteKeys, table: label)
         var address: IPAddress?
-        if let (s, e) = string(t, "address", example: "address = \"192.0.2.1\"") {
+        if fleetName != nil {
+            address = IPAddress(bytes: [0, 0, 0, 0])
+        } else if let (s, e) = string(t, "address", example: "address = \"192.0.2.1\"") {
             if let a = IPAddress(s) {
                 if a.isUnspecified || a.isMulticast {
                     error(e.node.position, "`address` \(a) is not a unicast address", hint: "use the site's own underlay address")

@@ -1,0 +1,267 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sites of a fleet file on a real 3-member etcd cluster (the etcd helper's `EtcdCluster`, namespaces of its own):
+/// every site a gateway namespace on the cluster's bridge (its underlay and its way to the registry) with a LAN host
+/// namespace behind it, each gateway running `isthmus up --foreground` under `ip netns exec` (the agent's gRPC
+/// connections are made inside the namespace, as under the systemd unit). Kernel VXLAN.
+final class Fleet: @unchecked Sendable {
+    let cluster: EtcdCluster
+    let tag: String
+    let segment: String
+    let file: String
+    var sites: [Int] = []
+    var agents: [Int: Process] = [:]
+    var made: [String] = []
+    let topology: String
+
+    init(test: String, topology: String = "topology = \"mesh\"") {
+        cluster = EtcdCluster(test: test)
+        tag = "\(test)-\(getpid())"
+        segment = "fleet"
+        self.topology = topology
+        file = "/tmp/isthmus-\(tag).toml"
+    }
+
+    /// Writes a scratch file of this test in place (open(2), never a rename over a path).
+    static func write(_ path: String, _ text: String) throws -> FileHandle {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ShellError(command: "open \(path)", status: errno, output: String(cString: strerror(errno))) }
+        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        h.write(Data(text.utf8))
+        return h
+    }
+
+    func gw(_ i: Int) -> String { "isth-\(tag)-g\(i)" }
+    func host(_ i: Int) -> String { "isth-\(tag)-h\(i)" }
+    func underlay(_ i: Int) -> String { "10.70.0.\(100 + i)" }
+    func lan(_ i: Int) -> String { "192.168.77.\(i)" }
+    var bridgeNamespace: String { "\(cluster.name)-br" }
+
+    func up(sites count: Int, ttl: Int = 5) throws {
+        try cluster.up()
+        let fleet = """
+            [segment]
+            name = "\(segment)"
+            tunnel = "vxlan"
+            dataplane = "kernel"
+
+            [registry]
+            etcd = [\(cluster.endpoints.map { "\"\($0)\"" }.joined(separator: ", "))]
+            prefix = "/isthmus-test/"
+            ttl = \(ttl)
+            \(topology)
+
+            [site]
+            address = "route"
+            lan = ["eth1"]
+
+            """
+        _ = try Self.write(file, fleet)
+        for i in 1...count { try addSite(i) }
+    }
+
+    /// A gateway on the cluster's bridge and a LAN host behind it.
+    func addSite(_ i: Int) throws {
+        let g = gw(i), h = host(i)
+        try Host.sh("ip netns add \(g)"); made.append(g)
+        try Host.sh("ip netns add \(h)"); made.append(h)
+        try Host.sh("""
+            ip -n \(g) link set lo up; ip -n \(h) link set lo up
+            ip -n \(bridgeNamespace) link add fl\(i) type veth peer name wan netns \(g)
+            ip -n \(bridgeNamespace) link set fl\(i) master br0 up
+            ip -n \(g) addr add \(underlay(i))/24 dev wan; ip -n \(g) link set wan up
+            ip -n \(g) link add eth1 type veth peer name eth0 netns \(h)
+            ip -n \(g) link set eth1 up
+            ip -n \(h) addr add \(lan(i))/24 dev eth0; ip -n \(h) link set eth0 up
+            """)
+        sites.append(i)
+    }
+
+    func start(_ i: Int, site: String? = nil, log: String? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ip", "netns", "exec", gw(i), Host.isthmusBinary!, "up", "--foreground", "--config", file,
+                       "--site", site ?? "s\(i)", "--interval", "3600"]
+        let path = log ?? "/tmp/isthmus-\(tag)-s\(i).log"
+        let out = try Self.write(path, "")
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        if site == nil { agents[i] = p }
+        return p
+    }
+
+    func logText(_ i: Int) -> String { (try? String(contentsOfFile: "/tmp/isthmus-\(tag)-s\(i).log", encoding: .utf8)) ?? "" }
+
+    /// The peers' underlay addresses in site i's VXLAN FDB.
+    func fdb(_ i: Int) -> Set<String> {
+        let out = (try? Host.run(["ip", "netns", "exec", gw(i), "bridge", "fdb", "show", "dev", "isth-\(segment)"]).output) ?? ""
+        return Set(out.split(separator: "\n").compactMap { l in
+            let w = l.split(separator: " ")
+            guard w.first == "00:00:00:00:00:00", let d = w.firstIndex(of: "dst") else { return nil }
+            return String(w[d + 1])
+        })
+    }
+
+    /// `isthmus status -j`'s registry member, for site i.
+    func status(_ i: Int) -> [String: Any] {
+        guard let r = try? Host.run(["ip", "netns", "exec", gw(i), Host.isthmusBinary!, "status", "-j", "--config", file, "--site", "s\(i)"]),
+              let j = try? JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any] else { return [:] }
+        return j["registry"] as? [String: Any] ?? [:]
+    }
+
+    func ping(_ from: Int, _ to: Int, size: Int = 56) -> Bool {
+        (try? Host.run(["ip", "netns", "exec", host(from), "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "\(size)", lan(to)]).status) == 0
+    }
+
+    /// Every host pings every other host (one sequential loop per source, the loops in parallel threads — not shell
+    /// jobs: the test runner's signal mask makes a shell's `wait` hang); the pairs that failed.
+    func failingPairs(size: Int = 56, among: [Int]? = nil) -> [String] {
+        let list = among ?? sites
+        let results = Locked<[String]>()
+        DispatchQueue.concurrentPerform(iterations: list.count) { n in
+            let a = list[n]
+            let loop = "for b in \(list.filter { $0 != a }.map(String.init).joined(separator: " ")); do "
+                + "ping -c 1 -W 3 -M do -s \(size) 192.168.77.$b >/dev/null 2>&1 || echo \(a)-$b; done"
+            let out = (try? Host.run(["ip", "netns", "exec", host(a), "sh", "-c", loop]).output) ?? "\(a): failed to run"
+            results.append(out.split(separator: "\n").map(String.init))
+        }
+        return results.value.sorted()
+    }
+
+    func waitFor(_ what: String, seconds: Double, _ condition: () -> Bool) -> Double? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < seconds {
+            if condition() { return Date().timeIntervalSince(start) }
+            usleep(100_000)
+        }
+        Issue.record("timed out after \(seconds) s waiting for: \(what)")
+        return nil
+    }
+
+    func down() {
+        for p in agents.values where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        for ns in made.reversed() { _ = try? Host.run(["ip", "netns", "del", ns]) }
+        cluster.down()
+        unlink(file)
+        for i in sites { unlink("/tmp/isthmus-\(tag)-s\(i).log") }
+    }
+}
+
+final class Locked<T>: @unchecked Sendable where T: RangeReplaceableCollection {
+    let lock = NSLock()
+    var v = T()
+    func append(_ items: [T.Element]) { lock.lock(); v.append(contentsOf: items); lock.unlock() }
+    var value: T { lock.lock(); defer { lock.unlock() }; return v }
+}
+
+@Suite("Fleets on a real 3-member etcd cluster", .serialized,
+       .enabled(if: EtcdCluster.available && Host.isthmusBinary != nil, "\(EtcdCluster.unavailableReason), and the isthmus binary (swift build)"),
+       .timeLimit(.minutes(15)))
+struct FleetRegistryTests {
+    @Test("20 sites: full mesh, 1472-byte DF pings, an address change followed, SIGKILL and restart, etcd outages, a name race")
+    func mesh() throws {
+        let f = Fleet(test: "flm")
+        defer { f.down() }
+        try f.up(sites: 20)
+        let all = Set(f.sites.map { f.underlay($0) })
+        for i in f.sites { _ = try f.start(i) }
+        let converged = f.waitFor("every site has the 19 others in its FDB", seconds: 240) {
+            f.sites.allSatisfy { f.fdb($0) == all.subtracting([f.underlay($0)]) }
+        }
+        print("fleet mesh: 20 sites converged \(converged.map { String(format: "%.1f", $0) } ?? "-") s after the agents started")
+        #expect(f.failingPairs().isEmpty)
+        #expect(f.failingPairs(size: 1472).isEmpty, "1472-byte DF pings")
+        for i in f.sites {
+            let s = f.status(i)
+            #expect(s["reachable"] as? Bool == true && s["range_reads"] as? Int == 1, "s\(i): \(s)")
+        }
+
+        // Site 5's underlay address changes; its agent registers the new one; every peer's FDB follows in place.
+        // (Deleting a primary address deletes its secondaries: the old one goes first.)
+        try Host.sh("ip -n \(f.gw(5)) addr del \(f.underlay(5))/24 dev wan; ip -n \(f.gw(5)) addr add 10.70.0.205/24 dev wan")
+        let moved = f.waitFor("every peer has 10.70.0.205 instead of \(f.underlay(5))", seconds: 60) {
+            f.sites.filter { $0 != 5 }.allSatisfy { let d = f.fdb($0); return d.contains("10.70.0.205") && !d.contains(f.underlay(5)) }
+        }
+        let resumed = f.waitFor("h1 pings h5 again", seconds: 30) { f.ping(1, 5) }
+        print("fleet mesh: address change followed by every peer in \(moved.map { String(format: "%.2f", $0) } ?? "-") s; pings resumed \(resumed.map { String(format: "%.2f", $0) } ?? "-") s after that")
+        #expect(f.failingPairs(among: [1, 5, 9, 14, 20]).isEmpty)
+        #expect(f.logText(3).contains("1 change") || f.logText(3).contains("2 changes"), "\(f.logText(3))")
+
+        // SIGKILL of site 7's agent: gone from every peer within its lease's TTL (5 s, + the watch), back on restart.
+        kill(f.agents[7]!.processIdentifier, SIGKILL)
+        f.agents[7]!.waitUntilExit()
+        let gone = f.waitFor("no peer has site 7", seconds: 15) { f.sites.filter { $0 != 7 }.allSatisfy { !f.fdb($0).contains(f.underlay(7)) } }
+        print("fleet mesh: killed site gone from every peer \(gone.map { String(format: "%.1f", $0) } ?? "-") s after SIGKILL (TTL 5 s)")
+        #expect(gone.map { $0 <= 5 + 3 } ?? false, "within the TTL plus the watch's latency")
+        _ = try f.start(7)
+        _ = f.waitFor("every peer has site 7 again", seconds: 60) { f.sites.filter { $0 != 7 }.allSatisfy { f.fdb($0).contains(f.underlay(7)) } }
+        _ = f.waitFor("h7 pings h1", seconds: 30) { f.ping(7, 1) }
+
+        // One member killed: nothing changes for the sites.
+        let before = f.sites.map { f.status($0)["changes_applied"] as? Int ?? -1 }
+        let leader = f.cluster.leader() ?? 1
+        try f.cluster.kill(leader)
+        usleep(8_000_000)   // longer than the TTL: a lease that was not kept would have expired by now
+        #expect(f.sites.allSatisfy { f.fdb($0).count == 19 })
+        #expect(f.sites.map { f.status($0)["changes_applied"] as? Int ?? -1 } == before)
+        #expect(f.failingPairs(among: [2, 7, 11, 19]).isEmpty)
+        try f.cluster.start(leader)
+        try f.cluster.waitWritable()
+
+        // All three stopped: tunnels keep forwarding, status says the registry is unreachable. Site 9's agent is
+        // killed meanwhile; on restart every agent resumes from its revision: one change each (9's entry removed),
+        // no second full read.
+        for m in 1...3 { try f.cluster.stop(m) }
+        _ = f.waitFor("every agent says the registry is unreachable", seconds: 30) { f.sites.allSatisfy { f.status($0)["reachable"] as? Bool == false } }
+        #expect(f.failingPairs(among: [1, 6, 12, 18]).isEmpty, "forwarding without the registry")
+        kill(f.agents[9]!.processIdentifier, SIGKILL)
+        f.agents[9]!.waitUntilExit()
+        let applied = f.sites.filter { $0 != 9 }.map { f.status($0)["changes_applied"] as? Int ?? -1 }
+        usleep(6_000_000)
+        #expect(f.sites.filter { $0 != 9 }.allSatisfy { f.fdb($0).count == 19 }, "no flapping while unreachable")
+        for m in 1...3 { try f.cluster.start(m) }
+        try f.cluster.waitWritable(seconds: 60)
+        _ = f.waitFor("every peer dropped site 9", seconds: 60) { f.sites.filter { $0 != 9 }.allSatisfy { !f.fdb($0).contains(f.underlay(9)) } }
+        _ = f.waitFor("every agent reachable again", seconds: 30) { f.sites.filter { $0 != 9 }.allSatisfy { f.status($0)["reachable"] as? Bool == true } }
+        for (n, i) in f.sites.filter({ $0 != 9 }).enumerated() {
+            let s = f.status(i)
+            #expect(s["range_reads"] as? Int == 1, "s\(i) read the segment again: \(s)")
+            // Site 9's default entry and the MACs learned behind it (3 when measured: its host's, its gateway's bridge
+            // and tunnel device): nothing else — a rebuild would be 20 changes or more.
+            let now = s["changes_applied"] as? Int ?? -1
+            #expect((1...6).contains(now - applied[n]), "s\(i): \(applied[n]) → \(s)")
+        }
+
+        // Two agents racing for one name: one wins, the other refuses and exits 1.
+        try f.addSite(21)
+        try f.addSite(22)
+        let a = try f.start(21, site: "race", log: "/tmp/isthmus-\(f.tag)-s21.log")
+        let b = try f.start(22, site: "race", log: "/tmp/isthmus-\(f.tag)-s22.log")
+        defer { for p in [a, b] where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        _ = f.waitFor("one of the racers exits", seconds: 60) { !a.isRunning || !b.isRunning }
+        let (loser, winner, loserLog) = a.isRunning ? (b, a, f.logText(22)) : (a, b, f.logText(21))
+        usleep(1_000_000)
+        #expect(winner.isRunning && loser.terminationStatus == 1, "winner running \(winner.isRunning), loser exit \(loser.terminationStatus)")
+        #expect(loserLog.contains("site \"race\" is already registered by another agent"), "\(loserLog)")
+    }
+
+    @Test("hub: every spoke's host reaches the hub's host (and back), spokes join the hub only")
+    func hub() throws {
+        let f = Fleet(test: "flh", topology: "topology = \"hub\"\nhubs = [\"s1\"]")
+        defer { f.down() }
+        try f.up(sites: 5)
+        for i in f.sites { _ = try f.start(i) }
+        _ = f.waitFor("the hub has every spoke, each spoke only the hub", seconds: 120) {
+            f.fdb(1) == Set((2...5).map { f.underlay($0) }) && (2...5).allSatisfy { f.fdb($0) == [f.underlay(1)] }
+        }
+        for i in 2...5 {
+            #expect(f.ping(i, 1, size: 1472) && f.ping(1, i, size: 1472), "s\(i) <-> hub")
+        }
+    }
+}
