@@ -33,8 +33,6 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
-        // Already built for grpc-swift-nio-transport; named so the etcd tests can run an event loop inside a namespace.
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Kernel uapi constants, taken from linux-libc-dev's headers, plus tiny shims.
@@ -89,8 +87,7 @@ let package = Package(
         // I/O: the etcd v3 client — KV, create-if-absent, leases with keep-alive, prefix watches that resume from their
         // revision — over gRPC (h2c or TLS) with failover between endpoints.
         .target(name: "Etcd", dependencies: ["EtcdAPI", .product(name: "GRPCCore", package: "grpc-swift-2"),
-                                             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                                             .product(name: "NIOPosix", package: "swift-nio")]),
+                                             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(
@@ -113,6 +110,6 @@ let package = Package(
         .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand", "Netlink", "TestSupport"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", .product(name: "GRPCCore", package: "grpc-swift-2")]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport",
-                                                             "Etcd", "CLinuxUAPI", .product(name: "NIOPosix", package: "swift-nio")]),
+                                                             "Etcd", "CLinuxUAPI"]),
     ]
 )
