@@ -205,6 +205,32 @@ struct EtcdClientTests {
         #expect(log.disconnects == 0 && log.error == nil)
     }
 
+    @Test("a watch from a compacted revision ends with EtcdError.compacted naming the compaction; a re-read and a new watch go on")
+    func watchCompacted() async throws {
+        let cluster = EtcdCluster(test: "etcd-compact")
+        defer { cluster.down() }
+        try cluster.up()
+        let etcd = try cluster.client()
+        let first = try await etcd.put("/compact/a", value: Self.bytes("1"))
+        try await etcd.put("/compact/a", value: Self.bytes("2"))
+        let third = try await etcd.put("/compact/b", value: Self.bytes("3"))
+        _ = try cluster.ctl("compaction", "\(third)")
+
+        let log = WatchLog(etcd.watch(prefix: "/compact/", fromRevision: first))
+        #expect(await log.wait(10) { $0.error != nil }, "\(log.all)")
+        #expect(log.error as? EtcdError == .compacted(revision: third), "\(String(describing: log.error))")
+        #expect(log.events.isEmpty)
+
+        // What the caller does then: read, and watch from the read's revision + 1.
+        let now = try await etcd.get(prefix: "/compact/")
+        #expect(now.kvs.map(\.value) == [Self.bytes("2"), Self.bytes("3")])
+        let again = WatchLog(etcd.watch(prefix: "/compact/", fromRevision: now.revision + 1))
+        defer { again.cancel() }
+        let next = try await etcd.put("/compact/c", value: Self.bytes("4"))
+        #expect(await again.wait(10) { $0.events.count == 1 }, "\(again.all)")
+        #expect(again.events.map(\.revision) == [next] && again.error == nil)
+    }
+
     @Test("the leader killed: puts, gets and a watch go on through the other members, no event lost or repeated")
     func leaderKilled() async throws {
         let cluster = EtcdCluster(test: "etcd-failover")
