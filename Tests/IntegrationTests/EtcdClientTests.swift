@@ -239,7 +239,9 @@ struct EtcdClientTests {
         let leader = try #require(cluster.leader())
         // The leader first, so the client's connection and its watch are on the member that dies.
         let order = [leader] + [1, 2, 3].filter { $0 != leader }
-        let etcd = try cluster.client(members: order)
+        // 10 s per member: longer than etcd's own give-up for a proposal (5 s + 2 election timeouts), so a member
+        // waiting out the election answers (success or "request timed out") before the client moves on.
+        let etcd = try cluster.client(members: order, requestTimeout: .seconds(10))
         let log = WatchLog(etcd.watch(prefix: "/failover/"))
         defer { log.cancel() }
         #expect(await log.wait(10) { $0.connects == 1 }, "\(log.all)")
