@@ -20,6 +20,8 @@ final class EtcdCluster: @unchecked Sendable {
     let endpoints: [String]
     /// The client namespace (on the members' bridge; etcdctl and the test's connections run there).
     var clientNamespace: String { "\(name)-c" }
+    /// The namespace holding the members' bridge `br0`.
+    var bridgeNamespace: String { "\(name)-br" }
     private var executors: [NamespaceExecutor] = []
     private var clients: [EtcdClient] = []
 
@@ -56,6 +58,12 @@ final class EtcdCluster: @unchecked Sendable {
     func stop(_ member: Int) throws { try run(["stop", "e\(member)"]) }
     func kill(_ member: Int) throws { try run(["kill", "e\(member)"]) }
     func waitWritable(seconds: Int = 30) throws { try run(["wait", "\(seconds)"]) }
+
+    /// Gives another namespace (a site agent's) a port on the members' bridge: interface `interface` with `address`
+    /// (10.70.0.11-254/24 are free). It goes away with the cluster (`down` deletes the bridge's namespace).
+    func attach(namespace: String, address: String, interface: String = "etcd0") throws {
+        try run(["attach", namespace, address, interface])
+    }
 
     /// The leader's number, from `etcdctl endpoint status`.
     func leader() -> Int? {
