@@ -36,8 +36,6 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
-        // Already built for grpc-swift-nio-transport; named so the etcd tests can run an event loop inside a namespace.
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Kernel uapi constants, taken from linux-libc-dev's headers, plus tiny shims.
@@ -98,8 +96,7 @@ let package = Package(
         // I/O: the etcd v3 client — KV, create-if-absent, leases with keep-alive, prefix watches that resume from their
         // revision — over gRPC (h2c or TLS) with failover between endpoints.
         .target(name: "Etcd", dependencies: ["EtcdAPI", .product(name: "GRPCCore", package: "grpc-swift-2"),
-                                             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                                             .product(name: "NIOPosix", package: "swift-nio")]),
+                                             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]),
         // Pure, no Foundation: a fleet registry's values — `RegistryEntry` (what a site registers) and its JSON codec
         // (bounded, never traps: fuzzed as Fuzz/registry.swift), the key layout under a prefix (`RegistryKeys`).
         .target(name: "RegistryWire", dependencies: ["Addresses"]),
@@ -134,6 +131,6 @@ let package = Package(
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", .product(name: "GRPCCore", package: "grpc-swift-2")]),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "FleetAgent", "RegistryWire", "Sites", "SiteAgent", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IPCommand", "SiteAgent", "Sites", "Lab", "Netlink", "NetlinkWire", "Dataplane", "DataplaneWire", "L2TPAgent", "L2TPProtocol", "L2TPWire", "IsthmusMetrics", "TestSupport",
-                                                             "Etcd", "CLinuxUAPI", .product(name: "NIOPosix", package: "swift-nio"), "Fleet", "FleetAgent"]),
+                                                             "Etcd", "CLinuxUAPI", "Fleet", "FleetAgent"]),
     ]
 )

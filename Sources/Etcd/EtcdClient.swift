@@ -2,7 +2,6 @@ import EtcdAPI
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
-import NIOPosix
 import Synchronization
 
 /// A client of an etcd v3 cluster (etcd 3.4 or later) over gRPC, with failover between endpoints.
@@ -43,13 +42,15 @@ public final class EtcdClient: Sendable {
         /// How long a unary request may take on one endpoint before the next is tried. A write without quorum is
         /// only noticed this late (etcd itself gives up after ~7 s with "request timed out").
         public var requestTimeout: Duration
-        /// Event loops to connect on. nil: NIO's shared group. Sockets are created on these threads, so a group whose
-        /// thread entered a network namespace connects inside it (the tests' clusters live in namespaces).
-        public var eventLoopGroup: MultiThreadedEventLoopGroup?
+        /// Where the connections' tasks run. nil: the global concurrent executor. The connections' sockets are
+        /// created on its threads, so an executor whose thread entered a network namespace connects inside that
+        /// namespace (the tests' clusters live in namespaces; `EtcdCluster` in the integration tests).
+        public var connectionExecutor: (any TaskExecutor)?
 
         public init(endpoints: [String], tls: TLSFiles? = nil, requestTimeout: Duration = .seconds(5),
-                    eventLoopGroup: MultiThreadedEventLoopGroup? = nil) {
-            self.endpoints = endpoints; self.tls = tls; self.requestTimeout = requestTimeout; self.eventLoopGroup = eventLoopGroup
+                    connectionExecutor: (any TaskExecutor)? = nil) {
+            self.endpoints = endpoints; self.tls = tls; self.requestTimeout = requestTimeout
+            self.connectionExecutor = connectionExecutor
         }
     }
 
@@ -85,11 +86,7 @@ public final class EtcdClient: Sendable {
             }
             let transport: HTTP2ClientTransport.Posix
             do {
-                if let group = configuration.eventLoopGroup {
-                    transport = try HTTP2ClientTransport.Posix(target: endpoint.target, transportSecurity: security, config: config, eventLoopGroup: group)
-                } else {
-                    transport = try HTTP2ClientTransport.Posix(target: endpoint.target, transportSecurity: security, config: config)
-                }
+                transport = try HTTP2ClientTransport.Posix(target: endpoint.target, transportSecurity: security, config: config)
             } catch {
                 throw EtcdError.badEndpoint(endpoint.description, reason: "\(error)")
             }
@@ -98,7 +95,7 @@ public final class EtcdClient: Sendable {
             kv = .init(wrapping: grpc)
             watch = .init(wrapping: grpc)
             lease = .init(wrapping: grpc)
-            runner = Task { try? await grpc.runConnections() }
+            runner = Task(executorPreference: configuration.connectionExecutor) { try? await grpc.runConnections() }
         }
     }
 
@@ -319,9 +316,18 @@ public final class EtcdClient: Sendable {
         }
         switch e.code {
         case .unavailable, .deadlineExceeded, .cancelled, .unknown, .internalError:
-            var reason = message.isEmpty ? "\(e.code)" : message
-            if let cause = e.cause { reason += " (\(cause))" }
-            if e.code == .deadlineExceeded { reason = "no answer in time (\(message))" }
+            // gRPC wraps a failed connect in two RPCErrors ("transient failure", "Could not establish a
+            // connection"); the innermost cause (the socket's error) is the readable part.
+            var inner: any Error = e
+            while let next = (inner as? RPCError)?.cause { inner = next }
+            let reason: String
+            if e.code == .deadlineExceeded {
+                reason = "no answer in time"
+            } else if inner is RPCError {
+                reason = message.isEmpty ? "\(e.code)" : message
+            } else {
+                reason = "could not connect: \(inner)"
+            }
             return .unreachable(reason)
         default:
             return .final(.rejected(endpoint: endpoint, code: "\(e.code)", message: message))

@@ -161,9 +161,11 @@ extension EtcdClient {
 
     // MARK: - Lease keep-alive
 
-    /// Keeps `lease` alive until `stop()`: a LeaseKeepAlive stream that sends a renewal every TTL/3 (at least every
-    /// 0.5 s... at most TTL/3), moving to the next endpoint when its stream fails. `states` reports each renewal,
-    /// interruptions, and finally `.lost` when etcd says the lease is gone or no renewal succeeded for a whole TTL.
+    /// Keeps `lease` alive until `stop()`: a LeaseKeepAlive stream that sends a renewal every TTL/3 (never more
+    /// often than every 0.5 s), moving to the next endpoint when its stream fails. `states` reports each renewal,
+    /// interruptions, and finally `.lost` when etcd says the lease is gone or no renewal was answered for a whole TTL.
+    /// After `.lost` for want of answers the lease may still exist for up to its TTL (a new leader extends every
+    /// lease once): a new registration under a new lease can find its own old key, held by the old lease.
     public func keepAlive(_ lease: EtcdLease) -> EtcdKeepAlive {
         let (stream, continuation) = AsyncStream<EtcdKeepAliveState>.makeStream()
         let task = Task {

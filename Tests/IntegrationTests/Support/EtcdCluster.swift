@@ -2,7 +2,6 @@ import CLinuxUAPI
 import Etcd
 import Foundation
 import Netlink
-import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +20,9 @@ final class EtcdCluster: @unchecked Sendable {
     let endpoints: [String]
     /// The client namespace (on the members' bridge; etcdctl and the test's connections run there).
     var clientNamespace: String { "\(name)-c" }
-    private var groups: [MultiThreadedEventLoopGroup] = []
+    /// The namespace holding the members' bridge `br0`.
+    var bridgeNamespace: String { "\(name)-br" }
+    private var executors: [NamespaceExecutor] = []
     private var clients: [EtcdClient] = []
 
     static var available: Bool { Host.isRoot && Host.which("etcd") && Host.which("etcdctl") }
@@ -48,8 +49,8 @@ final class EtcdCluster: @unchecked Sendable {
         for c in clients { c.close() }
         clients.removeAll()
         _ = try? run(["down"])
-        for g in groups { try? g.syncShutdownGracefully() }
-        groups.removeAll()
+        for e in executors { e.stop() }
+        executors.removeAll()
     }
 
     /// Members are 1, 2, 3 (e1..e3).
@@ -57,6 +58,12 @@ final class EtcdCluster: @unchecked Sendable {
     func stop(_ member: Int) throws { try run(["stop", "e\(member)"]) }
     func kill(_ member: Int) throws { try run(["kill", "e\(member)"]) }
     func waitWritable(seconds: Int = 30) throws { try run(["wait", "\(seconds)"]) }
+
+    /// Gives another namespace (a site agent's) a port on the members' bridge: interface `interface` with `address`
+    /// (10.70.0.11-254/24 are free). It goes away with the cluster (`down` deletes the bridge's namespace).
+    func attach(namespace: String, address: String, interface: String = "etcd0") throws {
+        try run(["attach", namespace, address, interface])
+    }
 
     /// The leader's number, from `etcdctl endpoint status`.
     func leader() -> Int? {
@@ -67,21 +74,67 @@ final class EtcdCluster: @unchecked Sendable {
     /// etcdctl in the client namespace (the cluster's own view, independent of the client under test).
     func ctl(_ args: String...) throws -> String { try run(["ctl"] + args) }
 
-    /// A client of `members` (default all three), connecting from the client namespace: its event loop thread
-    /// enters that namespace before any socket is made.
+    /// A client of `members` (default all three), connecting from the client namespace: its connections' tasks run
+    /// on a thread that entered that namespace, where their sockets are created.
     func client(members: [Int] = [1, 2, 3], requestTimeout: Duration = .seconds(5)) throws -> EtcdClient {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        groups.append(group)
-        let ns = clientNamespace
-        try group.next().submit {
-            let fd = try NetworkNamespace.open(ns)
-            defer { close(fd) }
-            guard isthmus_setns(fd, ISTHMUS_CLONE_NEWNET) == 0 else {
-                throw ShellError(command: "setns \(ns)", status: errno, output: String(cString: strerror(errno)))
-            }
-        }.wait()
-        let c = try EtcdClient(.init(endpoints: members.map { endpoints[$0 - 1] }, requestTimeout: requestTimeout, eventLoopGroup: group))
+        let executor = try NamespaceExecutor(namespace: clientNamespace)
+        executors.append(executor)
+        let c = try EtcdClient(.init(endpoints: members.map { endpoints[$0 - 1] }, requestTimeout: requestTimeout,
+                                     connectionExecutor: executor))
         clients.append(c)
         return c
+    }
+}
+
+/// A task executor with one thread of its own that entered a network namespace first: sockets made by tasks running
+/// on it (NIO creates a connection's socket on the thread that asks to connect) belong to that namespace.
+final class NamespaceExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopped = false
+
+    init(namespace: String) throws {
+        let fd = try NetworkNamespace.open(namespace)
+        let entered = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var failure: Int32 = 0
+        let thread = Thread { [self] in
+            if isthmus_setns(fd, ISTHMUS_CLONE_NEWNET) != 0 { failure = errno }
+            close(fd)
+            entered.signal()
+            if failure == 0 { run() }
+        }
+        thread.name = "netns \(namespace)"
+        thread.start()
+        entered.wait()
+        if failure != 0 {
+            throw ShellError(command: "setns \(namespace)", status: failure, output: String(cString: strerror(failure)))
+        }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the thread once the queued jobs ran.
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopped { condition.wait() }
+            if jobs.isEmpty { condition.unlock(); return }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }
