@@ -115,17 +115,19 @@ struct LabExampleTests {
     func allExamplesLoad() throws {
         let files = try Self.labFiles()
         #expect(files.contains("vxlan-router.toml") && files.contains("two-sites.toml"), "\(files)")
-        var labs = 0
+        var labs = 0, fleets = 0
         for f in files {
             let text = try readExample(f)
-            // Only labs: a file with a [lab] table.
-            guard let root = try? TOML.parse(text, file: f), root["lab"] != nil else { continue }
+            // Only labs: a file with a [lab] table (a fleet file, with [registry], is the registry's: docs/FLEET.md).
+            let root = try? TOML.parse(text, file: f)
+            if root?["registry"] != nil, root?["lab"] == nil { fleets += 1; continue }
+            guard let root, root["lab"] != nil else { continue }
             labs += 1
             let c = try valid(text, file: examplesDir + "/" + f, directory: examplesDir)
             #expect(c.file == examplesDir + "/" + f)
             #expect(!c.nodes.isEmpty && !c.checks.isEmpty, "\(f)")
         }
-        #expect(labs == files.count, "every non-segment .toml in examples/ should be a lab")
+        #expect(labs + fleets == files.count, "every non-segment .toml in examples/ should be a lab or a fleet file")
     }
 
     @Test("examples/vxlan-router.toml, exactly")
