@@ -99,7 +99,9 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    let members: [Member]
+    /// The connections, one a member; `reconnect()` replaces them.
+    let memberList: Mutex<[Member]>
+    var members: [Member] { memberList.withLock { $0 } }
     let configuration: Configuration
     /// The member that answered last: requests start there.
     let preferred = Mutex(0)
@@ -110,7 +112,21 @@ public final class EtcdClient: Sendable {
         guard !configuration.endpoints.isEmpty else { throw EtcdError.badEndpoint("", reason: "no etcd endpoints configured") }
         let endpoints = try configuration.endpoints.map(EtcdEndpoint.init)
         self.configuration = configuration
-        members = try endpoints.map { try Member(endpoint: $0, configuration: configuration) }
+        memberList = Mutex(try endpoints.map { try Member(endpoint: $0, configuration: configuration) })
+    }
+
+    /// Replaces every connection with a new one and ends the old ones at once, their calls and streams failing over
+    /// to the new. For a host whose own address changed: a TCP connection keeps the source address it was made from,
+    /// so one made from an address that is gone hangs until a timeout (a request's, or the keep-alive's TTL) instead
+    /// of failing. Streams (watches, lease keep-alives) resume on the new connections as after a member's failure.
+    public func reconnect() {
+        if closed.withLock({ $0 }) { return }
+        let fresh = members.map { old in (try? Member(endpoint: old.endpoint, configuration: configuration)) ?? old }
+        let old = memberList.withLock { list in defer { list = fresh }; return list }
+        for (o, n) in zip(old, fresh) where o !== n {
+            o.grpc.beginGracefulShutdown()
+            o.runner.cancel()
+        }
     }
 
     /// The endpoints, as configured.

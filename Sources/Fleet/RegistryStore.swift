@@ -21,6 +21,14 @@ public protocol RegistryStore: Sendable {
     /// Every change under `prefix` from `revision` on, in order, batch by batch; the stream ends with an error when the
     /// store becomes unreachable (`.unavailable`) or the revision was compacted away (`.compacted`).
     func watch(prefix: String, fromRevision revision: Int64) -> AsyncThrowingStream<WatchBatch, Error>
+    /// Drops the store's connections and makes new ones, its lease keep-alives and watches going on over them: this
+    /// host's own address changed, and a connection made from the old one is dead without knowing it.
+    func reconnect()
+}
+
+extension RegistryStore {
+    /// A store without connections (in memory) has nothing to renew.
+    public func reconnect() {}
 }
 
 public struct StoredKeyValue: Equatable, Sendable {

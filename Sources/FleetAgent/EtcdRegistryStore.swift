@@ -32,6 +32,8 @@ public final class EtcdRegistryStore: RegistryStore {
         StoredKeyValue(key: kv.rawKey, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision, lease: kv.lease)
     }
 
+    public func reconnect() { client.reconnect() }
+
     public func range(prefix: String) async throws -> RegistrySnapshot {
         do {
             let r = try await client.get(prefix: prefix)

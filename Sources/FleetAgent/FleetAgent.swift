@@ -317,16 +317,25 @@ public actor FleetAgent {
 
     /// Re-registers a changed underlay address (looked up every `keepAliveInterval`).
     func addressLoop() async {
+        var unwritten = false   // the address changed, and writing it to the registry failed: try again
         while await Self.sleep(configuration.keepAliveInterval) {
-            guard status.registered, let now = try? resolveAddress(), now != status.address else { continue }
-            log(.info, "underlay address changed: \(status.address.map { "\($0)" } ?? "none") → \(now); registering it")
-            status.address = now
+            guard status.registered, let now = try? resolveAddress(), now != status.address || unwritten else { continue }
+            let changed = now != status.address
+            if changed {
+                log(.info, "underlay address changed: \(status.address.map { "\($0)" } ?? "none") → \(now); registering it")
+                status.address = now
+            }
+            // The registry's connections were made from the old address: without new ones the write (and the lease's
+            // renewals) would hang until a timeout, the lease expire and every peer drop this site meanwhile.
+            store.reconnect()
             do {
                 try await store.put(key: keys.site(site), value: entry(now).bytes, lease: status.lease)
+                unwritten = false
             } catch {
+                unwritten = true
                 setUnreachable(error)
             }
-            await reconcile(reason: "own address changed")
+            if changed { await reconcile(reason: "own address changed") }
         }
     }
 

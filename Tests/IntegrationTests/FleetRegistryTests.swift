@@ -192,6 +192,15 @@ struct FleetRegistryTests {
         print("fleet mesh: address change followed by every peer in \(moved.map { String(format: "%.2f", $0) } ?? "-") s; pings resumed \(resumed.map { String(format: "%.2f", $0) } ?? "-") s after that")
         #expect(f.failingPairs(among: [1, 5, 9, 14, 20]).isEmpty)
         #expect(f.logText(3).contains("1 change") || f.logText(3).contains("2 changes"), "\(f.logText(3))")
+        // Site 5 wrote its new address over new connections: its registry was never unreachable, its lease never lost
+        // (made from the old address, the connections hung until the TTL: every peer dropped site 5 meanwhile).
+        let after = f.logText(5).components(separatedBy: "underlay address changed").dropFirst().joined()
+        #expect(!after.isEmpty && !after.contains("unreachable") && !after.contains("registering again"), "\(f.logText(5))")
+        // So every peer replaced site 5's entry in one apply, never without it in between.
+        for i in f.sites where i != 5 {
+            let lines = f.logText(i).split(separator: "\n")
+            #expect(lines.contains { $0.contains("dst \(f.underlay(5)) (not in the config)") && $0.contains("dst 10.70.0.205") }, "s\(i): \(f.logText(i))")
+        }
 
         // SIGKILL of site 7's agent: gone from every peer within its lease's TTL (5 s, + the watch), back on restart.
         kill(f.agents[7]!.processIdentifier, SIGKILL)
