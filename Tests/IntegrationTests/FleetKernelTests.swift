@@ -90,13 +90,22 @@ struct FleetKernelTests {
         return FleetAgent(configuration: c, store: store, apply: { try host.apply($0) }, resolveAddress: { IPAddress(address.value)! })
     }
 
-    func waitFor(_ what: String, seconds: Double = 30, _ condition: () -> Bool) {
+    /// Waits without holding a thread of the cooperative pool (the agents do not run there, but other tests do).
+    func waitFor(_ what: String, seconds: Double = 30, _ condition: () -> Bool) async {
         let start = Date()
         while Date().timeIntervalSince(start) < seconds {
             if condition() { return }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("timed out waiting for: \(what)")
+    }
+
+    /// Runs an agent on a thread of its own: on the cooperative pool it starved whenever the suite's blocking tests
+    /// held the pool's threads (two on two cores), and "four sites meshed" timed out only in the full suite.
+    func start(_ agent: FleetAgent, executors: inout [NamespaceExecutor]) throws -> Task<Void, Error> {
+        let executor = try NamespaceExecutor(namespace: nil)
+        executors.append(executor)
+        return Task(executorPreference: executor) { try await agent.run() }
     }
 
     @Test("four sites join; a fifth joins, moves and leaves: FDB entries follow in place, 1472-byte DF pings cross")
@@ -108,20 +117,24 @@ struct FleetKernelTests {
         var tasks: [Int: Task<Void, Error>] = [:]
         var agents: [Int: FleetAgent] = [:]
         let addresses = (1...5).map { Box(lab.underlay($0)) }
-        defer { for t in tasks.values { t.cancel() } }
+        var executors: [NamespaceExecutor] = []
+        defer {
+            for t in tasks.values { t.cancel() }
+            for e in executors { e.stop() }
+        }
         for i in 1...4 {
             let a = agent(lab, i, store: store, address: addresses[i - 1])
             agents[i] = a
-            tasks[i] = Task { try await a.run() }
+            tasks[i] = try start(a, executors: &executors)
         }
-        waitFor("four sites meshed") { (1...4).allSatisfy { lab.fdb($0).count == 3 } }
+        await waitFor("four sites meshed") { (1...4).allSatisfy { lab.fdb($0).count == 3 } }
         for a in 1...4 { for b in 1...4 where a != b { #expect(lab.ping(a, b), "h\(a) → h\(b)") } }
         let devices = (1...4).map { lab.vxlanIndex($0) }
         let applied = await (1...4).asyncMap { await agents[$0]!.status.changesApplied }
 
         let fifth = agent(lab, 5, store: store, address: addresses[4])
-        tasks[5] = Task { try await fifth.run() }
-        waitFor("everyone has site 5") { (1...4).allSatisfy { lab.fdb($0).contains(lab.underlay(5)) } && lab.fdb(5).count == 4 }
+        tasks[5] = try start(fifth, executors: &executors)
+        await waitFor("everyone has site 5") { (1...4).allSatisfy { lab.fdb($0).contains(lab.underlay(5)) } && lab.fdb(5).count == 4 }
         #expect(lab.ping(5, 1) && lab.ping(2, 5))
         #expect(await (1...4).asyncMap { await agents[$0]!.status.changesApplied } == applied.map { $0 + 1 }, "one FDB entry each")
 
@@ -129,8 +142,8 @@ struct FleetKernelTests {
         // (Deleting a primary address deletes its secondaries: the old one goes first.)
         try Host.sh("ip -n \(lab.gw(5)) addr del \(lab.underlay(5))/24 dev wan; ip -n \(lab.gw(5)) addr add 10.71.0.55/24 dev wan")
         addresses[4].value = "10.71.0.55"
-        waitFor("every peer follows site 5") { (1...4).allSatisfy { lab.fdb($0).contains("10.71.0.55") && !lab.fdb($0).contains(lab.underlay(5)) } }
-        waitFor("h1 reaches h5 again") { lab.ping(1, 5) }
+        await waitFor("every peer follows site 5") { (1...4).allSatisfy { lab.fdb($0).contains("10.71.0.55") && !lab.fdb($0).contains(lab.underlay(5)) } }
+        await waitFor("h1 reaches h5 again") { lab.ping(1, 5) }
         #expect((1...4).map { lab.vxlanIndex($0) } == devices, "the VXLAN devices were changed in place, never replaced")
 
         // Site 5's agent stops without revoking (as SIGKILL): gone once its lease runs out on the registry's clock.
@@ -138,7 +151,7 @@ struct FleetKernelTests {
         _ = await tasks[5]!.result
         tasks[5] = nil
         for _ in 0..<5 { try await Task.sleep(nanoseconds: 300_000_000); store.advance(seconds: 1) }
-        waitFor("no peer has site 5") { (1...4).allSatisfy { !lab.fdb($0).contains("10.71.0.55") } }
+        await waitFor("no peer has site 5") { (1...4).allSatisfy { !lab.fdb($0).contains("10.71.0.55") } }
         #expect((1...4).allSatisfy { lab.fdb($0).count == 3 })
         #expect(lab.ping(1, 4) && lab.ping(3, 2))
     }

@@ -87,27 +87,31 @@ final class EtcdCluster: @unchecked Sendable {
 }
 
 /// A task executor with one thread of its own that entered a network namespace first: sockets made by tasks running
-/// on it (NIO creates a connection's socket on the thread that asks to connect) belong to that namespace.
+/// on it (NIO creates a connection's socket on the thread that asks to connect) belong to that namespace. With no
+/// namespace the thread stays where it started: tasks preferring it (and the default actors they call) run there, not
+/// on the cooperative pool, which the suite's blocking tests may hold for minutes (FleetKernelTests' agents).
 final class NamespaceExecutor: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var stopped = false
 
-    init(namespace: String) throws {
-        let fd = try NetworkNamespace.open(namespace)
+    init(namespace: String?) throws {
+        let fd = try namespace.map { try NetworkNamespace.open($0) }
         let entered = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var failure: Int32 = 0
         let thread = Thread { [self] in
-            if isthmus_setns(fd, ISTHMUS_CLONE_NEWNET) != 0 { failure = errno }
-            close(fd)
+            if let fd {
+                if isthmus_setns(fd, ISTHMUS_CLONE_NEWNET) != 0 { failure = errno }
+                close(fd)
+            }
             entered.signal()
             if failure == 0 { run() }
         }
-        thread.name = "netns \(namespace)"
+        thread.name = namespace.map { "netns \($0)" } ?? "executor"
         thread.start()
         entered.wait()
         if failure != 0 {
-            throw ShellError(command: "setns \(namespace)", status: failure, output: String(cString: strerror(failure)))
+            throw ShellError(command: "setns \(namespace ?? "")", status: failure, output: String(cString: strerror(failure)))
         }
     }
 
