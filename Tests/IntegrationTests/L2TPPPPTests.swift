@@ -111,30 +111,6 @@ struct L2TPPPPTests {
                                  timeout: 300))
     }
 
-    /// RADIUS (issue 17): the Isthmus LNS with `auth = "radius"` against FreeRADIUS in a namespace, one xl2tpd LAC
-    /// per user: RADIUS's Framed-IP-Address wins and the pool's address goes back, a user without one gets the pool's,
-    /// a wrong CHAP password is rejected with the reason in the LNS's and FreeRADIUS's logs, MS-CHAPv2-only and
-    /// PAP-only peers are checked by RADIUS too, the detail file has Accounting Start, an Interim-Update (after the
-    /// Access-Accept's 60 s) and Stop with session time and octets, the plugin's files go on SIGTERM
-    /// (`Tools/scenarios/l2tp-radius.sh`).
-    @Test("Isthmus LNS with RADIUS (FreeRADIUS): Framed-IP-Address, pool fallback, accounting, a wrong password (QEMU guest)",
-          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func radius() async throws {
-        Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-radius.sh", timeout: 420))
-    }
-
-    /// L2TP/IPsec (issue 17): the Isthmus LNS with `[l2tp.ipsec]` (PSK, require = true) loads its IKEv1 and IKEv2
-    /// connections into charon over VICI; a Linux client (strongSwan IKEv1 PSK transport mode + xl2tpd + pppd) behind
-    /// a masquerading NAT gets IPsec (NAT-T) and PPP up and pings, an IKEv2 client on the LNS's other address too; a
-    /// cleartext SCCRQ is dropped by require's nft table;
-    /// SIGTERM unloads everything (`Tools/scenarios/l2tp-ipsec.sh`; a second client behind the same NAT is not
-    /// supported yet, docs/L2TP.md).
-    @Test("L2TP/IPsec: a Linux client behind NAT to the Isthmus LNS, require = true refuses cleartext (QEMU guest)",
-          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
-    func l2tpIPsec() async throws {
-        Self.verdict(try await runInVM("ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ipsec.sh", timeout: 400))
-    }
-
     /// Isthmus LAC ↔ xl2tpd LNS: the same, the other way round (`Tools/scenarios/l2tp-ppp.sh lac`).
     @Test("Isthmus LAC ↔ xl2tpd LNS (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
     func isthmusLAC() async throws {
@@ -153,5 +129,35 @@ struct L2TPPPPTests {
     @Test("100 connect/disconnect cycles leak nothing (QEMU guest)", .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
     func hundredCycles() async throws {
         Self.verdict(try await runInVM("\(Self.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ppp-load.sh cycles", timeout: 900, exclusive: true))
+    }
+}
+
+/// Issue 17's LNS scenarios, each in a guest of its own: a suite apart from "PPP over L2TP" (which runs its guests one
+/// after another) so that they run beside it — `runInVM` still allows one guest per core.
+@Suite("L2TP LNS: RADIUS and L2TP/IPsec (QEMU guest)",
+       .enabled(if: Host.isRoot && Host.isthmusBinary != nil, "needs root and the isthmus binary"))
+struct L2TPLNSSecurityTests {
+    /// RADIUS (issue 17): the Isthmus LNS with `auth = "radius"` against FreeRADIUS in a namespace, one xl2tpd LAC
+    /// per user: RADIUS's Framed-IP-Address wins and the pool's address goes back, a user without one gets the pool's,
+    /// a wrong CHAP password is rejected with the reason in the LNS's and FreeRADIUS's logs, MS-CHAPv2-only and
+    /// PAP-only peers are checked by RADIUS too, the detail file has Accounting Start, an Interim-Update (after the
+    /// Access-Accept's 60 s) and Stop with session time and octets, the plugin's files go on SIGTERM
+    /// (`Tools/scenarios/l2tp-radius.sh`).
+    @Test("Isthmus LNS with RADIUS (FreeRADIUS): Framed-IP-Address, pool fallback, accounting, a wrong password (QEMU guest)",
+          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func radius() async throws {
+        L2TPPPPTests.verdict(try await runInVM("\(L2TPPPPTests.modules) && ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-radius.sh", timeout: 420))
+    }
+
+    /// L2TP/IPsec (issue 17): the Isthmus LNS with `[l2tp.ipsec]` (PSK, require = true) loads its IKEv1 and IKEv2
+    /// connections into charon over VICI; a Linux client (strongSwan IKEv1 PSK transport mode + xl2tpd + pppd) behind
+    /// a masquerading NAT gets IPsec (NAT-T) and PPP up and pings, an IKEv2 client on the LNS's other address too; a
+    /// cleartext SCCRQ is dropped by require's nft table;
+    /// SIGTERM unloads everything (`Tools/scenarios/l2tp-ipsec.sh`; a second client behind the same NAT is not
+    /// supported yet, docs/L2TP.md).
+    @Test("L2TP/IPsec: a Linux client behind NAT to the Isthmus LNS, require = true refuses cleartext (QEMU guest)",
+          .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
+    func l2tpIPsec() async throws {
+        L2TPPPPTests.verdict(try await runInVM("ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ipsec.sh", timeout: 400))
     }
 }
