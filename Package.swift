@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "IPCommandTests", dependencies: ["IPCommand", "LinkValues", "NetlinkWire", "Netlink", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "SiteAgentTests", dependencies: ["SiteAgent", "Sites", "LinkValues", "IPCommand", "Netlink", "NetlinkWire", "TestSupport"]),
         .testTarget(name: "TunnelHostTests", dependencies: ["TunnelHost", "IPCommand", "Netlink", "TestSupport"]),
-        .testTarget(name: "VICIWireTests", dependencies: ["VICIWire"], resources: [.copy("Golden")]),
+        .testTarget(name: "VICIWireTests", dependencies: ["VICIWire", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "VICITests", dependencies: ["VICI", "VICIWire"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", .product(name: "GRPCCore", package: "grpc-swift-2")]),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "FleetAgent", "RegistryWire", "Sites", "SiteAgent", "TestSupport"]),

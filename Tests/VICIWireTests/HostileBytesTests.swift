@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import VICIWire
 
 /// The decoder never traps: every prefix and seeded mutations of real packets, deep nesting, huge lengths.
@@ -24,7 +25,7 @@ struct VICIHostileBytesTests {
 
     @Test("seeded mutations never trap; what decodes encodes again")
     func mutations() throws {
-        var rng = SplitMix(seed: 17)
+        var rng = SeededRandom(seed: 17)
         let seeds = try Self.packets()
         var decoded = 0
         for _ in 0..<20_000 {
@@ -102,17 +103,5 @@ struct VICIHostileBytesTests {
         }
         #expect(out == ps.map { Array($0.dropFirst(4)) })
         #expect(f.buffered == 0)
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
