@@ -24,16 +24,7 @@ public struct FleetHost: Sendable {
     }
 
     public static func load(file: String, site explicit: String?, netns: String?) throws(SiteError) -> FleetHost {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw SiteError("\(file): cannot read the config file (\(FileManager.default.fileExists(atPath: file) ? "permission denied" : "no such file"))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else { throw SiteError("\(file): not UTF-8 text") }
-        let fleet: FleetConfig
-        switch SiteConfig.loadFleet(text: text, file: file) {
-        case .success(let c): fleet = c
-        case .failure(let e):
-            throw SiteError(e.description + "\n\(e.errors.count) error\(e.errors.count == 1 ? "" : "s") in \(file); nothing was changed")
-        }
+        let fleet = try Site.loadConfig(file: file, SiteConfig.loadFleet)
         switch fleet.pickSite(explicit: explicit, hostname: Site.hostname()) {
         case .success(let n): return FleetHost(file: file, fleet: fleet, site: n, netns: netns)
         case .failure(let e): throw SiteError(e.description)

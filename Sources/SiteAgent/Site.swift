@@ -29,22 +29,27 @@ public struct Site {
     /// Reads and validates `file`, picks the site (`site`, else the hostname), resolves the data plane.
     /// Nothing on the host changes.
     public static func load(file: String, site explicit: String?, netns: String?, hostname: String? = nil) throws(SiteError) -> Site {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw SiteError("\(file): cannot read the config file (\(FileManager.default.fileExists(atPath: file) ? "permission denied" : "no such file"))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else { throw SiteError("\(file): not UTF-8 text") }
-        let config: SegmentConfig
-        switch SiteConfig.load(text: text, file: file) {
-        case .success(let c): config = c
-        case .failure(let e):
-            throw SiteError(e.description + "\n\(e.errors.count) error\(e.errors.count == 1 ? "" : "s") in \(file); nothing was changed")
-        }
+        let config = try loadConfig(file: file, SiteConfig.load)
         let name: String
         switch config.pickSite(explicit: explicit, hostname: hostname ?? Site.hostname()) {
         case .success(let n): name = n
         case .failure(let e): throw SiteError(e.description)
         }
         return try make(config: config, site: name, file: file, netns: netns)
+    }
+
+    /// A config file read and validated by `validate` (a segment's or a fleet's reader): the errors named with the
+    /// file and counted, or why the file could not be read.
+    public static func loadConfig<C>(file: String, _ validate: (String, String) -> Result<C, ConfigErrors>) throws(SiteError) -> C {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw SiteError("\(file): cannot read the config file (\(FileManager.default.fileExists(atPath: file) ? "permission denied" : "no such file"))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw SiteError("\(file): not UTF-8 text") }
+        switch validate(text, file) {
+        case .success(let c): return c
+        case .failure(let e):
+            throw SiteError(e.description + "\n\(e.errors.count) error\(e.errors.count == 1 ? "" : "s") in \(file); nothing was changed")
+        }
     }
 
     /// This host's side of a validated segment (a file's, or one a registry's entries make): the data plane
