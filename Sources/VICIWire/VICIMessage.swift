@@ -93,6 +93,7 @@ public struct VICIWireError: Error, Equatable, Sendable, CustomStringConvertible
         case packetTooLarge = "packet longer than the limit"
         case trailingBytes = "bytes after the packet"
         case tooManyElements = "too many elements"
+        case nameNotUTF8 = "name not UTF-8"
     }
     public var reason: Reason
     public var offset: Int
@@ -243,10 +244,14 @@ struct Reader {
         return Array(bytes[index..<index + n])
     }
 
-    /// A 1-byte length and that many bytes, as text (invalid UTF-8 repaired: names are ASCII in practice).
+    /// A 1-byte length and that many bytes, as text. Names charon sends are ASCII; one that is not UTF-8 is refused
+    /// rather than repaired (each bad byte would become a 3-byte U+FFFD, and a 255-byte name would no longer fit its
+    /// length field when encoded again: found by Fuzz/vici.swift).
     mutating func name() throws(VICIWireError) -> String {
+        let at = offset
         let n = Int(try byte())
-        return String(decoding: try take(n), as: UTF8.self)
+        guard let s = String(validating: try take(n), as: UTF8.self) else { throw VICIWireError(.nameNotUTF8, at: at) }
+        return s
     }
 
     /// A 2-byte big-endian length and that many bytes.

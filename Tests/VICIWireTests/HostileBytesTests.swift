@@ -75,6 +75,11 @@ struct VICIHostileBytesTests {
         ([8], VICIWireError(.unknownPacketType, at: 0)),
         ([1, 3, 1, 0x61, 0, 9, 0x41], VICIWireError(.truncated, at: 6)),
         ([5, 0], VICIWireError(.trailingBytes, at: 1)),
+        // Names that are not UTF-8 are refused, not repaired: 255 bytes of 0xFF would repair to 765 and no longer
+        // encode (the fuzzer's find: a command name of tabs, newlines and bad bytes).
+        ([1, 3, 2, 0x61, 0xFF, 0, 0], VICIWireError(.nameNotUTF8, at: 2)),
+        ([0, 1, 0xC3], VICIWireError(.nameNotUTF8, at: 1)),
+        ([1, 1, 255] + [UInt8](repeating: 0xFF, count: 255) + [2], VICIWireError(.nameNotUTF8, at: 2)),
     ])
     func structural(bytes: [UInt8], error: VICIWireError) {
         #expect(throws: error) { try VICIPacket(payload: bytes) }
