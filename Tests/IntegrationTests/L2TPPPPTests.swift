@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import L2TPAgent
 
 /// PPP over L2TPv2 (issue 8): the agent's LNS and LAC against xl2tpd 1.3.18 and the real pppd 2.4.9, inside Debian's
 /// 6.1 kernel under QEMU (this host has neither /dev/ppp nor l2tp_ppp): `Tools/scenarios/l2tp-ppp.sh`.
@@ -66,6 +67,21 @@ struct L2TPPPPTests {
             for w in ["ipsec: "] + words { #expect(r.output.contains(w), "\(w) in \(r.output)") }
             #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/lns.json"), "nothing ran")
             #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/lns.sock"))
+        }
+    }
+
+    /// The agent's L2TP/IPsec nft table (`L2TPIPsecFilter`, with and without `require`, IPv4 and IPv6, a wildcard
+    /// listener) is accepted by this kernel's nftables as written: `nft -c` in a namespace of the test's own (the
+    /// QEMU scenario applies it for real).
+    @Test("the L2TP/IPsec nft table (NAT demux, require) is valid for nft and the kernel")
+    func ipsecFilterIsValid() throws {
+        let ns = "isthmus-nftck-\(getpid())"
+        try #require(Host.run(["ip", "netns", "add", ns]).status == 0)
+        defer { _ = try? Host.run(["ip", "netns", "del", ns]) }
+        for require in [false, true] {
+            let f = L2TPIPsecFilter(agentName: "t", listen: [("203.0.113.1", 1701), ("", 1701), ("2001:db8::1", 1702)], require: require)
+            let r = try Host.run(["ip", "netns", "exec", ns, "sh", "-c", "printf '%s' \"$0\" | nft -c -f -", f.script])
+            #expect(r.status == 0, "require \(require): \(r.output)\n\(f.script)")
         }
     }
 
@@ -151,11 +167,10 @@ struct L2TPLNSSecurityTests {
 
     /// L2TP/IPsec (issue 17): the Isthmus LNS with `[l2tp.ipsec]` (PSK, require = true) loads its IKEv1 and IKEv2
     /// connections into charon over VICI; a Linux client (strongSwan IKEv1 PSK transport mode + xl2tpd + pppd) behind
-    /// a masquerading NAT gets IPsec (NAT-T) and PPP up and pings, an IKEv2 client on the LNS's other address too; a
-    /// cleartext SCCRQ is dropped by require's nft table;
-    /// SIGTERM unloads everything (`Tools/scenarios/l2tp-ipsec.sh`; a second client behind the same NAT is not
-    /// supported yet, docs/L2TP.md).
-    @Test("L2TP/IPsec: a Linux client behind NAT to the Isthmus LNS, require = true refuses cleartext (QEMU guest)",
+    /// a masquerading NAT gets IPsec (NAT-T) and PPP up and pings, an IKEv2 client on the LNS's other address too, a
+    /// second client behind the same NAT as the first too (both pass traffic at once, each at its own port on the LNS);
+    /// a cleartext SCCRQ is dropped by require's nft table; SIGTERM unloads everything (`Tools/scenarios/l2tp-ipsec.sh`).
+    @Test("L2TP/IPsec: two Linux clients behind one NAT to the Isthmus LNS, require = true refuses cleartext (QEMU guest)",
           .enabled(if: VM.vmAvailable, Comment(rawValue: VM.unavailableComment)))
     func l2tpIPsec() async throws {
         L2TPPPPTests.verdict(try await runInVM("ISTHMUS=\(Host.isthmusBinary!) Tools/scenarios/l2tp-ipsec.sh", timeout: 400))

@@ -22,6 +22,9 @@ struct L2TPIPsecPlanTests {
             #expect(child.string("mode") == "transport")
             #expect(child["local_ts"]?.strings == ["dynamic[udp/1701]"] && child["remote_ts"]?.strings == ["dynamic[udp]"])
             #expect(child["esp_proposals"]?.strings == L2TPIPsecConfig.defaultESPProposals)
+            // A mark per CHILD_SA on its policies and on what it decrypts: two clients behind one NAT told apart.
+            #expect(child.string("mark_in") == "%unique" && child.string("mark_out") == "%unique")
+            #expect(child.string("set_mark_in") == "%same")
         }
         #expect(p.unloadConnections == [["name": "isthmus-l2tp-lns-ikev1"], ["name": "isthmus-l2tp-lns-ikev2"]])
         #expect(p.unloadSharedKey == ["id": "isthmus-l2tp-lns"])
@@ -56,7 +59,7 @@ struct L2TPIPsecPlanTests {
     }
 
     @Test func requireFilter() {
-        let f = L2TPIPsecFilter(agentName: "lns", listen: [("203.0.113.1", 1701), ("", 1701), ("2001:db8::1", 1702)])
+        let f = L2TPIPsecFilter(agentName: "lns", listen: [("203.0.113.1", 1701), ("", 1701), ("2001:db8::1", 1702)], require: true)
         #expect(f.table == "isthmus-l2tp-lns")
         #expect(f.script.hasPrefix("table inet isthmus-l2tp-lns\ndelete table inet isthmus-l2tp-lns\n"), "replaced whole, atomically")
         for rule in ["ip daddr 203.0.113.1 udp dport 1701 meta ipsec missing counter drop",
@@ -66,5 +69,28 @@ struct L2TPIPsecPlanTests {
             #expect(f.script.contains(rule), "\(rule) in \(f.script)")
         }
         #expect(f.deleteScript == "table inet isthmus-l2tp-lns\ndelete table inet isthmus-l2tp-lns\n")
+    }
+
+    /// Without `require` the table has no drop of cleartext L2TP, and with or without it the chains that tell clients
+    /// behind one NAT apart: zone and mark from the decrypted datagram's mark before conntrack, a source port of
+    /// its own on input, the mark restored on the way out (a route chain: policy looked up again), and no reply of
+    /// such a flow leaving without its SA.
+    @Test func natDemuxWithoutRequire() {
+        let f = L2TPIPsecFilter(agentName: "lns", listen: [("203.0.113.1", 1701), ("2001:db8::1", 1702)], require: false)
+        #expect(!f.script.contains("meta ipsec missing"), "\(f.script)")
+        #expect(!f.script.contains("chain input"))
+        for rule in [
+            "type filter hook prerouting priority raw; policy accept;",
+            "ip daddr 203.0.113.1 udp dport 1701 meta ipsec exists meta mark != 0 ct original zone set jhash ip saddr . meta mark mod 65535 seed 0x6c327470 offset 1",
+            "ip6 daddr 2001:db8::1 udp dport 1702 meta ipsec exists meta mark != 0 ct original zone set jhash ip6 saddr . meta mark mod 65535 seed 0x6c327470 offset 1",
+            "ip daddr 203.0.113.1 udp dport 1701 meta ipsec exists meta mark != 0 ct mark set meta mark",
+            "type nat hook input priority 100; policy accept;",
+            "ip daddr 203.0.113.1 udp dport 1701 ct mark != 0 meta ipsec exists snat ip to ip saddr : jhash ip saddr . ct mark mod 23040 seed 0x6c327470 offset 42496",
+            "type route hook output priority mangle; policy accept;",
+            "ip saddr 203.0.113.1 udp sport 1701 ct mark != 0 meta mark set ct mark",
+            "ip6 saddr 2001:db8::1 udp sport 1702 ct mark != 0 rt ipsec missing counter drop",
+        ] {
+            #expect(f.script.contains(rule), "\(rule) in \(f.script)")
+        }
     }
 }

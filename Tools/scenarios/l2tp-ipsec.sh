@@ -11,8 +11,8 @@
 # Checks: the agent loads its IKEv1/IKEv2 connections and require's nft table; client 1's IKEv1 SA comes up through
 # the NAT (NAT-T, ESP in UDP 4500), PPP comes up over L2TP inside it, ping; client 3 does the same with IKEv2 on the
 # LNS's other address, without NAT; a cleartext SCCRQ to the LNS is dropped (nft counter, no tunnel, no answer);
-# SIGTERM unloads every connection and the table. Client 2 behind the same NAT as client 1 is not supported yet
-# (SECOND=1 runs it; docs/L2TP.md).
+# client 2 behind the same NAT as client 1 connects too, and both pass traffic at once; SIGTERM unloads every
+# connection and the table.
 # Prints one "ok"/"FAIL" line per check; exits non-zero if anything failed.
 #
 #   Tools/vm/isthmus-vm --timeout 400 -- sh -c 'ISTHMUS=.build/debug/isthmus Tools/scenarios/l2tp-ipsec.sh'
@@ -171,6 +171,7 @@ connections {
         local_ts = dynamic[udp/1701]
         remote_ts = dynamic[udp/1701]
         esp_proposals = $( [ "$version" = 1 ] && echo aes128gcm16 || echo aes256gcm16 )
+        rekey_time = ${REKEY:-1h}
       }
     }
   }
@@ -220,20 +221,35 @@ one_client() {   # NS DIR USER N VERSION SERVER
   check "client $n: ping from the LNS to $a" ip netns exec "$ns_lns" ping -c 2 -i 0.3 -W 3 "$a"
 }
 
-one_client "$ns_c1" "$work/c1" alice 1 1 203.0.113.2
+# Client 1 rekeys its CHILD_SA every 30 s (IKEv1 quick mode): its mark, and so its port on the LNS, must stay.
+REKEY=30s one_client "$ns_c1" "$work/c1" alice 1 1 203.0.113.2
 one_client "$ns_c3" "$work/c3" bob 3 2 198.51.100.1
 check "the client's L2TP reached the LNS only inside ESP (the nft drop counter stayed 0)" \
-  sh -c "ip netns exec $ns_lns nft list table inet isthmus-l2tp-$agent | grep -q 'counter packets 0 '"
-# A second client behind the same NAT: NOT supported yet (SECOND=1 runs it; docs/L2TP.md, "Several clients behind one
-# NAT"): both clients' L2TP arrives from the NAT's address and port 1701, so their transport-mode policies are the
-# same selectors and the second SA takes the first one's traffic.
-if [ "${SECOND:-0}" = 1 ]; then
-  one_client "$ns_c2" "$work/c2" carol 2 1 203.0.113.2
-  both_up() { [ -n "$(ppp_addr "$ns_c1")" ] && [ -n "$(ppp_addr "$ns_c2")" ] && ip netns exec "$ns_c1" ping -c 1 -W 3 10.9.0.1 && ip netns exec "$ns_c2" ping -c 1 -W 3 10.9.0.1; }
-  sleep 5
-  check "both clients up at once, each with its own address, both pass traffic" both_up
-  check "the LNS has two tunnels from the NAT's address" sh -c "[ \$($isthmus l2tp show --status $L/status.json | grep -c 'established  responder') -ge 2 ]"
-fi
+  sh -c "ip netns exec $ns_lns nft list chain inet isthmus-l2tp-$agent input | grep -q 'counter packets 0 '"
+# A second client behind the same NAT (its own private address, the NAT's public address and port 1701 again inside
+# ESP): both stay up and pass traffic at once, the LNS seeing each at the NAT's address with a port of its own (the
+# agent's nft table turns each CHILD_SA's mark into a source port; docs/L2TP.md, "Several clients behind one NAT").
+one_client "$ns_c2" "$work/c2" carol 2 1 203.0.113.2
+both_up() {
+  local a1 a2; a1=$(ppp_addr "$ns_c1"); a2=$(ppp_addr "$ns_c2")
+  [ -n "$a1" ] && [ -n "$a2" ] && [ "$a1" != "$a2" ] &&
+    ip netns exec "$ns_c1" ping -c 3 -i 0.3 -W 3 10.9.0.1 && ip netns exec "$ns_c2" ping -c 3 -i 0.3 -W 3 10.9.0.1 &&
+    ip netns exec "$ns_lns" ping -c 2 -i 0.3 -W 3 "${a1%/*}" && ip netns exec "$ns_lns" ping -c 2 -i 0.3 -W 3 "${a2%/*}"
+}
+check "both clients behind the NAT up at once, each with its own address, both pass traffic both ways" both_up
+check "the LNS has two tunnels from the NAT's address, at two different ports" \
+  sh -c "$isthmus l2tp show --status $L/status.json | tee /dev/stderr | grep -o '203\.0\.113\.1:[0-9]*' | sort -u | wc -l | grep -qx 2"
+check "the LNS's charon has two CHILD_SAs from the NAT's address, each with a mark of its own" \
+  sh -c "[ \$(ip -n $ns_lns xfrm policy | grep -c 'dst 203.0.113.1/32') -ge 2 ] && ip -n $ns_lns xfrm policy | grep -A6 'dst 203.0.113.1/32' | grep -o 'mark 0x[0-9a-f]*' | sort -u | wc -l | grep -qx 2"
+check "the first client still passes traffic after the second came (five more pings)" ip netns exec "$ns_c1" ping -c 5 -i 0.3 -W 3 10.9.0.1
+ports=$("$isthmus" l2tp show --status "$L/status.json" | grep -o '203\.0\.113\.1:[0-9]*' | sort -u | tr '\n' ' ')
+check "client 1's CHILD_SA rekeyed (a second one established)" \
+  waitfor 120 sh -c "[ \$(grep -c 'CHILD_SA l2tp{[0-9]*} established' $work/c1/charon.log) -ge 2 ]"
+check "after the rekey both clients pass traffic on the same tunnels, at the same ports ($ports)" \
+  sh -c "sleep 2; ip netns exec $ns_c1 ping -c 3 -i 0.3 -W 3 10.9.0.1 && ip netns exec $ns_c2 ping -c 3 -i 0.3 -W 3 10.9.0.1 &&
+         [ \"\$($isthmus l2tp show --status $L/status.json | grep -o '203\.0\.113\.1:[0-9]*' | sort -u | tr '\n' ' ')\" = '$ports' ]"
+check "no reply of an IPsec client's flow left without its SA (the guard's counter stayed 0)" \
+  sh -c "ip netns exec $ns_lns nft list chain inet isthmus-l2tp-$agent demux-guard | grep -q 'counter packets 0 '"
 echo "== isthmus l2tp show (LNS)"; "$isthmus" l2tp show --status "$L/status.json" 2>&1 | sed 's/^/   /'
 echo "== swanctl --list-sas (LNS)"; STRONGSWAN_CONF=$L/strongswan.conf swanctl --list-sas --uri "unix://$L/charon.vici" 2>&1 | sed 's/^/   /' | head -30
 
@@ -244,7 +260,7 @@ echo "noauth" >"$N/etc-ppp/options"; : >"$N/etc-ppp/chap-secrets"; : >"$N/etc-pp
 tunnels_before=$("$isthmus" l2tp show --status "$L/status.json" 2>/dev/null | grep -c 'established\|wait')
 check "a cleartext LAC (xl2tpd) in the NAT's namespace dials the LNS" l2tp_up "$ns_nat" "$N" clear
 check "require: the cleartext SCCRQ is dropped by the LNS's nft table (counter > 0)" \
-  waitfor 100 sh -c "ip netns exec $ns_lns nft list table inet isthmus-l2tp-$agent | grep -q 'counter packets [1-9]'"
+  waitfor 100 sh -c "ip netns exec $ns_lns nft list chain inet isthmus-l2tp-$agent input | grep -q 'counter packets [1-9]'"
 sleep 2
 check "require: xl2tpd got no answer (no tunnel established) and the LNS made no tunnel for it" \
   sh -c "! grep -q 'Connection established' '$N/xl2tpd.log' && [ \$($isthmus l2tp show --status $L/status.json | grep -c 'established\|wait') = $tunnels_before ]"

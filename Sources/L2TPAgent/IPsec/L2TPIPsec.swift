@@ -110,6 +110,11 @@ public struct L2TPIPsecPlan: Equatable, Sendable {
                 "local_ts": .texts(["dynamic[udp/\(port)]"]),
                 "remote_ts": .texts(["dynamic[udp]"]),
                 "esp_proposals": .texts(c.espProposals),
+                // A mark of its own per CHILD_SA (kept across rekeys), on its policies both ways and on every datagram
+                // it decrypts: what tells two clients behind one NAT apart (`L2TPIPsecFilter`, docs/L2TP.md).
+                "mark_in": "%unique",
+                "mark_out": "%unique",
+                "set_mark_in": "%same",
                 "dpd_action": "clear",
                 "start_action": "none",
             ]
@@ -136,34 +141,87 @@ public struct L2TPIPsecPlan: Equatable, Sendable {
     public var unloadSharedKey: VICIMessage { ["id": .text(sharedKeyID)] }
 }
 
-/// `require = true`: an nftables table of the agent's own that drops UDP to the LNS's L2TP port which did not come
-/// through an IPsec SA (`meta ipsec missing`, i.e. no secpath). Why nftables and not an xfrm policy: the kernel
-/// checks a UDP socket's inbound policy (per-socket or global) only after the socket's encapsulation handler ran,
-/// and once a tunnel's socket is the kernel's L2TP socket that handler takes the data messages, so cleartext data
-/// with a known tunnel and session id would still be accepted; the input hook sees every datagram first.
-/// ESP-in-UDP (port 4500) is decapsulated before this hook sees the inner datagram, which then has a secpath.
+/// The agent's nftables table for L2TP/IPsec (`inet isthmus-l2tp-NAME`), always loaded with `[l2tp.ipsec]`.
+///
+/// **Several clients behind one NAT.** Two clients behind the same NAT both send L2TP from the NAT's public address and,
+/// inside ESP where the NAT cannot change it, port 1701: to the LNS they would be one L2TP peer, and their transport-mode
+/// policies the same selectors. Each CHILD_SA therefore has a mark of its own (`mark_in`/`mark_out = %unique`,
+/// `set_mark_in = %same`: `L2TPIPsecPlan`), which the kernel puts on every datagram the SA decrypts and which its
+/// outbound policy requires. This table turns that mark into a distinct source port:
+/// - prerouting, before connection tracking: the flow's *original-direction* conntrack zone is derived from the
+///   client's address and mark, so two clients' identical 4-tuples are two connections (the reply direction stays in
+///   the default zone, where the ports below make them distinct);
+/// - the mark is saved in the connection (`ct mark`);
+/// - input NAT: the source port becomes a port derived from the client's address and mark (a hash with a fixed seed:
+///   the same port each time, so a connection that expires while a tunnel idles comes back on the same port) — the
+///   agent, the kernel's L2TP sockets and `isthmus l2tp show` see each client as its own address and port. The hash
+///   is 42496-65535; nft 1.0.6 hands it to NAT in host byte order, so the port is that value byte-swapped on a
+///   little-endian host (seen in the guest): either way its low byte is not 0xA5, so it is never 1701, nor 0;
+/// - output (a route chain, so the kernel looks up the route and the IPsec policy again): replies get the
+///   connection's mark back, NAT restores port 1701, and the policy with that mark puts them into that client's SA;
+/// - postrouting: a reply of such a connection that found no SA is dropped, never sent in clear.
+/// A hash collision between two clients of one NAT address (1 in 23,040 per pair) makes the second one's SCCRQ fail;
+/// its next connection has a new mark. Packets without an SA or mark (cleartext L2TP) pass untouched.
+///
+/// **`require = true`** adds a rule that drops UDP to the LNS's L2TP port which did not come through an IPsec SA
+/// (`meta ipsec missing`, i.e. no secpath). Why nftables and not an xfrm policy: the kernel checks a UDP socket's
+/// inbound policy (per-socket or global) only after the socket's encapsulation handler ran, and once a tunnel's socket
+/// is the kernel's L2TP socket that handler takes the data messages, so cleartext data with a known tunnel and session
+/// id would still be accepted; the input hook sees every datagram first. ESP-in-UDP (port 4500) is decapsulated before
+/// this hook sees the inner datagram, which then has a secpath.
 public struct L2TPIPsecFilter: Equatable, Sendable {
     public let table: String
     public let script: String
     public let deleteScript: String
 
-    public init(agentName: String, listen: [(address: String, port: UInt16)]) {
+    /// The hashes' seed: fixed, so a reloaded table maps a client to the same zone and port.
+    static let seed = "0x6c327470"
+
+    public init(agentName: String, listen: [(address: String, port: UInt16)], require: Bool) {
         table = "isthmus-l2tp-\(agentName)"
-        var rules = ""
+        var zone = "", mark = "", nat = "", out = "", guard_ = "", drop = ""
         for l in listen {
             let v6 = l.address.contains(":")
             let any = l.address.isEmpty || l.address == "0.0.0.0" || l.address == "::"
-            let daddr = any ? "meta nfproto \(v6 ? "ipv6" : "ipv4") " : "\(v6 ? "ip6" : "ip") daddr \(l.address) "
-            rules += "    \(daddr)udp dport \(l.port) meta ipsec missing counter drop comment \"L2TP without IPsec\"\n"
+            let (fam, ipx) = v6 ? ("ipv6", "ip6") : ("ipv4", "ip")
+            let daddr = any ? "meta nfproto \(fam) " : "\(ipx) daddr \(l.address) "
+            let saddr = any ? "meta nfproto \(fam) " : "\(ipx) saddr \(l.address) "
+            let client = "udp dport \(l.port) meta ipsec exists meta mark != 0"
+            zone += "    \(daddr)\(client) ct original zone set jhash \(ipx) saddr . meta mark mod 65535 seed \(Self.seed) offset 1\n"
+            mark += "    \(daddr)\(client) ct mark set meta mark\n"
+            nat += "    \(daddr)udp dport \(l.port) ct mark != 0 meta ipsec exists snat \(ipx) to \(ipx) saddr : jhash \(ipx) saddr . ct mark mod 23040 seed \(Self.seed) offset 42496\n"
+            out += "    \(saddr)udp sport \(l.port) ct mark != 0 meta mark set ct mark\n"
+            guard_ += "    \(saddr)udp sport \(l.port) ct mark != 0 rt ipsec missing counter drop comment \"L2TP to an IPsec client without its SA\"\n"
+            if require {
+                drop += "    \(daddr)udp dport \(l.port) meta ipsec missing counter drop comment \"L2TP without IPsec\"\n"
+            }
         }
+        let requireChain = require ? """
+              chain input {
+                type filter hook input priority filter; policy accept;
+            \(drop)  }
+
+            """ : ""
         script = """
             table inet \(table)
             delete table inet \(table)
             table inet \(table) {
-              chain input {
-                type filter hook input priority filter; policy accept;
-            \(rules)  }
-            }
+              chain demux-zone {
+                type filter hook prerouting priority raw; policy accept;
+            \(zone)  }
+              chain demux-mark {
+                type filter hook prerouting priority mangle; policy accept;
+            \(mark)  }
+              chain demux-nat {
+                type nat hook input priority 100; policy accept;
+            \(nat)  }
+              chain demux-out {
+                type route hook output priority mangle; policy accept;
+            \(out)  }
+              chain demux-guard {
+                type filter hook postrouting priority filter; policy accept;
+            \(guard_)  }
+            \(requireChain)}
 
             """
         deleteScript = "table inet \(table)\ndelete table inet \(table)\n"

@@ -4,14 +4,16 @@ import VICIWire
 import SiteAgent
 
 /// Puts an LNS's L2TP/IPsec into the running charon over VICI (the PSK or the certificate and key, then the IKEv1
-/// and IKEv2 connections of `L2TPIPsecPlan`) and, with `require = true`, the nftables table that drops cleartext
-/// L2TP (`L2TPIPsecFilter`); `unload` takes out exactly that. A failure half-way unloads what was loaded and
+/// and IKEv2 connections of `L2TPIPsecPlan`) and the agent's nftables table (`L2TPIPsecFilter`: one client per
+/// CHILD_SA's mark behind a shared NAT, and with `require = true` the drop of cleartext L2TP), the table first so no
+/// SA is up without it; `unload` takes out exactly that. A failure half-way unloads what was loaded and
 /// throws a sentence naming what went wrong (charon not installed or not running, its socket refused, a proposal
 /// charon rejects, a file that cannot be read).
 public final class L2TPIPsecLoader {
     let plan: L2TPIPsecPlan
-    let filter: L2TPIPsecFilter?
+    let filter: L2TPIPsecFilter
     let vici: String
+    let require: Bool
     let log: (String) -> Void
     private var loadedConnections: [String] = []
     private var loadedKey = false
@@ -36,7 +38,8 @@ public final class L2TPIPsecLoader {
         let port = agent.listen.first?.port ?? 1701
         plan = L2TPIPsecPlan(c, agentName: agent.name, localAddresses: agent.listen.map(\.address), port: port,
                              certificateData: certificate, caData: ca)
-        filter = c.require ? L2TPIPsecFilter(agentName: agent.name, listen: agent.listen.map { ($0.address, $0.port) }) : nil
+        filter = L2TPIPsecFilter(agentName: agent.name, listen: agent.listen.map { ($0.address, $0.port) }, require: c.require)
+        self.require = c.require
 
         let client: VICIClient
         do { client = try VICIClient(path: vici, timeout: 10) } catch {
@@ -44,6 +47,8 @@ public final class L2TPIPsecLoader {
         }
         defer { client.close() }
         do {
+            try NFTables().run(filter.script)
+            filterApplied = true
             if !privateKey.isEmpty {
                 let r = try client.call("load-key", ["type": "any", "data": .bytes(privateKey)])
                 loadedPrivateKey = r.string("id")
@@ -53,16 +58,12 @@ public final class L2TPIPsecLoader {
                 try client.call("load-conn", message)
                 loadedConnections.append(name)
             }
-            if let filter {
-                try NFTables().run(filter.script)
-                filterApplied = true
-            }
         } catch {
             unload(client)
             throw DataPathError("ipsec: \(error)")
         }
         log("ipsec: loaded \(plan.connectionNames.joined(separator: ", ")) into charon (\(vici))"
-            + (filter != nil ? "; L2TP without IPsec is dropped (nft table inet \(filter!.table))" : ""))
+            + "; nft table inet \(filter.table)" + (require ? "; L2TP without IPsec is dropped" : ""))
     }
 
     /// Takes out what `init` put in (connections, key, filter); what fails is logged, the rest still goes.
@@ -94,7 +95,7 @@ public final class L2TPIPsecLoader {
     }
 
     private func removeFilter() {
-        guard filterApplied, let filter else { return }
+        guard filterApplied else { return }
         do { try NFTables().run(filter.deleteScript) } catch { log("ipsec: removing nft table inet \(filter.table): \(error)") }
         filterApplied = false
     }
