@@ -64,7 +64,8 @@ public enum FleetShape {
     }
 
     /// The segment this site (`name` at `address`) joins: `fleet.segment` with the sites `topology` gives it — mesh:
-    /// every registered site; hub: a spoke, itself and the hubs; a hub, every site. Drained sites (and every site, for a
+    /// every registered site; hub: a spoke, itself and the first hub of `hubs` it can join; a hub, every site (and it
+    /// forwards between spokes: `HubTransit`). Drained sites (and every site, for a
     /// drained one), entries of the
     /// other address family and entries repeating an address (the later by name) are left out, with the reason.
     public static func segment(_ fleet: FleetConfig, site name: String, address: IPAddress,
@@ -102,6 +103,15 @@ public enum FleetShape {
             d.name = peer; d.address = e.address; d.lan = []; d.bridge = SiteConfig.defaultBridge(segment: fleet.segment.name)
             d.bridgeAddresses = []; d.hostname = nil; d.networks = []; d.tunnelAddress = nil; d.tunnelDevice = nil
             sites.append(d)
+        }
+        // A spoke floods to one hub, the first of `hubs` it can join: with several, each hub would forward a spoke's
+        // broadcast to every other site (HubTransit) and they would arrive once per hub. The others are standbys; the
+        // spoke still takes unicast from them (VXLAN learns where a MAC is). When the first one leaves, the next is it.
+        if !isHub, let primary = hubs.first(where: { h in sites.contains { $0.name == h } }) {
+            for h in hubs where h != primary && sites.contains(where: { $0.name == h }) {
+                omitted.append(Omission(site: h, reason: "a spoke joins one hub, the first of `hubs` registered: \(primary)"))
+            }
+            sites.removeAll { $0.name != name && $0.name != primary }
         }
         var c = fleet.segment
         c.sites = sites.sorted { $0.name < $1.name }

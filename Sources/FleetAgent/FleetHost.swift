@@ -44,6 +44,49 @@ public struct FleetHost: Sendable {
         let s = try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true)
         let lines = try Reconciler(site: s).up()
         return lines + (try flushLearned(device: s.desired.tunnel.name, peers: Set(s.side.peers.map { "\($0.address)" })))
+            + (try applyTransit(HubTransit.of(fleet, site: site, segment: segment), device: s.desired.tunnel.name))
+    }
+
+    /// Hub topology, on a hub with spokes: the tunnel's bridge port in hairpin mode and the transit table
+    /// (`HubTransit`), each only when not already so (the device may have been made again by a drift repair); on any
+    /// other site, or a hub without spokes, no transit table. Returns the lines of what changed.
+    public func applyTransit(_ transit: HubTransit?, device: String, dryRun: Bool = false) throws -> [String] {
+        var lines: [String] = []
+        // (A device not made yet — a plan before the first up — is not in hairpin mode either.)
+        if transit != nil, !(((try? hairpin(device))) ?? false) {
+            var o = Options()
+            o.netns = netns
+            if !dryRun { try IPCommandRunner.run(line: "link set dev \(device) type bridge_slave hairpin on", session: Session(options: o)) }
+            lines.append("~ link set dev \(device) type bridge_slave hairpin on (hub: spoke to spoke through this site)")
+        }
+        let table = HubTransit.table(segment: fleet.segment.name)
+        try NFTables.inNamespace(netns) {
+            let nft = try NFTables()
+            let present = try nft.run("list tables inet").split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == "table inet \(table)" }
+            if let transit {
+                if present, try nft.run("list table inet \(table)").contains(transit.fingerprint) { return }
+                if !dryRun { try nft.run(transit.script) }
+                lines.append("\(present ? "~" : "+") nft table inet \(table): hub transit for \(transit.spokes.count) spoke\(transit.spokes.count == 1 ? "" : "s")")
+            } else if present {
+                if !dryRun { try nft.run(HubTransit.deleteScript(segment: fleet.segment.name)) }
+                lines.append("- nft delete table inet \(table)")
+            }
+        }
+        return lines
+    }
+
+    /// Removes the transit table if this segment has one here (`down`).
+    public func removeTransit(dryRun: Bool = false) throws -> [String] { try applyTransit(nil, device: "", dryRun: dryRun) }
+
+    /// Whether the device is a bridge port in hairpin mode (from `-d link show`).
+    func hairpin(_ device: String) throws -> Bool {
+        var o = Options()
+        o.netns = netns
+        o.json = true
+        o.details = true
+        let show = Session(options: o)
+        try IPCommandRunner.run(line: "link show dev \(device)", session: show)
+        return show.output.json.first?["linkinfo"]?["info_slave_data"]?["hairpin"] == .bool(true)
     }
 
     /// VXLAN learns behind which peer each remote MAC is (an FDB entry with the peer's underlay address). A peer that

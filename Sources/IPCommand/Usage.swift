@@ -26,6 +26,10 @@ public enum Usage {
                isthmus link help
 
         TYPE := { \(kindList) }
+        A bridge port's settings: isthmus link set DEVICE type bridge_slave [ state STATE ] [ priority PRIO ]
+                           [ cost COST ] [ { hairpin | learning | flood | mcast_flood | bcast_flood | isolated |
+                             neigh_suppress | guard | root_block | fastleave | mcast_to_unicast | proxy_arp |
+                             proxy_arp_wifi | vlan_tunnel } { on | off } ]
         Global options that apply: -d (details: the kind's data), -s (statistics), -j (JSON), -n NETNS.
         """
 

@@ -66,21 +66,24 @@ enum FleetCommands {
         do { (site, omitted) = try host.site(address: address, view: view) } catch { throw SiteFailure(message: "\(error)") }
         let r = Reconciler(site: site)
         let p = try r.plan()
+        // Hub topology: a hub's transit (hairpin, its table) is the fleet's, after the site's plan.
+        let transit = try host.applyTransit(HubTransit.of(host.fleet, site: host.site, segment: site.config), device: site.desired.tunnel.name, dryRun: true)
+        let lines = p.lines + transit, isEmpty = p.isEmpty && transit.isEmpty
         if json {
             var o = JSONObject()
             o.set("segment", site.config.name); o.set("site", site.side.site); o.set("revision", Int(view.revision))
             o.set("dataplane", site.dataplane.rawValue)
             o.set("omitted", JSON.array(omitted.map { JSON.string($0.description) }))
-            o.set("changes", JSON.array(p.lines.map { JSON.string($0) }))
+            o.set("changes", JSON.array(lines.map { JSON.string($0) }))
             print(o.json.serialized())
         } else {
             print("registry revision \(view.revision): \(view.entries.count) site\(view.entries.count == 1 ? "" : "s") registered"
                   + (view.entries[host.site] == nil ? " (not \(host.site): planned at \(address))" : ""))
             for o in omitted { print("  left out: \(o)") }
             for l in SiteCommands.header(site) { print(l) }
-            print(p.isEmpty ? "no changes" : p.lines.joined(separator: "\n"))
+            print(isEmpty ? "no changes" : lines.joined(separator: "\n"))
         }
-        if exitCode && !p.isEmpty { throw ExitCode(3) }
+        if exitCode && !isEmpty { throw ExitCode(3) }
     }
 
     static func up(_ host: FleetHost, foreground: Bool, interval: Double, verbose: Bool) throws {
@@ -130,7 +133,7 @@ enum FleetCommands {
         do { site = try host.site(address: IPAddress("0.0.0.1")!, view: RegistryView(keys: host.keys)).0 } catch { throw SiteFailure(message: "\(error)") }
         let r = Reconciler(site: site)
         if !quiet { r.log = { print($0) } }
-        let done = try r.down()
+        let done = try r.down() + (try host.removeTransit())
         if quiet { ProcessLog.shared.log(.info, "segment \(site.config.name): down (\(done.count) changes)") } else {
             print(done.isEmpty ? "nothing to remove: \(site.config.name) is down" : "\(site.config.name) is down (\(done.count) changes)")
         }

@@ -80,6 +80,48 @@ func view(_ sites: [(String, String)], drained: [String] = []) -> RegistryView {
         #expect(hq == (try tomlSide(sites, me: "hq")))
     }
 
+    /// Two hubs: a spoke floods to the first of `hubs` registered (the other is a standby, named in the omissions),
+    /// and to the second when the first leaves; each hub joins every site and forwards between spokes (HubTransit).
+    @Test func severalHubsASpokeJoinsTheFirst() throws {
+        let fleet = try loadFleet(fleetFile(topology: "topology = \"hub\"\nhubs = [\"hq\", \"dc\"]"))
+        let sites = [("hq", "192.0.2.10"), ("dc", "192.0.2.20"), ("a", "192.0.2.1"), ("b", "192.0.2.2")]
+        let (a, omitted) = FleetShape.side(fleet, site: "a", address: IPAddress("192.0.2.1")!, view: view(sites.filter { $0.0 != "a" }))
+        #expect(a.peers.map(\.name) == ["hq"])
+        #expect(omitted == [FleetShape.Omission(site: "dc", reason: "a spoke joins one hub, the first of `hubs` registered: hq")])
+        let (a2, _) = FleetShape.side(fleet, site: "a", address: IPAddress("192.0.2.1")!, view: view(sites.filter { $0.0 != "a" && $0.0 != "hq" }))
+        #expect(a2.peers.map(\.name) == ["dc"], "the first hub gone: the next one")
+        let (dc, _) = FleetShape.side(fleet, site: "dc", address: IPAddress("192.0.2.20")!, view: view(sites.filter { $0.0 != "dc" }))
+        #expect(Set(dc.peers.map(\.name)) == ["hq", "a", "b"])
+    }
+
+    /// A hub's transit: spokes marked in name order, other hubs with the hub mark, both families; none on a spoke, in a
+    /// mesh, or on a hub without spokes.
+    @Test func hubTransit() throws {
+        let fleet = try loadFleet(fleetFile(topology: "topology = \"hub\"\nhubs = [\"hq\", \"dc\"]"))
+        let sites = [("dc", "192.0.2.20"), ("b", "2001:db8::2"), ("a", "192.0.2.1"), ("c", "192.0.2.3")]
+        let (seg, _) = FleetShape.segment(fleet, site: "hq", address: IPAddress("192.0.2.10")!, view: view(sites))
+        let t = try #require(HubTransit.of(fleet, site: "hq", segment: seg))
+        // b is IPv6 and the hub IPv4: left out of the segment, so not a spoke here.
+        #expect(t.spokes.map(\.name) == ["a", "c"] && t.spokes.map(\.mark) == [0x4953_0001, 0x4953_0002])
+        #expect(t.hubs == [IPAddress("192.0.2.20")!] && t.port == 4789 && t.table == "isthmus-hub-branches")
+        for line in [
+            "table inet isthmus-hub-branches\ndelete table inet isthmus-hub-branches\ntable inet isthmus-hub-branches {",
+            "type filter hook prerouting priority raw; policy accept;",
+            "udp dport 4789 meta mark set ip saddr map { 192.0.2.1 : 0x49530001, 192.0.2.3 : 0x49530002, 192.0.2.20 : 0x4953ffff }",
+            "udp dport 4789 meta mark 0x4953ffff counter name \"hub_dropped\" drop",
+            "udp dport 4789 ip daddr . meta mark { 192.0.2.1 . 0x49530001, 192.0.2.3 . 0x49530002 } counter name \"echo_dropped\" drop",
+        ] { #expect(t.script.contains(line), "\(line) in \(t.script)") }
+        #expect(!t.script.contains("ip6"))
+        let (a, _) = FleetShape.segment(fleet, site: "a", address: IPAddress("192.0.2.1")!, view: view(sites + [("hq", "192.0.2.10")]))
+        #expect(HubTransit.of(fleet, site: "a", segment: a) == nil, "a spoke forwards nothing")
+        let (alone, _) = FleetShape.segment(fleet, site: "hq", address: IPAddress("192.0.2.10")!, view: view([("dc", "192.0.2.20")]))
+        #expect(HubTransit.of(fleet, site: "hq", segment: alone) == nil, "no spoke: no table")
+        let mesh = try loadFleet(fleetFile())
+        let (m, _) = FleetShape.segment(mesh, site: "hq", address: IPAddress("192.0.2.10")!, view: view(sites))
+        #expect(HubTransit.of(mesh, site: "hq", segment: m) == nil)
+        #expect(HubTransit.deleteScript(segment: "branches") == "table inet isthmus-hub-branches\ndelete table inet isthmus-hub-branches\n")
+    }
+
     @Test func omissions() throws {
         let fleet = try loadFleet(fleetFile())
         let v = view([("b", "192.0.2.2"), ("c", "2001:db8::3"), ("d", "192.0.2.2"), ("e", "192.0.2.5")], drained: ["e"])

@@ -200,7 +200,16 @@ public enum LinkCommand {
             attrs.string(IFLA_IFNAME, newName)
             session.invalidateNames()
         }
-        if let kind = g.kind {
+        if g.kind == "bridge_slave" {
+            // A port's settings under its bridge (iproute2's iplink_bridge_slave.c), as ip 6.1 sends them: the kind
+            // "bridge_slave" (no NUL) and the IFLA_BRPORT_* attributes in IFLA_INFO_SLAVE_DATA, which the kernel hands
+            // to the master's port ops whatever the kind says.
+            let data = try BridgeSlave.parse(&args)
+            attrs.nested(IFLA_LINKINFO) { li in
+                li.raw(IFLA_INFO_KIND, Array("bridge_slave".utf8))
+                li.nested(IFLA_INFO_SLAVE_DATA, data)
+            }
+        } else if let kind = g.kind {
             var data = AttributeWriter()
             if let k = LinkKinds.find(kind) { try k.parse(&args, session: session, isAdd: false, into: &data) }
             attrs.nested(IFLA_LINKINFO) { li in
@@ -223,4 +232,41 @@ func parseHardwareAddress(_ s: String) -> [UInt8]? {
         out.append(v)
     }
     return out
+}
+
+/// `ip link set DEV type bridge_slave ...`: the port settings of iproute2's bridge_slave that are a switch or a number.
+enum BridgeSlave {
+    /// On/off settings and their IFLA_BRPORT_* attribute, in iproute2's order.
+    static let flags: [(String, Int32)] = [
+        ("guard", Int32(IFLA_BRPORT_GUARD)), ("hairpin", Int32(IFLA_BRPORT_MODE)), ("root_block", Int32(IFLA_BRPORT_PROTECT)),
+        ("fastleave", Int32(IFLA_BRPORT_FAST_LEAVE)), ("learning", Int32(IFLA_BRPORT_LEARNING)),
+        ("flood", Int32(IFLA_BRPORT_UNICAST_FLOOD)), ("mcast_flood", Int32(IFLA_BRPORT_MCAST_FLOOD)),
+        ("bcast_flood", Int32(IFLA_BRPORT_BCAST_FLOOD)), ("mcast_to_unicast", Int32(IFLA_BRPORT_MCAST_TO_UCAST)),
+        ("proxy_arp", Int32(IFLA_BRPORT_PROXYARP)), ("proxy_arp_wifi", Int32(IFLA_BRPORT_PROXYARP_WIFI)),
+        ("neigh_suppress", Int32(IFLA_BRPORT_NEIGH_SUPPRESS)), ("vlan_tunnel", Int32(IFLA_BRPORT_VLAN_TUNNEL)),
+        ("isolated", Int32(IFLA_BRPORT_ISOLATED)),
+    ]
+    static var keywords: [String] { ["state", "priority", "cost"] + flags.map(\.0) }
+
+    static func parse(_ args: inout Arguments) throws -> AttributeWriter {
+        var data = AttributeWriter()
+        while let w = args.next() {
+            if let (_, type) = flags.first(where: { $0.0 == w }) {
+                data.u8(type, try args.choice(for: w, ["on", "off"]) == "on" ? 1 : 0)
+                continue
+            }
+            switch w {
+            case "state":
+                let v = try args.value(for: "state", expected: "a port state (0-4 or \(BridgeDetails.portStates.joined(separator: ", ")))")
+                guard let n = BridgeDetails.portStates.firstIndex(of: v) ?? Arguments.parseInteger(v, Int.self), (0...4).contains(n) else {
+                    throw UsageError.invalid(v, for: "state", expected: "0-4 or one of \(BridgeDetails.portStates.joined(separator: ", "))")
+                }
+                data.u8(IFLA_BRPORT_STATE, UInt8(n))
+            case "priority": data.u16(IFLA_BRPORT_PRIORITY, try args.integer(for: "priority", UInt16.self))
+            case "cost": data.u32(IFLA_BRPORT_COST, try args.integer(for: "cost", UInt32.self))
+            default: throw args.unknown(w, validChoices: keywords)
+            }
+        }
+        return data
+    }
 }
