@@ -105,7 +105,7 @@ let package = Package(
         .target(name: "Fleet", dependencies: ["Sites", "RegistryWire"]),
         // I/O: the registry agent — registers its site under a lease, watches the segment, re-plans and applies only
         // the difference through SiteAgent's reconciler, keeps its state while the registry is unreachable.
-        .target(name: "FleetAgent", dependencies: ["Fleet", "SiteAgent", "Sites", "Netlink", "NetlinkWire", "IPCommand", "IsthmusMetrics", "Etcd"]),
+        .target(name: "FleetAgent", dependencies: ["Fleet", "SiteAgent", "Sites", "Netlink", "NetlinkWire", "CLinuxUAPI", "IPCommand", "IsthmusMetrics", "Etcd"]),
         // Fakes for tests: message-level netlink fake.
         .target(name: "TestSupport", dependencies: ["Netlink", "NetlinkWire"]),
         .executableTarget(

@@ -74,8 +74,12 @@ public actor FleetAgent {
     let keys: RegistryKeys
     /// Applies this site's segment (derived at a revision); the change lines applied. The I/O: SiteAgent's reconciler.
     let applySegment: @Sendable (SegmentConfig) throws -> [String]
-    /// The site's underlay address now (resolved again at every keep-alive: an address that changed is re-registered).
+    /// The site's underlay address now (resolved again when `addressChanges` says something changed, else at every
+    /// keep-alive: an address that changed is re-registered).
     let resolveAddress: @Sendable () throws -> IPAddress
+    /// Wakes when the kernel's addresses or routes may have changed (`FleetHost.addressChanges`: netlink
+    /// notifications, with a slow timer behind them); nil: look every `keepAliveInterval`.
+    let addressChanges: (@Sendable () throws -> AsyncStream<Void>)?
     let log: @Sendable (ProcessLog.Level, String) -> Void
     /// Called after every status change (the CLI writes the status file).
     let publish: @Sendable (Status) -> Void
@@ -86,12 +90,15 @@ public actor FleetAgent {
     var since: Int64 = 0
     var lastApplied: SegmentConfig?
     var dirty = false
+    /// The underlay address changed and writing it to the registry failed: to be tried again.
+    var unwritten = false
     /// What the last sync record said (it is written again only when that changes).
     var recorded: (revision: Int64, changes: Int)?
 
     public init(configuration: Configuration, store: RegistryStore,
                 apply: @escaping @Sendable (SegmentConfig) throws -> [String],
                 resolveAddress: @escaping @Sendable () throws -> IPAddress,
+                addressChanges: (@Sendable () throws -> AsyncStream<Void>)? = nil,
                 log: @escaping @Sendable (ProcessLog.Level, String) -> Void = { _, _ in },
                 publish: @escaping @Sendable (Status) -> Void = { _ in },
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
@@ -100,6 +107,7 @@ public actor FleetAgent {
         keys = RegistryKeys(prefix: configuration.fleet.registry.prefix, segment: configuration.fleet.segment.name)
         applySegment = apply
         self.resolveAddress = resolveAddress
+        self.addressChanges = addressChanges
         self.log = log
         self.publish = publish
         self.now = now
@@ -315,28 +323,46 @@ public actor FleetAgent {
         }
     }
 
-    /// Re-registers a changed underlay address (looked up every `keepAliveInterval`).
+    /// Re-registers a changed underlay address: looked up when the kernel says an address or route changed
+    /// (`addressChanges`), else every `keepAliveInterval`.
     func addressLoop() async {
-        var unwritten = false   // the address changed, and writing it to the registry failed: try again
-        while await Self.sleep(configuration.keepAliveInterval) {
-            guard status.registered, let now = try? resolveAddress(), now != status.address || unwritten else { continue }
-            let changed = now != status.address
-            if changed {
-                log(.info, "underlay address changed: \(status.address.map { "\($0)" } ?? "none") → \(now); registering it")
-                status.address = now
+        var events: AsyncStream<Void>?
+        if let make = addressChanges {
+            do { events = try make() } catch {
+                log(.warning, "cannot watch the kernel's address changes (\(error)); looking every \(configuration.keepAliveInterval) s instead")
             }
-            // The registry's connections were made from the old address: without new ones the write (and the lease's
-            // renewals) would hang until a timeout, the lease expire and every peer drop this site meanwhile.
-            store.reconnect()
-            do {
-                try await store.put(key: keys.site(site), value: entry(now).bytes, lease: status.lease)
-                unwritten = false
-            } catch {
-                unwritten = true
-                setUnreachable(error)
-            }
-            if changed { await reconcile(reason: "own address changed") }
         }
+        if let events {
+            for await _ in events {
+                // A write that failed is tried again until it goes (or the lease loop registers anew).
+                while await checkAddress(), await Self.sleep(configuration.retryInterval) {}
+            }
+        } else {
+            while await Self.sleep(configuration.keepAliveInterval) { _ = await checkAddress() }
+        }
+    }
+
+    /// Looks at the underlay address; writes a changed one (or one whose write failed) to the registry and applies the
+    /// segment again. Returns whether a write is still owed.
+    func checkAddress() async -> Bool {
+        guard status.registered, let now = try? resolveAddress(), now != status.address || unwritten else { return false }
+        let changed = now != status.address
+        if changed {
+            log(.info, "underlay address changed: \(status.address.map { "\($0)" } ?? "none") → \(now); registering it")
+            status.address = now
+        }
+        // The registry's connections were made from the old address: without new ones the write (and the lease's
+        // renewals) would hang until a timeout, the lease expire and every peer drop this site meanwhile.
+        store.reconnect()
+        do {
+            try await store.put(key: keys.site(site), value: entry(now).bytes, lease: status.lease)
+            unwritten = false
+        } catch {
+            unwritten = true
+            setUnreachable(error)
+        }
+        if changed { await reconcile(reason: "own address changed") }
+        return unwritten
     }
 
     func driftLoop(every seconds: Double) async {

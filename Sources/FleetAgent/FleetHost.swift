@@ -1,3 +1,4 @@
+import CLinuxUAPI
 import Fleet
 import Foundation
 import IPCommand
@@ -43,8 +44,7 @@ public struct FleetHost: Sendable {
     public func apply(_ segment: SegmentConfig) throws -> [String] {
         let s = try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true)
         let lines = try Reconciler(site: s).up()
-        return lines + (try flushLearned(device: s.desired.tunnel.name, peers: Set(s.side.peers.map { "\($0.address)" })))
-            + (try applyTransit(HubTransit.of(fleet, site: site, segment: segment), device: s.desired.tunnel.name))
+        return lines + (try applyTransit(HubTransit.of(fleet, site: site, segment: segment), device: s.desired.tunnel.name))
     }
 
     /// Hub topology, on a hub with spokes: the tunnel's bridge port in hairpin mode and the transit table
@@ -89,26 +89,37 @@ public struct FleetHost: Sendable {
         return show.output.json.first?["linkinfo"]?["info_slave_data"]?["hairpin"] == .bool(true)
     }
 
-    /// VXLAN learns behind which peer each remote MAC is (an FDB entry with the peer's underlay address). A peer that
-    /// moved or left leaves such entries behind: frames to its hosts go to the old address until a frame from the new
-    /// one corrects the entry or it ages out (5 minutes) — a host that only answered other sites was unreachable from
-    /// here (FleetRegistryTests). They are removed as soon as the peer's default entry is.
-    func flushLearned(device: String, peers: Set<String>) throws -> [String] {
-        var o = Options()
-        o.netns = netns
-        o.json = true
-        let show = Session(options: o)
-        try IPCommandRunner.run(line: "fdb show dev \(device)", session: show)
-        var lines: [String] = []
-        for e in show.output.json {
-            guard case let .string(mac)? = e["mac"], mac != "00:00:00:00:00:00", case let .string(dst)? = e["dst"],
-                  !peers.contains(dst), e["state"] != .string("permanent") else { continue }
-            var d = Options()
-            d.netns = netns
-            try IPCommandRunner.run(line: "fdb del \(mac) dev \(device) dst \(dst)", session: Session(options: d))
-            lines.append("- fdb del \(mac) dev \(device) dst \(dst) (learned behind a peer that moved or left)")
+    /// Wakes the agent when an address or route may have changed in this site's namespace: the kernel's netlink
+    /// notifications (IPv4/IPv6 address and route groups), and every `fallback` seconds in case one was missed. A
+    /// burst of notifications is one wake-up. The watching thread ends with the stream.
+    public func addressChanges(fallback: Double) throws -> AsyncStream<Void> {
+        let socket = try NetlinkSocket(protocol: NETLINK_ROUTE, netns: netns)
+        for g in [RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE] { try socket.join(group: UInt32(g.rawValue)) }
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let stopped = StopFlag()
+        continuation.onTermination = { _ in stopped.set() }
+        nonisolated(unsafe) let held = socket
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            var waited = 0.0
+            while !stopped.isSet {
+                var p = pollfd(fd: held.fd, events: Int16(POLLIN), revents: 0)
+                let r = poll(&p, 1, 500)   // half a second at a time, to notice the end of the stream
+                if r > 0 {
+                    // Drain what is queued (an overrun, ENOBUFS, also means something changed).
+                    while buffer.withUnsafeMutableBytes({ recv(held.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }) > 0 || errno == ENOBUFS {}
+                    waited = 0
+                    continuation.yield()
+                } else {
+                    waited += 0.5
+                    if waited >= fallback { waited = 0; continuation.yield() }
+                }
+            }
+            withExtendedLifetime(held) {}
         }
-        return lines
+        thread.name = "isthmus address watch"
+        thread.start()
+        return stream
     }
 
     /// The underlay address now: configured; an interface's first global one; or the source of the route to the first
@@ -277,4 +288,12 @@ extension FleetAgent.Status {
 /// The registry a fleet file names: etcd (`EtcdRegistryStore`).
 public enum RegistryStores {
     public static func open(_ c: RegistryConfig) throws -> RegistryStore { try EtcdRegistryStore(c) }
+}
+
+/// A flag set once from any thread.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

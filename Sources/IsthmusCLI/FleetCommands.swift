@@ -100,6 +100,7 @@ enum FleetCommands {
         let statusPath = host.statusPath
         let agent = FleetAgent(configuration: conf, store: store, apply: { try host.apply($0) },
                                resolveAddress: { try host.resolveAddress() },
+                               addressChanges: { try host.addressChanges(fallback: 30) },
                                log: { ProcessLog.shared.log($0, $1) },
                                publish: { s in
                                    try? OwnedFiles.makeDirectory(TunnelProcesses.logDirectory)

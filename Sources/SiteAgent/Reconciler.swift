@@ -148,6 +148,12 @@ public final class Reconciler {
                     }
                 }
             }
+            // A cache, not config: failing to clear it fails nothing (the entries age out).
+            if !down, site.desired.tunnel.kind == "vxlan" {
+                let flushed = (try? flushLearned(device: site.desired.tunnel.name, peers: Set(site.side.peers.map { "\($0.address)" }))) ?? []
+                for l in flushed { log(l) }
+                applied += flushed
+            }
             return applied
         } catch {
             var report = "\(down ? "down" : "up") failed at step \(index) of \(total): \(current)\n  error: \(error)"
@@ -162,6 +168,31 @@ public final class Reconciler {
             throw SiteError(report)
         }
     }
+
+    /// VXLAN learns behind which peer each remote MAC is (an FDB entry with the peer's underlay address). A peer that
+    /// moved or left leaves such entries behind: frames to its hosts go to the old address until a frame from the new
+    /// one corrects the entry or it ages out (5 minutes) — a host that only answered other sites was unreachable from
+    /// here (FleetRegistryTests; with a segment file, 26 of 50 hosts in Tools/bench/fleet.sh). They are removed by
+    /// every `up` (and drift check) after the peer's default entry or remote changed; entries a user made (permanent)
+    /// stay.
+    func flushLearned(device: String, peers: Set<String>) throws -> [String] {
+        var o = Options()
+        o.netns = site.netns
+        o.json = true
+        let show = Session(options: o)
+        try IPCommandRunner.run(line: "fdb show dev \(device)", session: show)
+        var lines: [String] = []
+        for e in show.output.json {
+            guard case let .string(mac)? = e["mac"], mac != "00:00:00:00:00:00", case let .string(dst)? = e["dst"],
+                  !peers.contains(dst), e["state"] != .string("permanent") else { continue }
+            var d = Options()
+            d.netns = site.netns
+            try IPCommandRunner.run(line: "fdb del \(mac) dev \(device) dst \(dst)", session: Session(options: d))
+            lines.append("- fdb del \(mac) dev \(device) dst \(dst) (learned behind a peer that moved or left)")
+        }
+        return lines
+    }
+
 
     /// Puts the host back as `before` was; returns the lines done (and any that failed, marked).
     func rollback(to before: ObservedState, filters: String?) -> [String] {

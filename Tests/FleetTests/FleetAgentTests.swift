@@ -78,18 +78,19 @@ final class Node: Sendable {
     let store: CuttableStore
     let task = Locked<Task<Void, Error>?>(nil)
 
-    init(_ name: String, _ address: String, store: MemoryRegistryStore, agentID: String? = nil) throws {
+    init(_ name: String, _ address: String, store: MemoryRegistryStore, agentID: String? = nil,
+         addressChanges: (@Sendable () throws -> AsyncStream<Void>)? = nil, keepAlive: Double = 0.05) throws {
         self.name = name
         self.address = Locked(IPAddress(address)!)
         self.store = CuttableStore(store)
         var c = FleetAgent.Configuration(fleet: try loadFleet(fleetFile().replacingOccurrences(of: "ttl = 6", with: "ttl = 3")),
                                          site: name, agentID: agentID ?? "test:\(name)")
-        c.keepAliveInterval = 0.05
+        c.keepAliveInterval = keepAlive
         c.retryInterval = 0.05
         c.driftInterval = nil
         let host = self.host, addr = self.address
         agent = FleetAgent(configuration: c, store: self.store, apply: { try host.apply($0, site: name) },
-                           resolveAddress: { addr.value })
+                           resolveAddress: { addr.value }, addressChanges: addressChanges)
     }
 
     func start() { let a = agent; task.set(Task { try await a.run() }) }
@@ -156,6 +157,24 @@ func eventually(_ what: String, timeout: Double = 20, _ condition: () async -> B
         d2.start()
         for n in nodes { await eventually("\(n.name) adds d again") { n.host.fdb.contains("192.0.2.44") } }
         for n in nodes + [d2] { await n.kill() }
+    }
+
+    /// With the kernel's notifications (`addressChanges`), the agent looks at its address when told, not on a timer:
+    /// a changed address stays unseen until an event, and is registered (and followed by the peers) right after one.
+    @Test func addressLookedAtWhenTheKernelSaysSo() async throws {
+        let store = MemoryRegistryStore()
+        let (events, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let a = try Node("a", "192.0.2.1", store: store)
+        let b = try Node("b", "192.0.2.2", store: store, addressChanges: { events }, keepAlive: 3600)
+        a.start(); b.start()
+        await eventually("a sees b") { a.host.fdb == ["192.0.2.2"] }
+        b.address.set(IPAddress("192.0.2.22")!)
+        try await Task.sleep(nanoseconds: 500_000_000)
+        #expect(a.host.fdb == ["192.0.2.2"], "no event, no look (keep-alive interval 3,600 s)")
+        wake.yield()
+        await eventually("a follows b after the event") { a.host.fdb == ["192.0.2.22"] }
+        #expect(await b.status.address == IPAddress("192.0.2.22"))
+        await a.kill(); await b.kill()
     }
 
     @Test func restartBeforeTheLeaseExpiresTakesTheSiteBack() async throws {

@@ -30,6 +30,7 @@
 #   4. every agent gets SIGTERM (SIGKILL after 15 s); site M's old address is put back, the hosts' neighbour
 #      caches flushed, any device left in a gateway removed (reported if one was).
 # Runs alternate the cases (registry, file, registry, ...), so a change of the shared machine's load falls on both.
+# SITES > 20: the kernel's neighbour-table thresholds are raised for the run (below) and restored at exit.
 # Reported: median, min and max over RUNS runs of every number, per case, and the file/registry ratios of the medians.
 # usage: Tools/bench/fleet.sh [ISTHMUS_BINARY] [RUNS=2] [SITES=20]
 #   ISTHMUS_BINARY defaults to .build-rel/release/isthmus (`swift build -c release --scratch-path .build-rel
@@ -62,14 +63,35 @@ pfx=$ETCD_CLUSTER_NAME
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/isth-bf.XXXXXX")
 : > "$tmp/netns"
 cluster_made=0
+# The kernel's neighbour tables are shared by every namespace and hold gc_thresh3 entries (1,024 by default): with
+# more than ~20 sites the gateways' underlay entries and the hosts' LAN entries (each about SITES^2) exceed it and
+# neighbours are dropped ("No buffer space available"). For SITES > 20 the thresholds are raised for the run to room
+# for 4 * SITES^2 entries and put back as they were at exit (reported).
+neigh_saved=()
 cleanup() {
   trap '' INT TERM
-  local ns
+  local ns kv
   while read -r ns; do ip netns del "$ns" 2> /dev/null || true; done < "$tmp/netns"
   ((cluster_made)) && "$cluster" down > /dev/null 2>&1 || true
+  for kv in "${neigh_saved[@]}"; do sysctl -qw "$kv" || true; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+if ((SITES > 20)); then
+  room=$((4 * SITES * SITES))
+  for fam in ipv4 ipv6; do
+    for t in 1 2 3; do
+      k=net.$fam.neigh.default.gc_thresh$t
+      neigh_saved+=("$k=$(sysctl -n "$k")")
+    done
+    cur=$(sysctl -n net.$fam.neigh.default.gc_thresh3)
+    if ((cur < room)); then
+      sysctl -qw net.$fam.neigh.default.gc_thresh3=$room net.$fam.neigh.default.gc_thresh2=$((room / 2)) \
+        net.$fam.neigh.default.gc_thresh1=$((room / 8))
+    fi
+  done
+  echo "bench: neighbour tables raised to gc_thresh3=$room for $SITES sites (restored at exit)"
+fi
 trap 'echo "bench: interrupted" >&2; exit 130' INT
 trap 'exit 143' TERM
 
