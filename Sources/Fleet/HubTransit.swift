@@ -33,7 +33,7 @@ public struct HubTransit: Equatable, Sendable {
     public var table: String { Self.table(segment: segment) }
 
     /// The transit of `site` in `segment` (as `FleetShape.segment` made it), or nil when the site is not a hub of a
-    /// hub fleet, or no spoke is joined.
+    /// hub fleet, or is alone.
     public static func of(_ fleet: FleetConfig, site: String, segment: SegmentConfig) -> HubTransit? {
         guard case let .hub(hubNames) = fleet.registry.topology, hubNames.contains(site) else { return nil }
         var spokes: [Spoke] = []
@@ -42,7 +42,7 @@ public struct HubTransit: Equatable, Sendable {
             if hubNames.contains(s.name) { hubs.append(s.address); continue }
             spokes.append(Spoke(name: s.name, address: s.address, mark: spokeMarkBase + UInt32(spokes.count + 1)))
         }
-        guard !spokes.isEmpty else { return nil }
+        guard !spokes.isEmpty || !hubs.isEmpty else { return nil }
         return HubTransit(segment: segment.name, port: segment.port ?? 4789, spokes: spokes, hubs: hubs)
     }
 

@@ -56,6 +56,18 @@ public actor FleetAgent {
         public var lastError: String?
     }
 
+    /// The status as Prometheus samples (`up --foreground --metrics` on a fleet file).
+    public static func samples(_ s: Status) -> [MetricSample] {
+        let site = [s.site]
+        var out = [Families.registryRegistered.sample(site, s.registered ? 1 : 0), Families.registryReachable.sample(site, s.reachable ? 1 : 0),
+                   Families.registryRevision.sample(site, Int(s.revision)), Families.registryPeers.sample(site, s.peers.count),
+                   Families.registryApplies.sample(site, s.applies), Families.registryChanges.sample(site, s.changesApplied),
+                   Families.registryRangeReads.sample(site, s.rangeReads),
+                   Families.registryApplyFailing.sample(site, s.lastError == nil ? 0 : 1)]
+        for (reason, n) in s.refused.sorted(by: { $0.key < $1.key }) { out.append(Families.registryRefused.sample([s.site, reason], n)) }
+        return out
+    }
+
     public enum Failure: Error, Equatable, CustomStringConvertible {
         case nameTaken(site: String, key: String, holder: String?)
         case noAddress(String)

@@ -40,25 +40,39 @@ public struct FleetHost: Sendable {
         return (try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true), omitted)
     }
 
-    /// Applies this site's segment; the lines applied.
+    /// Applies this site's segment; the lines applied. A hub's transit table goes first — every site the VXLAN device
+    /// will flood to is then already marked, so no frame is ever sent back to the site it came from — and the port's
+    /// hairpin mode last (the device exists then).
     public func apply(_ segment: SegmentConfig) throws -> [String] {
         let s = try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true)
+        let transit = HubTransit.of(fleet, site: site, segment: segment)
+        let table = try transitTable(transit)
         let lines = try Reconciler(site: s).up()
-        return lines + (try applyTransit(HubTransit.of(fleet, site: site, segment: segment), device: s.desired.tunnel.name))
+        return table + lines + (try hairpin(transit != nil, device: s.desired.tunnel.name))
     }
 
-    /// Hub topology, on a hub with spokes: the tunnel's bridge port in hairpin mode and the transit table
-    /// (`HubTransit`), each only when not already so (the device may have been made again by a drift repair); on any
-    /// other site, or a hub without spokes, no transit table. Returns the lines of what changed.
+    /// Hub topology, on a hub with other sites: the transit table (`HubTransit`) and the tunnel's bridge port in
+    /// hairpin mode, each only when not already so (the device may have been made again by a drift repair); on any
+    /// other site, or a hub alone, neither. Returns the lines of what changed (or, `dryRun`, would).
     public func applyTransit(_ transit: HubTransit?, device: String, dryRun: Bool = false) throws -> [String] {
-        var lines: [String] = []
+        try transitTable(transit, dryRun: dryRun) + (device.isEmpty ? [] : try hairpin(transit != nil, device: device, dryRun: dryRun))
+    }
+
+    func hairpin(_ on: Bool, device: String, dryRun: Bool = false) throws -> [String] {
         // (A device not made yet — a plan before the first up — is not in hairpin mode either.)
-        if transit != nil, !(((try? hairpin(device))) ?? false) {
+        let now = (try? hairpin(device)) ?? false
+        guard now != on, on || (try? deviceExists(device)) == true else { return [] }
+        let word = on ? "on" : "off"
+        if !dryRun {
             var o = Options()
             o.netns = netns
-            if !dryRun { try IPCommandRunner.run(line: "link set dev \(device) type bridge_slave hairpin on", session: Session(options: o)) }
-            lines.append("~ link set dev \(device) type bridge_slave hairpin on (hub: spoke to spoke through this site)")
+            try IPCommandRunner.run(line: "link set dev \(device) type bridge_slave hairpin \(word)", session: Session(options: o))
         }
+        return ["~ link set dev \(device) type bridge_slave hairpin \(word)" + (on ? " (hub: spoke to spoke through this site)" : "")]
+    }
+
+    func transitTable(_ transit: HubTransit?, dryRun: Bool = false) throws -> [String] {
+        var lines: [String] = []
         let table = HubTransit.table(segment: fleet.segment.name)
         try NFTables.inNamespace(netns) {
             let nft = try NFTables()
@@ -66,7 +80,8 @@ public struct FleetHost: Sendable {
             if let transit {
                 if present, try nft.run("list table inet \(table)").contains(transit.fingerprint) { return }
                 if !dryRun { try nft.run(transit.script) }
-                lines.append("\(present ? "~" : "+") nft table inet \(table): hub transit for \(transit.spokes.count) spoke\(transit.spokes.count == 1 ? "" : "s")")
+                lines.append("\(present ? "~" : "+") nft table inet \(table): hub transit for \(transit.spokes.count) spoke\(transit.spokes.count == 1 ? "" : "s")"
+                             + (transit.hubs.isEmpty ? "" : " and \(transit.hubs.count) other hub\(transit.hubs.count == 1 ? "" : "s")"))
             } else if present {
                 if !dryRun { try nft.run(HubTransit.deleteScript(segment: fleet.segment.name)) }
                 lines.append("- nft delete table inet \(table)")
@@ -76,7 +91,16 @@ public struct FleetHost: Sendable {
     }
 
     /// Removes the transit table if this segment has one here (`down`).
-    public func removeTransit(dryRun: Bool = false) throws -> [String] { try applyTransit(nil, device: "", dryRun: dryRun) }
+    public func removeTransit(dryRun: Bool = false) throws -> [String] { try transitTable(nil, dryRun: dryRun) }
+
+    func deviceExists(_ device: String) throws -> Bool {
+        var o = Options()
+        o.netns = netns
+        o.json = true
+        let show = Session(options: o)
+        do { try IPCommandRunner.run(line: "link show dev \(device)", session: show) } catch { return false }
+        return !show.output.json.isEmpty
+    }
 
     /// Whether the device is a bridge port in hairpin mode (from `-d link show`).
     func hairpin(_ device: String) throws -> Bool {

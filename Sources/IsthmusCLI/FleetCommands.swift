@@ -86,7 +86,7 @@ enum FleetCommands {
         if exitCode && !isEmpty { throw ExitCode(3) }
     }
 
-    static func up(_ host: FleetHost, foreground: Bool, interval: Double, verbose: Bool) throws {
+    static func up(_ host: FleetHost, foreground: Bool, interval: Double, verbose: Bool, metrics: MetricsAddress? = nil) throws {
         guard foreground else {
             throw SiteFailure(message: "\(host.file) is a fleet file: its sites come from the registry, so it runs as an agent\n  hint: isthmus up --config \(host.file) --foreground (or isthmus plan --registry --config \(host.file) to see what it would do)")
         }
@@ -98,11 +98,21 @@ enum FleetCommands {
         conf.dataplanes = caps.dataplanes
         conf.driftInterval = interval
         let statusPath = host.statusPath
+        // --metrics: the latest status, as the agent publishes it, served from the site's namespace.
+        let latest = LatestStatus()
+        let server = try metrics.map { address in
+            let exporter = MetricsExporter()
+            return try NetworkNamespace.with(host.netns) { try MetricsServer(address: address) { exporter.render(latest.value.map(FleetAgent.samples) ?? []) } }
+        }
+        server?.start()
+        defer { server?.stop() }
+        if let server { ProcessLog.shared.log(.info, "metrics on http://\(server.bound)/metrics") }
         let agent = FleetAgent(configuration: conf, store: store, apply: { try host.apply($0) },
                                resolveAddress: { try host.resolveAddress() },
                                addressChanges: { try host.addressChanges(fallback: 30) },
                                log: { ProcessLog.shared.log($0, $1) },
                                publish: { s in
+                                   latest.set(s)
                                    try? OwnedFiles.makeDirectory(TunnelProcesses.logDirectory)
                                    try? OwnedFiles.replace(statusPath, with: Array((s.jsonObject.serialized() + "\n").utf8))
                                })
@@ -245,4 +255,13 @@ enum FleetCommands {
             throw SiteFailure(message: "registry: unknown action \"\(cmd.action)\"; valid: status, sites, drain")
         }
     }
+}
+
+/// The agent's last published status, for the metrics server's thread.
+final class LatestStatus: @unchecked Sendable {
+    private let lock = NSLock()
+    private var status: FleetAgent.Status?
+    func set(_ s: FleetAgent.Status) { lock.lock(); status = s; lock.unlock() }
+    /// nil until the agent first published (no samples yet).
+    var value: FleetAgent.Status? { lock.lock(); defer { lock.unlock() }; return status }
 }

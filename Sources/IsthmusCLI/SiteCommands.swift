@@ -95,9 +95,12 @@ enum SiteCommands {
                 try FleetCommands.plan(try FleetCommands.load(file, site: cmd.common.site, netns: netns), json: cmd.common.json || globalJSON, exitCode: cmd.exitCode)
             case "up":
                 let cmd = try parse(Up.self, "up", rest)
-                if cmd.metrics != nil { throw ValidationError("--metrics is not served by the registry agent yet") }
+                if cmd.metrics != nil && !cmd.foreground { throw ValidationError("--metrics needs --foreground (only the running agent serves metrics)") }
+                let address = try cmd.metrics.map { text in
+                    do { return try MetricsAddress.parse(text) } catch { throw ValidationError("\(error)") }
+                }
                 try FleetCommands.up(try FleetCommands.load(file, site: cmd.common.site, netns: netns), foreground: cmd.foreground,
-                                     interval: cmd.interval, verbose: cmd.verbose)
+                                     interval: cmd.interval, verbose: cmd.verbose, metrics: address)
             case "down":
                 let cmd = try parse(Down.self, "down", rest)
                 try FleetCommands.down(try FleetCommands.load(file, site: cmd.common.site, netns: netns))

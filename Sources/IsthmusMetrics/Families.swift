@@ -37,4 +37,15 @@ public enum Families {
     public static let driftRepairs = MetricFamily("isthmus_site_drift_repairs_total", .counter, "Drift checks that found changes and applied them.", labels: ["site"])
     public static let applyFailures = MetricFamily("isthmus_site_apply_failures_total", .counter, "Plans or applies that failed (retried at the next check).", labels: ["site"])
     public static let siteInSync = MetricFamily("isthmus_site_in_sync", .gauge, "1 when the last check found the host as planned.", labels: ["site"])
+
+    // Registry agent (`up --foreground` on a fleet file).
+    public static let registryRegistered = MetricFamily("isthmus_registry_registered", .gauge, "1 while the site is registered under its lease.", labels: ["site"])
+    public static let registryReachable = MetricFamily("isthmus_registry_reachable", .gauge, "1 while the registry answers (0: the applied state is kept).", labels: ["site"])
+    public static let registryRevision = MetricFamily("isthmus_registry_revision", .gauge, "The registry revision the agent's view reflects.", labels: ["site"])
+    public static let registryPeers = MetricFamily("isthmus_registry_peers", .gauge, "Peers this site's segment joins now.", labels: ["site"])
+    public static let registryApplies = MetricFamily("isthmus_registry_applies_total", .counter, "Applies that changed something.", labels: ["site"])
+    public static let registryChanges = MetricFamily("isthmus_registry_changes_applied_total", .counter, "Changes made by those applies (FDB entries, devices, tables).", labels: ["site"])
+    public static let registryRangeReads = MetricFamily("isthmus_registry_range_reads_total", .counter, "Full reads of the segment (the first, and after a compaction).", labels: ["site"])
+    public static let registryRefused = MetricFamily("isthmus_registry_refused_total", .counter, "Registry values refused (never applied), by reason.", labels: ["site", "reason"])
+    public static let registryApplyFailing = MetricFamily("isthmus_registry_apply_failing", .gauge, "1 while the last apply failed (retried at the next change or drift check).", labels: ["site"])
 }

@@ -81,11 +81,11 @@ final class Fleet: @unchecked Sendable {
         sites.append(i)
     }
 
-    func start(_ i: Int, site: String? = nil, log: String? = nil) throws -> Process {
+    func start(_ i: Int, site: String? = nil, log: String? = nil, extra: [String] = []) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["ip", "netns", "exec", gw(i), Host.isthmusBinary!, "up", "--foreground", "--config", file,
-                       "--site", site ?? "s\(i)", "--interval", "3600"]
+                       "--site", site ?? "s\(i)", "--interval", "3600"] + extra
         let path = log ?? "/tmp/isthmus-\(tag)-s\(i).log"
         let out = try Self.write(path, "")
         p.standardOutput = out
@@ -269,7 +269,8 @@ struct FleetRegistryTests {
         let f = Fleet(test: "flh", topology: "topology = \"hub\"\nhubs = [\"s1\"]")
         defer { f.down() }
         try f.up(sites: 20)
-        for i in f.sites { _ = try f.start(i) }
+        // The hub's agent serves Prometheus metrics (in its namespace).
+        for i in f.sites { _ = try f.start(i, extra: i == 1 ? ["--metrics", "127.0.0.1:9561"] : []) }
         let table = "isthmus-hub-\(f.segment)"
         func transit() -> String { (try? Host.run(["ip", "netns", "exec", f.gw(1), "nft", "list", "table", "inet", table]).output) ?? "" }
         let converged = f.waitFor("the hub has every spoke, each spoke only the hub, the hub's transit has all 19", seconds: 180) {
@@ -291,6 +292,13 @@ struct FleetRegistryTests {
             let lines = fdb.split(separator: "\n").filter { $0.hasPrefix(mac) }
             #expect(!lines.isEmpty && lines.allSatisfy { $0.contains("dev eth1") }, "s\(i)'s host \(mac): \(lines)")
         }
+        let m = try MetricsTests.scrape(f.gw(1), "127.0.0.1:9561")
+        #expect(MetricsTests.value(m, "isthmus_registry_registered", ["site": "s1"]) == 1)
+        #expect(MetricsTests.value(m, "isthmus_registry_reachable", ["site": "s1"]) == 1)
+        #expect(MetricsTests.value(m, "isthmus_registry_peers", ["site": "s1"]) == 19)
+        #expect((MetricsTests.value(m, "isthmus_registry_changes_applied_total", ["site": "s1"]) ?? 0) >= 19, "19 FDB entries at least")
+        #expect((MetricsTests.value(m, "isthmus_registry_revision", ["site": "s1"]) ?? 0) > 0)
+        #expect(MetricsTests.value(m, "isthmus_registry_apply_failing", ["site": "s1"]) == 0)
         // The hub's agent stops: its segment goes down, the transit table with it.
         if let hub = f.agents[1] { kill(hub.processIdentifier, SIGTERM); hub.waitUntilExit() }
         #expect(!((try? Host.run(["ip", "netns", "exec", f.gw(1), "nft", "list", "tables"]).output) ?? "").contains(table))
