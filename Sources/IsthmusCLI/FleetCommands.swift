@@ -44,7 +44,13 @@ enum FleetCommands {
         do { return try FleetHost.load(file: file, site: site, netns: netns) } catch { throw SiteFailure(message: "\(error)") }
     }
 
+    /// The registry's client. With `-n NETNS` the whole process moves into the namespace first, as under `ip netns
+    /// exec`: the client's connections are opened on event-loop threads of its own, which start in the namespace of
+    /// the thread that makes them, and the registry is reached through the site's underlay.
     static func open(_ host: FleetHost) throws -> RegistryStore {
+        if let ns = host.netns {
+            do { try NetworkNamespace.enterForGood(ns) } catch { throw SiteFailure(message: "\(error)") }
+        }
         do { return try RegistryStores.open(host.fleet.registry) } catch { throw SiteFailure(message: "\(error)") }
     }
 

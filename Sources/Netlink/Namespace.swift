@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -83,6 +84,21 @@ public enum NetworkNamespace {
 
     /// Runs `body` on the current thread while it is inside namespace `name`, then switches back.
     /// Sockets and devices created in `body` stay in that namespace. `body` must not suspend.
+    /// Moves the whole process into namespace `name` for good, as `ip netns exec` runs a program there — for a process
+    /// whose libraries open sockets on threads of their own (the registry agent's gRPC event loops): a thread starts in
+    /// the namespace of the thread that made it, so this must happen while the calling thread is the only one. Throws
+    /// (changing nothing) when other threads already run.
+    public static func enterForGood(_ name: String) throws {
+        let target = try open(name)
+        defer { close(target) }
+        // Already there (a second call): nothing to do.
+        var here = stat(), there = stat()
+        if stat("/proc/thread-self/ns/net", &here) == 0, fstat(target, &there) == 0, here.st_ino == there.st_ino, here.st_dev == there.st_dev { return }
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
+        guard threads == 1 else { throw NamespaceError.threaded(name, threads) }
+        guard isthmus_setns(target, ISTHMUS_CLONE_NEWNET) == 0 else { throw SystemError("setns into \(name)") }
+    }
+
     public static func with<T>(_ name: String?, _ body: () throws -> T) throws -> T {
         guard let name else { return try body() }
         let target = try open(name)
@@ -104,11 +120,13 @@ public enum NamespaceError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
     case badName(String)
     case exists(String)
+    case threaded(String, Int)
     public var description: String {
         switch self {
         case .notFound(let n): return "network namespace \"\(n)\" not found (no \(NetworkNamespace.directory)/\(n); create it with `ip netns add \(n)`)"
         case .badName(let n): return "invalid network namespace name \"\(n)\""
         case .exists(let n): return "network namespace \"\(n)\" already exists"
+        case .threaded(let n, let t): return "cannot move this process into network namespace \"\(n)\": \(t) threads already run (run it as `ip netns exec \(n) isthmus ...`)"
         }
     }
 }

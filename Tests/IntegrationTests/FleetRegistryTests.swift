@@ -81,11 +81,12 @@ final class Fleet: @unchecked Sendable {
         sites.append(i)
     }
 
-    func start(_ i: Int, site: String? = nil, log: String? = nil, extra: [String] = []) throws -> Process {
+    /// `dashN`: `isthmus -n GW up ...` (the process moves itself into the namespace) rather than `ip netns exec GW`.
+    func start(_ i: Int, site: String? = nil, log: String? = nil, extra: [String] = [], dashN: Bool = false) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["ip", "netns", "exec", gw(i), Host.isthmusBinary!, "up", "--foreground", "--config", file,
-                       "--site", site ?? "s\(i)", "--interval", "3600"] + extra
+        p.arguments = (dashN ? [Host.isthmusBinary!, "-n", gw(i)] : ["ip", "netns", "exec", gw(i), Host.isthmusBinary!])
+            + ["up", "--foreground", "--config", file, "--site", site ?? "s\(i)", "--interval", "3600"] + extra
         let path = log ?? "/tmp/isthmus-\(tag)-s\(i).log"
         let out = try Self.write(path, "")
         p.standardOutput = out
@@ -269,8 +270,9 @@ struct FleetRegistryTests {
         let f = Fleet(test: "flh", topology: "topology = \"hub\"\nhubs = [\"s1\"]")
         defer { f.down() }
         try f.up(sites: 20)
-        // The hub's agent serves Prometheus metrics (in its namespace).
-        for i in f.sites { _ = try f.start(i, extra: i == 1 ? ["--metrics", "127.0.0.1:9561"] : []) }
+        // The hub's agent serves Prometheus metrics (in its namespace); spoke 2's agent is started with `-n` (the
+        // registry is reachable only from inside the namespaces).
+        for i in f.sites { _ = try f.start(i, extra: i == 1 ? ["--metrics", "127.0.0.1:9561"] : [], dashN: i == 2) }
         let table = "isthmus-hub-\(f.segment)"
         func transit() -> String { (try? Host.run(["ip", "netns", "exec", f.gw(1), "nft", "list", "table", "inet", table]).output) ?? "" }
         let converged = f.waitFor("the hub has every spoke, each spoke only the hub, the hub's transit has all 19", seconds: 180) {
