@@ -196,34 +196,17 @@ public struct L2TPIPsecFilter: Equatable, Sendable {
                 drop += "    \(daddr)udp dport \(l.port) meta ipsec missing counter drop comment \"L2TP without IPsec\"\n"
             }
         }
-        let requireChain = require ? """
-              chain input {
-                type filter hook input priority filter; policy accept;
-            \(drop)  }
-
-            """ : ""
-        script = """
-            table inet \(table)
-            delete table inet \(table)
-            table inet \(table) {
-              chain demux-zone {
-                type filter hook prerouting priority raw; policy accept;
-            \(zone)  }
-              chain demux-mark {
-                type filter hook prerouting priority mangle; policy accept;
-            \(mark)  }
-              chain demux-nat {
-                type nat hook input priority 100; policy accept;
-            \(nat)  }
-              chain demux-out {
-                type route hook output priority mangle; policy accept;
-            \(out)  }
-              chain demux-guard {
-                type filter hook postrouting priority filter; policy accept;
-            \(guard_)  }
-            \(requireChain)}
-
-            """
+        func chain(_ name: String, _ type: String, _ hook: String, _ priority: String, _ rules: String) -> String {
+            "  chain \(name) {\n    type \(type) hook \(hook) priority \(priority); policy accept;\n\(rules)  }\n"
+        }
+        script = "table inet \(table)\ndelete table inet \(table)\ntable inet \(table) {\n"
+            + chain("demux-zone", "filter", "prerouting", "raw", zone)
+            + chain("demux-mark", "filter", "prerouting", "mangle", mark)
+            + chain("demux-nat", "nat", "input", "100", nat)
+            + chain("demux-out", "route", "output", "mangle", out)
+            + chain("demux-guard", "filter", "postrouting", "filter", guard_)
+            + (require ? chain("input", "filter", "input", "filter", drop) : "")
+            + "}\n"
         deleteScript = "table inet \(table)\ndelete table inet \(table)\n"
     }
 }
