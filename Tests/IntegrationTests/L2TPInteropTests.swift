@@ -92,10 +92,14 @@ struct L2TPInteropTests {
         let t = try #require(agent.tunnels.first), ids = try #require(lac.tunnelIDs)
         #expect(t["local_id"] as? Int == ids.remote && t["peer_id"] as? Int == ids.local && t["role"] as? String == "responder")
         #expect(t["peer_vendor"] as? String == "xelerance.com")
-        // xl2tpd hangs up the call (CDN): the session goes, the tunnel stays.
+        // xl2tpd hangs up the call (CDN): the session goes, the tunnel stays. Its `h` only SIGTERMs the call's pppd
+        // and sends the CDN when that pppd is reaped — and does nothing at all for a call whose pppd it has not started
+        // yet (lac_hangup: `if (tmp->pppd)`). "Call established" is logged before the fork, so on a loaded machine the
+        // hangup could come first and no CDN ever followed (a CI rehearsal): wait for the pppd stand-in to start.
+        #expect(lac.waitForLog(XL2TPD.Line.fakePPPDStarted, timeout: 5), "\(lac.log)")
         try lac.hangupCall()
-        #expect(agent.wait(timeout: 5) { $0.up == (1, 0) }, "\(agent.log)")
-        #expect(agent.log.contains("peer sent CDN 1"), "\(agent.log)")
+        #expect(agent.wait(timeout: 5) { $0.up == (1, 0) }, "\(agent.log)\nxl2tpd:\n\(lac.log)")
+        #expect(agent.log.contains("peer sent CDN 1"), "\(agent.log)\nxl2tpd:\n\(lac.log)")
         // (xl2tpd 1.3.18 will not place a second call from the same [lac] section: "Session 'peer' already active!")
         // xl2tpd closes the tunnel (StopCCN): we hear its reason.
         try lac.hangup()
