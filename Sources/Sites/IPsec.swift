@@ -57,7 +57,8 @@ public enum PEMContent: String, Sendable {
         if bytes.isEmpty { return "is empty; expected \(rawValue)" }
         if bytes.count > Self.maximumBytes { return "is \(bytes.count) bytes; \(rawValue) for charon may have at most \(Self.maximumBytes)" }
         let text = String(decoding: bytes, as: UTF8.self)
-        let labels = text.split(separator: "\n").compactMap { line -> String? in
+        // ("\r\n" is one Character in Swift: split on both.)
+        let labels = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).compactMap { line -> String? in
             let l = line.trimmingTrailingCarriageReturn
             guard l.hasPrefix("-----BEGIN "), l.hasSuffix("-----") else { return nil }
             return String(l.dropFirst(11).dropLast(5))

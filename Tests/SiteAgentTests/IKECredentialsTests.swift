@@ -48,7 +48,8 @@ struct IKECredentialsTests {
         try Self.key.write(toFile: "\(d)/east.pem", atomically: false, encoding: .utf8)
         // east.key missing.
         var message = ""
-        do { _ = try Self.side(d).readCredentials() } catch { message = error.description }
+        let side = try Self.side(d)
+        do { _ = try side.readCredentials() } catch { message = error.description }
         #expect(message.contains("seg.toml:5:6: `ca` \(d)/ca.pem: is not a regular file"), "\(message)")
         #expect(message.contains("seg.toml:10:15: `certificate` \(d)/east.pem holds a PEM PRIVATE KEY, not a CERTIFICATE"), "\(message)")
         #expect(message.contains("seg.toml:11:15: `private_key` \(d)/east.key: no such file"), "\(message)")
