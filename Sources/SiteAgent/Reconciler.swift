@@ -142,6 +142,18 @@ public final class Reconciler {
                 try ike.unload()
                 applied.append(line)
             }
+            // The kernel's key-less ESP states between the two sites (ACQUIRE entries a trap policy left), which
+            // charon's unload does not remove: `down` leaves no state of the tunnel. A failure is reported, not fatal
+            // (they expire by themselves).
+            if down, let ike {
+                let (a, b) = (ike.connection.local, ike.connection.remote)
+                do {
+                    let n = try KeylessStates.remove(try site.session().xfrm(), between: a, and: b)
+                    if n > 0 { log("- ipsec: \(n) key-less ESP state\(n == 1 ? "" : "s") (ACQUIRE, no keys) between \(a) and \(b) removed") }
+                } catch {
+                    log("ipsec: key-less ESP states between \(a) and \(b) not removed (they expire by themselves): \(error)")
+                }
+            }
             if down { try? FileManager.default.removeItem(atPath: DesiredState.secretPath(segment: site.config.name)) }
             if !down, let ike {
                 // Bringing the SA up does not decide success: the peer may not be up yet (the trap policies retry
