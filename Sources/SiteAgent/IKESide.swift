@@ -1,3 +1,5 @@
+import Foundation
+import Netlink
 import Sites
 import VICI
 
@@ -8,8 +10,27 @@ public struct IKESide {
     public let connection: IPsecConnection
     /// Tests: how long `initiate` waits for charon (milliseconds).
     public var initiateTimeout = 15_000
+    /// Certificates: where the id of the private key this site loaded into charon is kept (in Isthmus's directory),
+    /// so that `down` — another process — unloads that key and no other. A key charon already held before `up`
+    /// (the same key loaded by swanctl) is not recorded, so it is never unloaded.
+    public let keyRecord: String
 
-    public init(connection: IPsecConnection) { self.connection = connection }
+    public init(connection: IPsecConnection, keyRecord: String) {
+        self.connection = connection
+        self.keyRecord = keyRecord
+    }
+
+    /// The key record of a site: /run/isthmus/sites/SEGMENT-SITE[-NETNS].ike-key.
+    public static func keyRecordPath(segment: String, site: String, netns: String?) -> String {
+        "\(TunnelProcesses.logDirectory)/\(segment)-\(site)\(netns.map { "-\($0)" } ?? "").ike-key"
+    }
+
+    /// The id charon gave the key this site loaded, if it loaded one.
+    var recordedKeyID: String? {
+        guard let d = FileManager.default.contents(atPath: keyRecord) else { return nil }
+        let id = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return id.isEmpty ? nil : id
+    }
 
     /// What charon has of ours.
     public struct Observed: Equatable {
@@ -17,7 +38,11 @@ public struct IKESide {
         public var connectionLoaded = false
         public var connectionCurrent = false
         public var sharedLoaded = false
-        public var isEmpty: Bool { !connectionLoaded && !sharedLoaded }
+        /// Certificates: the private key this site loaded (its recorded id) is still in charon.
+        public var keyLoaded = false
+        /// Certificates: a key was recorded as loaded but charon no longer has it (charon restarted).
+        public var keyMissing = false
+        public var isEmpty: Bool { !connectionLoaded && !sharedLoaded && !keyLoaded }
     }
 
     func client() throws(SiteError) -> VICIClient {
@@ -35,11 +60,18 @@ public struct IKESide {
                 o.connectionLoaded = true
                 let child = conn["children"]?.section?[connection.name]?.section
                 let rekey = connection.settings.rekeyTime.map(String.init) ?? "3600"
+                // (list-conns names the authentication class: "pre-shared key" or "public key".)
+                let authClass = conn["local-1"]?.section?.string("class")
                 o.connectionCurrent = conn["local_addrs"]?.strings == [connection.local.description]
                     && conn["remote_addrs"]?.strings == [connection.remote.description]
                     && child?.string("mode") == "TRANSPORT" && child?.string("rekey_time") == rekey
+                    && (authClass == nil || authClass == (connection.usesCertificates ? "public key" : "pre-shared key"))
             }
             o.sharedLoaded = try c.request("get-shared")["keys"]?.strings?.contains(connection.name) ?? false
+            if let id = recordedKeyID {
+                o.keyLoaded = try c.request("get-keys")["keys"]?.strings?.contains(id) ?? false
+                o.keyMissing = !o.keyLoaded
+            }
             return o
         } catch {
             throw SiteError("ipsec: \(error.description)")
@@ -60,19 +92,91 @@ public struct IKESide {
         if down {
             return o.isEmpty ? [] : ["- ipsec unload \(connection.name) (terminate its SAs, unload the connection and its key)"]
         }
-        if !o.connectionLoaded || !o.sharedLoaded { return ["+ ipsec load \(connection.summary)"] }
+        let keyReady = connection.usesCertificates ? !o.keyMissing : o.sharedLoaded
+        if !o.connectionLoaded || !keyReady { return ["+ ipsec load \(connection.summary)"] }
         if !o.connectionCurrent { return ["~ ipsec load \(connection.summary) (charon's differs)"] }
         return []
     }
 
-    /// load-shared, then load-conn (trap policies installed: the tunnel's packets never leave in clear).
+    /// Certificates: this site's certificate and key and the segment's CA, read and checked (PEM of the right
+    /// kind) before anything is loaded; every problem named at its place in the config. Only this host's files.
+    public func readCredentials() throws(SiteError) -> IPsecConnection.Credentials? {
+        guard connection.usesCertificates, let ca = connection.settings.ca else { return nil }
+        guard let mine = connection.certificate else {
+            throw SiteError("ipsec: this site has no certificate and private_key in its [sites.NAME] table")
+        }
+        var errors: [ConfigError] = []
+        func read(_ f: ConfigFile, _ key: String, _ content: PEMContent) -> [UInt8] {
+            switch Self.readFile(f.path, limit: PEMContent.maximumBytes + 1) {
+            case .failure(let problem):
+                errors.append(f.error("`\(key)` \(f.path): \(problem.why)", hint: "give the path of \(content.rawValue) readable by root on this host"))
+                return []
+            case .success(let bytes):
+                if let p = content.problem(bytes) {
+                    errors.append(f.error("`\(key)` \(f.path) \(p)", hint: "give the path of \(content.rawValue)"))
+                }
+                return bytes
+            }
+        }
+        let certificate = read(mine.certificate, "certificate", .certificate)
+        let key = read(mine.privateKey, "private_key", .privateKey)
+        let caBytes = read(ca, "ca", .certificate)
+        if !errors.isEmpty {
+            let sorted = errors.sorted { ($0.file, $0.position) < ($1.file, $1.position) }
+            throw SiteError(ConfigErrors(sorted).description
+                + "\n\(sorted.count) error\(sorted.count == 1 ? "" : "s") in \(sorted[0].file); nothing was changed")
+        }
+        return IPsecConnection.Credentials(certificate: certificate, privateKey: key, ca: caBytes)
+    }
+
+    /// A regular file's bytes, at most `limit` (never a device or FIFO a path may name), or why not.
+    struct FileProblem: Error, Equatable { let why: String }
+
+    static func readFile(_ path: String, limit: Int) -> Result<[UInt8], FileProblem> {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return .failure(FileProblem(why: errno == ENOENT ? "no such file" : String(cString: strerror(errno)))) }
+        guard st.st_mode & S_IFMT == S_IFREG else { return .failure(FileProblem(why: "is not a regular file")) }
+        // (A symbolic link to a regular file is followed, as a path a user gives usually is.)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return .failure(FileProblem(why: String(cString: strerror(errno)))) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 16_384)
+        while out.count < limit {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return .failure(FileProblem(why: String(cString: strerror(errno)))) }
+            if n == 0 { break }
+            out += buf[..<n]
+        }
+        return .success(out)
+    }
+
+    /// PSK: load-shared, then load-conn. Certificates: the files read, load-key (recorded when it is ours), then
+    /// load-conn carrying the certificate and the CA. load-conn installs the trap policies: the tunnel's packets
+    /// never leave in clear.
     public func load() throws(SiteError) {
+        var conn = connection
+        conn.credentials = try readCredentials()
         let c = try client()
         do {
-            try c.call("load-shared", connection.loadShared)
-            try c.call("load-conn", connection.loadConn)
+            if let loadKey = conn.loadKey {
+                let before = try c.request("get-keys")["keys"]?.strings ?? []
+                let r = try c.call("load-key", loadKey)
+                if let id = r.string("id"), !before.contains(id) || recordedKeyID == id {
+                    do { try OwnedFiles.replace(keyRecord, with: Array((id + "\n").utf8), mode: 0o600, within: TunnelProcesses.logDirectory) } catch {
+                        throw SiteError("ipsec: recording the key id in \(keyRecord): \(error)")
+                    }
+                }
+                // A pre-shared key of ours from an earlier config is not needed any more.
+                _ = try? c.request("unload-shared", connection.unloadShared)
+            } else {
+                try c.call("load-shared", conn.loadShared)
+            }
+            try c.call("load-conn", conn.loadConn)
+        } catch let e as SiteError {
+            throw e
         } catch {
-            throw SiteError("ipsec: loading \(connection.name) into charon: \(error.description)")
+            throw SiteError("ipsec: loading \(connection.name) into charon: \(error)")
         }
     }
 
@@ -88,6 +192,15 @@ public struct IKESide {
             let s = try c.request("unload-shared", connection.unloadShared)
             if s.string("success") != "yes", s.string("errmsg")?.contains("not found") != true {
                 throw VICIClientError.commandFailed(command: "unload-shared", errmsg: s.string("errmsg") ?? "")
+            }
+            // The private key this site loaded (certificates). The certificates themselves went with the connection:
+            // VICI has no command to unload a certificate, so none is loaded apart from one (no load-cert).
+            if let id = recordedKeyID {
+                let k = try c.request("unload-key", IPsecConnection.unloadKey(id: id))
+                if k.string("success") != "yes", k.string("errmsg")?.contains("not found") != true {
+                    throw VICIClientError.commandFailed(command: "unload-key", errmsg: k.string("errmsg") ?? "")
+                }
+                try? FileManager.default.removeItem(atPath: keyRecord)
             }
         } catch {
             throw SiteError("ipsec: unloading \(connection.name) from charon: \(error.description)")

@@ -44,7 +44,11 @@ public final class Reconciler {
     var alias: String { site.desired.alias }
 
     /// The IKE side, for `encryption = "ipsec"`.
-    public var ike: IKESide? { site.side.ipsec.map { IKESide(connection: $0) } }
+    public var ike: IKESide? {
+        site.side.ipsec.map {
+            IKESide(connection: $0, keyRecord: IKESide.keyRecordPath(segment: site.config.name, site: site.side.site, netns: site.netns))
+        }
+    }
 
     /// Where this site's userspace tunnels write their output (one log per site and namespace).
     public var logPath: String { processes.logPath }
@@ -56,6 +60,8 @@ public final class Reconciler {
 
     /// What `up` would do (`desired` nil: what `down` would do).
     public func plan(down: Bool = false) throws -> SitePlan {
+        // A site's certificate, key or CA that cannot be used is a config error: named before anything else.
+        if !down { _ = try ike?.readCredentials() }
         let observed = try observe()
         let changes: [Change]
         do { changes = try Planner.plan(desired: down ? nil : site.desired, observed: observed, segment: site.config.name, config: site.desired) }
@@ -85,7 +91,9 @@ public final class Reconciler {
     public func down() throws -> [String] { try run(down: true) }
 
     func run(down: Bool) throws -> [String] {
-        // The IKE side first: charon missing or refusing stops here, before anything changes.
+        // The IKE side first: unusable credential files, or charon missing or refusing, stop here, before anything
+        // changes.
+        if !down { _ = try ike?.readCredentials() }
         let ikeBefore = try down ? ike?.observeForDown() : ike?.observe()
         let ikeChange = ike.flatMap { i in ikeBefore.map { i.changes($0, down: down) } } ?? []
         let before = try observe()
@@ -133,6 +141,18 @@ public final class Reconciler {
                 try begin(line)
                 try ike.unload()
                 applied.append(line)
+            }
+            // The kernel's key-less ESP states between the two sites (ACQUIRE entries a trap policy left), which
+            // charon's unload does not remove: `down` leaves no state of the tunnel. A failure is reported, not fatal
+            // (they expire by themselves).
+            if down, let ike {
+                let (a, b) = (ike.connection.local, ike.connection.remote)
+                do {
+                    let n = try KeylessStates.remove(try site.session().xfrm(), between: a, and: b)
+                    if n > 0 { log("- ipsec: \(n) key-less ESP state\(n == 1 ? "" : "s") (ACQUIRE, no keys) between \(a) and \(b) removed") }
+                } catch {
+                    log("ipsec: key-less ESP states between \(a) and \(b) not removed (they expire by themselves): \(error)")
+                }
             }
             if down { try? FileManager.default.removeItem(atPath: DesiredState.secretPath(segment: site.config.name)) }
             if !down, let ike {

@@ -26,6 +26,81 @@ public enum ESPAlgorithm: String, CaseIterable, Sendable {
     }
 }
 
+/// A file a config names (a certificate, a private key), with where its value is: a problem reading it is reported
+/// at that FILE:LINE:COL. Only the host that uses the file reads it (a site's key exists on its own host only).
+public struct ConfigFile: Equatable, Sendable {
+    public var path: String
+    /// The config file that names it, and where.
+    public var source: String
+    public var position: TOMLPosition
+    public init(path: String, source: String, position: TOMLPosition) {
+        self.path = path; self.source = source; self.position = position
+    }
+
+    /// An error about this file, at its place in the config.
+    public func error(_ message: String, hint: String = "") -> ConfigError {
+        ConfigError(file: source, position: position, message: message, hint: hint)
+    }
+}
+
+/// What a PEM file a site names must hold, and why bytes are not that (nil when they are). Checked on the host that
+/// reads the file, before anything is loaded, so a wrong file is named with its place in the config instead of
+/// surfacing as charon's "parsing ... failed".
+public enum PEMContent: String, Sendable {
+    case certificate = "a PEM certificate"
+    case privateKey = "a PEM private key"
+
+    /// charon's VICI carries a value of at most 65,535 bytes.
+    public static let maximumBytes = 65_535
+
+    public func problem(_ bytes: [UInt8]) -> String? {
+        if bytes.isEmpty { return "is empty; expected \(rawValue)" }
+        if bytes.count > Self.maximumBytes { return "is \(bytes.count) bytes; \(rawValue) for charon may have at most \(Self.maximumBytes)" }
+        let text = String(decoding: bytes, as: UTF8.self)
+        // ("\r\n" is one Character in Swift: split on both.)
+        let labels = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).compactMap { line -> String? in
+            let l = line.trimmingTrailingCarriageReturn
+            guard l.hasPrefix("-----BEGIN "), l.hasSuffix("-----") else { return nil }
+            return String(l.dropFirst(11).dropLast(5))
+        }
+        guard let first = labels.first else {
+            return "is not PEM (no \"-----BEGIN ...-----\" line); expected \(rawValue)"
+                + (bytes.first == 0x30 ? " (this looks like DER: convert it with `openssl x509 -outform PEM` or `openssl pkey -outform PEM`)" : "")
+        }
+        switch self {
+        case .certificate:
+            if !labels.contains("CERTIFICATE") { return "holds a PEM \(first), not a CERTIFICATE" }
+            if !text.contains("-----END CERTIFICATE-----") { return "has no \"-----END CERTIFICATE-----\" line: the file is cut short" }
+        case .privateKey:
+            if labels.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+                return "holds an encrypted private key; charon would need its passphrase: store it unencrypted (mode 0600), e.g. `openssl pkey -in KEY -out KEY.pem`"
+            }
+            guard let key = labels.first(where: { ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"].contains($0) }) else {
+                return "holds a PEM \(first), not a PRIVATE KEY (RSA or EC)"
+            }
+            if !text.contains("-----END \(key)-----") { return "has no \"-----END \(key)-----\" line: the file is cut short" }
+        }
+        return nil
+    }
+}
+
+private extension Substring {
+    var trimmingTrailingCarriageReturn: Substring { last == "\r" ? dropLast() : self }
+}
+
+/// A site's own certificate authentication (`certificate`, `private_key`, `ike_identity` in `[sites.NAME]`).
+public struct SiteCertificate: Equatable, Sendable {
+    /// PEM files: the site's X.509 certificate, issued by the segment's `ca`, and its private key.
+    public var certificate: ConfigFile
+    public var privateKey: ConfigFile
+    /// The site's IKE identity; nil: the certificate's subject (charon's default). When given, charon accepts it only
+    /// if the certificate contains it (as its subject or a subjectAltName).
+    public var identity: String?
+    public init(certificate: ConfigFile, privateKey: ConfigFile, identity: String? = nil) {
+        self.certificate = certificate; self.privateKey = privateKey; self.identity = identity
+    }
+}
+
 /// A segment's IPsec settings, validated.
 public struct IPsecSettings: Equatable, Sendable {
     /// The smallest pre-shared key accepted (bytes): a PSK is the only secret of the IKE SA; shorter ones are
@@ -33,8 +108,11 @@ public struct IPsecSettings: Equatable, Sendable {
     public static let minimumSecretBytes = 16
     public static let defaultSocket = "/var/run/charon.vici"
 
-    /// The pre-shared key (IKEv2 PSK authentication of both sites).
+    /// The pre-shared key (IKEv2 PSK authentication of both sites); empty with certificates.
     public var secret: String
+    /// Certificate authentication: the CA (a PEM file) that issued both sites' certificates (`[segment] ca`); each
+    /// site's certificate and key are in its `[sites.NAME]` table. nil: the pre-shared key.
+    public var ca: ConfigFile?
     public var esp: ESPAlgorithm = .aes128gcm16
     /// CHILD SA rekey time in seconds (nil: charon's default, 1 hour).
     public var rekeyTime: Int?
@@ -45,8 +123,8 @@ public struct IPsecSettings: Equatable, Sendable {
     public var viciSocket: String = IPsecSettings.defaultSocket
 
     public init(secret: String, esp: ESPAlgorithm = .aes128gcm16, rekeyTime: Int? = nil, natTraversal: Bool = false,
-                viciSocket: String = IPsecSettings.defaultSocket) {
-        self.secret = secret; self.esp = esp; self.rekeyTime = rekeyTime; self.natTraversal = natTraversal
+                viciSocket: String = IPsecSettings.defaultSocket, ca: ConfigFile? = nil) {
+        self.secret = secret; self.ca = ca; self.esp = esp; self.rekeyTime = rekeyTime; self.natTraversal = natTraversal
         self.viciSocket = viciSocket
     }
 }
@@ -66,13 +144,39 @@ public struct IPsecConnection: Equatable, Sendable {
     /// strongSwan's selector of the tunnel's traffic between the two addresses, e.g. `dynamic[115]`.
     public var trafficSelector: String
 
-    public init(side: SiteSide, settings: IPsecSettings) {
+    /// Certificate authentication (`settings.ca` set): this site's certificate and key files and identity.
+    public var certificate: SiteCertificate?
+    /// Certificate authentication: the identity the peer must prove (its `ike_identity`); nil: any identity in a
+    /// certificate the segment's CA issued.
+    public var peerIdentity: String?
+    /// The PEM bytes of this site's certificate and key and of the CA: read on this site's host by the agent just
+    /// before loading (`IKESide.load`), never kept in the plan; nil until then.
+    public var credentials: Credentials?
+
+    /// What `load-key` and `load-conn` carry for certificate authentication.
+    public struct Credentials: Equatable, Sendable {
+        public var certificate: [UInt8]
+        public var privateKey: [UInt8]
+        public var ca: [UInt8]
+        public init(certificate: [UInt8], privateKey: [UInt8], ca: [UInt8]) {
+            self.certificate = certificate; self.privateKey = privateKey; self.ca = ca
+        }
+    }
+
+    public init(side: SiteSide, settings: IPsecSettings, certificate: SiteCertificate? = nil, peerIdentity: String? = nil) {
         name = Self.prefix + side.segment
         local = side.localAddress
         remote = side.peers.first?.address ?? side.localAddress
         self.settings = settings
         trafficSelector = Self.trafficSelector(kind: side.kind, encap: side.encap, port: side.localPort)
+        if settings.ca != nil {
+            self.certificate = certificate
+            self.peerIdentity = peerIdentity
+        }
     }
+
+    /// Certificates rather than a pre-shared key.
+    public var usesCertificates: Bool { settings.ca != nil }
 
     /// What the tunnel's packets are, as a strongSwan traffic selector (the addresses are the SA's own: `dynamic`).
     /// L2TPv3 over UDP uses one port on both ends; VXLAN and GRE-in-UDP send from varying source ports, so all UDP
@@ -90,8 +194,16 @@ public struct IPsecConnection: Equatable, Sendable {
 
     /// The words `plan` shows.
     public var summary: String {
-        "\(name): IKEv2 PSK \(local) ⇄ \(remote), ESP transport \(settings.esp.rawValue) \(trafficSelector)"
+        "\(name): IKEv2 \(authSummary) \(local) ⇄ \(remote), ESP transport \(settings.esp.rawValue) \(trafficSelector)"
             + (settings.rekeyTime.map { ", rekey \($0)s" } ?? "") + (settings.natTraversal ? ", UDP-encapsulated" : "")
+    }
+
+    /// How the sites authenticate, as `plan` and `status` say it.
+    public var authSummary: String {
+        guard let ca = settings.ca else { return "PSK" }
+        let mine = certificate.map { $0.identity.map { "\"\($0)\"" } ?? "the subject of \($0.certificate.path)" } ?? "?"
+        let peer = peerIdentity.map { "\"\($0)\"" } ?? "any identity \(ca.path) certified"
+        return "certificates (this site: \(mine); peer: \(peer); CA \(ca.path))"
     }
 
     public var loadShared: VICIMessage {
@@ -115,8 +227,22 @@ public struct IPsecConnection: Equatable, Sendable {
             "proposals": .texts([settings.esp.ikeProposal]),
         ]
         if settings.natTraversal { conn.append("encap", "yes") }
-        conn.append("local", .section(["auth": "psk", "id": .text(local.description)]))
-        conn.append("remote", .section(["auth": "psk", "id": .text(remote.description)]))
+        if usesCertificates {
+            // Each end sends its certificate: the peer has only the CA. The CA is given in the connection (not by
+            // load-cert), so charon trusts it for this connection's peer only, and it goes with unload-conn.
+            conn.append("send_cert", "always")
+            var l: VICIMessage = ["auth": "pubkey"]
+            if let id = certificate?.identity { l.append("id", .text(id)) }
+            l.append("certs", .list([credentials?.certificate ?? []]))
+            var r: VICIMessage = ["auth": "pubkey"]
+            if let id = peerIdentity { r.append("id", .text(id)) }
+            r.append("cacerts", .list([credentials?.ca ?? []]))
+            conn.append("local", .section(l))
+            conn.append("remote", .section(r))
+        } else {
+            conn.append("local", .section(["auth": "psk", "id": .text(local.description)]))
+            conn.append("remote", .section(["auth": "psk", "id": .text(remote.description)]))
+        }
         conn.append("children", .section(VICIMessage([.init(name, .section(child))])))
         return VICIMessage([.init(name, .section(conn))])
     }
@@ -129,11 +255,24 @@ public struct IPsecConnection: Equatable, Sendable {
     public var terminate: VICIMessage { ["ike": .text(name), "timeout": "5000", "force": "yes"] }
     public var unloadConn: VICIMessage { ["name": .text(name)] }
     public var unloadShared: VICIMessage { ["id": .text(name)] }
+
+    /// load-key of this site's private key (certificates; PEM, RSA or ECDSA: charon tells them apart). charon
+    /// answers with the key's id (a hash of its public key), which `unloadKey` takes.
+    public var loadKey: VICIMessage? {
+        guard usesCertificates else { return nil }
+        return ["type": "any", "data": .bytes(credentials?.privateKey ?? [])]
+    }
+
+    public static func unloadKey(id: String) -> VICIMessage { ["id": .text(id)] }
 }
 
 /// Why an IKE SA did not come up, read from charon's log lines (control-log while initiating).
 public enum IKEFailure: String, Equatable, Sendable {
     case authenticationFailed = "authentication failed"
+    /// The peer's certificate does not chain to the segment's CA (or is not valid): this site refused it.
+    case certificateNotTrusted = "peer certificate not trusted"
+    /// charon holds no private key for this site's certificate (the key file is not the certificate's key).
+    case noPrivateKey = "no private key for this site's certificate"
     case noProposalChosen = "no proposal chosen"
     case peerUnreachable = "peer unreachable"
     case other = "failed"
@@ -143,6 +282,12 @@ public enum IKEFailure: String, Equatable, Sendable {
     /// the initiation's timeout count as an unreachable peer.
     public static func classify(_ lines: [String]) -> (IKEFailure, String)? {
         let rules: [(IKEFailure, (String) -> Bool)] = [
+            // (charon: "no trusted ECDSA public key found for 'CN=b'", "no issuer certificate found for ...",
+            // "constraint check failed: peer not authenticated by CA ...", "certificate ... not valid yet/expired".)
+            (.certificateNotTrusted, { ($0.contains("no trusted") && $0.contains("public key found"))
+                || $0.contains("no issuer certificate found") || $0.contains("constraint check failed")
+                || ($0.contains("certificate") && ($0.contains("expired") || $0.contains("not valid"))) }),
+            (.noPrivateKey, { $0.contains("no private key found") }),
             (.authenticationFailed, { $0.contains("authentication_failed") || $0.contains("mac mismatched")
                 || ($0.contains("authentication of") && $0.contains("failed")) }),
             (.noProposalChosen, { $0.contains("no_proposal_chosen") || $0.contains("no acceptable proposal")

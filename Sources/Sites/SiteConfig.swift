@@ -51,6 +51,12 @@ public struct SiteDefinition: Equatable, Sendable {
     public var tunnelAddress: IPPrefix?
     /// The tunnel device's name on this site's host (`tunnel_device`); nil: "isth-" + segment, cut to 15 bytes.
     public var tunnelDevice: String? = nil
+    /// `encryption = "ipsec"` with `[segment] ca`: this site's certificate and private key (PEM files, read only on
+    /// this site's host) and its IKE identity (nil: the certificate's subject).
+    public var certificate: ConfigFile? = nil
+    public var privateKey: ConfigFile? = nil
+    public var ikeIdentity: String? = nil
+    public var ikeIdentityPosition: TOMLPosition? = nil
     /// Where `[sites.NAME]` is defined.
     public var position: TOMLPosition
 }
@@ -139,7 +145,10 @@ public struct SegmentConfig: Equatable, Sendable {
 /// # secret = "..."          # with control: shared secret for control message authentication (HMAC-SHA-1); with
 ///                           # encryption = "ipsec": the IKEv2 pre-shared key (at least 16 bytes)
 /// # encryption = "none"     # none (default) | ipsec: ESP transport mode around the tunnel's packets, keyed by
-///                           # strongSwan's charon over VICI (IKEv2, PSK `secret`); the MTU plan counts ESP
+///                           # strongSwan's charon over VICI (IKEv2, PSK `secret` or certificates: `ca` here and
+///                           # each site's `certificate` and `private_key`); the MTU plan counts ESP
+/// # ca = "/etc/isthmus/sites-ca.pem"   # with ipsec, instead of secret: the CA (PEM) that issued both sites'
+///                           # certificates; each site checks its peer's certificate against it
 /// # esp = "aes128gcm16"     # with ipsec: aes128gcm16 (default) | aes256gcm16 | chacha20poly1305
 /// # rekey_time = 3600       # with ipsec: CHILD SA rekey time in seconds (10..86400; default charon's, 1 hour)
 /// # nat_traversal = false   # with ipsec: force ESP in UDP 4500 (a NAT between the sites; the plan counts 8 bytes)
@@ -167,6 +176,12 @@ public struct SegmentConfig: Equatable, Sendable {
 /// hostname = "gw-east"      # optional: the hostname that selects this site when --site is not given
 /// # tunnel_device = "isth-lab"   # optional: the tunnel device's name on this host (default "isth-" + segment name,
 ///                           # cut to 15 bytes); any kind
+/// # certificate = "/etc/isthmus/east.pem"   # with [segment] ca (required then): this site's certificate (PEM)
+/// # private_key = "/etc/isthmus/east.key"   # and its private key (PEM, unencrypted; RSA or ECDSA). Both are read
+///                           # only on this site's own host (its peer never needs them), at plan and up
+/// # ike_identity = "CN=east"   # with ca, optional: this site's IKE identity, which its certificate must contain
+///                           # (subject or subjectAltName; charon checks). Default: the certificate's subject, and
+///                           # the peer accepts any certificate the CA issued from this site's address
 ///
 /// [sites.west]
 /// address = "198.51.100.7"
@@ -207,10 +222,10 @@ public struct SegmentConfig: Equatable, Sendable {
 public enum SiteConfig {
     public static let segmentKeys = ["name", "tunnel", "encap", "dataplane", "vni", "port", "cookies", "key",
                                      "underlay_mtu", "mtu", "fragment", "control", "secret",
-                                     "encryption", "esp", "rekey_time", "nat_traversal", "vici_socket"]
+                                     "encryption", "esp", "rekey_time", "nat_traversal", "vici_socket", "ca"]
     public static let filterKeys = ["dhcp", "router_advertisements", "mss_clamp"]
     public static let siteKeys = ["address", "lan", "bridge", "bridge_address", "hostname", "networks", "tunnel_address",
-                                  "tunnel_device"]
+                                  "tunnel_device", "certificate", "private_key", "ike_identity"]
     public static let topKeys = ["segment", "filters", "sites"]
 
     /// Parses and validates completely; on failure returns every problem found, sorted by position.

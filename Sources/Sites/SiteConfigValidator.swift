@@ -78,28 +78,42 @@ struct ConfigValidator: TOMLValidating {
         let natT = boolean(seg, "nat_traversal")
         let socketPath = string(seg, "vici_socket", example: "vici_socket = \"/var/run/charon.vici\"")
         var ipsecSettings: IPsecSettings?
+        let ca = string(seg, "ca", example: "ca = \"/etc/isthmus/sites-ca.pem\"")
+        if let (p, e) = ca, !p.hasPrefix("/") {
+            error(e.node.position, "`ca` \"\(p)\" is not an absolute path", hint: "write e.g. ca = \"/etc/isthmus/sites-ca.pem\"")
+        }
+        // With the control protocol, `secret` is its key: then it may stand beside `ca`.
+        let pskGiven = secret != nil && control?.0 != .l2tpv3
         if ipsec, let (_, ee) = encryption {
-            if let (sv, se) = secret {
+            if let (_, ce) = ca, pskGiven {
+                error(ce.keyPosition, "[segment] has both `secret` and `ca`: encryption = \"ipsec\" authenticates with a pre-shared key or with certificates, not both",
+                      hint: "remove secret to use certificates (each site's certificate and private_key), or remove ca to use the pre-shared key")
+            } else if ca == nil, let (sv, se) = secret {
                 if !sv.isEmpty && sv.utf8.count < IPsecSettings.minimumSecretBytes {
                     error(se.node.position, "`secret` is \(sv.utf8.count) bytes; an IPsec pre-shared key must be at least \(IPsecSettings.minimumSecretBytes)",
                           hint: "use a long random secret, e.g. the output of `openssl rand -base64 32`")
                 }
-            } else {
-                error(ee.keyPosition, "encryption = \"ipsec\" needs the pre-shared key `secret` in [segment]",
-                      hint: "add secret = \"...\" (at least \(IPsecSettings.minimumSecretBytes) bytes, the same file on both sites)")
+            } else if ca == nil && seg["ca"] == nil {
+                error(ee.keyPosition, "encryption = \"ipsec\" needs the pre-shared key `secret`, or certificates (`ca`), in [segment]",
+                      hint: "add secret = \"...\" (at least \(IPsecSettings.minimumSecretBytes) bytes, the same file on both sites), or ca = \"/path/ca.pem\" with each site's certificate and private_key")
+            }
+            if fleet, let (_, ce) = ca {
+                error(ce.keyPosition, "`ca` (certificate authentication) is not supported in a fleet file yet",
+                      hint: "use a segment file with [sites.NAME] tables, or a pre-shared secret")
             }
             if let (p, pe) = socketPath, !p.hasPrefix("/") || p.utf8.count > 107 || p.utf8.contains(0) {
                 error(pe.node.position, "`vici_socket` must be an absolute path of at most 107 bytes (a Unix socket's)",
                       hint: "write e.g. vici_socket = \"/var/run/charon.vici\"")
             }
-            var st = IPsecSettings(secret: secret?.0 ?? "")
+            var st = IPsecSettings(secret: ca == nil ? secret?.0 ?? "" : "")
+            if let (p, e) = ca { st.ca = ConfigFile(path: p, source: file, position: e.node.position) }
             if let (a, _) = esp { st.esp = a }
             st.rekeyTime = rekey.map { Int($0.0) }
             st.natTraversal = natT?.0 ?? false
             if let (p, _) = socketPath { st.viciSocket = p }
             ipsecSettings = st
         } else {
-            for k in ["esp", "rekey_time", "nat_traversal", "vici_socket"] {
+            for k in ["esp", "rekey_time", "nat_traversal", "vici_socket", "ca"] {
                 notApplicable(seg, k, "applies only with encryption = \"ipsec\"", table: "[segment]")
             }
         }
@@ -174,6 +188,7 @@ struct ConfigValidator: TOMLValidating {
                   hint: "use tunnel = \"vxlan\" (line \(ke.node.position.line)) for more than two sites, or one segment per pair")
         }
         crossSiteChecks(sites, kind: k)
+        certificateChecks(sites, certificates: ipsecSettings?.ca != nil, root: root)
 
         // MTU
         var config: SegmentConfig?
@@ -270,6 +285,25 @@ struct ConfigValidator: TOMLValidating {
             } else {
                 tunnelDevice = d
             }
+        }
+        // Certificate authentication (checked against [segment] ca by `certificateChecks`): paths only; the files
+        // are read on this site's own host when it loads its connection.
+        func credentialFile(_ key: String, _ example: String) -> ConfigFile? {
+            guard let (p, e) = string(t, key, example: "\(key) = \"\(example)\"") else { return nil }
+            guard p.hasPrefix("/"), !p.utf8.contains(0) else {
+                error(e.node.position, "`\(key)` \"\(p)\" is not an absolute path", hint: "write e.g. \(key) = \"\(example)\"")
+                return nil
+            }
+            return ConfigFile(path: p, source: file, position: e.node.position)
+        }
+        let certificate = credentialFile("certificate", "/etc/isthmus/\(name).pem")
+        let privateKey = credentialFile("private_key", "/etc/isthmus/\(name).key")
+        var ikeIdentity: (String, TOMLPosition)?
+        if let (i, e) = string(t, "ike_identity", example: "ike_identity = \"CN=\(name)\"") {
+            if i.isEmpty || i.utf8.count > 255 || i.hasPrefix("%") || i.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                error(e.node.position, "`ike_identity` \"\(i)\" is not an identity: 1 to 255 printable bytes, not a wildcard such as %any",
+                      hint: "write the subject or a subjectAltName of the site's certificate, e.g. ike_identity = \"CN=\(name)\" or \"\(name).example.net\"")
+            } else { ikeIdentity = (i, e.node.position) }
         }
         var lan: [String] = []
         var bridge: String?
@@ -392,7 +426,35 @@ struct ConfigValidator: TOMLValidating {
         guard errors.count == before, let address else { return nil }
         return SiteDefinition(name: name, address: address, lan: lan, bridge: bridge, bridgeAddresses: bridgeAddresses,
                               hostname: hostname, networks: networks, tunnelAddress: tunnelAddress, tunnelDevice: tunnelDevice,
-                              position: t.position)
+                              certificate: certificate, privateKey: privateKey, ikeIdentity: ikeIdentity?.0,
+                              ikeIdentityPosition: ikeIdentity?.1, position: t.position)
+    }
+
+    /// With `[segment] ca` every site names its certificate and key; without it, none does.
+    mutating func certificateChecks(_ sites: [SiteDefinition], certificates: Bool, root: TOMLTable) {
+        for s in sites {
+            let label = "[sites.\(TOML.formatKey(s.name))]"
+            if certificates {
+                let missing = [("certificate", s.certificate == nil), ("private_key", s.privateKey == nil)].filter(\.1).map { "`\($0.0)`" }
+                if !missing.isEmpty {
+                    error(s.position, "\(label) needs \(missing.joined(separator: " and ")): the segment authenticates with certificates ([segment] ca)",
+                          hint: "add certificate = \"/etc/isthmus/\(s.name).pem\" and private_key = \"/etc/isthmus/\(s.name).key\" (read only on \(s.name)'s own host)")
+                }
+            } else {
+                let given = [("certificate", s.certificate?.position), ("private_key", s.privateKey?.position), ("ike_identity", s.ikeIdentityPosition)]
+                for (key, position) in given {
+                    guard let position else { continue }
+                    error(position, "`\(key)` in \(label) applies only with certificate authentication: encryption = \"ipsec\" and [segment] ca",
+                          hint: "add ca = \"/path/ca.pem\" to [segment] (instead of secret), or remove \(key)")
+                }
+            }
+        }
+        for (i, s) in sites.enumerated() {
+            for o in sites[..<i] where s.ikeIdentity != nil && s.ikeIdentity == o.ikeIdentity {
+                error(s.ikeIdentityPosition ?? s.position, "sites \(o.name) and \(s.name) have the same ike_identity \"\(s.ikeIdentity!)\"",
+                      hint: "each site proves its own identity: give each its own certificate and identity")
+            }
+        }
     }
 
     func innerFamilyProblem(_ kind: TunnelKind, _ a: IPAddress) -> String? {

@@ -130,7 +130,13 @@ extension SegmentConfig {
             filters: filters)
         if kind.isEthernet { side.bridgeAddresses = me.bridgeAddresses }
         side.tunnelDevice = me.tunnelDevice
-        if let ipsec { side.ipsec = IPsecConnection(side: side, settings: ipsec) }
+        if let ipsec {
+            let certificate = me.certificate.flatMap { c in
+                me.privateKey.map { SiteCertificate(certificate: c, privateKey: $0, identity: me.ikeIdentity) }
+            }
+            side.ipsec = IPsecConnection(side: side, settings: ipsec, certificate: certificate,
+                                         peerIdentity: peerIndex.flatMap { sites[$0].ikeIdentity })
+        }
         if l2tp && control == .l2tpv3 {
             side.control = true
             side.initiator = index == 0

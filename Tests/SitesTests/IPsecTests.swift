@@ -198,3 +198,165 @@ struct IPsecConnectionTests {
         #expect(IKEFailure.classify([retransmit, "retransmit 2 of request with message ID 0"])?.0 == .peerUnreachable)
     }
 }
+
+private func certConfig(_ seg: [String], east: [String] = ["certificate = \"/etc/isthmus/east.pem\"", "private_key = \"/etc/isthmus/east.key\""],
+                        west: [String] = ["certificate = \"/etc/isthmus/west.pem\"", "private_key = \"/etc/isthmus/west.key\""]) -> Result<SegmentConfig, ConfigErrors> {
+    let text = (["[segment]", "name = \"lab\"", "tunnel = \"gretap\""] + seg
+        + ["", "[sites.east]", "address = \"192.0.2.1\"", "lan = [\"eth1\"]"] + east
+        + ["", "[sites.west]", "address = \"198.51.100.7\"", "lan = [\"eth1\"]"] + west)
+        .joined(separator: "\n") + "\n"
+    return SiteConfig.load(text: text, file: "seg.toml")
+}
+
+private let caLine = "ca = \"/etc/isthmus/ca.pem\""
+
+@Suite("IPsec: certificate authentication in the site file")
+struct IPsecCertificateConfigTests {
+    @Test("[segment] ca and each site's certificate, private_key and optional ike_identity")
+    func good() throws {
+        let c = try certConfig(["encryption = \"ipsec\"", caLine], east: ["certificate = \"/etc/isthmus/east.pem\"", "private_key = \"/etc/isthmus/east.key\"", "ike_identity = \"CN=east\""]).get()
+        #expect(c.ipsec?.ca == ConfigFile(path: "/etc/isthmus/ca.pem", source: "seg.toml", position: TOMLPosition(line: 5, column: 6)))
+        #expect(c.ipsec?.secret == "")
+        let east = try #require(c.sites.first { $0.name == "east" })
+        #expect(east.certificate?.path == "/etc/isthmus/east.pem" && east.privateKey?.path == "/etc/isthmus/east.key")
+        #expect(east.privateKey?.position == TOMLPosition(line: 11, column: 15))
+        #expect(east.ikeIdentity == "CN=east")
+        let side = try c.side(for: "east"), peer = try c.side(for: "west")
+        let conn = try #require(side.ipsec)
+        #expect(conn.usesCertificates)
+        #expect(conn.certificate == SiteCertificate(certificate: east.certificate!, privateKey: east.privateKey!, identity: "CN=east"))
+        #expect(conn.peerIdentity == nil)
+        // West checks east's identity; east accepts any identity the CA certified (west has none configured).
+        #expect(peer.ipsec?.peerIdentity == "CN=east")
+        #expect(peer.ipsec?.certificate?.identity == nil)
+    }
+
+    @Test("bad input: one error each, at the key or value, with a hint", arguments: [
+        (["encryption = \"ipsec\"", caLine, psk], [String]?.none, 5, 1, "has both `secret` and `ca`"),
+        (["encryption = \"ipsec\""], [], 4, 1, "needs the pre-shared key `secret`, or certificates (`ca`)"),
+        (["encryption = \"ipsec\"", "ca = \"ca.pem\""], nil, 5, 6, "`ca` \"ca.pem\" is not an absolute path"),
+        (["encryption = \"ipsec\"", caLine], ["private_key = \"/etc/isthmus/east.key\""], 7, 1, "[sites.east] needs `certificate`"),
+        (["encryption = \"ipsec\"", caLine], ["certificate = \"east.pem\"", "private_key = \"/k\""], 10, 15, "`certificate` \"east.pem\" is not an absolute path"),
+        (["encryption = \"ipsec\"", caLine], ["certificate = \"/c\"", "private_key = \"/k\"", "ike_identity = \"%any\""], 12, 16, "is not an identity"),
+        (["encryption = \"ipsec\"", psk], ["certificate = \"/c\""], 10, 15, "applies only with certificate authentication"),
+        ([caLine], [], 4, 1, "applies only with encryption = \"ipsec\""),
+    ] as [([String], [String]?, Int, Int, String)])
+    func bad(seg: [String], east: [String]?, line: Int, column: Int, fragment: String) {
+        let r = east.map { certConfig(seg, east: $0, west: []) } ?? certConfig(seg, west: [])
+        // (west has no certificate: with ca that is an error of its own, counted apart.)
+        let errs = errors(r).filter { !$0.description.contains("[sites.west]") }
+        #expect(errs.count == 1, "\(errs.map(\.description))")
+        guard let e = errs.first else { return }
+        #expect(e.position == TOMLPosition(line: line, column: column), "\(e)")
+        #expect(e.description.contains(fragment), "\(e)")
+        #expect(!e.hint.isEmpty)
+    }
+
+    @Test("with ca, a site without certificate and key is named; with the control protocol, secret stays beside ca")
+    func missingAndControl() throws {
+        let errs = errors(certConfig(["encryption = \"ipsec\"", caLine], west: []))
+        #expect(errs.count == 1 && errs[0].description.contains("[sites.west] needs `certificate` and `private_key`"), "\(errs)")
+        let text = ["[segment]", "name = \"lab\"", "tunnel = \"l2tpv3\"", "control = \"l2tpv3\"", psk, "encryption = \"ipsec\"", caLine,
+                    "[sites.east]", "address = \"192.0.2.1\"", "lan = [\"eth1\"]", "certificate = \"/c1\"", "private_key = \"/k1\"",
+                    "[sites.west]", "address = \"198.51.100.7\"", "lan = [\"eth1\"]", "certificate = \"/c2\"", "private_key = \"/k2\""].joined(separator: "\n")
+        let c = try SiteConfig.load(text: text, file: "seg.toml").get()
+        #expect(c.secret == "0123456789abcdef0123" && c.ipsec?.ca?.path == "/etc/isthmus/ca.pem")
+    }
+
+    @Test("the same ike_identity on both sites is refused")
+    func sameIdentity() {
+        let errs = errors(certConfig(["encryption = \"ipsec\"", caLine],
+                                     east: ["certificate = \"/c1\"", "private_key = \"/k1\"", "ike_identity = \"gw\""],
+                                     west: ["certificate = \"/c2\"", "private_key = \"/k2\"", "ike_identity = \"gw\""]))
+        #expect(errs.count == 1 && errs[0].description.contains("have the same ike_identity \"gw\""), "\(errs)")
+    }
+}
+
+@Suite("IPsec: the connection and key a site with certificates loads")
+struct IPsecCertificateConnectionTests {
+    static let creds = IPsecConnection.Credentials(certificate: Array("-----BEGIN CERTIFICATE-----\nEAST\n".utf8),
+                                                   privateKey: Array("-----BEGIN PRIVATE KEY-----\nKEY\n".utf8),
+                                                   ca: Array("-----BEGIN CERTIFICATE-----\nCA\n".utf8))
+
+    static func connection(east: [String], west: [String] = ["certificate = \"/c2\"", "private_key = \"/k2\""]) throws -> IPsecConnection {
+        var c = try #require(try certConfig(["encryption = \"ipsec\"", caLine], east: east, west: west).get().side(for: "east").ipsec)
+        c.credentials = creds
+        return c
+    }
+
+    @Test("load-conn: pubkey both ways, this site's certificate, the CA for the peer, certificates always sent; load-key of the PEM key")
+    func loadConn() throws {
+        let c = try Self.connection(east: ["certificate = \"/c1\"", "private_key = \"/k1\""])
+        let conn = try #require(c.loadConn["isthmus-lab"]?.section)
+        #expect(conn.string("send_cert") == "always")
+        #expect(conn["local"]?.section == VICIMessage([.init("auth", "pubkey"), .init("certs", .list([Self.creds.certificate]))]))
+        #expect(conn["remote"]?.section == VICIMessage([.init("auth", "pubkey"), .init("cacerts", .list([Self.creds.ca]))]))
+        #expect(conn["local_addrs"]?.strings == ["192.0.2.1"] && conn["remote_addrs"]?.strings == ["198.51.100.7"])
+        #expect(c.loadKey == ["type": "any", "data": .bytes(Self.creds.privateKey)])
+        #expect(IPsecConnection.unloadKey(id: "0a1b") == ["id": "0a1b"])
+        #expect(c.summary.contains("IKEv2 certificates (this site: the subject of /c1; peer: any identity /etc/isthmus/ca.pem certified; CA /etc/isthmus/ca.pem)"), "\(c.summary)")
+        #expect(throws: Never.self) { try VICIPacket.request(command: "load-conn", message: c.loadConn).encoded() }
+    }
+
+    @Test("configured identities: ours as local id, the peer's as remote id")
+    func identities() throws {
+        let c = try Self.connection(east: ["certificate = \"/c1\"", "private_key = \"/k1\"", "ike_identity = \"CN=east\""],
+                                    west: ["certificate = \"/c2\"", "private_key = \"/k2\"", "ike_identity = \"west.example.net\""])
+        let conn = try #require(c.loadConn["isthmus-lab"]?.section)
+        #expect(conn["local"]?.section == VICIMessage([.init("auth", "pubkey"), .init("id", "CN=east"), .init("certs", .list([Self.creds.certificate]))]))
+        #expect(conn["remote"]?.section == VICIMessage([.init("auth", "pubkey"), .init("id", "west.example.net"), .init("cacerts", .list([Self.creds.ca]))]))
+        #expect(c.summary.contains("this site: \"CN=east\"; peer: \"west.example.net\""), "\(c.summary)")
+    }
+
+    @Test("a PSK segment loads no key")
+    func pskHasNoKey() throws {
+        let c = try #require(try config("gretap", ["encryption = \"ipsec\"", psk]).get().side(for: "east").ipsec)
+        #expect(c.loadKey == nil && !c.usesCertificates)
+        #expect(c.summary.contains("IKEv2 PSK 192.0.2.1"))
+    }
+
+    @Test("certificate failures are named from charon's log lines", arguments: [
+        ("no trusted ECDSA public key found for 'CN=west'", IKEFailure.certificateNotTrusted),
+        ("no issuer certificate found for \"CN=west\"", .certificateNotTrusted),
+        ("constraint check failed: peer not authenticated by CA 'CN=ca'", .certificateNotTrusted),
+        ("no private key found for 'CN=east'", .noPrivateKey),
+    ])
+    func failures(line: String, reason: IKEFailure) {
+        #expect(IKEFailure.classify(["initiating IKE_SA isthmus-lab[1] to 10.0.0.2", line, "received AUTHENTICATION_FAILED notify error"])?.0 == reason)
+    }
+}
+
+@Suite("IPsec: what a certificate or key file must hold")
+struct PEMContentTests {
+    static let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+    @Test("good files pass", arguments: [
+        (cert, PEMContent.certificate),
+        ("-----BEGIN PRIVATE KEY-----\r\nMIIE\r\n-----END PRIVATE KEY-----\r\n", .privateKey),
+        ("-----BEGIN EC PARAMETERS-----\nBgg=\n-----END EC PARAMETERS-----\n-----BEGIN EC PRIVATE KEY-----\nMHc=\n-----END EC PRIVATE KEY-----\n", .privateKey),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n", .privateKey),
+    ])
+    func good(text: String, content: PEMContent) {
+        #expect(content.problem(Array(text.utf8)) == nil)
+    }
+
+    @Test("bad files are named", arguments: [
+        ("", PEMContent.certificate, "is empty"),
+        ("hello", .certificate, "is not PEM"),
+        ("\u{30}\u{82}\u{01}", .certificate, "looks like DER"),
+        ("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", .certificate, "holds a PEM PRIVATE KEY, not a CERTIFICATE"),
+        (cert, .privateKey, "holds a PEM CERTIFICATE, not a PRIVATE KEY"),
+        ("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIE\n-----END ENCRYPTED PRIVATE KEY-----\n", .privateKey, "encrypted"),
+        ("-----BEGIN CERTIFICATE-----\nMIIB\n", .certificate, "cut short"),
+    ])
+    func bad(text: String, content: PEMContent, fragment: String) {
+        let p = content.problem(Array(text.utf8))
+        #expect(p?.contains(fragment) == true, "\(String(describing: p))")
+    }
+
+    @Test("a file too large for one VICI value")
+    func tooLarge() {
+        let big = Array(Self.cert.utf8) + [UInt8](repeating: 0x41, count: 70_000)
+        #expect(PEMContent.certificate.problem(big)?.contains("at most 65535") == true)
+    }
+}
