@@ -124,16 +124,24 @@ public struct TunnelProcesses {
         Self.terminate(pid)
     }
 
-    /// SIGTERM, then SIGKILL after 5 s.
+    /// SIGTERM, then SIGKILL after 5 s — and then wait until it is gone: its device (a TAP) goes only when the
+    /// process has closed it, and a caller that looks at the host next (a rollback's check, `down`'s "nothing left")
+    /// must not find it. Waiting 100 ms after the SIGKILL was too short on a loaded machine (a CI rehearsal: a
+    /// rolled-back control pseudowire's TAP still there).
     public static func terminate(_ pid: Int32) {
         kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(5)
+        if waitGone(pid, seconds: 5) { return }
+        kill(pid, SIGKILL)
+        _ = waitGone(pid, seconds: 10)
+    }
+
+    static func waitGone(_ pid: Int32, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if !Self.alive(pid) { return }
+            if !Self.alive(pid) { return true }
             usleep(20_000)
         }
-        kill(pid, SIGKILL)
-        usleep(100_000)
+        return !Self.alive(pid)
     }
 
     /// Running (a zombie, which a parent has yet to reap, is not).
