@@ -204,11 +204,29 @@ else
 for t in json.load(open(sys.argv[1])).get("tunnels", []):
     if t.get("peer", "").startswith(sys.argv[2] + ":"): print(json.dumps(t, sort_keys=True))' "$work/lns.json" "$peer" 2>&1 | sed "s/^/     LNS status: /"
   }
+  # xl2tpd 1.3.18 now and then places a call, right after re-establishing its tunnel, from a call that has no id yet:
+  # its ICRQ carries Assigned Session ID 0, which RFC 2661 does not allow, the LNS refuses it (CDN "ICRQ without a
+  # session id"), xl2tpd logs "serial 0 (ICRQ without a session id)" and forgets that tunnel (a CI rehearsal, 1 call
+  # in 100). Such a call is placed again once, after the LNS has dropped the tunnel xl2tpd abandoned; each is
+  # reported. Any other call that does not come up is a failure.
+  refused() { grep -c 'serial 0 (ICRQ without a session id)' "$1/log"; }
   cycle() {
-    local i=$1 d=$work/lac$1
-    rm -f "$d/up" "$d/down"
-    ctl "$i" "c lns"
-    waitfor 300 test -e "$d/up" || { echo "LAC $i: PPP did not come up"; diagnose "$i"; return 1; }
+    local i=$1 d=$work/lac$1 before retried=0
+    while :; do
+      rm -f "$d/up" "$d/down"
+      before=$(refused "$d")
+      ctl "$i" "c lns"
+      waitfor 300 sh -c "test -e '$d/up' || [ \$(grep -c 'serial 0 (ICRQ without a session id)' '$d/log') -gt $before ]"
+      [ -e "$d/up" ] && break
+      if [ "$retried" = 0 ] && [ "$(refused "$d")" -gt "$before" ]; then
+        retried=1
+        echo "LAC $i: xl2tpd sent an ICRQ with session id 0; the LNS refused it; the call is placed again" >>"$work/xl2tpd-quirks"
+        ctl "$i" "d lns"
+        waitfor 600 sh -c "! grep -q '\"peer\" : \"10.98.0.$((100 + i)):' '$work/lns.json'"
+        continue
+      fi
+      echo "LAC $i: PPP did not come up"; diagnose "$i"; return 1
+    done
     ctl "$i" "d lns"
     waitfor 300 test -e "$d/down" || { echo "LAC $i: PPP did not go down"; return 1; }
     waitfor 300 sh -c "! ip netns exec $lns ip l2tp show tunnel | grep -q 'to 10.98.0.$((100 + i))\$'" \
@@ -229,6 +247,7 @@ for t in json.load(open(sys.argv[1])).get("tunnels", []):
   done
   wait "${cyc[@]}"
   echo "   ($cycles cycles by $cyclers LACs at once in $(( $(date +%s) - started )) s)"
+  [ -s "$work/xl2tpd-quirks" ] && sed 's/^/   note: /' "$work/xl2tpd-quirks"
   bad=$(grep -c . "$work/cycle-errors"); sed 's/^/   /' "$work/cycle-errors"
   check "$cycles cycles: PPP came up and went down every time" [ "$bad" = 0 ]
   check "the agent reports no pppd still running" waitfor 50 sh -c "! grep -q pppd_pid $work/lns.json"
