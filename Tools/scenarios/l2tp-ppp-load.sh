@@ -204,10 +204,10 @@ else
 for t in json.load(open(sys.argv[1])).get("tunnels", []):
     if t.get("peer", "").startswith(sys.argv[2] + ":"): print(json.dumps(t, sort_keys=True))' "$work/lns.json" "$peer" 2>&1 | sed "s/^/     LNS status: /"
   }
-  # xl2tpd 1.3.18 now and then places a call, right after re-establishing its tunnel, from a call that has no id yet:
-  # its ICRQ carries Assigned Session ID 0, which RFC 2661 does not allow, the LNS refuses it (CDN "ICRQ without a
-  # session id"), xl2tpd logs "serial 0 (ICRQ without a session id)" and forgets that tunnel (a CI rehearsal, 1 call
-  # in 100). Such a call is placed again once, after the LNS has dropped the tunnel xl2tpd abandoned; each is
+  # xl2tpd 1.3.18 now and then places a call, right after re-establishing its tunnel, whose ICRQ has no usable
+  # Assigned Session ID (0 or none — xl2tpd logs the call as serial 0, a call it made before the tunnel had its own;
+  # RFC 2661 allows neither): the LNS refuses it (CDN "ICRQ without a session id"), xl2tpd logs "serial 0 (ICRQ without
+  # a session id)" and forgets that tunnel (a CI rehearsal, 1 call in 100; no capture of its bytes was kept). Such a call is placed again once, after the LNS has dropped the tunnel xl2tpd abandoned; each is
   # reported. Any other call that does not come up is a failure.
   refused() { grep -c 'serial 0 (ICRQ without a session id)' "$1/log"; }
   cycle() {
