@@ -54,8 +54,7 @@ public struct HubTransit: Equatable, Sendable {
     /// The table's comment: the segment and a hash of the rules. nft lists it verbatim, so a listing that contains it
     /// is this table (a spoke that came, moved or left changes the hash).
     public var fingerprint: String {
-        let hex = String(SiteConfig.fnv1a64(body), radix: 16)
-        return "comment \"managed by isthmus: segment \(segment), hub transit \(String(repeating: "0", count: 16 - hex.count) + hex)\""
+        return "comment \"managed by isthmus: segment \(segment), hub transit \(SiteConfig.fnv1a64Hex(body))\""
     }
 
     var body: String {

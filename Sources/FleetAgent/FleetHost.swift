@@ -59,9 +59,10 @@ public struct FleetHost: Sendable {
     }
 
     func hairpin(_ on: Bool, device: String, dryRun: Bool = false) throws -> [String] {
-        // (A device not made yet — a plan before the first up — is not in hairpin mode either.)
+        // (A device not made yet — a plan before the first up — is not in hairpin mode either; one in hairpin mode
+        // exists, so turning it off needs no other look.)
         let now = (try? hairpin(device)) ?? false
-        guard now != on, on || (try? deviceExists(device)) == true else { return [] }
+        guard now != on else { return [] }
         let word = on ? "on" : "off"
         if !dryRun {
             var o = Options()
@@ -76,9 +77,10 @@ public struct FleetHost: Sendable {
         let table = HubTransit.table(segment: fleet.segment.name)
         try NFTables.inNamespace(netns) {
             let nft = try NFTables()
-            let present = try nft.run("list tables inet").split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == "table inet \(table)" }
+            let listing = try nft.listing(family: "inet", table: table)
+            let present = listing != nil
             if let transit {
-                if present, try nft.run("list table inet \(table)").contains(transit.fingerprint) { return }
+                if listing?.contains(transit.fingerprint) == true { return }
                 if !dryRun { try nft.run(transit.script) }
                 lines.append("\(present ? "~" : "+") nft table inet \(table): hub transit for \(transit.spokes.count) spoke\(transit.spokes.count == 1 ? "" : "s")"
                              + (transit.hubs.isEmpty ? "" : " and \(transit.hubs.count) other hub\(transit.hubs.count == 1 ? "" : "s")"))
@@ -92,15 +94,6 @@ public struct FleetHost: Sendable {
 
     /// Removes the transit table if this segment has one here (`down`).
     public func removeTransit(dryRun: Bool = false) throws -> [String] { try transitTable(nil, dryRun: dryRun) }
-
-    func deviceExists(_ device: String) throws -> Bool {
-        var o = Options()
-        o.netns = netns
-        o.json = true
-        let show = Session(options: o)
-        do { try IPCommandRunner.run(line: "link show dev \(device)", session: show) } catch { return false }
-        return !show.output.json.isEmpty
-    }
 
     /// Whether the device is a bridge port in hairpin mode (from `-d link show`).
     func hairpin(_ device: String) throws -> Bool {

@@ -109,14 +109,24 @@ public final class NFTables: @unchecked Sendable {
     /// nft's text listing of the table without counter values (stable while traffic flows, and a script that
     /// recreates the table), or nil if it is absent.
     public func ruleset(_ r: FilterRuleset) throws(NFTablesError) -> String? {
-        guard try tablePresent(r) else { return nil }
-        return try run("list table \(r.family) \(r.table)", flags: ISTHMUS_NFT_OUTPUT_STATELESS)
+        try listing(family: r.family, table: r.table)
+    }
+
+    /// nft's stateless text listing of table `family name`, or nil if it is absent (any table this process owns:
+    /// a segment's filters, a hub's transit).
+    public func listing(family: String, table: String) throws(NFTablesError) -> String? {
+        guard try tablePresent(family: family, table: table) else { return nil }
+        return try run("list table \(family) \(table)", flags: ISTHMUS_NFT_OUTPUT_STATELESS)
+    }
+
+    private func tablePresent(_ r: FilterRuleset) throws(NFTablesError) -> Bool {
+        try tablePresent(family: r.family, table: r.table)
     }
 
     /// Whether `list tables FAMILY` shows the table; throws only when nft itself fails.
-    private func tablePresent(_ r: FilterRuleset) throws(NFTablesError) -> Bool {
-        let listing = try run("list tables \(r.family)")
-        let line = "table \(r.family) \(r.table)"
+    private func tablePresent(family: String, table: String) throws(NFTablesError) -> Bool {
+        let listing = try run("list tables \(family)")
+        let line = "table \(family) \(table)"
         return listing.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == line }
     }
 

@@ -175,9 +175,7 @@ public struct FilterRuleset: Equatable, Sendable {
     /// `comment "managed by isthmus: segment SEG, rules HASH"` (HASH: FNV-1a-64 of the body, 16 hex digits; at most
     /// 116 bytes for a 64-byte segment name, within nft's 128).
     private static func comment(segment: String, body: String) -> String {
-        let hex = String(SiteConfig.fnv1a64(body), radix: 16)
-        let hash = String(repeating: "0", count: 16 - hex.count) + hex
-        return "comment \"managed by isthmus: segment \(segment), rules \(hash)\""
+        return "comment \"managed by isthmus: segment \(segment), rules \(SiteConfig.fnv1a64Hex(body))\""
     }
 
     /// The nft script that removes the table (it fails with ENOENT when the table is absent).

@@ -235,6 +235,12 @@ public enum SiteConfig {
     }
 
     /// FNV-1a, 64 bits.
+    /// `fnv1a64(s)` as 16 hex digits (the rules hash in the comment of a table Isthmus owns).
+    public static func fnv1a64Hex(_ s: String) -> String {
+        let hex = String(fnv1a64(s), radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
     public static func fnv1a64(_ s: String) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
