@@ -29,14 +29,7 @@ p=l2ip$$
 ns_lns=${p}s ns_nat=${p}n ns_c1=${p}1 ns_c2=${p}2 ns_c3=${p}3
 agent=ipsec$$
 psk="isthmus-l2tp-ipsec-test-key"
-fails=0
-ok() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@" >"$work/out" 2>&1; then ok "$what"; else fail "$what"; sed 's/^/     /' "$work/out" | tail -20; return 1; fi; }
-waitfor() {
-  local end=$(( ${EPOCHREALTIME/./} + $1 * 200000 )); shift
-  while :; do "$@" >/dev/null 2>&1 && return 0; [ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1; sleep 0.2; done
-}
+. "$here/Tools/scenarios/lib/checks.sh"   # ok, fail, check, waitfor; fails=0
 pids=()
 cleanup() {
   local q

@@ -68,16 +68,7 @@ work=$(mktemp -d /tmp/l2tp-ppp.XXXXXX 2>/dev/null || mktemp -d "$here/.build/l2t
 ns_lns=l2pp$$n ns_lac=l2pp$$c
 secret="tunnel secret"   # the shared L2TP tunnel secret (spaces allowed: xl2tpd takes the rest of the line)
 chap_pw="alice's pw"
-fails=0
-ok() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@" >"$work/out" 2>&1; then ok "$what"; else fail "$what"; sed 's/^/     /' "$work/out" | tail -20; return 1; fi; }
-# waitfor N CMD...: until CMD succeeds, for at most N × 0.2 s of wall time (a deadline, not N tries: under TCG one
-# try of a pipeline costs about as much as the sleep).
-waitfor() {
-  local end=$(( ${EPOCHREALTIME/./} + $1 * 200000 )); shift
-  while :; do "$@" >/dev/null 2>&1 && return 0; [ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1; sleep 0.2; done
-}
+. "$here/Tools/scenarios/lib/checks.sh"   # ok, fail, check, waitfor; fails=0
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 pids=()

@@ -28,15 +28,7 @@ ns_lns=l2rd$$n ns_lac=l2rd$$c ns_rad=l2rd$$r
 agent=radius$$                    # the agent's name: its files are /run/isthmus/l2tp/$agent.*
 secret="tunnel secret"
 radius_secret="radius-s3cret"
-fails=0
-ok() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@" >"$work/out" 2>&1; then ok "$what"; else fail "$what"; sed 's/^/     /' "$work/out" | tail -20; return 1; fi; }
-# waitfor N CMD...: until CMD succeeds, for at most N × 0.2 s of wall time.
-waitfor() {
-  local end=$(( ${EPOCHREALTIME/./} + $1 * 200000 )); shift
-  while :; do "$@" >/dev/null 2>&1 && return 0; [ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1; sleep 0.2; done
-}
+. "$here/Tools/scenarios/lib/checks.sh"   # ok, fail, check, waitfor; fails=0
 pids=()
 cleanup() {
   local p
