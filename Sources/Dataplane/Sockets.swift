@@ -97,6 +97,15 @@ enum UnderlaySocket {
         } catch { close(fd); throw error }
     }
 
+    /// Connects a raw socket to its one peer: the kernel then delivers only that peer's datagrams to it (raw_v4_match,
+    /// raw_v6_match); sending with an explicit address still works.
+    static func connectRaw(_ fd: Int32, to peer: PeerAddress, what: String) throws {
+        var ss = sockaddr_storage()
+        let len = peer.sockaddr(port: 0, into: &ss)
+        let rc = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, len) } }
+        guard rc == 0 else { throw SystemError("connect raw socket to \(peer) for \(what)") }
+    }
+
     static func configure(_ fd: Int32, ipv6: Bool) throws {
         for opt in [SO_RCVBUFFORCE, SO_SNDBUFFORCE] {
             if !setInt(fd, SOL_SOCKET, opt, 4 << 20) { _ = setInt(fd, SOL_SOCKET, opt == SO_RCVBUFFORCE ? SO_RCVBUF : SO_SNDBUF, 4 << 20) }

@@ -76,6 +76,11 @@ public enum FleetShape {
         me.address = address
         var sites = [me]
         var used: [IPAddress: String] = [address: name]
+        var pairNames: [String: String] = [:], pairIDs: [UInt32: String] = [:]
+        if fleet.segment.kind.isPointToPoint {
+            pairNames[DesiredState.pairTunnelName(segment: fleet.segment.name, peer: name)] = name
+            pairIDs[SegmentConfig.pairID(segment: fleet.segment.name, site: name)] = name
+        }
         let isHub: Bool
         let hubs: [String]
         switch fleet.registry.topology {
@@ -96,6 +101,22 @@ public enum FleetShape {
             if let other = used[e.address] {
                 omitted.append(Omission(site: peer, reason: "its address \(e.address) is also site \(other)'s"))
                 continue
+            }
+            // A point-to-point segment: a tunnel per peer, named after it, with (l2tpv3) the peer's id as this site's
+            // tunnel and session id. Two sites whose names hash alike would need one of them twice: the later (by
+            // name) is left out — everywhere the same way, since every site sees both.
+            if fleet.segment.kind.isPointToPoint {
+                let device = DesiredState.pairTunnelName(segment: fleet.segment.name, peer: peer)
+                if let other = pairNames[device] {
+                    omitted.append(Omission(site: peer, reason: "its tunnel name \(device) is also site \(other)'s (a hash collision; rename one)"))
+                    continue
+                }
+                let id = SegmentConfig.pairID(segment: fleet.segment.name, site: peer)
+                if fleet.segment.kind == .l2tpv3, let other = pairIDs[id] {
+                    omitted.append(Omission(site: peer, reason: "its L2TPv3 id \(id) is also site \(other)'s (a hash collision; rename one)"))
+                    continue
+                }
+                pairNames[device] = peer; pairIDs[id] = peer
             }
             used[e.address] = peer
             // A peer as a [sites.NAME] table would give it: only its name and address reach this site's side.

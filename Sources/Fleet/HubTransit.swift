@@ -35,7 +35,8 @@ public struct HubTransit: Equatable, Sendable {
     /// The transit of `site` in `segment` (as `FleetShape.segment` made it), or nil when the site is not a hub of a
     /// hub fleet, or is alone.
     public static func of(_ fleet: FleetConfig, site: String, segment: SegmentConfig) -> HubTransit? {
-        guard case let .hub(hubNames) = fleet.registry.topology, hubNames.contains(site) else { return nil }
+        // A point-to-point segment's hub forwards in its bridge (a port per spoke): no table, no hairpin.
+        guard segment.kind == .vxlan, case let .hub(hubNames) = fleet.registry.topology, hubNames.contains(site) else { return nil }
         var spokes: [Spoke] = []
         var hubs: [IPAddress] = []
         for s in segment.sites.sorted(by: { $0.name < $1.name }) where s.name != site {

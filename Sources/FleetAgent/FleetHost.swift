@@ -37,18 +37,33 @@ public struct FleetHost: Sendable {
     /// This site at a registry view: the side derived and resolved (`Site.make`), peers as FDB entries.
     public func site(address: IPAddress, view: RegistryView) throws(SiteError) -> (Site, [FleetShape.Omission]) {
         let (segment, omitted) = FleetShape.segment(fleet, site: site, address: address, view: view)
-        return (try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true), omitted)
+        return (try make(segment), omitted)
+    }
+
+    /// The site a registry's segment makes here: a vxlan's peers are FDB entries of its one device; a point-to-point
+    /// kind has a tunnel per peer, as bridge ports that are `isolated` where forwarding between two of them could
+    /// close a loop — every port of a mesh; a hub's ports to other hubs (a hub forwards between its spokes and from
+    /// a spoke to the other hubs, never from one hub to another).
+    public func make(_ segment: SegmentConfig) throws(SiteError) -> Site {
+        let isolate: (String) -> Bool
+        switch fleet.registry.topology {
+        case .mesh: isolate = { _ in true }
+        case let .hub(hubs): isolate = { [site] peer in hubs.contains(site) && hubs.contains(peer) }
+        }
+        return try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true,
+                             isolate: segment.kind.isPointToPoint ? isolate : nil)
     }
 
     /// Applies this site's segment; the lines applied. A hub's transit table goes first — every site the VXLAN device
     /// will flood to is then already marked, so no frame is ever sent back to the site it came from — and the port's
     /// hairpin mode last (the device exists then).
     public func apply(_ segment: SegmentConfig) throws -> [String] {
-        let s = try Site.make(config: segment, site: site, file: file, netns: netns, peersAsFDB: true)
+        let s = try make(segment)
         let transit = HubTransit.of(fleet, site: site, segment: segment)
         let table = try transitTable(transit)
         let lines = try Reconciler(site: s).up()
-        return table + lines + (try hairpin(transit != nil, device: s.desired.tunnel.name))
+        // (A point-to-point segment's tunnels are never in hairpin mode: its hub's bridge forwards between them.)
+        return table + lines + (s.desired.pairPrefix != nil ? [] : try hairpin(transit != nil, device: s.desired.tunnel.name))
     }
 
     /// Hub topology, on a hub with other sites: the transit table (`HubTransit`) and the tunnel's bridge port in

@@ -73,7 +73,7 @@ enum FleetCommands {
         let r = Reconciler(site: site)
         let p = try r.plan()
         // Hub topology: a hub's transit (hairpin, its table) is the fleet's, after the site's plan.
-        let transit = try host.applyTransit(HubTransit.of(host.fleet, site: host.site, segment: site.config), device: site.desired.tunnel.name, dryRun: true)
+        let transit = try host.applyTransit(HubTransit.of(host.fleet, site: host.site, segment: site.config), device: site.desired.pairPrefix != nil ? "" : site.desired.tunnel.name, dryRun: true)
         let lines = p.lines + transit, isEmpty = p.isEmpty && transit.isEmpty
         if json {
             var o = JSONObject()

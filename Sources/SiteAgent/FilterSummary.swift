@@ -11,6 +11,6 @@ extension FilterRuleset {
         let mss = [mssIPv4.map { "\($0) (IPv4)" }, mssIPv6.map { "\($0) (IPv6)" }].compactMap { $0 }
         if !mss.isEmpty { parts.append("TCP MSS " + mss.joined(separator: " / ")) }
         if clearDF { parts.append("DF cleared on IPv4 into the tunnel") }
-        return parts.isEmpty ? "no filters" : parts.joined(separator: ", ") + ", across \(tunnel)"
+        return parts.isEmpty ? "no filters" : parts.joined(separator: ", ") + ", across \(tunnel)" + (tunnelPrefix ? "*" : "")
     }
 }

@@ -55,6 +55,9 @@ public struct HostObserver {
                                       up: l.header.flags & CLinuxUAPI.IFF_UP.rawValue != 0)
             if let info {
                 i.parameters = Self.parameters(kind: info.kind ?? "", data: info.data)
+                if info.slaveKind == "bridge" {
+                    i.isolated = info.slaveData.first(IFLA_BRPORT_ISOLATED).flatMap { $0.u8 }.map { $0 != 0 } ?? false
+                }
             }
             if let (t, s) = sessionsByName[name] {
                 let link = L2TPSessionLink(tunnel: t, session: s)

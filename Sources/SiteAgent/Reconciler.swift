@@ -296,6 +296,7 @@ public final class Reconciler {
             }
         case let .setMTU(name, mtu, _): try ip("link set \(name) mtu \(mtu)")
         case let .setMaster(name, master, _, _): try ip("link set \(name) " + (master.map { "master \($0)" } ?? "nomaster"))
+        case let .setIsolated(name, on, _): try ip("link set dev \(name) type bridge_slave isolated \(on ? "on" : "off")")
         case let .setUp(name, _): try ip("link set \(name) up")
         case let .setDown(name): try ip("link set \(name) down")
         case let .addAddress(dev, prefix, _): try ip("address add \(prefix) dev \(dev)")

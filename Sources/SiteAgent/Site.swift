@@ -54,21 +54,50 @@ public struct Site {
 
     /// This host's side of a validated segment (a file's, or one a registry's entries make): the data plane
     /// resolved, the desired state and filters derived. `peersAsFDB`: see `DesiredState.init`.
+    /// `isolate` (a registry's point-to-point segment): one tunnel per peer (`SegmentConfig.pairSides`), each a bridge
+    /// port `isolated` where `isolate(peer)` says.
     public static func make(config: SegmentConfig, site name: String, file: String, netns: String?,
-                            peersAsFDB: Bool = false) throws(SiteError) -> Site {
-        let side: SiteSide
+                            peersAsFDB: Bool = false, isolate: ((String) -> Bool)? = nil) throws(SiteError) -> Site {
+        var side: SiteSide
         do { side = try config.side(for: name) } catch { throw SiteError(error.description) }
-        // The modules `auto` needs are those of the tunnel as planned for the kernel's data plane.
-        let kernelLink = config.dataplane == .auto ? (try? DesiredState(side: side, dataplane: .kernel, peersAsFDB: peersAsFDB))?.tunnel.link : nil
+        let pairs: [SiteSide]?
+        if let _ = isolate, config.kind.isPointToPoint {
+            do { pairs = try config.pairSides(for: name) } catch { throw SiteError(error.description) }
+            // The segment's side names every peer; the ids are each pair's.
+            side.tunnelID = nil; side.peerTunnelID = nil; side.sessionID = nil; side.peerSessionID = nil; side.peerCookie = nil
+        } else {
+            pairs = nil
+        }
+        // The modules `auto` needs are those of the tunnel as planned for the kernel's data plane (a pair's, for a
+        // registry's point-to-point segment: one with this site itself as the peer while it has none).
+        var kernelLink: SiteLink?
+        if config.dataplane == .auto {
+            if let pairs {
+                var probe = config
+                probe.sites = config.sites.filter { $0.name == name }
+                probe.sites += probe.sites.map { var twin = $0; twin.name += "~"; return twin }
+                let pair = pairs.first ?? (try? probe.side(for: name))
+                kernelLink = pair.flatMap { p in (try? DesiredState(side: p, dataplane: .kernel))?.tunnel.link }
+            } else {
+                kernelLink = (try? DesiredState(side: side, dataplane: .kernel, peersAsFDB: peersAsFDB))?.tunnel.link
+            }
+        }
         let (plane, reason) = Site.resolve(config.dataplane, kind: config.kind, link: kernelLink, netns: netns)
         if plane == .kernel && config.kind == .greInUDP {
             throw SiteError("\(file): tunnel = \"gre-in-udp\" with dataplane = \"kernel\": Isthmus does not configure the kernel's FOU receive ports (ip fou) yet; nothing was changed\n  hint: use dataplane = \"userspace\" (or \"auto\", which picks it) for gre-in-udp")
         }
         let desired: DesiredState
-        do { desired = try DesiredState(side: side, dataplane: plane, peersAsFDB: peersAsFDB) } catch { throw SiteError(error.description) }
-        let filters = FilterRuleset(segment: config.name, bridge: desired.bridge?.name, tunnel: desired.tunnel.name,
+        do {
+            if let pairs, let isolate {
+                desired = try DesiredState(side: side, pairs: pairs, dataplane: plane, isolate: isolate)
+            } else {
+                desired = try DesiredState(side: side, dataplane: plane, peersAsFDB: peersAsFDB)
+            }
+        } catch { throw SiteError(error.description) }
+        var filters = FilterRuleset(segment: config.name, bridge: desired.bridge?.name, tunnel: desired.pairPrefix ?? desired.tunnel.name,
                                     filters: side.filters, mssIPv4: side.mssIPv4, mssIPv6: side.mssIPv6,
                                     clearDF: config.kind == .vxlan && plane == .kernel && side.outerFragmentation)
+        filters.tunnelPrefix = desired.pairPrefix != nil
         return Site(config: config, side: side, dataplane: plane, dataplaneReason: reason, desired: desired,
                     filters: filters, netns: netns)
     }

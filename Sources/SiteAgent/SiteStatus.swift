@@ -14,6 +14,13 @@ public struct SiteStatus {
     public var bridge: (name: String, present: Bool, up: Bool, mtu: Int)?
     public var ports: [Port]
     public var tunnel: (name: String, present: Bool, up: Bool, mtu: Int, kind: String)
+    /// A registry's point-to-point segment: its tunnel to each peer (then `tunnel` is the first of them, or with no
+    /// peer a placeholder that is not shown).
+    public struct PairTunnel {
+        public var name: String; public var peer: String; public var present: Bool; public var up: Bool; public var mtu: Int
+        public var isolated: Bool?; public var counters: [(String, UInt64)]
+    }
+    public var pairs: [PairTunnel]? = nil
     /// rx/tx packets and bytes of the tunnel device.
     public var counters: [(String, UInt64)]
     /// Userspace tunnels: drops by reason, from the engine.
@@ -56,7 +63,8 @@ public struct SiteStatus {
 
     public var health: Health {
         let bridgeDown = bridge.map { !$0.present || !$0.up } ?? false
-        if bridgeDown || !tunnel.present || !tunnel.up || ports.contains(where: { !$0.present || !$0.enslaved }) { return .down }
+        let tunnelDown = pairs.map { $0.contains { !$0.present || !$0.up } } ?? (!tunnel.present || !tunnel.up)
+        if bridgeDown || tunnelDown || ports.contains(where: { !$0.present || !$0.enslaved }) { return .down }
         // An encrypted segment without its SA carries nothing (the trap policies hold the packets).
         if site.side.ipsec != nil && !ipsecUp { return .down }
         if !pending.isEmpty { return .drifted }
@@ -76,10 +84,21 @@ public struct SiteStatus {
                                            enslaved: observed[p.name]?.master == p.master) },
             tunnel: (d.tunnel.name, t != nil, t?.up ?? false, t?.mtu ?? 0, t?.kind ?? ""),
             counters: [], drops: [], filterCounters: [], filtersPresent: false, pending: [])
-        if t != nil { st.counters = try Self.linkCounters(d.tunnel.name, site.session()) }
-        if d.tunnel.isUserspace, let report = try r.processes.report(name: d.tunnel.name) {
+        if t != nil && d.pairPrefix == nil { st.counters = try Self.linkCounters(d.tunnel.name, site.session()) }
+        if d.pairPrefix != nil {
+            var pairs: [PairTunnel] = []
+            for peer in site.side.peers {
+                let name = DesiredState.pairTunnelName(segment: site.config.name, peer: peer.name)
+                let o = observed[name]
+                pairs.append(PairTunnel(name: name, peer: peer.name, present: o != nil, up: o?.up ?? false, mtu: o?.mtu ?? 0,
+                                            isolated: o?.isolated, counters: o != nil ? try Self.linkCounters(name, site.session()) : []))
+            }
+            st.pairs = pairs
+        }
+        for tunnel in d.tunnels where tunnel.isUserspace {
+            guard let report = try r.processes.report(name: tunnel.name) else { continue }
             for line in report.split(separator: "\n") {
-                if d.tunnel.isManaged, line.hasPrefix("detail control ") || line.hasPrefix("detail session ") {
+                if tunnel.isManaged, line.hasPrefix("detail control ") || line.hasPrefix("detail session ") {
                     st.control.append(String(line.dropFirst(7)))
                 }
                 let w = line.split(separator: " ")
@@ -165,7 +184,19 @@ public struct SiteStatus {
         if let rp = k["rx_packets"], let tp = k["tx_packets"] {
             detail.append("rx \(rp) pkts \(TextTable.bytes(k["rx_bytes"] ?? 0)), tx \(tp) pkts \(TextTable.bytes(k["tx_bytes"] ?? 0))")
         }
-        devices.add([tunnel.name, "tunnel", state(tunnel.present, tunnel.up), tunnel.present ? "\(tunnel.mtu)" : "", detail.joined(separator: "; ")])
+        if let pairs {
+            let kind = site.dataplane == .userspace ? "userspace " + c.kind.rawValue : c.kind.rawValue
+            for p in pairs {
+                let k = Dictionary(p.counters, uniquingKeysWith: +)
+                var detail = [kind] + (p.isolated == true ? ["isolated"] : [])
+                if let rp = k["rx_packets"], let tp = k["tx_packets"] {
+                    detail.append("rx \(rp) pkts \(TextTable.bytes(k["rx_bytes"] ?? 0)), tx \(tp) pkts \(TextTable.bytes(k["tx_bytes"] ?? 0))")
+                }
+                devices.add([p.name, "tunnel to \(p.peer)", state(p.present, p.up), p.present ? "\(p.mtu)" : "", detail.joined(separator: "; ")])
+            }
+        } else {
+            devices.add([tunnel.name, "tunnel", state(tunnel.present, tunnel.up), tunnel.present ? "\(tunnel.mtu)" : "", detail.joined(separator: "; ")])
+        }
         if site.desired.tunnel.isManaged {
             // The agent's lines: "control STATE peer ADDR ids L/P [up AGE]", "session STATE ids L/P".
             if control.isEmpty { devices.add(["", "control", "NOT RUNNING", "", "its agent does not answer"]) }
@@ -244,7 +275,19 @@ public struct SiteStatus {
         if site.desired.tunnel.isManaged { t.set("control", JSON.array(control.map { JSON.string($0) })) }
         var k = JSONObject(); for (n, v) in counters { k.set(n, v) }; t.set("counters", k.json)
         if !drops.isEmpty { var dj = JSONObject(); for (n, v) in drops { dj.set(String(n.dropFirst(5)), v) }; t.set("drops", dj.json) }
-        o.set("tunnel", t.json)
+        if let pairs {
+            o.set("tunnels", JSON.array(pairs.map { p in
+                var j = JSONObject()
+                j.set("name", p.name); j.set("peer", p.peer); j.set("present", p.present); j.set("up", p.up); j.set("mtu", p.mtu)
+                if let i = p.isolated { j.set("isolated", i) }
+                j.set("userspace", site.dataplane == .userspace)
+                var k = JSONObject(); for (n, v) in p.counters { k.set(n, v) }; j.set("counters", k.json)
+                return j.json
+            }))
+            if !drops.isEmpty { var dj = JSONObject(); for (n, v) in drops { dj.set(String(n.dropFirst(5)), v) }; o.set("drops", dj.json) }
+        } else {
+            o.set("tunnel", t.json)
+        }
         var m = JSONObject()
         m.set("underlay_mtu", p.underlayMTU); m.set("overhead", p.totalOverhead); m.set("unfragmented_mtu", p.tunnelMTU)
         m.set("tunnel_mtu", s.tunnelMTU); m.set("outer_fragmentation", s.outerFragmentation)

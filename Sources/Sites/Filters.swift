@@ -68,8 +68,11 @@ public struct FilterRuleset: Equatable, Sendable {
     public var segment: String
     /// The bridge the tunnel port belongs to (Ethernet segments); nil for L3 tunnels.
     public var bridge: String?
-    /// The tunnel device.
+    /// The tunnel device; with `tunnelPrefix`, the prefix every tunnel port's name begins with.
     public var tunnel: String
+    /// A registry's point-to-point segment: one tunnel port per peer, all named `tunnel` + something, matched with
+    /// nft's trailing wildcard (so the table does not change when peers come and go).
+    public var tunnelPrefix = false
     /// What to block.
     public var filters: SegmentFilters
     /// The IPv4 MSS clamp (1...65535), or nil for none.
@@ -146,7 +149,7 @@ public struct FilterRuleset: Equatable, Sendable {
     private var body: String {
         let rules = self.rules
         guard !rules.isEmpty || clearDF else { return "" }
-        let port = Self.quoted(tunnel)
+        let port = tunnelPrefix ? "\"" + tunnel + "*\"" : Self.quoted(tunnel)
         var s = ""
         for c in counterNames { s += "\tcounter \(c) {\n\t}\n" }
         let hooks: [(chain: String, hook: String, priority: String, jumps: [String])] = bridge != nil

@@ -143,14 +143,39 @@ extension ConfigValidator {
     mutating func validateFleet(_ root: TOMLTable) -> FleetConfig? {
         let origin = TOMLPosition(line: 1, column: 1)
         let segment = validate(root)
+        // vxlan: one device, every peer an FDB entry. gretap and l2tpv3 over IP: one tunnel per peer, each a bridge
+        // port (`SegmentConfig.pairSides`) — they share a host without ports of their own (the kernel tells their
+        // traffic apart by address and session id). The others would need a port per pair, or carry no Ethernet.
         let kindEntry = root["segment"]?.table?[entry: "tunnel"]
-        if let k = kindEntry?.node.string, k != TunnelKind.vxlan.rawValue, let e = kindEntry {
-            error(e.node.position, "a registry's segment is built with tunnel = \"vxlan\" (one device, every peer an FDB entry); found \"\(k)\"",
-                  hint: "use tunnel = \"vxlan\", or a segment file with [sites.NAME] tables for a point-to-point kind")
+        let kindName = kindEntry?.node.string
+        let pairKinds = [TunnelKind.gretap.rawValue, TunnelKind.l2tpv3.rawValue]
+        if let k = kindName, k != TunnelKind.vxlan.rawValue, !pairKinds.contains(k), TunnelKind(rawValue: k) != nil, let e = kindEntry {
+            error(e.node.position, "a registry's segment is built with tunnel = \"vxlan\", \"gretap\" or \"l2tpv3\" (encap = \"ip\"); found \"\(k)\"",
+                  hint: k == TunnelKind.greInUDP.rawValue
+                    ? "use gretap (gre-in-udp's userspace data plane needs a UDP port per peer), or a segment file with [sites.NAME] tables"
+                    : "use one of those, or a segment file with [sites.NAME] tables for an L3 kind")
         }
-        if let e = root["segment"]?.table?[entry: "dataplane"], e.node.string == DataplaneMode.userspace.rawValue {
+        if kindName == TunnelKind.l2tpv3.rawValue, let seg = root["segment"]?.table {
+            if let e = seg[entry: "encap"], e.node.string != L2TPEncap.ip.rawValue {
+                error(e.node.position, "a registry's l2tpv3 segment runs over IP (encap = \"ip\"): over UDP each peer's tunnel would need a port of its own on both sites",
+                      hint: "write encap = \"ip\", or use tunnel = \"gretap\" or \"vxlan\"")
+            } else if seg["encap"] == nil, let e = kindEntry {
+                error(e.node.position, "a registry's l2tpv3 segment runs over IP: add encap = \"ip\" (the default, UDP, would need a port per peer)",
+                      hint: "add encap = \"ip\" to [segment]")
+            }
+            if let e = seg[entry: "control"] {
+                error(e.keyPosition, "`control` is not supported in a registry's segment yet: its tunnels are static, keyed by the registry",
+                      hint: "remove control")
+            }
+        }
+        if let e = root["segment"]?.table?[entry: "encryption"] {
+            error(e.keyPosition, "`encryption` is not supported in a registry's segment yet",
+                  hint: "remove encryption (and its keys), or use a segment file with [sites.NAME] tables for an encrypted pair")
+        }
+        if let e = root["segment"]?.table?[entry: "dataplane"], e.node.string == DataplaneMode.userspace.rawValue,
+           kindName == nil || kindName == TunnelKind.vxlan.rawValue {
             error(e.node.position, "dataplane = \"userspace\" sends to one known peer; a registry's vxlan segment has many",
-                  hint: "use dataplane = \"kernel\" or \"auto\"")
+                  hint: "use dataplane = \"kernel\" or \"auto\", or tunnel = \"gretap\" (one userspace tunnel per peer)")
         }
 
         // [registry]

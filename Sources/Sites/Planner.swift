@@ -37,6 +37,9 @@ public struct InterfaceSpec: Equatable, Sendable {
     public var routes: [String]
     /// vxlan with several peers: the default-destination FDB entries (`bridge fdb append 00:00:00:00:00:00 dst X`).
     public var fdb: [String]
+    /// A bridge port's `isolated` flag (nil: left as it is): a registry's point-to-point tunnels are bridge ports that
+    /// must not forward to one another where that would close a loop (`DesiredState.init(side:pairs:...)`).
+    public var isolated: Bool?
 
     public init(name: String, kind: String, parameters: [Param] = [], mtu: Int? = nil, master: String? = nil,
                 addresses: [String] = [], routes: [String] = [], fdb: [String] = []) {
@@ -100,15 +103,68 @@ public struct DesiredState: Equatable, Sendable {
     /// Ethernet kinds: the bridge (owned), then the LAN ports (kind `port`, not owned).
     public var bridge: InterfaceSpec?
     public var ports: [InterfaceSpec]
-    /// The tunnel device (owned), or the userspace tunnel process and its TAP/TUN device.
-    public var tunnel: InterfaceSpec
+    /// The tunnel devices (owned), or the userspace tunnel processes and their TAP/TUN devices: one for a segment
+    /// file; for a registry's point-to-point segment one per peer (`pairPrefix`), none while it has no peer.
+    public var tunnels: [InterfaceSpec]
     /// gre-in-udp on the kernel data plane: the FOU receive port (`ip fou add port P ipproto 47`).
     public var fouPort: UInt16?
+    /// A registry's point-to-point segment: the prefix of every tunnel name (`pairTunnelName`), so that tunnels
+    /// (and userspace processes) of peers that left are known as this segment's, and filters match them all.
+    public var pairPrefix: String?
 
     public var alias: String { Planner.alias(segment) }
 
+    /// The tunnel of a segment with one (a file's, or a registry's vxlan); for a registry's point-to-point segment its
+    /// first peer's, and with no peer yet a placeholder of no kind that exists nowhere.
+    public var tunnel: InterfaceSpec {
+        tunnels.first ?? InterfaceSpec(name: pairPrefix.map { $0 + "*" } ?? DesiredState.tunnelName(segment: segment), kind: "")
+    }
+
     public init(segment: String, bridge: InterfaceSpec?, ports: [InterfaceSpec], tunnel: InterfaceSpec, fouPort: UInt16? = nil) {
-        self.segment = segment; self.bridge = bridge; self.ports = ports; self.tunnel = tunnel; self.fouPort = fouPort
+        self.segment = segment; self.bridge = bridge; self.ports = ports; self.tunnels = [tunnel]; self.fouPort = fouPort
+    }
+
+    /// The tunnel name prefix of a registry's point-to-point segment: "i", 4 hex digits of the segment name's hash,
+    /// "." — 6 bytes, leaving 9 of IFNAMSIZ's 15 for the peer.
+    public static func pairPrefix(segment: String) -> String {
+        "i" + hex4(SiteConfig.fnv1a32("isthmus/pair/" + segment)) + "."
+    }
+
+    /// The tunnel to `peer` in a registry's point-to-point segment: the prefix and the peer's name when it fits (9
+    /// bytes), else its first 5 bytes and 4 hex digits of its hash — distinct names for distinct peers but for a
+    /// 16-bit hash collision between two long names, which `FleetShape` leaves out with the reason.
+    public static func pairTunnelName(segment: String, peer: String) -> String {
+        let prefix = pairPrefix(segment: segment)
+        if peer.utf8.count <= 9 { return prefix + peer }
+        return prefix + String(decoding: Array(peer.utf8.prefix(5)), as: UTF8.self) + hex4(SiteConfig.fnv1a32("isthmus/pair-name/" + peer))
+    }
+
+    /// The low 16 bits as 4 lowercase hex digits.
+    static func hex4(_ v: UInt32) -> String {
+        let h = String(v & 0xffff, radix: 16)
+        return String(repeating: "0", count: 4 - h.count) + h
+    }
+
+    /// A registry's point-to-point segment: `base` is this site's side with no peer (bridge, LAN ports), `pairs` its
+    /// side of each pair (`SegmentConfig.pairSides`), each tunnel named by `pairTunnelName` and a port of the bridge,
+    /// `isolated` where `isolate(peer)` says (a mesh's ports, a hub's ports to other hubs: no frame from one is
+    /// forwarded to another, so no loop).
+    public init(side base: SiteSide, pairs: [SiteSide], dataplane: ResolvedDataplane, isolate: (String) -> Bool) throws(PlanError) {
+        let seg = base.segment
+        let bridgeName = base.bridge ?? SiteConfig.defaultBridge(segment: seg)
+        var tunnels: [InterfaceSpec] = []
+        for pair in pairs {
+            guard let peer = pair.peers.first else { continue }
+            var t = try DesiredState(side: pair, dataplane: dataplane).tunnel
+            t.name = DesiredState.pairTunnelName(segment: seg, peer: peer.name)
+            t.isolated = isolate(peer.name)
+            tunnels.append(t)
+        }
+        self.segment = seg
+        self.bridge = InterfaceSpec(name: bridgeName, kind: "bridge", mtu: base.tunnelMTU, addresses: base.bridgeAddresses.map { "\($0)" })
+        self.ports = base.lan.map { InterfaceSpec(name: $0, kind: "port", master: bridgeName) }
+        self.tunnels = tunnels
+        self.pairPrefix = DesiredState.pairPrefix(segment: seg)
     }
 
     /// The tunnel device's default name for a segment (a site's `tunnel_device` overrides it): "isth-" + segment, cut to
@@ -205,12 +261,12 @@ public struct DesiredState: Equatable, Sendable {
             tunnel.routes = side.routes.map { r in "\(r.prefix)" + (r.gateway.map { " via \($0)" } ?? "") }
         }
         self.segment = seg
-        self.tunnel = tunnel
+        self.tunnels = [tunnel]
         self.fouPort = fou
     }
 
     /// Every interface Isthmus creates, in creation order.
-    public var owned: [InterfaceSpec] { (bridge.map { [$0] } ?? []) + [tunnel] }
+    public var owned: [InterfaceSpec] { (bridge.map { [$0] } ?? []) + tunnels }
 
     /// Where a managed L2TPv3 segment's shared secret is written for its agent (mode 0600).
     public static func secretPath(segment: String) -> String { "/run/isthmus/sites/\(segment).secret" }
@@ -234,6 +290,8 @@ public struct ObservedInterface: Equatable, Sendable {
     /// `PREFIX [via GW] [src ADDRESS] [metric N]` (the metric when not the family's default).
     public var routes: [String]
     public var fdb: [String]
+    /// A bridge port's `isolated` flag (nil: not a bridge port, or not reported).
+    public var isolated: Bool?
 
     public init(name: String, kind: String, alias: String? = nil, master: String? = nil, mtu: Int = 1500, up: Bool = false,
                 parameters: [String: String] = [:], addresses: [String] = [], routes: [String] = [], fdb: [String] = []) {
@@ -293,6 +351,8 @@ public enum Change: Equatable, Sendable, CustomStringConvertible {
     case setMTU(name: String, mtu: Int, was: Int?)
     /// nil: nomaster.
     case setMaster(name: String, master: String?, was: String?, reason: String?)
+    /// `ip link set NAME type bridge_slave isolated on|off`.
+    case setIsolated(name: String, on: Bool, reason: String?)
     case setUp(name: String, wasDown: Bool)
     /// Only when rolling back: the interface was down before.
     case setDown(name: String)
@@ -325,6 +385,8 @@ public enum Change: Equatable, Sendable, CustomStringConvertible {
         case let .setMaster(name, master, was, reason):
             let r = reason ?? (master != nil && was != nil ? "was \(was!)" : nil)
             return "~ link set \(name) " + (master.map { "master \($0)" } ?? "nomaster") + why(r)
+        case let .setIsolated(name, on, reason):
+            return "~ link set \(name) type bridge_slave isolated \(on ? "on" : "off")" + why(reason)
         case let .setUp(name, wasDown):
             return "~ link set \(name) up" + why(wasDown ? "was down: changed by hand" : nil)
         case let .setDown(name): return "~ link set \(name) down"
@@ -434,9 +496,11 @@ public enum Planner {
             emit(.delete(name: t.name, userspace: observed.userspaceTunnels[t.name] != nil, reason: reason))
         }
         // A userspace tunnel whose device is gone (it is stopped with the device above when it is there).
+        let known = desired ?? config
         for name in observed.userspaceTunnels.keys.sorted()
         where observed[name] == nil && !wanted.contains(name)
-            && name == ((desired ?? config)?.tunnel.name ?? DesiredState.tunnelName(segment: segment)) {
+            && (known.map { k in k.tunnels.contains { $0.name == name } || k.pairPrefix.map { name.hasPrefix($0) } == true }
+                ?? (name == DesiredState.tunnelName(segment: segment))) {
             emit(.delete(name: name, userspace: true, reason: desired == nil ? "segment down" : "no longer in the config"))
         }
         for b in staleBridges {
@@ -481,7 +545,7 @@ public enum Planner {
 
         // 3. Attributes: bridge, LAN ports, tunnel — mtu, master, up; then addresses, routes, fdb. Addresses and
         //    routes the config does not name are not Isthmus's (the user's, or moved from a LAN port): never removed.
-        for s in (d.bridge.map { [$0] } ?? []) + d.ports + [d.tunnel] {
+        for s in (d.bridge.map { [$0] } ?? []) + d.ports + d.tunnels {
             guard let o = cur[s.name] else { continue }
             let fresh = created.contains(s.name)
             // A port of a bridge created just now was never set up by us: its state is not a change by hand.
@@ -490,6 +554,10 @@ public enum Planner {
             if let m = s.master, o.master != m {
                 emit(.setMaster(name: s.name, master: m, was: o.master,
                                 reason: byHand && o.master == nil ? "not enslaved: changed by hand" : nil))
+            }
+            // Isolation before the port is up: a port that forwards to its siblings for a moment can start a loop.
+            if let want = s.isolated, s.master != nil, cur[s.name]?.isolated ?? false != want {
+                emit(.setIsolated(name: s.name, on: want, reason: fresh || o.master != s.master ? nil : "changed by hand"))
             }
             if !o.up { emit(.setUp(name: s.name, wasDown: byHand)) }
             for a in s.addresses where !o.addresses.contains(a) { emit(.addAddress(dev: s.name, prefix: a)) }
@@ -565,7 +633,12 @@ public enum Planner {
                 if userspace { s.userspaceTunnels[name] = nil }
                 for (k, v) in s.interfaces where v.master == name { s.interfaces[k]!.master = nil }
             case let .setMTU(name, mtu, _): s.interfaces[name]?.mtu = mtu
-            case let .setMaster(name, master, _, _): s.interfaces[name]?.master = master
+            case let .setMaster(name, master, _, _):
+                // A new bridge port starts not isolated (the kernel's default); a released one has no such flag.
+                let was = s.interfaces[name]?.isolated
+                s.interfaces[name]?.master = master
+                s.interfaces[name]?.isolated = master == nil ? nil : was ?? false
+            case let .setIsolated(name, on, _): s.interfaces[name]?.isolated = on
             case let .setUp(name, _): s.interfaces[name]?.up = true
             case let .setDown(name): s.interfaces[name]?.up = false
             case let .addAddress(dev, p, _): s.interfaces[dev]?.addresses.append(p)
@@ -643,6 +716,7 @@ public enum Planner {
             guard let o = cur[b.name] else { continue }
             if o.mtu != b.mtu { emit(.setMTU(name: b.name, mtu: b.mtu, was: nil)) }
             if o.master != b.master { emit(.setMaster(name: b.name, master: b.master, was: o.master, reason: "rollback")) }
+            if let i = b.isolated, b.master != nil, cur[b.name]?.isolated ?? false != i { emit(.setIsolated(name: b.name, on: i, reason: "rollback")) }
             if o.up != b.up { emit(b.up ? .setUp(name: b.name, wasDown: false) : .setDown(name: b.name)) }
         }
         for b in snapshot {

@@ -145,3 +145,37 @@ extension SegmentConfig {
         return side
     }
 }
+
+extension SegmentConfig {
+    /// A registry's point-to-point segment (gretap, l2tpv3 over IP): this site's side of the pair it makes with each
+    /// other site of `sites`, each derived as from a file of just those two sites — except the L2TPv3 ids. In a file
+    /// they are the two sites' ranks (1 and 2), which would repeat here; instead a site receives each peer's traffic
+    /// under that peer's `pairID` (its tunnel and session id towards the peer) and sends under its own, so the ids a
+    /// site has are distinct as long as its peers' `pairID`s are (`FleetShape` leaves out a site whose id repeats
+    /// one already in the segment) and neither side ever depends on who else is registered.
+    public func pairSides(for site: String) throws(SiteSelectionError) -> [SiteSide] {
+        guard let me = sites.first(where: { $0.name == site }) else {
+            throw SiteSelectionError(message: "site \"\(site)\" not found; the sites are: \(siteNames.joined(separator: ", "))",
+                                     hint: "pass --site with one of the site names")
+        }
+        var out: [SiteSide] = []
+        for other in sites where other.name != site {
+            var pair = self
+            pair.sites = [me, other].sorted { $0.name < $1.name }
+            var side = try pair.side(for: site)
+            if kind == .l2tpv3 {
+                let mine = SegmentConfig.pairID(segment: name, site: site), theirs = SegmentConfig.pairID(segment: name, site: other.name)
+                side.tunnelID = theirs; side.sessionID = theirs
+                side.peerTunnelID = mine; side.peerSessionID = mine
+            }
+            out.append(side)
+        }
+        return out
+    }
+
+    /// A site's L2TPv3 id in a registry's point-to-point segment: FNV-1a-32 of "isthmus/pair-id/SEGMENT/SITE", never 0.
+    public static func pairID(segment: String, site: String) -> UInt32 {
+        let h = SiteConfig.fnv1a32("isthmus/pair-id/" + segment + "/" + site)
+        return h == 0 ? 1 : h
+    }
+}

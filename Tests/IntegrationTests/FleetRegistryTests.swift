@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Sites
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,12 +18,15 @@ final class Fleet: @unchecked Sendable {
     var agents: [Int: Process] = [:]
     var made: [String] = []
     let topology: String
+    /// The [segment] table's tunnel lines.
+    let tunnel: String
 
-    init(test: String, topology: String = "topology = \"mesh\"") {
+    init(test: String, topology: String = "topology = \"mesh\"", tunnel: String = "tunnel = \"vxlan\"\ndataplane = \"kernel\"") {
         cluster = EtcdCluster(test: test)
         tag = "\(test)-\(getpid())"
         segment = "fleet"
         self.topology = topology
+        self.tunnel = tunnel
         file = "/tmp/isthmus-\(tag).toml"
     }
 
@@ -46,8 +50,7 @@ final class Fleet: @unchecked Sendable {
         let fleet = """
             [segment]
             name = "\(segment)"
-            tunnel = "vxlan"
-            dataplane = "kernel"
+            \(tunnel)
 
             [registry]
             etcd = [\(cluster.endpoints.map { "\"\($0)\"" }.joined(separator: ", "))]
@@ -109,6 +112,31 @@ final class Fleet: @unchecked Sendable {
         })
     }
 
+    /// A point-to-point segment: site i's tunnel ports (the bridge's ports that are not its LAN port), by name,
+    /// with their state words from `ip -d link` ("up", "isolated").
+    func pairPorts(_ i: Int) -> [String: Set<String>] {
+        let out = (try? Host.run(["ip", "netns", "exec", gw(i), "ip", "-d", "-o", "link", "show", "master", "br-\(segment)"]).output) ?? ""
+        var ports: [String: Set<String>] = [:]
+        for l in out.split(separator: "\n") {
+            let w = l.split(separator: " ")
+            guard w.count > 2, w[0].hasSuffix(":"), Int(w[0].dropLast()) != nil else { continue }   // (not an error line)
+            let name = String(w[1].dropLast().split(separator: "@").first ?? "")
+            if name == "eth1" { continue }
+            var words: Set<String> = []
+            if l.contains(",UP,") || l.contains(",UP>") || l.contains("<UP,") { words.insert("up") }
+            if l.contains("isolated on") { words.insert("isolated") }
+            ports[name] = words
+        }
+        return ports
+    }
+
+    /// `isthmus status -j`, all of it, for site i.
+    func fullStatus(_ i: Int) -> [String: Any] {
+        guard let r = try? Host.run(["ip", "netns", "exec", gw(i), Host.isthmusBinary!, "status", "-j", "--config", file, "--site", "s\(i)"]),
+              let j = try? JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any] else { return [:] }
+        return j
+    }
+
     /// `isthmus status -j`'s registry member, for site i.
     func status(_ i: Int) -> [String: Any] {
         guard let r = try? Host.run(["ip", "netns", "exec", gw(i), Host.isthmusBinary!, "status", "-j", "--config", file, "--site", "s\(i)"]),
@@ -147,6 +175,12 @@ final class Fleet: @unchecked Sendable {
 
     func down() {
         for p in agents.values where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        // A killed agent leaves its userspace tunnels running (point-to-point segments): every process still in a
+        // namespace this test made is one of them.
+        for ns in made {
+            let pids = ((try? Host.run(["ip", "netns", "pids", ns]).output) ?? "").split(separator: "\n").compactMap { Int32($0) }
+            for pid in pids { kill(pid, SIGKILL) }
+        }
         for ns in made.reversed() { _ = try? Host.run(["ip", "netns", "del", ns]) }
         cluster.down()
         unlink(file)
@@ -304,5 +338,77 @@ struct FleetRegistryTests {
         // The hub's agent stops: its segment goes down, the transit table with it.
         if let hub = f.agents[1] { kill(hub.processIdentifier, SIGTERM); hub.waitUntilExit() }
         #expect(!((try? Host.run(["ip", "netns", "exec", f.gw(1), "nft", "list", "tables"]).output) ?? "").contains(table))
+    }
+
+    /// A point-to-point kind on the userspace data plane, hub topology: a tunnel per spoke on the hub, one on each
+    /// spoke, the hub's bridge forwarding between them (no transit table, no hairpin).
+    @Test("hub of 20 over userspace gretap: a tunnel per spoke, every host reaches every other through the hub's bridge, 1472-byte DF pings")
+    func pointToPointHub() throws {
+        let f = Fleet(test: "flg", topology: "topology = \"hub\"\nhubs = [\"s1\"]", tunnel: "tunnel = \"gretap\"\ndataplane = \"userspace\"")
+        defer { f.down() }
+        try f.up(sites: 20)
+        for i in f.sites { _ = try f.start(i) }
+        let converged = f.waitFor("the hub has a tunnel up to each of 19 spokes, each spoke one to the hub", seconds: 240) {
+            let hub = f.pairPorts(1)
+            return hub.count == 19 && hub.values.allSatisfy { $0 == ["up"] }
+                && (2...20).allSatisfy { let p = f.pairPorts($0); return p.count == 1 && p.values.first == ["up"] }
+        }
+        try #require(converged != nil, "hub ports \(f.pairPorts(1))\n\(f.logText(1).suffix(3000))")
+        print("fleet hub (userspace gretap): 20 sites converged \(String(format: "%.1f", converged!)) s after the agents started")
+        #expect(f.failingPairs().isEmpty, "every host to every other, through the hub's bridge")
+        #expect(f.failingPairs(size: 1472, among: [1, 2, 9, 15, 20]).isEmpty, "1472-byte DF pings")
+        #expect(!((try? Host.run(["ip", "netns", "exec", f.gw(1), "nft", "list", "tables"]).output) ?? "").contains("isthmus-hub-"))
+        let st = f.fullStatus(1)
+        let tunnels = st["tunnels"] as? [[String: Any]] ?? []
+        #expect(tunnels.count == 19 && tunnels.allSatisfy { $0["up"] as? Bool == true && $0["isolated"] as? Bool == false }, "\(st)")
+        #expect(st["health"] as? String == "healthy", "\(st["health"] ?? "-"): \(st["pending"] ?? "-")")
+    }
+
+    /// A point-to-point kind on the userspace data plane, full mesh: a tunnel per peer, each bridge port isolated
+    /// (a frame from one peer never goes to another: without it a broadcast would circle the mesh for ever); a site
+    /// that moves gets its tunnels' remote changed at every peer; a killed site's tunnels go within its TTL.
+    @Test("mesh of 6 over userspace L2TPv3/IP: isolated tunnel per peer, every pair, 1472-byte DF pings, a move followed, SIGKILL and restart")
+    func pointToPointMesh() throws {
+        let f = Fleet(test: "fll", tunnel: "tunnel = \"l2tpv3\"\nencap = \"ip\"\ncookies = true\ndataplane = \"userspace\"")
+        defer { f.down() }
+        try f.up(sites: 6)
+        for i in f.sites { _ = try f.start(i) }
+        func meshed(_ sites: [Int]) -> Bool {
+            sites.allSatisfy { let p = f.pairPorts($0); return p.count == sites.count - 1 && p.values.allSatisfy { $0 == ["up", "isolated"] } }
+        }
+        let converged = f.waitFor("each site has an isolated tunnel up to each of the 5 others", seconds: 180) { meshed(f.sites) }
+        try #require(converged != nil, "s1 ports \(f.pairPorts(1))\n\(f.logText(1).suffix(3000))")
+        #expect(f.failingPairs().isEmpty)
+        #expect(f.failingPairs(size: 1472).isEmpty, "1472-byte DF pings")
+        // No loop: a broadcast reaches each site once. Every site's tunnel ports together received at most a few
+        // frames per ARP request of the pings above (a loop would be thousands per second).
+        let rx1 = (f.fullStatus(1)["tunnels"] as? [[String: Any]] ?? []).map { (($0["counters"] as? [String: Any])?["rx_packets"] as? Int) ?? 0 }.reduce(0, +)
+        usleep(2_000_000)
+        let rx2 = (f.fullStatus(1)["tunnels"] as? [[String: Any]] ?? []).map { (($0["counters"] as? [String: Any])?["rx_packets"] as? Int) ?? 0 }.reduce(0, +)
+        #expect(rx2 - rx1 < 50, "quiet mesh: \(rx1) → \(rx2) frames in 2 s")
+        #expect(f.fullStatus(3)["health"] as? String == "healthy", "\(f.fullStatus(3))")
+
+        // Site 4 moves: every peer's tunnel to it is restarted with the new remote.
+        try Host.sh("ip -n \(f.gw(4)) addr del \(f.underlay(4))/24 dev wan; ip -n \(f.gw(4)) addr add 10.70.0.204/24 dev wan")
+        let moved = f.waitFor("h1, h2 and h6 ping h4 again", seconds: 60) { f.ping(1, 4) && f.ping(2, 4) && f.ping(6, 4) }
+        print("fleet mesh (userspace l2tpv3): pings to a moved site resumed \(moved.map { String(format: "%.2f", $0) } ?? "-") s after the change")
+        #expect(f.failingPairs(among: [3, 4, 5]).isEmpty)
+
+        // SIGKILL of site 5's agent: every peer removes its tunnel to site 5 within the TTL (5 s) + the watch.
+        kill(f.agents[5]!.processIdentifier, SIGKILL)
+        f.agents[5]!.waitUntilExit()
+        let five = DesiredState.pairTunnelName(segment: f.segment, peer: "s5")
+        let gone = f.waitFor("no peer has a tunnel to site 5", seconds: 15) { f.sites.filter { $0 != 5 }.allSatisfy { f.pairPorts($0)[five] == nil } }
+        #expect(gone.map { $0 <= 5 + 3 } ?? false, "within the TTL plus the watch's latency")
+        #expect(meshed([1, 2, 3, 4, 6]))
+        _ = try f.start(5)
+        _ = f.waitFor("site 5 is meshed again", seconds: 60) { meshed(f.sites) }
+        _ = f.waitFor("h5 pings h1", seconds: 30) { f.ping(5, 1) }
+        #expect(f.failingPairs(among: [1, 5, 6]).isEmpty)
+        // The agent's SIGTERM takes its segment down: every tunnel process of site 6 stops with it.
+        if let a = f.agents[6] { kill(a.processIdentifier, SIGTERM); a.waitUntilExit() }
+        let left = ((try? Host.run(["ip", "netns", "pids", f.gw(6)]).output) ?? "").split(separator: "\n")
+        #expect(left.isEmpty, "processes left in s6's namespace: \(left)")
+        #expect(f.pairPorts(6).isEmpty)
     }
 }
