@@ -17,7 +17,9 @@
 #   2. idle: 3 s after the full mesh, every agent's CPU time (utime + stime, /proc/PID/stat) is read, again IDLE
 #      seconds later (default 30: one drift check of each agent falls in it), and its VmRSS at the end. Reported:
 #      each agent's CPU in % of one core over the window (median and max over the agents) and its VmRSS (median and
-#      max), and the three etcd members' CPU over the same window (summed).
+#      max), its Pss (shared pages divided among the processes mapping them: the binary and the Swift libraries
+#      are mapped by every process, so VmRSS summed over processes counts them many times), and the three etcd
+#      members' CPU over the same window (summed).
 #   3. address change: site M (SITES/2) gets 10.70.0.250 instead of its address (the old one deleted first), and the
 #      clock starts. registry: nothing else — its agent sees the new address on its own timer (every TTL/3 s) and
 #      writes it to its entry, every peer's watch applies it. file: the best case of a file — the file is rewritten
@@ -30,12 +32,16 @@
 #   4. every agent gets SIGTERM (SIGKILL after 15 s); site M's old address is put back, the hosts' neighbour
 #      caches flushed, any device left in a gateway removed (reported if one was).
 # Runs alternate the cases (registry, file, registry, ...), so a change of the shared machine's load falls on both.
+# CASES="registry pairs" compares instead with "pairs": the registry's segment as tunnel = "gretap" on the userspace
+# data plane (a tunnel per peer, each an `isthmus tunnel run` process: SITES-1 per site); "FDB complete" is then
+# every site's bridge having its SITES-1 tunnel ports up. CPU and VmRSS are per site: every process in its gateway
+# namespace (the agent, and its tunnel processes).
 # SITES > 20: the kernel's neighbour-table thresholds are raised for the run (below) and restored at exit.
 # Reported: median, min and max over RUNS runs of every number, per case, and the file/registry ratios of the medians.
 # usage: Tools/bench/fleet.sh [ISTHMUS_BINARY] [RUNS=2] [SITES=20]
 #   ISTHMUS_BINARY defaults to .build-rel/release/isthmus (`swift build -c release --scratch-path .build-rel
 #   --product isthmus`). Environment: IDLE=30 (the idle window, s), TTL=5 (the registry lease's ttl, s),
-#   MOVE_WAIT=60 (how long pings to the moved site are tried, s).
+#   MOVE_WAIT=60 (how long pings to the moved site are tried, s), CASES="registry file" (or "registry pairs").
 set -euo pipefail
 cmdline=$(printf '%q ' "$0" "$@")
 I=${1:-}
@@ -47,6 +53,8 @@ SITES=${3:-20}
 IDLE=${IDLE:-30}
 TTL=${TTL:-5}
 MOVE_WAIT=${MOVE_WAIT:-60}
+CASES=${CASES:-registry file}
+case $CASES in "registry file"|"registry pairs") ;; *) echo "bench: CASES must be \"registry file\" or \"registry pairs\"" >&2; exit 1;; esac
 [[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 1)) || { echo "bench: RUNS must be a whole number >= 1" >&2; exit 1; }
 [[ $SITES =~ ^[0-9]+$ ]] && ((SITES >= 3 && SITES <= 120)) || { echo "bench: SITES must be a whole number in 3...120" >&2; exit 1; }
 [[ $IDLE =~ ^[0-9]+$ ]] && ((IDLE >= 1)) || { echo "bench: IDLE must be a whole number of seconds >= 1" >&2; exit 1; }
@@ -119,11 +127,12 @@ def write_static(addr):
         for i in sites:
             f.write(f'\n[sites.s{i}]\naddress = "{addr(i)}"\nlan = ["eth1"]\n')
 
-if case == "registry":
+if case in ("registry", "pairs"):
     config = f"{d}/fleet.toml"
     eps = ", ".join(f'"{e}"' for e in endpoints.split(","))
+    kind = 'tunnel = "gretap"\ndataplane = "userspace"' if case == "pairs" else 'tunnel = "vxlan"\ndataplane = "kernel"'
     with open(config, "w") as f:
-        f.write(f'[segment]\nname = "fleet"\ntunnel = "vxlan"\ndataplane = "kernel"\n\n[registry]\netcd = [{eps}]\n'
+        f.write(f'[segment]\nname = "fleet"\n{kind}\n\n[registry]\netcd = [{eps}]\n'
                 f'prefix = "{prefix}"\nttl = {ttl}\ntopology = "mesh"\n\n[site]\naddress = "route"\nlan = ["eth1"]\n')
 else:
     config = f"{d}/segment.toml"
@@ -140,7 +149,43 @@ def rss_kib(pid):
             if l.startswith("VmRSS:"): return int(l.split()[1])
     return 0
 
+def site_pids(i):
+    r = subprocess.run(["ip", "netns", "pids", gw(i)], capture_output=True, text=True)
+    return [int(x) for x in r.stdout.split()]
+
+def site_cpu_s(i):
+    t = 0.0
+    for p in site_pids(i):
+        try: t += cpu_s(p)
+        except OSError: pass
+    return t
+
+def pss_kib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for l in f:
+            if l.startswith("Pss:"): return int(l.split()[1])
+    return 0
+
+def site_pss_kib(i):
+    t = 0
+    for p in site_pids(i):
+        try: t += pss_kib(p)
+        except OSError: pass
+    return t
+
+def site_rss_kib(i):
+    t = 0
+    for p in site_pids(i):
+        try: t += rss_kib(p)
+        except OSError: pass
+    return t
+
+def ports_up(i):
+    r = subprocess.run(["ip", "netns", "exec", gw(i), "ip", "-o", "link", "show", "master", "br-fleet", "up"], capture_output=True, text=True)
+    return {l.split(": ")[1].split("@")[0] for l in r.stdout.splitlines() if ": " in l} - {"eth1"}
+
 def fdb(i):
+    if case == "pairs": return {f"up{k}" for k in range(len(ports_up(i)))}
     r = subprocess.run(["ip", "netns", "exec", gw(i), "bridge", "fdb", "show", "dev", "isth-fleet"], capture_output=True, text=True)
     return {l.split()[l.split().index("dst") + 1] for l in r.stdout.splitlines() if l.startswith("00:00:00:00:00:00") and " dst " in l}
 
@@ -181,7 +226,7 @@ try:
         procs.append(p); agents[i] = p
     fdb_t = [None]
     def watch_fdb():
-        want = {i: {underlay(j) for j in sites if j != i} for i in sites}
+        want = {i: ({f"up{k}" for k in range(n - 1)} if case == "pairs" else {underlay(j) for j in sites if j != i}) for i in sites}
         left = set(sites)
         while left and time.monotonic() < t0 + 300:
             left = {i for i in left if fdb(i) != want[i]}
@@ -201,13 +246,14 @@ try:
     for m in ("e1", "e2", "e3"):
         try: etcd_pids.append(int(open(f"{etcd_dir}/{m}.pid").read().split()[0]))
         except (OSError, ValueError): pass
-    c0 = {i: cpu_s(p.pid) for i, p in agents.items()}
+    c0 = {i: site_cpu_s(i) for i in agents}
     e0 = sum(cpu_s(p) for p in etcd_pids)
     time.sleep(idle)
     agent_alive()
-    cpu = [(cpu_s(p.pid) - c0[i]) / idle * 100 for i, p in agents.items()]
+    cpu = [(site_cpu_s(i) - c0[i]) / idle * 100 for i in agents]
     etcd_cpu = (sum(cpu_s(p) for p in etcd_pids) - e0) / idle * 100
-    rss = [rss_kib(p.pid) / 1024 for p in agents.values()]
+    rss = [site_rss_kib(i) / 1024 for i in agents]
+    pss = [site_pss_kib(i) / 1024 for i in agents]
     # 3. address change
     subprocess.run(["ip", "-n", gw(moved), "addr", "del", f"{underlay(moved)}/24", "dev", "wan"], check=True)
     subprocess.run(["ip", "-n", gw(moved), "addr", "add", f"{new_addr}/24", "dev", "wan"], check=True)
@@ -225,11 +271,11 @@ try:
     agent_alive()
     # The MACs the peers' VXLAN learned behind the moved site's old address (when pings did not come back).
     stale = 0
-    if len(back) != n - 1:
+    if len(back) != n - 1 and case != "pairs":
         for i in sites:
             r = subprocess.run(["ip", "netns", "exec", gw(i), "bridge", "fdb", "show", "dev", "isth-fleet"], capture_output=True, text=True)
             stale += sum(1 for l in r.stdout.splitlines() if not l.startswith("00:00:00:00:00:00") and f" dst {underlay(moved)} " in l + " ")
-    print(json.dumps({"fdb_s": fdb_t[0], "mesh_s": mesh_s, "cpu_pct": cpu, "rss_mib": rss, "etcd_cpu_pct": etcd_cpu,
+    print(json.dumps({"fdb_s": fdb_t[0], "mesh_s": mesh_s, "cpu_pct": cpu, "rss_mib": rss, "pss_mib": pss, "etcd_cpu_pct": etcd_cpu,
                       "move_first_s": back.get((1, moved)), "move_all_s": max(back.values()) if len(back) == n - 1 else None,
                       "move_missing": n - 1 - len(back), "stale_learned": stale, "move_apply_s": apply_s}))
 finally:
@@ -241,7 +287,7 @@ finally:
         except subprocess.TimeoutExpired: p.kill(); p.wait()
 EOF
 
-echo "command: ${cmdline% }"
+echo "command: CASES=\"$CASES\" IDLE=$IDLE TTL=$TTL MOVE_WAIT=$MOVE_WAIT ${cmdline% }"
 echo "host: Linux $(uname -r), $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "isthmus: $I"
 echo "sites: $SITES, runs per case: $RUNS, idle window: $IDLE s, registry ttl: $TTL s"
@@ -276,7 +322,7 @@ reset_sites() { # after a run: site M's address back, neighbour caches flushed, 
 
 n=0
 for ((r = 1; r <= RUNS; r++)); do
-  for c in registry file; do
+  for c in $CASES; do
     n=$((n + 1))
     mkdir -p "$tmp/run-$n"
     rc=0
@@ -289,7 +335,7 @@ for ((r = 1; r <= RUNS; r++)); do
 import json, statistics, sys
 v = json.load(open(sys.argv[3]))
 print("  %-8s run %s: FDB complete %.2f s, full mesh %.2f s; idle CPU/agent median %.2f%% max %.2f%%, VmRSS median %.1f MiB "
-      "max %.1f MiB, etcd %.1f%%; address change: h1 pings %s, all %s%s (load %s)" % (sys.argv[1], sys.argv[2],
+      "max %.1f MiB (per site), etcd %.1f%%; address change: h1 pings %s, all %s%s (load %s)" % (sys.argv[1], sys.argv[2],
       v["fdb_s"] or -1, v["mesh_s"], statistics.median(v["cpu_pct"]), max(v["cpu_pct"]), statistics.median(v["rss_mib"]),
       max(v["rss_mib"]), v["etcd_cpu_pct"], "never" if v["move_first_s"] is None else "%.2f s" % v["move_first_s"],
       "%.2f s" % v["move_all_s"] if v["move_all_s"] is not None else "NOT within the wait: %d host(s) never answered, %d MAC(s) still learned behind the old address" % (v["move_missing"], v["stale_learned"]),
@@ -299,31 +345,33 @@ EOF
 done
 
 echo
-python3 - "$SITES" "$RUNS" "$tmp" << 'EOF'
+python3 - "$SITES" "$RUNS" "$tmp" $CASES << 'EOF'
 import json, statistics, sys
 sites, runs, tmp = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+cases = sys.argv[4:6]
 rows = [
     ("every FDB complete (s)", lambda v: v["fdb_s"], "%.2f"),
     ("full mesh: every pair pinged (s)", lambda v: v["mesh_s"], "%.2f"),
-    ("idle CPU per agent, median (% core)", lambda v: statistics.median(v["cpu_pct"]), "%.2f"),
-    ("idle CPU per agent, max (% core)", lambda v: max(v["cpu_pct"]), "%.2f"),
-    ("idle VmRSS per agent, median (MiB)", lambda v: statistics.median(v["rss_mib"]), "%.1f"),
-    ("idle VmRSS per agent, max (MiB)", lambda v: max(v["rss_mib"]), "%.1f"),
+    ("idle CPU per site, median (% core)", lambda v: statistics.median(v["cpu_pct"]), "%.2f"),
+    ("idle CPU per site, max (% core)", lambda v: max(v["cpu_pct"]), "%.2f"),
+    ("idle VmRSS per site, median (MiB)", lambda v: statistics.median(v["rss_mib"]), "%.1f"),
+    ("idle VmRSS per site, max (MiB)", lambda v: max(v["rss_mib"]), "%.1f"),
+    ("idle Pss per site, median (MiB)", lambda v: statistics.median(v["pss_mib"]), "%.1f"),
     ("etcd, 3 members, idle CPU (% core)", lambda v: v["etcd_cpu_pct"], "%.1f"),
     ("address change: h1 pings again (s)", lambda v: v["move_first_s"], "%.2f"),
     ("address change: every host pings (s)", lambda v: v["move_all_s"], "%.2f"),
     ("address change: hosts never answering", lambda v: v["move_missing"], "%d"),
 ]
-print("%d sites, kernel VXLAN mesh; median [min, max] of %d run(s) per case; ratio = file / registry (medians)" % (sites, runs))
-vs = {c: [json.loads(l) for l in open(f"{tmp}/runs-{c}")] for c in ("registry", "file")}
-print("  %-38s %-26s %-26s %s" % ("", "registry", "file", "ratio"))
+print("%d sites, mesh (registry, file: kernel VXLAN; pairs: userspace gretap); median [min, max] of %d run(s) per case; ratio = %s / %s (medians)" % (sites, runs, cases[1], cases[0]))
+vs = {c: [json.loads(l) for l in open(f"{tmp}/runs-{c}")] for c in cases}
+print("  %-38s %-26s %-26s %s" % ("", cases[0], cases[1], "ratio"))
 for name, f, fmt in rows:
     cells, med = [], {}
-    for c in ("registry", "file"):
+    for c in cases:
         xs = [f(v) for v in vs[c] if f(v) is not None]
         if not xs: cells.append("-"); continue
         med[c] = statistics.median(xs)
         cells.append("%s [%s, %s]" % (fmt % med[c], fmt % min(xs), fmt % max(xs)))
-    ratio = "%.2f" % (med["file"] / med["registry"]) if len(med) == 2 and med["registry"] > 0 else "-"
+    ratio = "%.2f" % (med[cases[1]] / med[cases[0]]) if len(med) == 2 and med[cases[0]] > 0 else "-"
     print("  %-38s %-26s %-26s %s" % (name, cells[0], cells[1], ratio))
 EOF
