@@ -227,11 +227,12 @@ public struct FleetHost: Sendable {
         return (modules, modules.contains("vxlan") ? ["kernel", "userspace"] : ["userspace"])
     }
 
-    /// This agent's identity: the machine's id and its network namespace (`-n NAME`, else the namespace's inode), so a
-    /// restart in the same place takes its site back and an agent anywhere else is refused.
+    /// This agent's identity: the machine's id and the network namespace it runs in (its inode), so a restart in the
+    /// same place takes its site back and an agent anywhere else is refused. Read once the process is in its
+    /// namespace (`-n NAME` moves it there first), so `isthmus -n NS up` and `ip netns exec NS isthmus up` are the
+    /// same agent (named by `-n`, it was "netns NAME": a restart the other way waited for the old lease).
     public var agentID: String {
         let machine = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
-        if let netns { return "\(machine):netns \(netns)" }
         var st = stat()
         let ino = stat("/proc/self/ns/net", &st) == 0 ? UInt64(st.st_ino) : 0
         return "\(machine):net \(ino)"

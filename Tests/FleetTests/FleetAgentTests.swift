@@ -284,3 +284,15 @@ func eventually(_ what: String, timeout: Double = 20, _ condition: () async -> B
         await a.kill()
     }
 }
+
+@Suite struct FleetHostIdentityTests {
+    /// `isthmus -n NS up` and `ip netns exec NS isthmus up` are one agent: the identity is read in the namespace the
+    /// process is in (its inode), whatever named it — it was "netns NAME" for `-n` and the inode otherwise, so a
+    /// restart the other way found its site held by "another agent" until the old lease expired.
+    @Test func sameNamespaceSameAgent() throws {
+        let fleet = try loadFleet(fleetFile())
+        let named = FleetHost(file: "f", fleet: fleet, site: "east", netns: "isth-somewhere").agentID
+        let unnamed = FleetHost(file: "f", fleet: fleet, site: "east", netns: nil).agentID
+        #expect(named == unnamed && named.contains(":net "), "\(named) / \(unnamed)")
+    }
+}
