@@ -171,7 +171,8 @@ public struct SiteStatus {
         out.append("")
         var devices = TextTable(["DEVICE", "ROLE", "STATE", "MTU", "DETAIL"])
         if let b = bridge {
-            devices.add([b.name, "bridge", state(b.present, b.up), b.present ? "\(b.mtu)" : "", "\(ports.count) LAN port\(ports.count == 1 ? "" : "s") + the tunnel"])
+            devices.add([b.name, "bridge", state(b.present, b.up), b.present ? "\(b.mtu)" : "", "\(ports.count) LAN port\(ports.count == 1 ? "" : "s") + "
+                         + (pairs.map { "\($0.count) tunnel\($0.count == 1 ? "" : "s") (one per peer)" } ?? "the tunnel")])
         }
         for p in ports {
             devices.add([p.name, "LAN port", p.present ? (p.enslaved ? state(true, p.up) : "NOT ENSLAVED") : "MISSING", "",

@@ -387,6 +387,13 @@ struct FleetRegistryTests {
         let rx2 = (f.fullStatus(1)["tunnels"] as? [[String: Any]] ?? []).map { (($0["counters"] as? [String: Any])?["rx_packets"] as? Int) ?? 0 }.reduce(0, +)
         #expect(rx2 - rx1 < 50, "quiet mesh: \(rx1) → \(rx2) frames in 2 s")
         #expect(f.fullStatus(3)["health"] as? String == "healthy", "\(f.fullStatus(3))")
+        let text = (try? Host.run(["ip", "netns", "exec", f.gw(3), Host.isthmusBinary!, "status", "--config", f.file, "--site", "s3"]).output) ?? ""
+        #expect(text.contains("5 tunnels (one per peer)") && text.contains("health: healthy"), "\(text)")
+        for peer in [1, 2, 4, 5, 6] {
+            let row = text.split(separator: "\n").first { $0.contains("tunnel to s\(peer)") } ?? ""
+            #expect(row.hasPrefix(DesiredState.pairTunnelName(segment: f.segment, peer: "s\(peer)")) && row.contains(" up ")
+                    && row.contains("userspace l2tpv3; isolated; rx "), "\(text)")
+        }
 
         // Site 4 moves: every peer's tunnel to it is restarted with the new remote.
         try Host.sh("ip -n \(f.gw(4)) addr del \(f.underlay(4))/24 dev wan; ip -n \(f.gw(4)) addr add 10.70.0.204/24 dev wan")
