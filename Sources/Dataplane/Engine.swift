@@ -117,7 +117,7 @@ public final class Engine: @unchecked Sendable {
                     }
                 }
             }
-            // One peer: the raw socket is connected to it, so the kernel hands it only that peer's datagrams. Several
+            // One peer: the raw socket filters on it (`onlyFrom`), so the kernel hands it only that peer's datagrams. Several
             // tunnels of one protocol on a host (a registry's point-to-point segment: one process per peer) then do
             // not each receive, parse and drop every other peer's traffic.
             let allPeers = c.sessions.flatMap(\.peers)
@@ -125,7 +125,7 @@ public final class Engine: @unchecked Sendable {
             for p in protos {
                 let s = try UnderlaySocket.raw(local: c.local, ipv6: c.ipv6, proto: p, what: c.name)
                 opened.append(s)
-                if let peer = onlyPeer { try UnderlaySocket.connectRaw(s, to: peer, what: c.name) }
+                if let peer = onlyPeer { try UnderlaySocket.onlyFrom(s, peer: peer, what: c.name) }
                 rx.append((s, !c.ipv6, p))
                 tx.append(s)
             }

@@ -97,13 +97,29 @@ enum UnderlaySocket {
         } catch { close(fd); throw error }
     }
 
-    /// Connects a raw socket to its one peer: the kernel then delivers only that peer's datagrams to it (raw_v4_match,
-    /// raw_v6_match); sending with an explicit address still works.
-    static func connectRaw(_ fd: Int32, to peer: PeerAddress, what: String) throws {
-        var ss = sockaddr_storage()
-        let len = peer.sockaddr(port: 0, into: &ss)
-        let rc = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, len) } }
-        guard rc == 0 else { throw SystemError("connect raw socket to \(peer) for \(what)") }
+    /// Lets the kernel queue on a raw socket only the datagrams whose IP source is `peer`: a classic BPF filter
+    /// comparing the source address (at the network header, SKF_NET_OFF: an IPv4 raw socket's data starts with the IP
+    /// header, an IPv6 one's after it). Not `connect()`: a connected raw socket also gets the ICMP errors its peer's
+    /// host sends (protocol unreachable while the peer's tunnel is not up yet), as errors of the next receive.
+    static func onlyFrom(_ fd: Int32, peer: PeerAddress, what: String) throws {
+        let words: [UInt32] = peer.isV6
+            ? [UInt32(peer.high >> 32), UInt32(peer.high & 0xffff_ffff), UInt32(peer.low >> 32), UInt32(peer.low & 0xffff_ffff)]
+            : [UInt32(peer.high >> 32)]
+        let sourceOffset: Int32 = peer.isV6 ? 8 : 12
+        let ldAbsWord: UInt16 = 0x20, jeqK: UInt16 = 0x15, retK: UInt16 = 0x06   // BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+        var program: [sock_filter] = []
+        for (i, w) in words.enumerated() {
+            program.append(sock_filter(code: ldAbsWord, jt: 0, jf: 0, k: UInt32(bitPattern: ISTHMUS_SKF_NET_OFF + sourceOffset + Int32(4 * i))))
+            // Equal: on to the next word (or accept); else over the rest and the accept, to the drop.
+            program.append(sock_filter(code: jeqK, jt: 0, jf: UInt8(2 * (words.count - i - 1) + 1), k: w))
+        }
+        program.append(sock_filter(code: retK, jt: 0, jf: 0, k: 0xffff_ffff))
+        program.append(sock_filter(code: retK, jt: 0, jf: 0, k: 0))
+        let rc = program.withUnsafeMutableBufferPointer { p -> Int32 in
+            var prog = sock_fprog(len: UInt16(p.count), filter: p.baseAddress)
+            return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, socklen_t(MemoryLayout<sock_fprog>.size))
+        }
+        guard rc == 0 else { throw SystemError("attach the source filter (\(peer)) to the raw socket for \(what)") }
     }
 
     static func configure(_ fd: Int32, ipv6: Bool) throws {

@@ -30,6 +30,9 @@
 #include <linux/ip.h>
 #include <linux/if_vlan.h>
 #include <linux/if_macsec.h>
+// Userspace data plane: a classic BPF filter on a raw socket (struct sock_filter, sock_fprog; SO_ATTACH_FILTER).
+#include <linux/filter.h>
+static const int ISTHMUS_SKF_NET_OFF = SKF_NET_OFF;
 // IPsec (xfrm) over NETLINK_XFRM: message types, XFRMA_* attributes, flags (`isthmus xfrm`).
 #include <linux/xfrm.h>
 
