@@ -95,9 +95,31 @@ fleet() {
     echo; echo '[site]'; echo 'address = "route"'; echo 'lan = ["eth1"]'; } >"$file"
 }
 # start N: site N's agent in its gateway, in the background (its pid recorded).
+declare -A since   # site number → the size of its log when its agent was last started
 start() {
+  since[$1]=$(stat -c %s "$work/s$1.log" 2>/dev/null || echo 0)
   ip netns exec "$(gw "$1")" "$isthmus" up --foreground --config "$cfg" --site "s$1" --interval 3600 </dev/null >>"$work/s$1.log" 2>&1 &
   agent[$1]=$!
+}
+# registered N...: waits until each site's agent has registered. One that ended before (etcd gave it no answer within
+# its request timeout, which a starved guest can make happen at start-up) is started again, at most 3 times, as its
+# systemd unit's Restart=on-failure would; each restart is said.
+registered() {
+  local n tries end
+  for n in "$@"; do
+    tries=0 end=$(( ${EPOCHREALTIME/./} + 120000000 ))
+    until tail -c +$(( ${since[$n]} + 1 )) "$work/s$n.log" | grep -q "site s$n registered at"; do
+      if ! kill -0 "${agent[$n]}" 2>/dev/null; then
+        wait "${agent[$n]}"
+        tries=$((tries + 1))
+        echo "     (s$n's agent ended before registering: $(tail -1 "$work/s$n.log" | cut -c1-200); started again)"
+        [ "$tries" -le 3 ] || { echo "FAIL s$n's agent does not start"; return 1; }
+        start "$n"
+      fi
+      [ "${EPOCHREALTIME/./}" -lt "$end" ] || { echo "FAIL s$n's agent did not register in 120 s"; say_log "$n"; return 1; }
+      sleep 0.2
+    done
+  done
 }
 # stop N SIGNAL: signals site N's agent and waits for it to end.
 stop() { local q=${agent[$1]}; unset "agent[$1]"; kill "-$2" "$q"; wait "$q" 2>/dev/null; return 0; }
@@ -185,6 +207,7 @@ fleet "$cfg" pm /fleet-p2p/mesh/ 'tunnel = "gretap"' 'dataplane = "kernel"'
 echo "== (a) $cfg"; sed 's/^/   /' "$cfg"
 ta=${EPOCHREALTIME/./}
 for i in $sites; do start "$i"; done
+registered $sites || fails=$((fails + 1))
 meshed() { local q; for q in "$@"; do expect_ports "$q" isolated-on $(for r in "$@"; do [ "$r" = "$q" ] || echo "$r"; done) || return 1; done; }
 if check "mesh: each site has an isolated port up to each of the 3 others" waitfor 900 meshed $sites; then
   echo "     (meshed $(elapsed "$ta") s after the agents started)"
@@ -228,6 +251,7 @@ check "mesh: s4's own tunnels outlive its killed agent" sh -c "[ \"\$(ip -n $(gw
 check "mesh: isthmus down on s4 removes them" ip netns exec "$(gw 4)" "$isthmus" down --config "$cfg" --site s4
 check "mesh: ... nothing of the segment left on s4" no_tunnels 4
 start 4
+registered 4 || fails=$((fails + 1))
 check "mesh: s4 restarted: meshed again" waitfor 600 meshed $sites || say_log 4
 check "mesh: h4 and h1 ping each other, 1472 bytes DF" pings 1472 1 4
 for i in $sites; do stop "$i" TERM; done
@@ -242,6 +266,7 @@ fleet "$cfg" ph /fleet-p2p/hub/ 'tunnel = "l2tpv3"' 'encap = "ip"' 'cookies = tr
 echo "== (b) $cfg"; sed 's/^/   /' "$cfg"
 tb=${EPOCHREALTIME/./}
 for i in $sites; do start "$i"; done
+registered $sites || fails=$((fails + 1))
 hubbed() {
   local q
   expect_ports 1 isolated-off $(others 1) || return 1
@@ -289,6 +314,7 @@ check "hub: h2 and h4 still ping each other through the hub" pings 56 2 4
 check "hub: isthmus down on s3 removes its kernel tunnel and session" ip netns exec "$(gw 3)" "$isthmus" down --config "$cfg" --site s3
 check "hub: ... ip l2tp show tunnel is empty on s3" no_tunnels 3
 start 3
+registered 3 || fails=$((fails + 1))
 check "hub: s3 restarted: the hub has its port back" waitfor 600 hubbed || say_log 3
 check "hub: h3 pings h1 and h4, 1472 bytes DF" pings 1472 3 1 4
 for i in $sites; do stop "$i" TERM; done
