@@ -12,8 +12,10 @@
 #     port of the segment's bridge; (b) hub (hubs = ["s1"]), tunnel = "l2tpv3", encap = "ip", cookies: on the hub a
 #     kernel L2TPv3-over-IP tunnel and session (l2tp_eth) per spoke, ports not isolated; on each spoke one to the hub.
 # Checks for each: every LAN host pings every other (and with 1472-byte DF pings); the ports are kernel devices;
-# `isthmus status` exits 0; a site's agent killed with SIGKILL disappears from every peer within its lease TTL (5 s;
-# the measured time is printed), its own tunnels stay until `isthmus down` removes them, a restart brings them back;
+# `isthmus status` exits 0; a site that moves (mesh: s3; hub: the hub, s1) is followed by every peer in one apply
+# without a failure (kernel gretap devices changed, kernel L2TP tunnels replaced; the times are printed); a site's
+# agent killed with SIGKILL disappears from every peer within its lease TTL (5 s; the measured time is printed), its
+# own tunnels stay until `isthmus down` removes them, a restart brings them back;
 # SIGTERM takes every site's tunnels away (for L2TP: `ip l2tp show tunnel` empty).
 # Prints one "ok"/"FAIL" line per check; exits non-zero if anything failed.
 #
