@@ -291,6 +291,7 @@ public final class Reconciler {
                 try processes.stop(name: name)
             } else if let o = state[name], L2TPSessionLink.kinds.contains(o.kind), let t = o.parameters["tunnel_id"] {
                 try ip("l2tp del tunnel tunnel_id \(t)")
+                if let id = UInt32(t) { try waitUntilDeleted(l2tpTunnel: id) }
             } else {
                 try ip("link del \(name)")
             }
@@ -307,6 +308,22 @@ public final class Reconciler {
         case let .fdbDel(dev, dst): try ip("fdb del 00:00:00:00:00:00 dev \(dev) dst \(dst)")
         case .addFou, .delFou:
             throw SiteError("FOU receive ports (ip fou) are not configured by Isthmus; use dataplane = \"userspace\" for gre-in-udp")
+        }
+    }
+
+    /// The kernel deletes an L2TP tunnel in a work item that runs after the request has returned: until it has, the
+    /// tunnel's id, its sessions' ids (global in the namespace for L2TPv3 over IP) and its IP socket's binding stay
+    /// taken, and a tunnel made again at once with the same ids — a replace, when a registry's peer moved and the
+    /// kernel tunnel's addresses cannot change — is refused with EEXIST. So a delete returns once the tunnel is gone
+    /// (it takes milliseconds; 5 s is a bound for a loaded host, not an expected wait).
+    func waitUntilDeleted(l2tpTunnel id: UInt32, seconds: Double = 5) throws {
+        let client = try L2TPClient(transport: site.session().genl())
+        let deadline = Date().addingTimeInterval(seconds)
+        while try client.tunnel(id) != nil {
+            guard Date() < deadline else {
+                throw SiteError("L2TP tunnel \(id) is still being deleted by the kernel \(Int(seconds)) s after `l2tp del tunnel`")
+            }
+            usleep(10_000)
         }
     }
 
