@@ -106,6 +106,10 @@ public final class Reconciler {
         var state = before
         let total = changes.count + (filterChange == nil ? 0 : 1) + ikeChange.count
         var ikeLoaded = false
+        // The userspace tunnels this run started: a rollback stops each one still running, also one its look at the
+        // host missed (a managed pseudowire's agent busy bringing its session up may not answer the status query
+        // in time — a CI rehearsal: its device was left after "rolled back").
+        var started: [String] = []
         var index = 0
         var current = ""
         func begin(_ line: String) throws {
@@ -124,6 +128,7 @@ public final class Reconciler {
             }
             for c in changes {
                 try begin(c.description)
+                if case let .create(spec, _, _) = c, spec.isUserspace { started.append(spec.name) }
                 try execute(c, state: state)
                 state = Planner.apply([c], to: state)
                 applied.append(c.description)
@@ -177,7 +182,7 @@ public final class Reconciler {
             return applied
         } catch {
             var report = "\(down ? "down" : "up") failed at step \(index) of \(total): \(current)\n  error: \(error)"
-            var undone = rollback(to: before, filters: filtersBefore)
+            var undone = rollback(to: before, filters: filtersBefore, started: started)
             // The IKE side: what this run loaded into a charon that had none of ours is unloaded again.
             if let ike, ikeLoaded, ikeBefore?.isEmpty == true {
                 do { try ike.unload(); undone.append("- ipsec unload \(ike.connection.name)") } catch {
@@ -215,17 +220,26 @@ public final class Reconciler {
 
 
     /// Puts the host back as `before` was; returns the lines done (and any that failed, marked).
-    func rollback(to before: ObservedState, filters: String?) -> [String] {
+    func rollback(to before: ObservedState, filters: String?, started: [String] = []) -> [String] {
         var out: [String] = []
         do {
             let now = try observe()
-            for c in Planner.restore(to: before, from: now, segment: site.config.name) {
+            let restore = Planner.restore(to: before, from: now, segment: site.config.name)
+            for c in restore {
                 do {
                     try execute(c, state: now)
                     out.append(c.description)
                 } catch {
                     out.append("FAILED \(c.description): \(error)")
                 }
+            }
+            // Started by this run, not running before, and not stopped above (the look missed it): found by its
+            // command line and stopped, which takes its device with it.
+            let stopped = Set(restore.compactMap { c -> String? in if case let .delete(n, true, _) = c { return n }; return nil })
+            for name in started where before.userspaceTunnels[name] == nil && !stopped.contains(name)
+                && !TunnelProcesses.processes(netns: site.netns, name: name).isEmpty {
+                for pid in TunnelProcesses.processes(netns: site.netns, name: name) { TunnelProcesses.terminate(pid) }
+                out.append("- stop isthmus tunnel run \(name) (rollback: started by this run)")
             }
         } catch {
             out.append("FAILED to read the host state for rollback: \(error)")
