@@ -173,7 +173,21 @@ public actor FleetAgent {
     /// Registers, then watches, keeps the lease and checks drift until the task is cancelled; then revokes the lease
     /// (peers drop this site at once) — taking the segment down is the caller's.
     public func run() async throws {
-        try await register()
+        // A registry that does not answer at start (etcd still starting, the network not up yet) is waited for, as
+        // later outages are: `status` says it is unreachable and nothing here changes until it answers. A name held
+        // by another agent, or no underlay address, ends the agent (the config or another host must change).
+        var wait = configuration.retryInterval
+        while true {
+            do {
+                try await register()
+                break
+            } catch let e as RegistryStoreError {
+                guard case .unavailable = e else { throw e }
+                setUnreachable(e)
+                if !(await Self.sleep(wait)) { throw CancellationError() }
+                wait = min(wait * 2, 10)
+            }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.watchLoop() }
             group.addTask { await self.leaseLoop() }

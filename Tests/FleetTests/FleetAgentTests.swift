@@ -236,6 +236,26 @@ func eventually(_ what: String, timeout: Double = 20, _ condition: () async -> B
         for n in nodes + [e] { await n.kill() }
     }
 
+    /// A registry that does not answer when the agent starts is waited for (status: unreachable, nothing applied),
+    /// and the agent registers once it answers — it used to end at its first failed call (the guest's fleet scenario
+    /// had to start agents again, as systemd would).
+    @Test func registryDownAtStartIsWaitedFor() async throws {
+        let store = MemoryRegistryStore()
+        let b = try Node("b", "192.0.2.2", store: store)
+        b.start()
+        await eventually("b registered") { await b.status.registered }
+        let a = try Node("a", "192.0.2.1", store: store)
+        a.store.setCut(true)
+        a.start()
+        await eventually("a says the registry is unreachable") { let st = await a.status; return !st.reachable && st.unreachableReason != nil }
+        #expect(await !a.status.registered && a.host.take().isEmpty)
+        #expect(a.task.value.map { !$0.isCancelled } == true)
+        a.store.setCut(false)
+        await eventually("a registers and joins b") { await a.status.registered && a.host.fdb == ["192.0.2.2"] }
+        #expect(await a.status.reachable)
+        for n in [a, b] { await n.kill() }
+    }
+
     @Test func badEntriesAreCountedNeverApplied() async throws {
         let store = MemoryRegistryStore()
         let a = try Node("a", "192.0.2.1", store: store)
