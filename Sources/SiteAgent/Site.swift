@@ -61,7 +61,7 @@ public struct Site {
         var side: SiteSide
         do { side = try config.side(for: name) } catch { throw SiteError(error.description) }
         let pairs: [SiteSide]?
-        if let _ = isolate, config.kind.isPointToPoint {
+        if isolate != nil, config.kind.isPointToPoint {
             do { pairs = try config.pairSides(for: name) } catch { throw SiteError(error.description) }
             // The segment's side names every peer; the ids are each pair's.
             side.tunnelID = nil; side.peerTunnelID = nil; side.sessionID = nil; side.peerSessionID = nil; side.peerCookie = nil
