@@ -156,6 +156,23 @@ public struct SiteStatus {
         return "\(micro / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac + (unit ? " ms" : "")
     }
 
+    /// "rx N pkts SIZE, tx N pkts SIZE" from a device's counters (`linkCounters`), or nil without them.
+    static func traffic(_ counters: [(String, UInt64)]) -> String? {
+        let k = Dictionary(counters, uniquingKeysWith: +)
+        guard let rp = k["rx_packets"], let tp = k["tx_packets"] else { return nil }
+        return "rx \(rp) pkts \(TextTable.bytes(k["rx_bytes"] ?? 0)), tx \(tp) pkts \(TextTable.bytes(k["tx_bytes"] ?? 0))"
+    }
+
+    static func countersJSON(_ counters: [(String, UInt64)]) -> JSON {
+        var k = JSONObject(); for (n, v) in counters { k.set(n, v) }; return k.json
+    }
+
+    /// The userspace engines' drops by reason (without the `drop_` prefix), or nil when there are none.
+    var dropsJSON: JSON? {
+        guard !drops.isEmpty else { return nil }
+        var d = JSONObject(); for (n, v) in drops { d.set(String(n.dropFirst(5)), v) }; return d.json
+    }
+
     func state(_ present: Bool, _ up: Bool) -> String { !present ? "MISSING" : up ? "up" : "DOWN" }
 
     /// The text `status` prints: the verdict first, then a table of the devices (bridge, LAN ports, tunnel, and a
@@ -178,24 +195,17 @@ public struct SiteStatus {
             devices.add([p.name, "LAN port", p.present ? (p.enslaved ? state(true, p.up) : "NOT ENSLAVED") : "MISSING", "",
                          bridge.map { "port of \($0.name)" } ?? ""])
         }
-        var detail: [String] = []
-        if tunnel.present { detail.append(site.desired.tunnel.isManaged ? tunnel.kind : site.desired.tunnel.isUserspace ? "userspace" : tunnel.kind) }
-        if site.desired.tunnel.isManaged && !tunnel.present { detail.append("no session yet") }
-        let k = Dictionary(counters, uniquingKeysWith: +)
-        if let rp = k["rx_packets"], let tp = k["tx_packets"] {
-            detail.append("rx \(rp) pkts \(TextTable.bytes(k["rx_bytes"] ?? 0)), tx \(tp) pkts \(TextTable.bytes(k["tx_bytes"] ?? 0))")
-        }
         if let pairs {
             let kind = site.dataplane == .userspace ? "userspace " + c.kind.rawValue : c.kind.rawValue
             for p in pairs {
-                let k = Dictionary(p.counters, uniquingKeysWith: +)
-                var detail = [kind] + (p.isolated == true ? ["isolated"] : [])
-                if let rp = k["rx_packets"], let tp = k["tx_packets"] {
-                    detail.append("rx \(rp) pkts \(TextTable.bytes(k["rx_bytes"] ?? 0)), tx \(tp) pkts \(TextTable.bytes(k["tx_bytes"] ?? 0))")
-                }
+                let detail = [kind] + (p.isolated == true ? ["isolated"] : []) + [Self.traffic(p.counters)].compactMap { $0 }
                 devices.add([p.name, "tunnel to \(p.peer)", state(p.present, p.up), p.present ? "\(p.mtu)" : "", detail.joined(separator: "; ")])
             }
         } else {
+            var detail: [String] = []
+            if tunnel.present { detail.append(site.desired.tunnel.isManaged ? tunnel.kind : site.desired.tunnel.isUserspace ? "userspace" : tunnel.kind) }
+            if site.desired.tunnel.isManaged && !tunnel.present { detail.append("no session yet") }
+            if let t = Self.traffic(counters) { detail.append(t) }
             devices.add([tunnel.name, "tunnel", state(tunnel.present, tunnel.up), tunnel.present ? "\(tunnel.mtu)" : "", detail.joined(separator: "; ")])
         }
         if site.desired.tunnel.isManaged {
@@ -270,23 +280,23 @@ public struct SiteStatus {
             }))
             o.set("bridge", j.json)
         }
-        var t = JSONObject()
-        t.set("name", tunnel.name); t.set("present", tunnel.present); t.set("up", tunnel.up); t.set("mtu", tunnel.mtu)
-        t.set("userspace", site.desired.tunnel.isUserspace && !site.desired.tunnel.isManaged)
-        if site.desired.tunnel.isManaged { t.set("control", JSON.array(control.map { JSON.string($0) })) }
-        var k = JSONObject(); for (n, v) in counters { k.set(n, v) }; t.set("counters", k.json)
-        if !drops.isEmpty { var dj = JSONObject(); for (n, v) in drops { dj.set(String(n.dropFirst(5)), v) }; t.set("drops", dj.json) }
         if let pairs {
             o.set("tunnels", JSON.array(pairs.map { p in
                 var j = JSONObject()
                 j.set("name", p.name); j.set("peer", p.peer); j.set("present", p.present); j.set("up", p.up); j.set("mtu", p.mtu)
                 if let i = p.isolated { j.set("isolated", i) }
                 j.set("userspace", site.dataplane == .userspace)
-                var k = JSONObject(); for (n, v) in p.counters { k.set(n, v) }; j.set("counters", k.json)
+                j.set("counters", Self.countersJSON(p.counters))
                 return j.json
             }))
-            if !drops.isEmpty { var dj = JSONObject(); for (n, v) in drops { dj.set(String(n.dropFirst(5)), v) }; o.set("drops", dj.json) }
+            if let d = dropsJSON { o.set("drops", d) }
         } else {
+            var t = JSONObject()
+            t.set("name", tunnel.name); t.set("present", tunnel.present); t.set("up", tunnel.up); t.set("mtu", tunnel.mtu)
+            t.set("userspace", site.desired.tunnel.isUserspace && !site.desired.tunnel.isManaged)
+            if site.desired.tunnel.isManaged { t.set("control", JSON.array(control.map { JSON.string($0) })) }
+            t.set("counters", Self.countersJSON(counters))
+            if let d = dropsJSON { t.set("drops", d) }
             o.set("tunnel", t.json)
         }
         var m = JSONObject()
