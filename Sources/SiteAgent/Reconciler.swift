@@ -218,7 +218,6 @@ public final class Reconciler {
         return lines
     }
 
-
     /// Puts the host back as `before` was; returns the lines done (and any that failed, marked).
     func rollback(to before: ObservedState, filters: String?, started: [String] = []) -> [String] {
         var out: [String] = []
@@ -236,9 +235,10 @@ public final class Reconciler {
             // Started by this run, not running before, and not stopped above (the look missed it): found by its
             // command line and stopped, which takes its device with it.
             let stopped = Set(restore.compactMap { c -> String? in if case let .delete(n, true, _) = c { return n }; return nil })
-            for name in started where before.userspaceTunnels[name] == nil && !stopped.contains(name)
-                && !TunnelProcesses.processes(netns: site.netns, name: name).isEmpty {
-                for pid in TunnelProcesses.processes(netns: site.netns, name: name) { TunnelProcesses.terminate(pid) }
+            for name in started where before.userspaceTunnels[name] == nil && !stopped.contains(name) {
+                let pids = TunnelProcesses.processes(netns: site.netns, name: name)
+                if pids.isEmpty { continue }
+                for pid in pids { TunnelProcesses.terminate(pid) }
                 out.append("- stop isthmus tunnel run \(name) (rollback: started by this run)")
             }
         } catch {
