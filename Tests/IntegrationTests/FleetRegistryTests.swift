@@ -138,11 +138,7 @@ final class Fleet: @unchecked Sendable {
     }
 
     /// `isthmus status -j`'s registry member, for site i.
-    func status(_ i: Int) -> [String: Any] {
-        guard let r = try? Host.run(["ip", "netns", "exec", gw(i), Host.isthmusBinary!, "status", "-j", "--config", file, "--site", "s\(i)"]),
-              let j = try? JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any] else { return [:] }
-        return j["registry"] as? [String: Any] ?? [:]
-    }
+    func status(_ i: Int) -> [String: Any] { fullStatus(i)["registry"] as? [String: Any] ?? [:] }
 
     func ping(_ from: Int, _ to: Int, size: Int = 56) -> Bool {
         (try? Host.run(["ip", "netns", "exec", host(from), "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "\(size)", lan(to)]).status) == 0
@@ -382,9 +378,12 @@ struct FleetRegistryTests {
         #expect(f.failingPairs(size: 1472).isEmpty, "1472-byte DF pings")
         // No loop: a broadcast reaches each site once. Every site's tunnel ports together received at most a few
         // frames per ARP request of the pings above (a loop would be thousands per second).
-        let rx1 = (f.fullStatus(1)["tunnels"] as? [[String: Any]] ?? []).map { (($0["counters"] as? [String: Any])?["rx_packets"] as? Int) ?? 0 }.reduce(0, +)
+        func tunnelsRx() -> Int {
+            (f.fullStatus(1)["tunnels"] as? [[String: Any]] ?? []).map { (($0["counters"] as? [String: Any])?["rx_packets"] as? Int) ?? 0 }.reduce(0, +)
+        }
+        let rx1 = tunnelsRx()
         usleep(2_000_000)
-        let rx2 = (f.fullStatus(1)["tunnels"] as? [[String: Any]] ?? []).map { (($0["counters"] as? [String: Any])?["rx_packets"] as? Int) ?? 0 }.reduce(0, +)
+        let rx2 = tunnelsRx()
         #expect(rx2 - rx1 < 50, "quiet mesh: \(rx1) → \(rx2) frames in 2 s")
         #expect(f.fullStatus(3)["health"] as? String == "healthy", "\(f.fullStatus(3))")
         let text = (try? Host.run(["ip", "netns", "exec", f.gw(3), Host.isthmusBinary!, "status", "--config", f.file, "--site", "s3"]).output) ?? ""

@@ -209,6 +209,9 @@ struct UserspaceDataplaneTests {
         #expect(t.stop() == 0)
     }
 
+    /// An Ethernet frame (hex): a broadcast ARP request for 192.168.77.2 from 192.168.77.1.
+    static let arpRequest = "ffffffffffff02000000000108060001080006040001020000000001c0a84d01000000000000c0a84d02"
+
     /// Sends raw UDP payloads (hex) from namespace `ns` to `dst`:`port`, from source port `sport`.
     static func inject(_ ns: String, dst: String, port: Int, sport: Int, _ payloads: [String]) throws {
         let py = """
@@ -229,7 +232,7 @@ struct UserspaceDataplaneTests {
         let (a, b) = try Self.pair(ns)
         let t = try Tunnel(bin, ns: b, device: "pw0", words: "type l2tpv3 tunnel_id 2 peer_tunnel_id 1 session_id 20 peer_session_id 10 encap udp local 10.201.0.2 remote 10.201.0.1 udp_sport 1701 udp_dport 1701 cookie a1b2c3d4 peer_cookie 0102030405060708")
         defer { t.stop() }
-        let eth = "ffffffffffff02000000000108060001080006040001020000000001c0a84d01000000000000c0a84d02"   // an ARP request
+        let eth = Self.arpRequest
         let hdr = "00030000" + "00000014"   // L2TPv3 data over UDP, session 20
         let good = hdr + "0102030405060708" + "00000000" + eth
         let badCookie = hdr + "0102030405060709" + "00000000" + eth
@@ -267,7 +270,7 @@ struct UserspaceDataplaneTests {
         let t = try Tunnel(bin, ns: b, device: "gt0", words: "type gretap local 10.201.0.2 remote 10.201.0.1")
         defer { t.stop() }
         try Host.sh("ip -n \(a) addr add 10.201.0.9/24 dev va")
-        let eth = "ffffffffffff02000000000108060001080006040001020000000001c0a84d01000000000000c0a84d02"   // an ARP request
+        let eth = Self.arpRequest
         let py = """
             import socket, sys
             for src in sys.argv[2:]:
