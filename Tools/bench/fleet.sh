@@ -143,40 +143,22 @@ def cpu_s(pid):
         v = f.read().rsplit(")", 1)[1].split()
     return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
+def proc_kib(pid, file, field):
+    """A kB field of /proc/PID/FILE (VmRSS: of status, Pss: of smaps_rollup)."""
+    with open(f"/proc/{pid}/{file}") as f:
         for l in f:
-            if l.startswith("VmRSS:"): return int(l.split()[1])
+            if l.startswith(field): return int(l.split()[1])
     return 0
 
 def site_pids(i):
     r = subprocess.run(["ip", "netns", "pids", gw(i)], capture_output=True, text=True)
     return [int(x) for x in r.stdout.split()]
 
-def site_cpu_s(i):
-    t = 0.0
-    for p in site_pids(i):
-        try: t += cpu_s(p)
-        except OSError: pass
-    return t
-
-def pss_kib(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for l in f:
-            if l.startswith("Pss:"): return int(l.split()[1])
-    return 0
-
-def site_pss_kib(i):
+def site_sum(i, measure):
+    """measure(pid) summed over every process in site i's gateway namespace (one that just ended counts 0)."""
     t = 0
     for p in site_pids(i):
-        try: t += pss_kib(p)
-        except OSError: pass
-    return t
-
-def site_rss_kib(i):
-    t = 0
-    for p in site_pids(i):
-        try: t += rss_kib(p)
+        try: t += measure(p)
         except OSError: pass
     return t
 
@@ -246,14 +228,14 @@ try:
     for m in ("e1", "e2", "e3"):
         try: etcd_pids.append(int(open(f"{etcd_dir}/{m}.pid").read().split()[0]))
         except (OSError, ValueError): pass
-    c0 = {i: site_cpu_s(i) for i in agents}
+    c0 = {i: site_sum(i, cpu_s) for i in agents}
     e0 = sum(cpu_s(p) for p in etcd_pids)
     time.sleep(idle)
     agent_alive()
-    cpu = [(site_cpu_s(i) - c0[i]) / idle * 100 for i in agents]
+    cpu = [(site_sum(i, cpu_s) - c0[i]) / idle * 100 for i in agents]
     etcd_cpu = (sum(cpu_s(p) for p in etcd_pids) - e0) / idle * 100
-    rss = [site_rss_kib(i) / 1024 for i in agents]
-    pss = [site_pss_kib(i) / 1024 for i in agents]
+    rss = [site_sum(i, lambda p: proc_kib(p, "status", "VmRSS:")) / 1024 for i in agents]
+    pss = [site_sum(i, lambda p: proc_kib(p, "smaps_rollup", "Pss:")) / 1024 for i in agents]
     # 3. address change
     subprocess.run(["ip", "-n", gw(moved), "addr", "del", f"{underlay(moved)}/24", "dev", "wan"], check=True)
     subprocess.run(["ip", "-n", gw(moved), "addr", "add", f"{new_addr}/24", "dev", "wan"], check=True)
